@@ -1,0 +1,47 @@
+/*
+ * compat.h — io_uring and kernel constants newer than Debian's liburing 2.3 /
+ * glibc headers. The kernel here (6.x) knows them; old kernels reject them
+ * with EINVAL, and the code that uses them probes and degrades.
+ * Every such constant lives in this one file.
+ */
+#ifndef CORING_COMPAT_H
+#define CORING_COMPAT_H
+
+#include <liburing.h>
+#include <sys/mman.h>
+
+#ifndef IORING_SETUP_SUBMIT_ALL
+#define IORING_SETUP_SUBMIT_ALL (1U << 7)
+#endif
+#ifndef IORING_SETUP_COOP_TASKRUN
+#define IORING_SETUP_COOP_TASKRUN (1U << 8)
+#endif
+#ifndef IORING_SETUP_TASKRUN_FLAG
+#define IORING_SETUP_TASKRUN_FLAG (1U << 9)
+#endif
+#ifndef IORING_SETUP_SINGLE_ISSUER
+#define IORING_SETUP_SINGLE_ISSUER (1U << 12)
+#endif
+#ifndef IORING_SETUP_DEFER_TASKRUN
+#define IORING_SETUP_DEFER_TASKRUN (1U << 13)
+#endif
+#ifndef IORING_FEAT_EXT_ARG
+#define IORING_FEAT_EXT_ARG (1U << 8)
+#endif
+/* 6.0+: multishot recv; 6.7+: IORING_RECVSEND_BUNDLE etc. live in io.c users */
+#ifndef IORING_RECV_MULTISHOT
+#define IORING_RECV_MULTISHOT (1U << 1)
+#endif
+#ifndef IORING_ASYNC_CANCEL_ALL
+#define IORING_ASYNC_CANCEL_ALL (1U << 0)
+#endif
+
+/* Linux 6.13: guard pages that cost no VMA. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
+
+#endif

@@ -1,0 +1,499 @@
+/*
+ * wait.c — the suspending calls built on park/wake: sleep, await, gather,
+ * wait, wait_for, shield, as_completed.
+ *
+ * Each keeps its bookkeeping (timer, waiter nodes) on the calling task's
+ * stack, registers it, parks, and unregisters everything before returning
+ * (internal.h rule 3), whatever woke it.
+ *
+ * Loop thread only.
+ */
+#include "internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- sleep ---- */
+
+struct sleeper {
+    cr__timer tm;
+    cr__task *t;
+};
+
+static void sleeper_fire(cr__timer *tm)
+{
+    cr__task_wake(CR_CONTAINER_OF(tm, struct sleeper, tm)->t, 0);
+}
+
+static int yield_now(cr__task *t)
+{
+    /* Re-queue ourselves behind everything already ready, then switch. */
+    t->state = CR__T_PARKED;
+    cr__task_wake(t, 0);
+    t->state = CR__T_PARKED;
+    int rc = cr__park_nocheck(NULL, NULL);
+    /* We were queued, not parked, so cancel could not wake us: deliver it. */
+    if (rc == 0 && t->must_cancel)
+        rc = -ECANCELED;
+    if (rc == -ECANCELED)
+        cr__consume_cancel(t);
+    return rc;
+}
+
+int cr_sleep_ns(int64_t ns)
+{
+    cr__task *t;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if (ns <= 0)
+        return yield_now(t);
+    struct sleeper s = {.t = t};
+    cr__timer_init(&s.tm, sleeper_fire);
+    rc = cr__timer_arm(t->f.loop, &s.tm, cr__now_ns() + ns);
+    if (rc < 0)
+        return rc;
+    rc = cr__park_nocheck(NULL, NULL);
+    if (rc == -ECANCELED) {
+        cr__timer_disarm(t->f.loop, &s.tm);
+        cr__consume_cancel(t);
+    }
+    return rc;
+}
+
+int cr_sleep(double seconds) { return cr_sleep_ns(cr__secs_to_ns(seconds)); }
+
+/* ---- await ---- */
+
+static void waiter_wake(cr__cb *cb) { cr__task_wake(cb->arg, 0); }
+
+static void propagate_cancel(cr__task *t, void *f)
+{
+    (void)t;
+    cr_cancel(f);
+}
+
+static int check_awaitable(cr__task *t, cr_future *f)
+{
+    if (!f)
+        return -EINVAL;
+    if (f->loop != t->f.loop)
+        return f->loop ? -EINVAL : -ESHUTDOWN;
+    if (f == &t->f)
+        return -EDEADLK; /* a task awaiting itself */
+    return 0;
+}
+
+int cr_await(cr_future *f, void **result)
+{
+    if (result)
+        *result = NULL;
+    cr__task *t;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if ((rc = check_awaitable(t, f)) < 0)
+        return rc;
+    if (f->state == CR__PENDING) {
+        cr__cb w = {.on_done = waiter_wake, .arg = t};
+        cr__future_add_cb(f, &w);
+        while (f->state == CR__PENDING)
+            cr__park_nocheck(propagate_cancel, f);
+        if (t->must_cancel) {
+            cr__consume_cancel(t);
+            return -ECANCELED;
+        }
+    }
+    return cr_future_result(f, result);
+}
+
+/* ---- gather ---- */
+
+struct gather {
+    cr__task *t;
+    size_t remaining;
+    int first_err;
+    bool return_exc, cancelled;
+    cr__cb *nodes;
+    cr_future *const *fs;
+    size_t n;
+};
+
+static void gather_child_done(cr__cb *cb)
+{
+    struct gather *g = cb->arg;
+    g->remaining--;
+    if (g->remaining == 0 || (!g->return_exc && cb->fut->err && !g->first_err)) {
+        if (!g->first_err)
+            g->first_err = cb->fut->err;
+        cr__task_wake(g->t, 0);
+    }
+}
+
+static void gather_on_cancel(cr__task *t, void *ctx)
+{
+    (void)t;
+    struct gather *g = ctx;
+    g->cancelled = true;
+    for (size_t i = 0; i < g->n; i++)
+        cr_cancel(g->fs[i]);
+}
+
+int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsigned flags)
+{
+    cr__task *t;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if ((n && !fs) || (flags & ~(unsigned)CR_RETURN_EXCEPTIONS))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = check_awaitable(t, fs[i])) < 0)
+            return rc;
+    cr__cb local[8];
+    struct gather g = {.t = t, .fs = fs, .n = n, .return_exc = flags & CR_RETURN_EXCEPTIONS};
+    g.nodes = n <= 8 ? local : malloc(n * sizeof *g.nodes);
+    if (!g.nodes)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        cr_future *f = fs[i];
+        g.nodes[i].fut = NULL;
+        if (f->state != CR__PENDING) {
+            if (f->err && !g.first_err)
+                g.first_err = f->err;
+            continue;
+        }
+        g.nodes[i] = (cr__cb){.on_done = gather_child_done, .arg = &g};
+        cr__future_add_cb(f, &g.nodes[i]);
+        g.remaining++;
+    }
+    while (g.remaining && (g.return_exc || !g.first_err || g.cancelled))
+        cr__park_nocheck(gather_on_cancel, &g);
+    /* Early return on an error: the others keep running, unwatched. */
+    for (size_t i = 0; i < n; i++)
+        if (g.nodes[i].fut && fs[i]->state == CR__PENDING)
+            cr__future_remove_cb(fs[i], &g.nodes[i]);
+    if (g.nodes != local)
+        free(g.nodes);
+    for (size_t i = 0; i < n; i++) {
+        if (results)
+            results[i] = fs[i]->state == CR__DONE && !fs[i]->err ? fs[i]->value : NULL;
+        if (errors)
+            errors[i] = fs[i]->state == CR__PENDING ? -EAGAIN : fs[i]->err;
+    }
+    if (g.cancelled || t->must_cancel) {
+        cr__consume_cancel(t);
+        return -ECANCELED;
+    }
+    return g.return_exc ? 0 : g.first_err;
+}
+
+/* ---- wait ---- */
+
+struct waitset {
+    cr__task *t;
+    cr__timer tm;
+    bool timed_out;
+};
+
+static void waitset_fire(cr__timer *tm)
+{
+    struct waitset *w = CR_CONTAINER_OF(tm, struct waitset, tm);
+    w->timed_out = true;
+    cr__task_wake(w->t, 0);
+}
+
+static void waitset_child_done(cr__cb *cb) { cr__task_wake(((struct waitset *)cb->arg)->t, 0); }
+
+static bool wait_satisfied(cr_future *const *fs, size_t n, int when)
+{
+    size_t done = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fs[i]->state == CR__PENDING)
+            continue;
+        done++;
+        if (when == CR_FIRST_COMPLETED)
+            return true;
+        if (when == CR_FIRST_EXCEPTION && fs[i]->state == CR__DONE && fs[i]->err)
+            return true;
+    }
+    return done == n;
+}
+
+int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future **done,
+            size_t *ndone, cr_future **pending, size_t *npending)
+{
+    if (ndone)
+        *ndone = 0;
+    if (npending)
+        *npending = 0;
+    cr__task *t;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if (!n || !fs || when < CR_FIRST_COMPLETED || when > CR_ALL_COMPLETED)
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = check_awaitable(t, fs[i])) < 0)
+            return rc;
+    struct waitset w = {.t = t};
+    cr__timer_init(&w.tm, waitset_fire);
+    if (!wait_satisfied(fs, n, when) && timeout != 0) {
+        cr__cb local[8];
+        cr__cb *nodes = n <= 8 ? local : malloc(n * sizeof *nodes);
+        if (!nodes)
+            return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+            nodes[i] = (cr__cb){.on_done = waitset_child_done, .arg = &w};
+            if (fs[i]->state == CR__PENDING)
+                cr__future_add_cb(fs[i], &nodes[i]);
+        }
+        if (timeout > 0)
+            rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout));
+        while (rc == 0 && !w.timed_out && !wait_satisfied(fs, n, when))
+            rc = cr__park_nocheck(NULL, NULL);
+        cr__timer_disarm(t->f.loop, &w.tm);
+        for (size_t i = 0; i < n; i++)
+            if (nodes[i].fut && fs[i]->state == CR__PENDING)
+                cr__future_remove_cb(fs[i], &nodes[i]);
+        if (nodes != local)
+            free(nodes);
+        if (rc == -ECANCELED) {
+            cr__consume_cancel(t);
+            return rc;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    size_t d = 0, p = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fs[i]->state != CR__PENDING) {
+            if (done)
+                done[d] = fs[i];
+            d++;
+        } else {
+            if (pending)
+                pending[p] = fs[i];
+            p++;
+        }
+    }
+    if (ndone)
+        *ndone = d;
+    if (npending)
+        *npending = p;
+    return 0;
+}
+
+/* ---- wait_for ---- */
+
+struct waitfor {
+    cr__timer tm;
+    cr_future *f;
+    bool timed_out;
+};
+
+static void waitfor_fire(cr__timer *tm)
+{
+    struct waitfor *w = CR_CONTAINER_OF(tm, struct waitfor, tm);
+    w->timed_out = true;
+    cr_cancel(w->f); /* and keep waiting until it has really finished */
+}
+
+int cr_wait_for(cr_future *f, double timeout, void **result)
+{
+    if (result)
+        *result = NULL;
+    cr__task *t;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if ((rc = check_awaitable(t, f)) < 0)
+        return rc;
+    if (timeout < 0)
+        return cr_await(f, result);
+    struct waitfor w = {.f = f};
+    cr__timer_init(&w.tm, waitfor_fire);
+    if (f->state == CR__PENDING) {
+        cr__cb node = {.on_done = waiter_wake, .arg = t};
+        cr__future_add_cb(f, &node);
+        if (timeout == 0)
+            waitfor_fire(&w.tm);
+        else if ((rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout))) < 0)
+            waitfor_fire(&w.tm);
+        while (f->state == CR__PENDING)
+            cr__park_nocheck(propagate_cancel, f);
+        cr__timer_disarm(t->f.loop, &w.tm);
+    }
+    if (t->must_cancel) {
+        cr__consume_cancel(t);
+        return -ECANCELED;
+    }
+    if (w.timed_out && f->state == CR__CANCELLED)
+        return -ETIMEDOUT;
+    return cr_future_result(f, result);
+}
+
+/* ---- shield ---- */
+
+struct shield {
+    cr__cb cb;
+    cr_future *outer;
+};
+
+static void shield_done(cr__cb *cb)
+{
+    struct shield *s = CR_CONTAINER_OF(cb, struct shield, cb);
+    cr_future *in = cb->fut, *out = s->outer;
+    if (out->state == CR__PENDING && out->loop)
+        cr__future_complete(out, in->state, in->err, in->value);
+    cr_future_unref(out);
+    free(s);
+}
+
+static void shield_dispose(cr__cb *cb)
+{
+    struct shield *s = CR_CONTAINER_OF(cb, struct shield, cb);
+    cr_future_unref(s->outer);
+    free(s);
+}
+
+cr_future *cr_shield(cr_future *f)
+{
+    if (!f || !f->loop)
+        return NULL;
+    if (f->state != CR__PENDING)
+        return cr_future_ref(f);
+    struct shield *s = calloc(1, sizeof *s);
+    cr_future *out = s ? cr_future_new(f->loop) : NULL;
+    if (!out) {
+        free(s);
+        return NULL;
+    }
+    s->outer = cr_future_ref(out);
+    s->cb.on_done = shield_done;
+    s->cb.dispose = shield_dispose;
+    cr__future_add_cb(f, &s->cb);
+    return out;
+}
+
+/* ---- as_completed ---- */
+
+struct cr_as_completed {
+    cr_loop *loop;
+    size_t n, head, tail; /* queue of finished futures: q[head..tail) */
+    cr_future **fs;       /* referenced */
+    cr_future **q;
+    cr__cb *nodes;
+    cr__task *waiter;
+    int64_t deadline;     /* -1: none */
+    cr__timer tm;
+    bool timed_out;
+};
+
+static void ac_child_done(cr__cb *cb)
+{
+    cr_as_completed *it = cb->arg;
+    it->q[it->tail++] = cb->fut;
+    if (it->waiter)
+        cr__task_wake(it->waiter, 0);
+}
+
+static void ac_fire(cr__timer *tm)
+{
+    cr_as_completed *it = CR_CONTAINER_OF(tm, cr_as_completed, tm);
+    it->timed_out = true;
+    if (it->waiter)
+        cr__task_wake(it->waiter, 0);
+}
+
+cr_as_completed *cr_as_completed_new(cr_future *const *fs, size_t n, double timeout)
+{
+    cr_loop *l = cr__tls_running;
+    if (!l || (n && !fs))
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!fs[i] || fs[i]->loop != l)
+            return NULL;
+    cr_as_completed *it = calloc(1, sizeof *it);
+    if (!it)
+        return NULL;
+    it->loop = l;
+    it->n = n;
+    it->fs = calloc(n + 1, sizeof *it->fs);
+    it->q = calloc(n + 1, sizeof *it->q);
+    it->nodes = calloc(n + 1, sizeof *it->nodes);
+    if (!it->fs || !it->q || !it->nodes) {
+        free(it->fs);
+        free(it->q);
+        free(it->nodes);
+        free(it);
+        return NULL;
+    }
+    cr__timer_init(&it->tm, ac_fire);
+    it->deadline = timeout < 0 ? -1 : cr__now_ns() + cr__secs_to_ns(timeout);
+    for (size_t i = 0; i < n; i++) {
+        it->fs[i] = cr_future_ref(fs[i]);
+        it->nodes[i] = (cr__cb){.on_done = ac_child_done, .arg = it};
+        if (fs[i]->state != CR__PENDING) {
+            it->nodes[i].fut = fs[i];
+            it->q[it->tail++] = fs[i];
+        } else {
+            cr__future_add_cb(fs[i], &it->nodes[i]);
+        }
+    }
+    return it;
+}
+
+int cr_as_completed_next(cr_as_completed *it, cr_future **out)
+{
+    if (out)
+        *out = NULL;
+    if (!it)
+        return -EINVAL;
+    cr__task *t;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if (t->f.loop != it->loop)
+        return -EINVAL;
+    if (it->head == it->n)
+        return -ENOENT;
+    if (it->head == it->tail) {
+        if (it->deadline >= 0 && !cr__timer_armed(&it->tm) && !it->timed_out) {
+            if (it->deadline <= cr__now_ns())
+                it->timed_out = true;
+            else if ((rc = cr__timer_arm(it->loop, &it->tm, it->deadline)) < 0)
+                return rc;
+        }
+        it->waiter = t;
+        while (rc == 0 && it->head == it->tail && !it->timed_out)
+            rc = cr__park_nocheck(NULL, NULL);
+        it->waiter = NULL;
+        if (rc == -ECANCELED) {
+            cr__consume_cancel(t);
+            return rc;
+        }
+        if (it->head == it->tail)
+            return -ETIMEDOUT;
+    }
+    if (out)
+        *out = it->q[it->head];
+    it->head++;
+    return 0;
+}
+
+void cr_as_completed_free(cr_as_completed *it)
+{
+    if (!it)
+        return;
+    if (it->loop && !it->loop->closed)
+        cr__timer_disarm(it->loop, &it->tm);
+    for (size_t i = 0; i < it->n; i++) {
+        if (it->fs[i]->state == CR__PENDING)
+            cr__future_remove_cb(it->fs[i], &it->nodes[i]);
+        cr_future_unref(it->fs[i]);
+    }
+    free(it->fs);
+    free(it->q);
+    free(it->nodes);
+    free(it);
+}

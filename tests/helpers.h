@@ -1,0 +1,45 @@
+/*
+ * helpers.h — shared by the Criterion suites: an event log to assert
+ * orderings, and a runner that checks the loop closes clean.
+ */
+#ifndef CORING_TEST_HELPERS_H
+#define CORING_TEST_HELPERS_H
+
+#include <coring.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Append "what" to a space-separated log; compare with cr_assert_str_eq. */
+typedef struct tlog {
+    char buf[4096];
+} tlog;
+
+static inline void tlog_add(tlog *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#include <stdarg.h>
+static inline void tlog_add(tlog *l, const char *fmt, ...)
+{
+    size_t n = strlen(l->buf);
+    if (n && n < sizeof l->buf - 1)
+        l->buf[n++] = ' ';
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->buf + n, sizeof l->buf - n, fmt, ap);
+    va_end(ap);
+}
+
+#define LOG_EQ(l, s) cr_assert_str_eq((l)->buf, (s))
+
+/* cr_run fn and require it to return `want`. */
+#define RUN_EXPECT(fn, arg, want)                                                 \
+    do {                                                                          \
+        int rc_ = cr_run((fn), (arg), NULL);                                      \
+        cr_assert_eq(rc_, (want), "cr_run returned %d (%s), wanted %d", rc_,     \
+                     cr_strerror(rc_), (want));                                   \
+    } while (0)
+
+#define IPTR(x) ((void *)(intptr_t)(x))
+#define PINT(p) ((int)(intptr_t)(p))
+
+#endif

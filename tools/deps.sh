@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# deps.sh build|test|bench — make sure the Debian packages a make target needs
+# are installed. Installs what is missing with apt-get (through sudo when not
+# root); when it cannot, it names exactly what to install and fails.
+set -euo pipefail
+what=${1:-build}
+
+need=()
+have_hdr() { echo "#include <$1>" | ${CC:-gcc} -E -x c - >/dev/null 2>&1; }
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+
+have_cmd gcc || need+=(build-essential)
+have_hdr liburing.h || need+=(liburing-dev)
+case $what in
+test)
+    have_hdr criterion/criterion.h || need+=(libcriterion-dev)
+    ;;
+bench)
+    have_cmd g++ || need+=(g++)
+    have_hdr benchmark/benchmark.h || need+=(libbenchmark-dev)
+    have_cmd hyperfine || need+=(hyperfine)
+    have_cmd gnuplot || need+=(gnuplot-nox)
+    have_hdr boost/context/detail/fcontext.hpp || need+=(libboost-context-dev)
+    have_hdr uv.h || need+=(libuv1-dev)
+    have_cmd pkg-config || need+=(pkg-config)
+    ;;
+esac
+
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "coring: '$what' needs these Debian packages: ${need[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=""
+elif have_cmd sudo && sudo -n true 2>/dev/null; then
+    SUDO="sudo -n"
+else
+    echo "coring: cannot install them (not root, no passwordless sudo). Run:" >&2
+    echo "    sudo apt-get install ${need[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -q "${need[@]}" >/tmp/coring-apt.log 2>&1; then
+    $SUDO apt-get update -q >/dev/null 2>&1 || true
+    if ! $SUDO apt-get install -y -q "${need[@]}" >>/tmp/coring-apt.log 2>&1; then
+        echo "coring: apt-get install ${need[*]} failed; see /tmp/coring-apt.log" >&2
+        tail -5 /tmp/coring-apt.log >&2
+        exit 1
+    fi
+fi
+echo "coring: installed ${need[*]}" >&2

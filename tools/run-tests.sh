@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# run-tests.sh BIN... — run each test binary (Criterion suites and the plain
+# ctx self-test), keep going after a failure, and end with one total line.
+set -u
+passed=0 failed=0 bad=()
+jobs=${CRITERION_JOBS:-2}
+for bin in "$@"; do
+    name=$(basename "$bin")
+    echo "== $name"
+    if [[ $name == test-* ]]; then
+        out=$("$bin" --jobs="$jobs" ${TEST_ARGS:-} 2>&1); rc=$?
+    else
+        out=$("$bin" 2>&1); rc=$?
+    fi
+    printf '%s\n' "$out" | grep -vE '^\s*$' | tail -n 40
+    line=$(printf '%s\n' "$out" | grep -E 'Synthesis: Tested: [0-9]+' | tail -1)
+    if [ -n "$line" ]; then
+        p=$(sed -E 's/.*Passing: ([0-9]+).*/\1/' <<<"$line")
+        f=$(sed -E 's/.*Failing: ([0-9]+).*Crashing: ([0-9]+).*/\1+\2/' <<<"$line")
+        passed=$((passed + p)); failed=$((failed + f))
+    else
+        line=$(printf '%s\n' "$out" | grep -E '[0-9]+ passed, [0-9]+ failed' | tail -1)
+        if [ -n "$line" ]; then
+            p=$(sed -E 's/.*[^0-9]?([0-9]+) passed.*/\1/' <<<"$line")
+            f=$(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")
+            passed=$((passed + p)); failed=$((failed + f))
+        fi
+    fi
+    if [ $rc -ne 0 ]; then
+        bad+=("$name")
+        [ -z "$line" ] && failed=$((failed + 1))
+    fi
+done
+[ ${#bad[@]} -eq 0 ] || echo "failing binaries: ${bad[*]}"
+echo "tests: $passed passed, $failed failed"
+[ ${#bad[@]} -eq 0 ] && [ "$failed" -eq 0 ]
