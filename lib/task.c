@@ -66,6 +66,12 @@ void cr__task_release_stack(cr__task *t)
 {
     if (t->stack.lo && t->f.loop)
         cr__stack_put(t->f.loop, &t->stack);
+#ifdef CR_TSAN
+    if (t->san_fiber) {
+        __tsan_destroy_fiber(t->san_fiber);
+        t->san_fiber = NULL;
+    }
+#endif
 }
 
 /* The ready-queue handler of a task: start or resume it. */
