@@ -150,6 +150,24 @@ int cr__park_nocheck(cr__cancel_hook hook, void *ctx)
     return t->wake_rc;
 }
 
+int cr__yield(void)
+{
+    /* Queued behind everything already ready, READY (not PARKED), so a cancel
+     * meanwhile only sets must_cancel and can never queue the task twice. */
+    cr__task *t = cr__current();
+    cr_loop *l = t->f.loop;
+    t->state = CR__T_READY;
+    cr__loop_schedule(l, &t->run);
+    cr__san_leave_task(l, t, false);
+    cr__ctx_switch(&t->sp, l->sched_sp, NULL);
+    cr__san_in_task(l, t);
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
 int cr__park(cr__cancel_hook hook, void *ctx)
 {
     cr__task *t = cr__current();
