@@ -256,7 +256,7 @@ int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *arg)
         cr__cb *next = (cr__cb *)c->h.next;
         if (c->on_done == user_cb_on_done && c->fn == fn && c->arg == arg) {
             if (prev)
-                prev->h.next = &next->h;
+                prev->h.next = next ? &next->h : NULL; /* &NULL->h is UB */
             else
                 f->cb_head = next;
             if (f->cb_tail == c)
