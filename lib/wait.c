@@ -26,10 +26,12 @@ static void sleeper_fire(cr__timer *tm)
 
 static int yield_now(cr__task *t)
 {
-    /* Re-queue ourselves behind everything already ready, then switch. */
+    /* Re-queue ourselves behind everything already ready, then switch. The
+     * task stays READY while queued (cr__park_nocheck keeps that state), so a
+     * cancel meanwhile only sets must_cancel: were it PARKED, cr_cancel would
+     * wake it and queue it a second time, corrupting the ready queue. */
     t->state = CR__T_PARKED;
     cr__task_wake(t, 0);
-    t->state = CR__T_PARKED;
     int rc = cr__park_nocheck(NULL, NULL);
     /* We were queued, not parked, so cancel could not wake us: deliver it. */
     if (rc == 0 && t->must_cancel)
