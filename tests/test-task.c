@@ -530,3 +530,104 @@ Test(task, loop_freed_with_pending_tasks)
     cr_assert(cr_future_cancelled(f));
     cr_future_unref(f);
 }
+
+struct shared_wait {
+    tlog *log;
+    cr_task *t; /* one reference, owned by whichever waiter resumes first */
+};
+
+static int await_then_drop(void *arg, void **result)
+{
+    (void)result;
+    struct shared_wait *w = arg;
+    void *v;
+    int rc = cr_await(w->t, &v);
+    tlog_add(w->log, "first:%d", PINT(v));
+    cr_future_unref(w->t); /* the last reference, while another task still awaits it */
+    return rc;
+}
+
+static int await_only(void *arg, void **result)
+{
+    (void)result;
+    struct shared_wait *w = arg;
+    void *v;
+    int rc = cr_await(w->t, &v);
+    tlog_add(w->log, "second:%d", PINT(v));
+    return rc;
+}
+
+static int yield_then_7(void *arg, void **result)
+{
+    (void)arg;
+    cr_assert_eq(cr_sleep(0), 0);
+    *result = IPTR(7);
+    return 0;
+}
+
+static int shared_wait_main(void *arg, void **result)
+{
+    (void)result;
+    struct shared_wait w = {arg, cr_create_task(yield_then_7, NULL)};
+    cr_task *ts[] = {cr_create_task(await_then_drop, &w), cr_create_task(await_only, &w)};
+    cr_assert_eq(cr_gather(ts, 2, NULL, NULL, 0), 0);
+    cr_future_unref(ts[0]);
+    cr_future_unref(ts[1]);
+    return 0;
+}
+
+/* An await keeps the awaited future alive until it returns, even if its last owner drops it first. */
+Test(task, await_keeps_the_future_alive)
+{
+    tlog log = {{0}};
+    RUN_EXPECT(shared_wait_main, &log, 0);
+    LOG_EQ(&log, "first:7 second:7");
+}
+
+static int await_arg(void *arg, void **result)
+{
+    (void)result;
+    return cr_await(arg, NULL);
+}
+
+/* A loop freed right after run_until_complete, with a waiter of the finished task
+ * woken but not yet resumed, frees everything. */
+Test(task, loop_freed_with_woken_waiter)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_task *main_t, *w;
+    cr_assert_eq(cr_loop_create_task(l, yield_then_7, NULL, NULL, &main_t), 0);
+    cr_assert_eq(cr_loop_create_task(l, await_arg, main_t, NULL, &w), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, main_t, NULL), 0);
+    cr_assert_not(cr_future_done(w), "woken, not yet resumed");
+    cr_future_unref(main_t);
+    cr_future_unref(w);
+    cr_assert_eq(cr_loop_free(l), 0);
+}
+
+static int gather_many(void *arg, void **result)
+{
+    (void)result;
+    cr_future **fs = arg;
+    return cr_gather(fs, 12, NULL, NULL, 0);
+}
+
+/* A loop freed while a task gathers more than 8 futures (heap nodes) frees them. */
+Test(task, loop_freed_inside_a_large_gather)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_future *fs[12];
+    for (int i = 0; i < 12; i++)
+        fs[i] = cr_future_new(l);
+    cr_task *t;
+    cr_assert_eq(cr_loop_create_task(l, gather_many, fs, NULL, &t), 0);
+    cr_assert_eq(cr_call_soon(l, stop_cb, l, NULL), 0);
+    cr_assert_eq(cr_loop_run_forever(l), 0);
+    cr_assert_eq(cr_loop_free(l), 0);
+    cr_assert(cr_future_cancelled(t));
+    cr_future_unref(t);
+    for (int i = 0; i < 12; i++)
+        cr_future_unref(fs[i]);
+}

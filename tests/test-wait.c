@@ -4,6 +4,7 @@
  * real delays; every test asserts order, never speed.
  */
 #include "helpers.h"
+#include <math.h>
 
 /* A child: sleep `ms`, log, then return `val` (or fail with it if negative). */
 struct job {
@@ -679,4 +680,77 @@ Test(wait, as_completed_timeout)
     tlog log = {{0}};
     RUN_EXPECT(as_completed_timeout_main, &log, 0);
     LOG_EQ(&log, "a-done timeout b-cancelled b-cleanup");
+}
+
+static int nan_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_assert_eq(cr_sleep(NAN), 0, "NaN sleeps like 0: a yield");
+    cr_assert_eq(cr_sleep(-1), 0);
+    cr_future *f = cr_future_new(NULL);
+    cr_assert_eq(cr_wait_for(f, NAN, NULL), -ETIMEDOUT, "NaN times out at once");
+    cr_future_unref(f);
+    return 0;
+}
+
+/* Odd durations (negative, NaN) never hang or hit undefined conversions. */
+Test(wait, odd_durations_are_safe)
+{
+    RUN_EXPECT(nan_main, NULL, 0);
+}
+
+struct drop_wait {
+    tlog *log;
+    cr_task *t;
+};
+
+static int gather_then_drop(void *arg, void **result)
+{
+    (void)result;
+    struct drop_wait *w = arg;
+    int rc = cr_gather(&w->t, 1, NULL, NULL, 0);
+    tlog_add(w->log, "gather:%d", rc);
+    cr_future_unref(w->t); /* last reference, another task still waits on it */
+    return rc;
+}
+
+static int wait_for_only(void *arg, void **result)
+{
+    (void)result;
+    struct drop_wait *w = arg;
+    void *v;
+    int rc = cr_wait_for(w->t, 10, &v);
+    tlog_add(w->log, "wait_for:%d", PINT(v));
+    return rc;
+}
+
+static int wait_only(void *arg, void **result)
+{
+    (void)result;
+    struct drop_wait *w = arg;
+    size_t nd = 0;
+    int rc = cr_wait(&w->t, 1, 10, CR_ALL_COMPLETED, NULL, &nd, NULL, NULL);
+    tlog_add(w->log, "wait:%zu", nd);
+    return rc;
+}
+
+static int drop_main(void *arg, void **result)
+{
+    (void)result;
+    struct job j = {arg, "j", 1, 9, 0};
+    struct drop_wait w = {arg, spawn(&j)};
+    cr_task *ts[] = {cr_create_task(gather_then_drop, &w), cr_create_task(wait_for_only, &w),
+                     cr_create_task(wait_only, &w)};
+    cr_assert_eq(cr_gather(ts, 3, NULL, NULL, 0), 0);
+    unref_all(ts, 3);
+    return 0;
+}
+
+/* gather, wait_for and wait keep what they wait for alive until they return. */
+Test(wait, waits_keep_their_futures_alive)
+{
+    tlog log = {{0}};
+    RUN_EXPECT(drop_main, &log, 0);
+    LOG_EQ(&log, "j-done gather:0 wait_for:9 wait:1");
 }
