@@ -631,3 +631,42 @@ Test(task, loop_freed_inside_a_large_gather)
     for (int i = 0; i < 12; i++)
         cr_future_unref(fs[i]);
 }
+
+struct cycle {
+    cr_task *a, *b;
+};
+
+static int await_b(void *arg, void **result)
+{
+    (void)result;
+    struct cycle *c = arg;
+    return cr_await(c->b, NULL);
+}
+
+static int await_a(void *arg, void **result)
+{
+    (void)result;
+    struct cycle *c = arg;
+    return cr_await(c->a, NULL);
+}
+
+static int cycle_main(void *arg, void **result)
+{
+    (void)result;
+    struct cycle *c = arg;
+    c->a = cr_create_task(await_b, c);
+    c->b = cr_create_task(await_a, c);
+    return cr_await(c->a, NULL);
+}
+
+/* A cycle of awaits ends in -EDEADLK (nothing can ever happen), and cancelling it terminates. */
+Test(task, await_cycle_is_edeadlk_not_a_hang)
+{
+    struct cycle c = {0};
+    int rc = cr_run(cycle_main, &c, NULL);
+    cr_assert_eq(rc, -EDEADLK, "%s", cr_strerror(rc));
+    cr_assert(cr_future_done(c.a));
+    cr_assert(cr_future_done(c.b));
+    cr_future_unref(c.a);
+    cr_future_unref(c.b);
+}
