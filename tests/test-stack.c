@@ -251,3 +251,43 @@ Test(stack, overflow_names_the_task_other_guards)
     check_overflow(96 * 1024, false);
     check_overflow(0, true);
 }
+
+static int never_runs(void *arg, void **result)
+{
+    (void)result;
+    *(int *)arg = 1;
+    return 0;
+}
+
+/* A stack over 1 GiB (even SIZE_MAX) fails the task with -ENOMEM instead of wrapping around. */
+Test(stack, absurd_stack_size_fails_cleanly)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    int ran = 0;
+    size_t sizes[] = {SIZE_MAX, SIZE_MAX - 4096, ((size_t)1 << 30) + 1};
+    for (int i = 0; i < 3; i++) {
+        cr_task_opts o = {.stack_size = sizes[i]};
+        cr_task *t;
+        cr_assert_eq(cr_loop_create_task(l, never_runs, &ran, &o, &t), 0);
+        cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), -ENOMEM, "size %zx", sizes[i]);
+        cr_future_unref(t);
+    }
+    cr_assert_eq(ran, 0);
+    cr_assert_eq(cr_loop_free(l), 0);
+}
+
+/* A loop whose default stack is absurd fails each task with -ENOMEM, never crashes. */
+Test(stack, absurd_loop_stack_size_fails_cleanly)
+{
+    cr_loop *l;
+    cr_loop_opts o = {.stack_size = SIZE_MAX};
+    cr_assert_eq(cr_loop_new(&l, &o), 0);
+    int ran = 0;
+    cr_task *t;
+    cr_assert_eq(cr_loop_create_task(l, never_runs, &ran, NULL, &t), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), -ENOMEM);
+    cr_assert_eq(ran, 0);
+    cr_future_unref(t);
+    cr_assert_eq(cr_loop_free(l), 0);
+}
