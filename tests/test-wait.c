@@ -48,7 +48,7 @@ static int sleep_order_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 30, 0, 0}, {log, "b", 10, 0, 0}, {log, "c", 20, 0, 0}};
+    struct job j[] = {{log, "a", 50, 0, 0}, {log, "b", 1, 0, 0}, {log, "c", 25, 0, 0}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(&j[i]);
@@ -101,7 +101,7 @@ static int gather_order_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 20, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 10, 3, 0}};
+    struct job j[] = {{log, "a", 50, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, 3, 0}};
     cr_task *t[4];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(&j[i]);
@@ -131,7 +131,7 @@ static int gather_error_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 20, 1, 0}, {log, "b", 5, -EIO, 0}, {log, "c", 30, 3, 0}};
+    struct job j[] = {{log, "a", 25, 1, 0}, {log, "b", 1, -EIO, 0}, {log, "c", 50, 3, 0}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(&j[i]);
@@ -161,7 +161,7 @@ static int gather_exc_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 10, -EIO, 0}, {log, "b", 1, 2, 0}, {log, "c", 5, -ENOENT, 0}};
+    struct job j[] = {{log, "a", 50, -EIO, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, -ENOENT, 0}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(&j[i]);
@@ -259,7 +259,7 @@ static int wait_modes_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 30, 1, 0}, {log, "b", 5, 2, 0}, {log, "c", 15, -EIO, 0}};
+    struct job j[] = {{log, "a", 50, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, -EIO, 0}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(&j[i]);
@@ -298,7 +298,7 @@ static int first_exception_all_ok_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 10, 1, 0}, {log, "b", 2, 2, 0}};
+    struct job j[] = {{log, "a", 25, 1, 0}, {log, "b", 1, 2, 0}};
     cr_task *t[2] = {spawn(&j[0]), spawn(&j[1])};
     size_t nd = 0, np = 9;
     cr_assert_eq(cr_wait(t, 2, -1, CR_FIRST_EXCEPTION, NULL, &nd, NULL, &np), 0);
@@ -320,11 +320,11 @@ static int wait_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 2, 1, 0}, {log, "b", 40, 2, 0}};
+    struct job j[] = {{log, "a", 1, 1, 0}, {log, "b", 60, 2, 0}};
     cr_task *t[2] = {spawn(&j[0]), spawn(&j[1])};
     cr_future *done[2], *pend[2];
     size_t nd, np;
-    cr_assert_eq(cr_wait(t, 2, 0.015, CR_ALL_COMPLETED, done, &nd, pend, &np), 0,
+    cr_assert_eq(cr_wait(t, 2, 0.025, CR_ALL_COMPLETED, done, &nd, pend, &np), 0,
                  "a timeout is not an error");
     tlog_add(log, "timeout");
     cr_assert_eq(nd, 1);
@@ -385,7 +385,7 @@ static int wait_cancel_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 10, 1, 0}, {log, "b", 20, 2, 0}};
+    struct job j[] = {{log, "a", 5, 1, 0}, {log, "b", 30, 2, 0}};
     struct gatherer g = {log, {spawn(&j[0]), spawn(&j[1])}};
     cr_task *wt = cr_create_task(waiting, &g);
     cr_assert_eq(cr_sleep(0), 0);
@@ -570,7 +570,7 @@ static int shield_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 15, 5, 0};
+    struct job j = {log, "inner", 50, 5, 0};
     struct wf w = {log, spawn(&j)};
     cr_task *outer = cr_create_task(await_shielded, &w);
     cr_assert_eq(cr_sleep(0), 0);
@@ -619,7 +619,7 @@ static int as_completed_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 20, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 10, 3, 0}};
+    struct job j[] = {{log, "a", 50, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, 3, 0}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = spawn(&j[i]);
@@ -652,7 +652,7 @@ static int as_completed_timeout_main(void *arg, void **result)
     tlog *log = arg;
     struct job j[] = {{log, "a", 1, 1, 0}, {log, "b", 10000, 2, 0}};
     cr_task *t[2] = {spawn(&j[0]), spawn(&j[1])};
-    cr_as_completed *it = cr_as_completed_new(t, 2, 0.01);
+    cr_as_completed *it = cr_as_completed_new(t, 2, 0.03);
     cr_future *f;
     cr_assert_eq(cr_as_completed_next(it, &f), 0);
     cr_assert_eq(f, t[0]);
