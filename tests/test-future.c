@@ -151,8 +151,7 @@ static void log_done(cr_future *f, void *arg)
 
 static void stop_loop(void *arg) { cr_loop_stop(arg); }
 
-/* Completing a future runs no callback inline; they run from the loop in
- * registration order. */
+/* Completing a future runs no callback inline; the loop runs them in registration order. */
 Test(future, done_callbacks_run_later_in_order)
 {
     cr_loop *l = new_loop();

@@ -144,8 +144,7 @@ static int swallow_main(void *arg, void **result)
     return 0;
 }
 
-/* A task that swallows its cancellation and returns normally ends normally;
- * uncancel lowers the count and returns it. */
+/* A task that swallows its cancel and returns normally ends normally; uncancel lowers the count. */
 Test(task, swallowed_cancel_ends_normally)
 {
     struct ctx c = {0};
@@ -590,8 +589,7 @@ static int await_arg(void *arg, void **result)
     return cr_await(arg, NULL);
 }
 
-/* A loop freed right after run_until_complete, with a waiter of the finished task
- * woken but not yet resumed, frees everything. */
+/* A loop freed while a waiter is woken but not yet resumed frees everything (no leaked ref). */
 Test(task, loop_freed_with_woken_waiter)
 {
     cr_loop *l;
