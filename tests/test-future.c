@@ -328,3 +328,21 @@ Test(future, refcounts_free_everything)
     cr_assert_eq(cr_future_add_done_callback(h, log_done, NULL), -ESHUTDOWN);
     cr_future_unref(h);
 }
+
+/* A done callback scheduled but not yet run when the loop is freed is dropped, not run, not leaked. */
+Test(future, loop_freed_with_scheduled_callback)
+{
+    cr_loop *l = new_loop();
+    tlog log = {{0}};
+    struct cbctx a = {&log, "a"};
+    cr_future *f = cr_future_new(l);
+    cr_assert_eq(cr_future_add_done_callback(f, log_done, &a), 0);
+    cr_assert_eq(cr_future_set_result(f, IPTR(1)), 0);
+    cr_future_unref(f); /* the scheduled callback still holds it */
+    cr_future *g = cr_future_new(l);
+    cr_assert_eq(cr_future_add_done_callback(g, log_done, &a), 0);
+    cr_assert_eq(cr_loop_free(l), 0);
+    LOG_EQ(&log, "");
+    cr_assert(cr_future_cancelled(g), "a pending future is cancelled quietly");
+    cr_future_unref(g);
+}
