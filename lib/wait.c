@@ -508,6 +508,8 @@ int cr_as_completed_next(cr_as_completed *it, cr_future **out)
     if (it->head == it->n)
         return -ENOENT;
     if (it->head == it->tail) {
+        if (it->waiter)
+            return -EBUSY; /* one waiter slot: a second would orphan the first */
         if (it->deadline >= 0 && !cr__timer_armed(&it->tm) && !it->timed_out) {
             if (it->deadline <= cr__now_ns())
                 it->timed_out = true;

@@ -754,3 +754,36 @@ Test(wait, waits_keep_their_futures_alive)
     RUN_EXPECT(drop_main, &log, 0);
     LOG_EQ(&log, "j-done gather:0 wait_for:9 wait:1");
 }
+
+static int ac_next(void *arg, void **result)
+{
+    (void)result;
+    cr_future *f;
+    return cr_as_completed_next(arg, &f);
+}
+
+static int ac_two_waiters_main(void *arg, void **result)
+{
+    (void)result;
+    tlog *log = arg;
+    struct job j = {log, "a", 1, 1, 0};
+    cr_task *t = spawn(&j);
+    cr_as_completed *it = cr_as_completed_new(&t, 1, -1);
+    cr_task *first = cr_create_task(ac_next, it);
+    cr_assert_eq(cr_sleep(0), 0); /* first is waiting in next() */
+    cr_future *f;
+    cr_assert_eq(cr_as_completed_next(it, &f), -EBUSY, "one waiter at a time");
+    cr_assert_eq(cr_await(first, NULL), 0, "the first waiter still gets its future");
+    cr_as_completed_free(it);
+    cr_future_unref(first);
+    cr_future_unref(t);
+    return 0;
+}
+
+/* A second task waiting on the same as_completed iterator gets -EBUSY; the first is not lost. */
+Test(wait, as_completed_one_waiter_at_a_time)
+{
+    tlog log = {{0}};
+    RUN_EXPECT(ac_two_waiters_main, &log, 0);
+    LOG_EQ(&log, "a-done");
+}
