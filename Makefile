@@ -29,6 +29,7 @@ WARN     := -Wall -Wextra -Werror
 CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden $(WARN) -Iinclude
 LDLIBS_BASE := -luring -lpthread
 
+comma := ,
 ifneq ($(SANITIZE),)
 BUILD    ?= build/san-$(subst $(comma),-,$(SANITIZE))
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -229,7 +229,8 @@ CR_API cr_future *cr_shield(cr_future *f);
 CR_API cr_as_completed *cr_as_completed_new(cr_future *const *fs, size_t n,
                                             double timeout);
 /* Suspends until the next future is done; *out is borrowed. Returns 0,
- * -ETIMEDOUT (the overall timeout passed), or -ENOENT when all were yielded. */
+ * -ETIMEDOUT (the overall timeout passed), or -ENOENT when all were yielded;
+ * -EBUSY if another task is already waiting on this iterator. */
 CR_API int cr_as_completed_next(cr_as_completed *it, cr_future **out);
 CR_API void cr_as_completed_free(cr_as_completed *it);
 

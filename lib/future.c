@@ -256,7 +256,7 @@ int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *arg)
         cr__cb *next = (cr__cb *)c->h.next;
         if (c->on_done == user_cb_on_done && c->fn == fn && c->arg == arg) {
             if (prev)
-                prev->h.next = &next->h;
+                prev->h.next = next ? &next->h : NULL; /* &NULL->h is UB */
             else
                 f->cb_head = next;
             if (f->cb_tail == c)
@@ -269,6 +269,16 @@ int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *arg)
         c = next;
     }
     return n;
+}
+
+/* Stands in for a parked task's cancel hook while that hook runs. A hook may
+ * cancel another task (an await passes the cancel into what it awaits); if
+ * that leads back here (a cycle of awaits) the task is already being
+ * interrupted: count the request, do not recurse without end. */
+static void cancel_in_progress(cr__task *t, void *ctx)
+{
+    (void)t;
+    (void)ctx;
 }
 
 bool cr_cancel(cr_future *f)
@@ -285,10 +295,17 @@ bool cr_cancel(cr_future *f)
     t->cancelling++;
     t->must_cancel = true;
     if (t->state == CR__T_PARKED) {
-        if (t->on_cancel)
-            t->on_cancel(t, t->cancel_ctx);
-        else
+        cr__cancel_hook hook = t->on_cancel;
+        if (hook == cancel_in_progress)
+            return true;
+        if (hook) {
+            t->on_cancel = cancel_in_progress;
+            hook(t, t->cancel_ctx);
+            if (t->on_cancel == cancel_in_progress)
+                t->on_cancel = hook;
+        } else {
             cr__task_wake(t, -ECANCELED);
+        }
     }
     return true;
 }

@@ -184,6 +184,12 @@ struct cr__task {
     void *cancel_ctx;
     size_t stack_size;
     void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
+    /* wait.c: the waiter nodes of the current wait; each registered node
+     * holds a reference on its future until the wait returns. A loop closed
+     * while the task is inside the wait releases them (cr__wait_abandon). */
+    cr__cb *holds;
+    size_t nholds;
+    bool holds_heap; /* holds was malloc'd */
 };
 
 static inline cr__task *cr__as_task(cr_future *f) { return (cr__task *)f; }
@@ -208,6 +214,9 @@ CR_HIDDEN int cr__enter(cr__task **out);
 /* Consume a delivered cancel (when a park site reports -ECANCELED). */
 static inline void cr__consume_cancel(cr__task *t) { t->must_cancel = false; }
 CR_HIDDEN void cr__task_release_stack(cr__task *t); /* loop teardown */
+/* Loop teardown, for a task that will never resume: drop what its current
+ * wait holds (references, a heap node array). Stack still mapped. */
+CR_HIDDEN void cr__wait_abandon(cr__task *t);
 
 /* ------------------------------------------------------------ the ring ---- */
 
@@ -296,7 +305,7 @@ CR_HIDDEN void cr__set_setup_error(const char *fmt, ...) __attribute__((format(p
 
 static inline int64_t cr__secs_to_ns(double s)
 {
-    if (s <= 0)
+    if (!(s > 0)) /* also NaN: converting it to an integer is undefined */
         return 0;
     if (s > 9.2e9)
         return INT64_MAX / 2;

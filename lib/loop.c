@@ -269,17 +269,20 @@ int cr_loop_close(cr_loop *l)
     size_t i = 0;
     for (cr_future *f = l->futures; f && all; f = f->all_next)
         all[i++] = cr_future_ref(f);
+    /* First detach every callback list, THEN free stacks: a list may run
+     * through waiter nodes on another task's stack, and an odd-sized stack is
+     * munmap'd (a cached one zeroed) when it goes back (rule 3). */
+    for (i = 0; all && i < n; i++)
+        cr__future_abandon(all[i]);
     for (i = 0; all && i < n; i++) {
         cr_future *f = all[i];
-        bool unfinished = f->is_task && cr__as_task(f)->state != CR__T_DONE;
-        if (unfinished) {
-            cr__task *t = cr__as_task(f);
-            cr__task_release_stack(t);
-            t->state = CR__T_DONE;
-        }
-        cr__future_abandon(f);
-        if (unfinished)
-            cr_future_unref(f); /* the loop's own */
+        if (!f->is_task || cr__as_task(f)->state == CR__T_DONE)
+            continue;
+        cr__task *t = cr__as_task(f);
+        cr__wait_abandon(t);         /* reads nodes on its stack: before the put */
+        cr__stack_put(l, &t->stack); /* f->loop is NULL now: name the loop */
+        t->state = CR__T_DONE;
+        cr_future_unref(f); /* the loop's own */
     }
     for (i = 0; all && i < n; i++)
         cr_future_unref(all[i]);

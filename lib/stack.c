@@ -57,11 +57,18 @@ struct cr__slab {
 int cr__stack_force_mprotect;
 static int guard_mode; /* 0 = not probed, 1 = MADV_GUARD_INSTALL, 2 = mprotect */
 
+/* The largest stack a task may ask for. Larger sizes are clamped just above
+ * it (so the rounding and CR__GUARD + size cannot wrap around to a tiny
+ * stack) and cr__stack_get refuses them with -ENOMEM. */
+#define STACK_MAX ((size_t)1 << 30)
+
 size_t cr__stack_round(size_t size)
 {
     size_t page = 4096;
     if (size < 16 * 1024)
         size = 16 * 1024;
+    if (size > STACK_MAX)
+        size = STACK_MAX + page;
     return (size + page - 1) & ~(page - 1);
 }
 
@@ -132,6 +139,8 @@ static int grow(cr_loop *l)
 int cr__stack_get(cr_loop *l, size_t size, cr__stack *out)
 {
     size = size ? cr__stack_round(size) : l->stack_size;
+    if (size > STACK_MAX)
+        return -ENOMEM;
     if (size == l->stack_size) {
         if (!l->nfree) {
             int rc = grow(l);

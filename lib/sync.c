@@ -4,8 +4,10 @@
  * Lock: FIFO-fair by hand-off. release() with waiters passes ownership straight
  * to the first waiter (the lock never looks free in between), so a task that
  * arrives later cannot barge ahead. A waiter cancelled while still queued is
- * unlinked and never owns the lock. A waiter already handed the lock owns it:
- * a cancel that arrives after the hand-off is delivered at its next suspension.
+ * unlinked at once (its cancel hook), so a release in the same turn skips it.
+ * A waiter handed the lock but cancelled before it resumes is still inside
+ * acquire(): as in asyncio it returns -ECANCELED and passes the lock on, so a
+ * cancelled acquire never comes out holding the lock.
  *
  * Waiter nodes live on the waiting task's stack and are unlinked before
  * acquire() returns. Loop thread only.
@@ -17,7 +19,9 @@ typedef struct cr__waiter cr__waiter;
 struct cr__waiter {
     cr__waiter *next, *prev;
     cr__task *task;
+    cr_lock *lock;
     bool granted;
+    bool queued; /* linked on lock's queue */
 };
 
 struct cr_lock {
@@ -55,6 +59,17 @@ void cr_lock_free(cr_lock *l) { free(l); }
 
 bool cr_lock_locked(const cr_lock *l) { return l && l->locked; }
 
+/* Cancel hook of a queued waiter: leave the queue now, not when it resumes. */
+static void waiter_on_cancel(cr__task *t, void *ctx)
+{
+    cr__waiter *w = ctx;
+    if (w->queued) {
+        wq_remove(w->lock, w);
+        w->queued = false;
+    }
+    cr__task_wake(t, -ECANCELED);
+}
+
 int cr_lock_acquire(cr_lock *l)
 {
     cr__task *t;
@@ -67,12 +82,18 @@ int cr_lock_acquire(cr_lock *l)
         l->locked = true;
         return 0;
     }
-    cr__waiter w = {.task = t};
+    cr__waiter w = {.task = t, .lock = l, .queued = true};
     wq_push(l, &w);
-    rc = cr__park_nocheck(NULL, NULL);
-    if (w.granted)
-        return 0;
-    wq_remove(l, &w);
+    rc = cr__park_nocheck(waiter_on_cancel, &w);
+    if (w.granted) {
+        if (!t->must_cancel)
+            return 0;
+        cr__consume_cancel(t); /* cancelled after the hand-off: pass it on */
+        cr_lock_release(l);
+        return -ECANCELED;
+    }
+    if (w.queued)
+        wq_remove(l, &w);
     cr__consume_cancel(t);
     return rc < 0 ? rc : -ECANCELED;
 }
@@ -89,6 +110,7 @@ int cr_lock_release(cr_lock *l)
         return 0;
     }
     wq_remove(l, w);
+    w->queued = false;
     w->granted = true;
     cr__task_wake(w->task, 0);
     return 0;

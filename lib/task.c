@@ -141,7 +141,10 @@ int cr__park_nocheck(cr__cancel_hook hook, void *ctx)
     cr_loop *l = t->f.loop;
     t->on_cancel = hook;
     t->cancel_ctx = ctx;
-    t->state = CR__T_PARKED;
+    /* A task that queued itself (cr_sleep(0)) switches out READY: it must not
+     * look PARKED, or a cancel or wake would queue it twice. */
+    if (t->state == CR__T_RUNNING)
+        t->state = CR__T_PARKED;
     cr__san_leave_task(l, t, false);
     cr__ctx_switch(&t->sp, l->sched_sp, NULL);
     cr__san_in_task(l, t);

@@ -6,6 +6,12 @@
  * stack, registers it, parks, and unregisters everything before returning
  * (internal.h rule 3), whatever woke it.
  *
+ * A registered waiter node holds a reference on its future (hold()) until the
+ * wait returns: the caller's pointers are borrowed, and their owner — another
+ * task woken by the same completion — may drop its reference before this
+ * waiter resumes and reads the outcome. The task records its nodes (track())
+ * so that a loop closed while it is inside the wait can drop them too.
+ *
  * Loop thread only.
  */
 #include "internal.h"
@@ -51,6 +57,39 @@ int cr_sleep(double seconds) { return cr_sleep_ns(cr__secs_to_ns(seconds)); }
 
 static void waiter_wake(cr__cb *cb) { cr__task_wake(cb->arg, 0); }
 
+/* Register cb on f, holding a reference until release_held. */
+static void hold(cr_future *f, cr__cb *cb)
+{
+    cr_future_ref(f);
+    cr__future_add_cb(f, cb);
+}
+
+static void track(cr__task *t, cr__cb *nodes, size_t n, bool heap)
+{
+    t->holds = nodes;
+    t->nholds = n;
+    t->holds_heap = heap;
+}
+
+/* After the wait: drop the references of the nodes that were registered
+ * (cb->fut is set only by registration). Does not free the array. */
+static void release_held(cr__task *t)
+{
+    for (size_t i = 0; i < t->nholds; i++)
+        if (t->holds[i].fut)
+            cr_future_unref(t->holds[i].fut);
+    track(t, NULL, 0, false);
+}
+
+void cr__wait_abandon(cr__task *t)
+{
+    cr__cb *nodes = t->holds;
+    bool heap = t->holds_heap;
+    release_held(t);
+    if (heap)
+        free(nodes);
+}
+
 static void propagate_cancel(cr__task *t, void *f)
 {
     (void)t;
@@ -78,17 +117,21 @@ int cr_await(cr_future *f, void **result)
         return rc;
     if ((rc = check_awaitable(t, f)) < 0)
         return rc;
+    cr__cb w = {.on_done = waiter_wake, .arg = t};
+    track(t, &w, 1, false);
     if (f->state == CR__PENDING) {
-        cr__cb w = {.on_done = waiter_wake, .arg = t};
-        cr__future_add_cb(f, &w);
+        hold(f, &w);
         while (f->state == CR__PENDING)
             cr__park_nocheck(propagate_cancel, f);
-        if (t->must_cancel) {
-            cr__consume_cancel(t);
-            return -ECANCELED;
-        }
     }
-    return cr_future_result(f, result);
+    if (t->must_cancel) {
+        cr__consume_cancel(t);
+        rc = -ECANCELED;
+    } else {
+        rc = cr_future_result(f, result);
+    }
+    release_held(t);
+    return rc;
 }
 
 /* ---- gather ---- */
@@ -139,6 +182,7 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
     g.nodes = n <= 8 ? local : malloc(n * sizeof *g.nodes);
     if (!g.nodes)
         return -ENOMEM;
+    track(t, g.nodes, n, g.nodes != local);
     for (size_t i = 0; i < n; i++) {
         cr_future *f = fs[i];
         g.nodes[i].fut = NULL;
@@ -148,7 +192,7 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
             continue;
         }
         g.nodes[i] = (cr__cb){.on_done = gather_child_done, .arg = &g};
-        cr__future_add_cb(f, &g.nodes[i]);
+        hold(f, &g.nodes[i]);
         g.remaining++;
     }
     while (g.remaining && (g.return_exc || !g.first_err || g.cancelled))
@@ -157,14 +201,15 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
     for (size_t i = 0; i < n; i++)
         if (g.nodes[i].fut && fs[i]->state == CR__PENDING)
             cr__future_remove_cb(fs[i], &g.nodes[i]);
-    if (g.nodes != local)
-        free(g.nodes);
     for (size_t i = 0; i < n; i++) {
         if (results)
             results[i] = fs[i]->state == CR__DONE && !fs[i]->err ? fs[i]->value : NULL;
         if (errors)
             errors[i] = fs[i]->state == CR__PENDING ? -EAGAIN : fs[i]->err;
     }
+    release_held(t);
+    if (g.nodes != local)
+        free(g.nodes);
     if (g.cancelled || t->must_cancel) {
         cr__consume_cancel(t);
         return -ECANCELED;
@@ -222,15 +267,17 @@ int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future 
             return rc;
     struct waitset w = {.t = t};
     cr__timer_init(&w.tm, waitset_fire);
+    cr__cb local[8];
+    cr__cb *nodes = NULL; /* freed at the end: they hold references until then */
     if (!wait_satisfied(fs, n, when) && timeout != 0) {
-        cr__cb local[8];
-        cr__cb *nodes = n <= 8 ? local : malloc(n * sizeof *nodes);
+        nodes = n <= 8 ? local : malloc(n * sizeof *nodes);
         if (!nodes)
             return -ENOMEM;
+        track(t, nodes, n, nodes != local);
         for (size_t i = 0; i < n; i++) {
             nodes[i] = (cr__cb){.on_done = waitset_child_done, .arg = &w};
             if (fs[i]->state == CR__PENDING)
-                cr__future_add_cb(fs[i], &nodes[i]);
+                hold(fs[i], &nodes[i]);
         }
         if (timeout > 0)
             rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout));
@@ -240,17 +287,11 @@ int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future 
         for (size_t i = 0; i < n; i++)
             if (nodes[i].fut && fs[i]->state == CR__PENDING)
                 cr__future_remove_cb(fs[i], &nodes[i]);
-        if (nodes != local)
-            free(nodes);
-        if (rc == -ECANCELED) {
+        if (rc == -ECANCELED)
             cr__consume_cancel(t);
-            return rc;
-        }
-        if (rc < 0)
-            return rc;
     }
     size_t d = 0, p = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         if (fs[i]->state != CR__PENDING) {
             if (done)
                 done[d] = fs[i];
@@ -261,11 +302,14 @@ int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future 
             p++;
         }
     }
+    release_held(t);
+    if (nodes != local)
+        free(nodes);
     if (ndone)
         *ndone = d;
     if (npending)
         *npending = p;
-    return 0;
+    return rc;
 }
 
 /* ---- wait_for ---- */
@@ -297,9 +341,10 @@ int cr_wait_for(cr_future *f, double timeout, void **result)
         return cr_await(f, result);
     struct waitfor w = {.f = f};
     cr__timer_init(&w.tm, waitfor_fire);
+    cr__cb node = {.on_done = waiter_wake, .arg = t};
+    track(t, &node, 1, false);
     if (f->state == CR__PENDING) {
-        cr__cb node = {.on_done = waiter_wake, .arg = t};
-        cr__future_add_cb(f, &node);
+        hold(f, &node);
         if (timeout == 0)
             waitfor_fire(&w.tm);
         else if ((rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout))) < 0)
@@ -310,11 +355,14 @@ int cr_wait_for(cr_future *f, double timeout, void **result)
     }
     if (t->must_cancel) {
         cr__consume_cancel(t);
-        return -ECANCELED;
+        rc = -ECANCELED;
+    } else if (w.timed_out && f->state == CR__CANCELLED) {
+        rc = -ETIMEDOUT;
+    } else {
+        rc = cr_future_result(f, result);
     }
-    if (w.timed_out && f->state == CR__CANCELLED)
-        return -ETIMEDOUT;
-    return cr_future_result(f, result);
+    release_held(t);
+    return rc;
 }
 
 /* ---- shield ---- */
@@ -443,6 +491,8 @@ int cr_as_completed_next(cr_as_completed *it, cr_future **out)
     if (it->head == it->n)
         return -ENOENT;
     if (it->head == it->tail) {
+        if (it->waiter)
+            return -EBUSY; /* one waiter slot: a second would orphan the first */
         if (it->deadline >= 0 && !cr__timer_armed(&it->tm) && !it->timed_out) {
             if (it->deadline <= cr__now_ns())
                 it->timed_out = true;

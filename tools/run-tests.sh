@@ -26,6 +26,12 @@ for bin in "$@"; do
             passed=$((passed + p)); failed=$((failed + f))
         fi
     fi
+    # Criterion reports a test whose worker LSan flagged at exit as passing
+    # (the worker's exit code is ignored): count any sanitizer report as a failure.
+    if printf '%s\n' "$out" | grep -qE 'ERROR: (LeakSanitizer|AddressSanitizer)|runtime error:|WARNING: ThreadSanitizer'; then
+        echo "$name: sanitizer report above"
+        rc=1; line=""
+    fi
     if [ $rc -ne 0 ]; then
         bad+=("$name")
         [ -z "$line" ] && failed=$((failed + 1))
