@@ -127,7 +127,8 @@ install: all
 	install -m 755 lib/libcoring.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libcoring.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libcoring.so.$(SOMAJOR)
 	ln -sf libcoring.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libcoring.so
-	install -m 644 coring.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' coring.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/coring.pc
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/coring.h $(DESTDIR)$(PREFIX)/include/coring $(DESTDIR)$(PREFIX)/lib/libcoring.* \
