@@ -148,9 +148,10 @@ int cr_task_group_wait(cr_task_group *g)
     if (g->waited)
         return -EALREADY;
     g->in_wait = true;
-    /* A cancel that reached the body before wait() (from us or outside)
-     * counts as a reason to abort, as asyncio's __aexit__ does. */
-    if (t->must_cancel) {
+    /* A cancel of the parent since the group began — delivered to the body
+     * already or still pending — aborts the group, as asyncio's __aexit__
+     * does when the body ends with CancelledError. */
+    if (t->must_cancel || t->cancelling > g->base_cancelling) {
         cr__consume_cancel(t);
         g->parent_cancelled = true;
         if (!g->aborting)
