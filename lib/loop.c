@@ -51,7 +51,7 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
         return -EINVAL;
     *out = NULL;
     if (opts && (opts->flags & ~(unsigned)(CR_LOOP_SQPOLL | CR_LOOP_NO_DEFER_TASKRUN |
-                                           CR_LOOP_NO_SINGLE_ISSUER)))
+                                           CR_LOOP_NO_SINGLE_ISSUER | CR_LOOP_DEBUG)))
         return -EINVAL;
     cr_loop *l = calloc(1, sizeof *l);
     if (!l)
@@ -63,6 +63,7 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
     }
     l->stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
     l->stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
+    cr__debug_init(l, opts); /* issue 4 */
     *out = l;
     return 0;
 }

@@ -76,6 +76,7 @@ int cr_lock_acquire(cr_lock *l)
     }
     cr__waiter w = {.task = t};
     wq_push(l, &w);
+    t->waiting_on = "lock";
     rc = cr__park_nocheck(NULL, NULL);
     if (w.granted)
         return 0;

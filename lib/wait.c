@@ -52,6 +52,7 @@ int cr_sleep_ns(int64_t ns)
     rc = cr__timer_arm(t->f.loop, &s.tm, cr__now_ns() + ns);
     if (rc < 0)
         return rc;
+    t->waiting_on = "sleep"; /* issue 4 */
     rc = cr__park_nocheck(NULL, NULL);
     if (rc == -ECANCELED) {
         cr__timer_disarm(t->f.loop, &s.tm);
@@ -96,6 +97,7 @@ int cr_await(cr_future *f, void **result)
     if (f->state == CR__PENDING) {
         cr__cb w = {.on_done = waiter_wake, .arg = t};
         cr__future_add_cb(f, &w);
+        t->waiting_on = f->is_task ? "task" : "future"; /* issue 4 */
         while (f->state == CR__PENDING)
             cr__park_nocheck(propagate_cancel, f);
         if (t->must_cancel) {
@@ -166,6 +168,7 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
         cr__future_add_cb(f, &g.nodes[i]);
         g.remaining++;
     }
+    t->waiting_on = "gather"; /* issue 4 */
     while (g.remaining && (g.return_exc || !g.first_err || g.cancelled))
         cr__park_nocheck(gather_on_cancel, &g);
     /* Early return on an error: the others keep running, unwatched. */
@@ -179,6 +182,8 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
             results[i] = fs[i]->state == CR__DONE && !fs[i]->err ? fs[i]->value : NULL;
         if (errors)
             errors[i] = fs[i]->state == CR__PENDING ? -EAGAIN : fs[i]->err;
+        if (errors || (fs[i]->err && fs[i]->err == g.first_err))
+            fs[i]->retrieved = 1; /* issue 4 (debug): the caller saw it */
     }
     if (g.cancelled || t->must_cancel) {
         cr__consume_cancel(t);
@@ -249,6 +254,7 @@ int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future 
         }
         if (timeout > 0)
             rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout));
+        t->waiting_on = "wait"; /* issue 4 */
         while (rc == 0 && !w.timed_out && !wait_satisfied(fs, n, when))
             rc = cr__park_nocheck(NULL, NULL);
         cr__timer_disarm(t->f.loop, &w.tm);
@@ -319,6 +325,7 @@ int cr_wait_for(cr_future *f, double timeout, void **result)
             waitfor_fire(&w.tm);
         else if ((rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout))) < 0)
             waitfor_fire(&w.tm);
+        t->waiting_on = "wait_for"; /* issue 4 */
         while (f->state == CR__PENDING)
             cr__park_nocheck(propagate_cancel, f);
         cr__timer_disarm(t->f.loop, &w.tm);

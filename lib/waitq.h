@@ -104,7 +104,6 @@ static inline int cr__wq_wait(cr__waitq *q, cr__task *t, cr__wnode *w, const cha
     cr__wq_push(q, w);
     t->waiting_on = what;
     int rc = cr__park_nocheck(cr__wq_on_cancel, w);
-    t->waiting_on = NULL;
     if (w->granted)
         return w->rc;
     cr__wq_unlink(q, w);
