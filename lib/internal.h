@@ -292,6 +292,8 @@ CR_HIDDEN void cr__signals_close(cr_loop *l);        /* loop close, before the r
 /* cr_run's SIGINT handling: start before the main task runs, stop after. */
 CR_HIDDEN int cr__sigint_start(cr_loop *l, cr_task *main_task);
 CR_HIDDEN bool cr__sigint_stop(cr_loop *l); /* true if a second SIGINT stopped the loop */
+/* Restores SIGINT; returns -EINTR if SIGINT ended the run, else rc. */
+CR_HIDDEN int cr__sigint_end(cr_loop *l, int rc);
 
 CR_HIDDEN extern __thread cr_loop *cr__tls_running;
 CR_HIDDEN int cr__loop_check(cr_loop *l); /* -ESHUTDOWN if closed, -EINVAL if NULL */
