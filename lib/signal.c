@@ -277,7 +277,10 @@ void cr__signals_close(cr_loop *l)
 
 int cr__sigint_start(cr_loop *l, cr_task *main_task)
 {
-    /* Only when nobody else handles SIGINT: default disposition, not blocked. */
+    /* Only in the main thread (as asyncio.run), and only when nobody else
+     * handles SIGINT: default disposition, not blocked. */
+    if (gettid() != getpid())
+        return -EPERM;
     struct sigaction sa;
     sigset_t cur;
     if (sigaction(SIGINT, NULL, &sa) < 0 || sa.sa_handler != SIG_DFL)

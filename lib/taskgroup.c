@@ -48,6 +48,7 @@ int cr_task_group_new(cr_task_group **out)
     if (!g)
         return -ENOMEM;
     g->parent = t;
+    cr_future_ref(&t->f); /* a parent that ends without wait() stays valid */
     g->base_cancelling = t->cancelling;
     *out = g;
     return 0;
@@ -203,5 +204,6 @@ void cr_task_group_free(cr_task_group *g)
     }
     free(g->kids);
     free(g->errs);
+    cr_future_unref(&g->parent->f);
     free(g);
 }

@@ -51,9 +51,11 @@ static cr_timeout_scope *open_scope(int64_t when)
     if (!to)
         return NULL;
     to->task = t;
+    cr_future_ref(&t->f); /* the timer may fire after a misused scope's task ended */
     to->base_cancelling = t->cancelling;
     cr__timer_init(&to->tm, on_expire);
     if (arm(to, when) < 0) {
+        cr_future_unref(&t->f);
         free(to);
         return NULL;
     }
@@ -105,6 +107,7 @@ int cr_timeout_end(cr_timeout_scope *to, int rc)
                 rc = -ETIMEDOUT;
         }
     }
+    cr_future_unref(&t->f);
     free(to);
     return rc;
 }
