@@ -69,15 +69,15 @@ static void run_handlers(cr__handle *h)
     s->nqueued = 0;
     for (int i = 0; i < n; i++) {
         int sig = q[i];
-        if (sig == SIGINT && s->sigint_mode) {
+        if (s->h[sig].fn) {
+            s->h[sig].fn(sig, s->h[sig].arg); /* a user handler replaces cr_run's */
+        } else if (sig == SIGINT && s->sigint_mode) {
             if (++s->sigints == 1 && s->main) {
                 cr_cancel(s->main); /* asyncio: KeyboardInterrupt → cancel main */
             } else {
                 s->hard_stop = true;
                 cr_loop_stop(s->loop);
             }
-        } else if (s->h[sig].fn) {
-            s->h[sig].fn(sig, s->h[sig].arg); /* may remove handlers: re-read */
         }
     }
 }

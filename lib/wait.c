@@ -350,8 +350,10 @@ static void shield_done(cr__cb *cb)
 {
     struct shield *s = CR_CONTAINER_OF(cb, struct shield, cb);
     cr_future *in = cb->fut, *out = s->outer;
-    if (out->state == CR__PENDING && out->loop)
+    if (out->state == CR__PENDING && out->loop) {
+        in->retrieved = 1; /* issue 4 (debug): the outer carries the error on */
         cr__future_complete(out, in->state, in->err, in->value);
+    }
     cr_future_unref(out);
     free(s);
 }

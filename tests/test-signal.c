@@ -166,3 +166,22 @@ Test(signal, cr_run_without_sigint_is_unchanged)
     RUN_EXPECT(quick, NULL, 0);
     cr_assert_not(blocked(SIGINT));
 }
+
+static int own_sigint(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    EV = cr_event_new();
+    cr_add_signal_handler(cr_get_running_loop(NULL), SIGINT, on_signal, "mine");
+    kill(getpid(), SIGINT);
+    int rc = cr_event_wait(EV);
+    cr_event_free(EV);
+    return rc;
+}
+
+/* A SIGINT handler of the program's own replaces cr_run's behaviour. */
+Test(signal, own_sigint_handler_wins)
+{
+    RUN_EXPECT(own_sigint, NULL, 0);
+    LOG_EQ(&LOG, "sig2:mine");
+    cr_assert_not(blocked(SIGINT));
+}
