@@ -180,3 +180,40 @@ Test(timeout, misuse)
     cr_timeout_scope *slot = NULL;
     RUN_EXPECT(misuse_main, &slot, 0);
 }
+
+static int slow_child(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    int rc = cr_sleep(1);
+    tlog_add(&LOG, "child:%d", rc);
+    return rc;
+}
+
+static int group_main(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    cr_queue *q;
+    cr_queue_new(&q, NULL);
+    cr_timeout_scope *to = cr_timeout(0.01);
+    void *item;
+    int rc = cr_timeout_end(to, cr_queue_get(q, &item));
+    tlog_add(&LOG, "get:%d size:%zu", rc, cr_queue_size(q));
+    to = cr_timeout(0.01);
+    cr_task_group *g;
+    cr_task_group_new(&g);
+    cr_task_group_create_task(g, slow_child, NULL, NULL, NULL);
+    cr_task_group_create_task(g, slow_child, NULL, NULL, NULL);
+    rc = cr_timeout_end(to, cr_task_group_wait(g));
+    tlog_add(&LOG, "group:%d", rc);
+    cr_task_group_free(g);
+    cr_queue_free(q);
+    cr_assert_eq(cr_task_cancelling(cr_current_task()), 0);
+    return 0;
+}
+
+/* A timeout around a queue get, and around a task group's wait. */
+Test(timeout, around_queue_get_and_task_group)
+{
+    RUN_EXPECT(group_main, NULL, 0);
+    LOG_EQ(&LOG, "get:-110 size:0 child:-125 child:-125 group:-110");
+}
