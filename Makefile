@@ -7,6 +7,7 @@
 #   make install PREFIX=/usr/local DESTDIR=
 #   make check-aarch64   cross-build the AArch64 context switch and run its test in qemu
 
+comma    := ,
 VERSION  := 0.1.0
 SOMAJOR  := 0
 PREFIX   ?= /usr/local
@@ -37,7 +38,6 @@ BUILD    ?= build/release
 SANFLAGS :=
 LIBDIR   ?= lib
 endif
-comma := ,
 
 CFLAGS   := $(CFLAGS_BASE) $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS)
@@ -84,9 +84,18 @@ deps-build:
 deps-test:
 	@tools/deps.sh test
 
-$(BUILD)/tests/test-%: tests/test-%.c tests/*.h $(STATIC) | deps-test
+# Under TSan the suites build against tests/lite (see the header there).
+ifneq ($(findstring thread,$(SANITIZE)),)
+TEST_INC  := -Itests/lite
+TEST_LIBS :=
+else
+TEST_INC  :=
+TEST_LIBS := -lcriterion
+endif
+
+$(BUILD)/tests/test-%: tests/test-%.c tests/*.h tests/lite/criterion/criterion.h $(STATIC) | deps-test
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Ilib -o $@ $< $(STATIC) $(LDFLAGS) -lcriterion $(LDLIBS_BASE)
+	$(CC) $(CFLAGS) $(TEST_INC) -Ilib -o $@ $< $(STATIC) $(LDFLAGS) $(TEST_LIBS) $(LDLIBS_BASE)
 
 $(CTX_TEST): tests/ctx-selftest.c $(ARCH_SRC) lib/ctx.h
 	@mkdir -p $(dir $@)

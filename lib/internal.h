@@ -192,6 +192,9 @@ CR_HIDDEN int cr__park(cr__cancel_hook hook, void *ctx);
 /* Park without delivering a pending cancel first (the caller handled it). */
 CR_HIDDEN int cr__park_nocheck(cr__cancel_hook hook, void *ctx);
 CR_HIDDEN void cr__task_wake(cr__task *t, int rc);
+/* Re-queue the current task behind everything ready and switch away;
+ * -ECANCELED if a cancel arrived meanwhile. */
+CR_HIDDEN int cr__yield(void);
 /* Entry check for suspending calls: -EPERM outside a task; -ECANCELED (and
  * consumes it) if a cancel is pending. */
 CR_HIDDEN int cr__enter(cr__task **out);

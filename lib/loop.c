@@ -29,6 +29,7 @@ __thread cr_loop *cr__tls_running;
 static __thread cr_loop *tls_loop;       /* set_event_loop / get_event_loop */
 static pthread_key_t auto_loop_key;
 static pthread_once_t auto_loop_once = PTHREAD_ONCE_INIT;
+static bool auto_key_made;
 
 const char *cr_version(void) { return CORING_VERSION_STRING; }
 
@@ -299,6 +300,8 @@ int cr_loop_free(cr_loop *l)
     cr_loop_close(l);
     if (tls_loop == l)
         tls_loop = NULL;
+    if (auto_key_made && pthread_getspecific(auto_loop_key) == l)
+        pthread_setspecific(auto_loop_key, NULL);
     free(l);
     return 0;
 }
@@ -306,7 +309,10 @@ int cr_loop_free(cr_loop *l)
 /* ---- per-thread loops ---- */
 
 static void free_auto_loop(void *p) { cr_loop_free(p); }
-static void make_auto_key(void) { pthread_key_create(&auto_loop_key, free_auto_loop); }
+static void make_auto_key(void)
+{
+    auto_key_made = pthread_key_create(&auto_loop_key, free_auto_loop) == 0;
+}
 
 int cr_set_event_loop(cr_loop *loop)
 {

@@ -66,6 +66,12 @@ void cr__task_release_stack(cr__task *t)
 {
     if (t->stack.lo && t->f.loop)
         cr__stack_put(t->f.loop, &t->stack);
+#ifdef CR_TSAN
+    if (t->san_fiber) {
+        __tsan_destroy_fiber(t->san_fiber);
+        t->san_fiber = NULL;
+    }
+#endif
 }
 
 /* The ready-queue handler of a task: start or resume it. */
@@ -146,6 +152,24 @@ int cr__park_nocheck(cr__cancel_hook hook, void *ctx)
     t->on_cancel = NULL;
     t->cancel_ctx = NULL;
     return t->wake_rc;
+}
+
+int cr__yield(void)
+{
+    /* Queued behind everything already ready, READY (not PARKED), so a cancel
+     * meanwhile only sets must_cancel and can never queue the task twice. */
+    cr__task *t = cr__current();
+    cr_loop *l = t->f.loop;
+    t->state = CR__T_READY;
+    cr__loop_schedule(l, &t->run);
+    cr__san_leave_task(l, t, false);
+    cr__ctx_switch(&t->sp, l->sched_sp, NULL);
+    cr__san_in_task(l, t);
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    return 0;
 }
 
 int cr__park(cr__cancel_hook hook, void *ctx)

@@ -24,21 +24,6 @@ static void sleeper_fire(cr__timer *tm)
     cr__task_wake(CR_CONTAINER_OF(tm, struct sleeper, tm)->t, 0);
 }
 
-static int yield_now(cr__task *t)
-{
-    /* Re-queue ourselves behind everything already ready, then switch. */
-    t->state = CR__T_PARKED;
-    cr__task_wake(t, 0);
-    t->state = CR__T_PARKED;
-    int rc = cr__park_nocheck(NULL, NULL);
-    /* We were queued, not parked, so cancel could not wake us: deliver it. */
-    if (rc == 0 && t->must_cancel)
-        rc = -ECANCELED;
-    if (rc == -ECANCELED)
-        cr__consume_cancel(t);
-    return rc;
-}
-
 int cr_sleep_ns(int64_t ns)
 {
     cr__task *t;
@@ -46,7 +31,7 @@ int cr_sleep_ns(int64_t ns)
     if (rc < 0)
         return rc;
     if (ns <= 0)
-        return yield_now(t);
+        return cr__yield();
     struct sleeper s = {.t = t};
     cr__timer_init(&s.tm, sleeper_fire);
     rc = cr__timer_arm(t->f.loop, &s.tm, cr__now_ns() + ns);

@@ -192,8 +192,11 @@ Test(loop, get_event_loop_is_per_thread)
     cr_assert_eq(cr_loop_new(&l, NULL), 0);
     cr_assert_eq(cr_set_event_loop(l), 0);
     cr_assert_eq(cr_get_event_loop(), l);
-    cr_loop_free(l); /* unsets it */
-    cr_assert_neq(cr_get_event_loop(), l);
+    cr_loop_free(l); /* unsets it: the next call makes a fresh, open loop */
+    cr_loop *fresh = cr_get_event_loop();
+    cr_assert_not_null(fresh);
+    cr_assert_not(cr_loop_is_closed(fresh));
+    cr_loop_free(fresh);
     cr_loop_free(mine);
 }
 
@@ -264,4 +267,40 @@ Test(loop, at_most_one_enter_per_iteration)
     cr_assert_leq(l->stats.enters, l->stats.iterations);
     cr_assert_eq(l->stats.sqes, 0, "sleeping costs no SQE");
     cr_loop_free(l);
+}
+
+static int yielder(void *arg, void **result)
+{
+    (void)result;
+    int *count = arg;
+    for (;;) {
+        int rc = cr_sleep(0);
+        if (rc < 0)
+            return rc;
+        ++*count;
+    }
+}
+
+static int cancel_yielder(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int count = 0;
+    cr_task *t = cr_create_task(yielder, &count);
+    for (int i = 0; i < 5; i++)
+        cr_sleep(0);
+    /* t is queued (READY) right now: cancelling it twice must not queue it twice */
+    cr_assert(cr_cancel(t));
+    cr_assert(cr_cancel(t));
+    cr_assert_eq(cr_await(t, NULL), -ECANCELED);
+    cr_assert(cr_future_cancelled(t));
+    cr_assert_eq(cr_task_cancelling(t), 2);
+    cr_future_unref(t);
+    return 0;
+}
+
+/* A task cancelled while queued by cr_sleep(0) ends cancelled, once. */
+Test(loop, cancel_of_a_yielding_task_is_delivered_once)
+{
+    RUN_EXPECT(cancel_yielder, NULL, 0);
 }
