@@ -40,7 +40,7 @@ static int from_task_main(void *arg, void **r)
     EV = cr_event_new();
     cr_assert_eq(cr_add_signal_handler(l, SIGUSR1, on_signal, "usr1"), 0);
     cr_assert(blocked(SIGUSR1));
-    cr_task *s[2] = {cr_create_task(sleeper, IPTR(5)), cr_create_task(sleeper, IPTR(30))};
+    cr_task *s[2] = {cr_create_task(sleeper, IPTR(100)), cr_create_task(sleeper, IPTR(200))};
     cr_sleep(0.001); /* both sleep now */
     kill(getpid(), SIGUSR1);
     tlog_add(&LOG, "sent");
@@ -61,7 +61,7 @@ static int from_task_main(void *arg, void **r)
 Test(signal, handler_runs_from_the_loop_while_tasks_sleep)
 {
     RUN_EXPECT(from_task_main, NULL, 0);
-    LOG_EQ(&LOG, "sent sig10:usr1 woke slept5:0 slept30:0");
+    LOG_EQ(&LOG, "sent sig10:usr1 woke slept100:0 slept200:0");
 }
 
 static void *thread_kill(void *arg)

@@ -6,13 +6,25 @@
 #include "helpers.h"
 
 static tlog LOG;
+static cr_event *GATE;
 
-/* arg: >0 sleep that many ms then succeed; <0 sleep -arg ms then fail -arg. */
+/* arg v: |v| < 1000: yield |v| loop turns (deterministic order), >= 1000:
+ * sleep |v| ms (long enough to be cancelled); then succeed if v > 0 or fail
+ * with v. v == GATED: wait on GATE, then fail with -EIO. */
+#define GATED 7777
 static int child(void *arg, void **r)
 {
     (void)r;
-    int v = PINT(arg);
-    int rc = cr_sleep((v < 0 ? -v : v) / 1000.0);
+    int v = PINT(arg), n = v < 0 ? -v : v, rc = 0;
+    if (v == GATED) {
+        rc = cr_event_wait(GATE);
+        tlog_add(&LOG, "g:%d", rc);
+        return rc < 0 ? rc : -EIO;
+    }
+    if (n >= 1000)
+        rc = cr_sleep(n / 1000.0);
+    for (int i = 0; i < n && n < 1000 && rc == 0; i++)
+        rc = cr_sleep(0);
     tlog_add(&LOG, "c%d:%d", v, rc);
     if (rc < 0)
         return rc;
@@ -33,6 +45,10 @@ static int group_main(void *arg, void **r)
     cr_assert_eq(cr_task_group_new(&g), 0);
     for (int i = 0; i < p->n; i++)
         cr_assert_eq(cr_task_group_create_task(g, child, IPTR(p->kids[i]), NULL, NULL), 0);
+    if (GATE) {
+        cr_sleep(0); /* every child waits on the gate now */
+        cr_event_set(GATE); /* they all wake in the same turn, then fail */
+    }
     if (p->parent_sleeps) {
         int rc = cr_sleep(1);
         tlog_add(&LOG, "parent:%d", rc);
@@ -63,26 +79,31 @@ Test(taskgroup, all_succeed)
 Test(taskgroup, one_failure_cancels_the_others)
 {
     memset(&LOG, 0, sizeof LOG);
-    struct plan p = {.n = 3, .kids = {50, -2, 60}, .want = -2, .nerr = 1, .errs = {-2}};
+    struct plan p = {.n = 3, .kids = {50, -2, 1060}, .want = -2, .nerr = 1, .errs = {-2}};
     RUN_EXPECT(group_main, &p, 0);
-    LOG_EQ(&LOG, "c-2:0 c50:-125 c60:-125");
+    LOG_EQ(&LOG, "c-2:0 c50:-125 c1060:-125");
 }
 
-/* Several fail at once (same turn): every error is kept, in order. */
+/* Several fail in the same turn: every error is kept; the survivor is
+ * cancelled. */
 Test(taskgroup, several_failures_all_reported)
 {
-    memset(&LOG, 0, sizeof LOG);
-    struct plan p = {.n = 4, .kids = {-5, -5, 100, -5}, .want = -5, .nerr = 3};
-    p.errs[0] = p.errs[1] = p.errs[2] = -5;
+    GATE = cr_event_new();
+    struct plan p = {.n = 4, .kids = {GATED, GATED, 1000, GATED}, .want = -EIO, .nerr = 3,
+                     .errs = {-EIO, -EIO, -EIO}};
     RUN_EXPECT(group_main, &p, 0);
+    LOG_EQ(&LOG, "g:0 g:0 g:0 c1000:-125");
+    cr_event_free(GATE);
 }
 
-/* Every child fails, with different errors: all of them are reported. */
+/* Every child fails: all of the errors are reported. */
 Test(taskgroup, all_fail)
 {
-    memset(&LOG, 0, sizeof LOG);
-    struct plan p = {.n = 2, .kids = {-1, -1}, .want = -1, .nerr = 2, .errs = {-1, -1}};
+    GATE = cr_event_new();
+    struct plan p = {.n = 2, .kids = {GATED, GATED}, .want = -EIO, .nerr = 2,
+                     .errs = {-EIO, -EIO}};
     RUN_EXPECT(group_main, &p, 0);
+    cr_event_free(GATE);
 }
 
 static int fail_now(void *arg, void **r)
