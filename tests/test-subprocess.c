@@ -150,6 +150,34 @@ Test(subprocess, free_leaves_no_zombie)
     cr_assert_eq(errno, ECHILD, "already reaped");
 }
 
+static int opts_main(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    char *env[] = {"FOO=bar", NULL};
+    const char *argv[] = {"sh", "-c", "pwd; echo $FOO", NULL};
+    cr_subprocess_opts o = {.stdout_mode = CR_SUBPROCESS_PIPE, .cwd = "/", .envp = env};
+    cr_subprocess *p;
+    cr_assert_eq(cr_create_subprocess_exec(&p, argv, &o), 0);
+    char *out;
+    int code;
+    cr_assert_eq(cr_subprocess_communicate(p, NULL, 0, &out, NULL, NULL, NULL, &code), 0);
+    cr_assert_str_eq(out, "/\nbar\n");
+    cr_assert_eq(code, 0);
+    free(out);
+    cr_assert_eq(cr_subprocess_read(p, 1, (char[4]){0}, 4), 0, "EOF stays EOF");
+    cr_assert_eq(cr_subprocess_close_pipe(p, 1), 0);
+    cr_assert_eq(cr_subprocess_read(p, 1, (char[4]){0}, 4), -EBADF);
+    cr_assert_eq(cr_subprocess_write(p, "x", 1), -EBADF, "no stdin pipe");
+    cr_subprocess_free(p);
+    return 0;
+}
+
+/* cwd and envp reach the child; closed pipes read -EBADF. */
+Test(subprocess, cwd_env_and_closed_pipes)
+{
+    RUN_EXPECT(opts_main, NULL, 0);
+}
+
 /* Spawn errors: a missing program, bad arguments, bad modes. */
 Test(subprocess, spawn_errors)
 {
