@@ -56,6 +56,22 @@ static void wq_remove(cr_lock *l, cr__waiter *w)
     w->next = w->prev = NULL;
 }
 
+/* Cancelled while queued: leave the queue at once. Waking with -ECANCELED
+ * alone left the node linked until the task ran, so a release() in between
+ * handed the lock to a cancelled waiter. */
+struct lock_wait {
+    cr_lock *l;
+    cr__waiter *w;
+};
+
+static void lock_on_cancel(cr__task *t, void *ctx)
+{
+    struct lock_wait *lw = ctx;
+    if (!lw->w->granted && (lw->w->prev || lw->l->head == lw->w))
+        wq_remove(lw->l, lw->w);
+    cr__task_wake(t, -ECANCELED);
+}
+
 cr_lock *cr_lock_new(void) { return calloc(1, sizeof(cr_lock)); }
 
 void cr_lock_free(cr_lock *l) { free(l); }
@@ -77,10 +93,12 @@ int cr_lock_acquire(cr_lock *l)
     cr__waiter w = {.task = t};
     wq_push(l, &w);
     t->waiting_on = "lock";
-    rc = cr__park_nocheck(NULL, NULL);
+    struct lock_wait lw = {l, &w};
+    rc = cr__park_nocheck(lock_on_cancel, &lw);
     if (w.granted)
         return 0;
-    wq_remove(l, &w);
+    if (w.prev || l->head == &w)
+        wq_remove(l, &w); /* still linked: the cancel hook did not run */
     cr__consume_cancel(t);
     return rc < 0 ? rc : -ECANCELED;
 }

@@ -300,3 +300,44 @@ Test(sync, barrier_indices_and_broken_barrier)
     LOG_EQ(&c.log, "p2:2 p0:0 p1:1 | p1:-125 p0:-32 | p0:-32 p1:-32");
     cr_assert_eq(cr_barrier_free(c.bar), 0);
 }
+
+/* ---- lock (core bug regression) ---- */
+
+static cr_lock *LK;
+
+static int lock_waiter(void *arg, void **r)
+{
+    (void)r;
+    int rc = cr_lock_acquire(LK);
+    tlog_add(&C->log, "l%d:%d", PINT(arg), rc);
+    if (rc == 0)
+        cr_lock_release(LK);
+    return 0;
+}
+
+static int lock_main(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    LK = cr_lock_new();
+    cr_assert_eq(cr_lock_acquire(LK), 0);
+    cr_task *t[2];
+    spawn(t, 2, lock_waiter);
+    cr_sleep(0); /* both queued */
+    cr_cancel(t[0]);        /* cancelled while queued ... */
+    cr_lock_release(LK);    /* ... and the lock released before it runs */
+    reap(t, 2);
+    cr_assert_not(cr_lock_locked(LK));
+    cr_lock_free(LK);
+    return 0;
+}
+
+/* A lock waiter cancelled while queued never takes the lock, even when the
+ * lock is released before the cancelled task gets to run: it goes to the
+ * next waiter. */
+Test(sync, lock_cancelled_waiter_never_takes_it)
+{
+    struct ctx c = {0};
+    C = &c;
+    RUN_EXPECT(lock_main, NULL, 0);
+    LOG_EQ(&c.log, "l0:-125 l1:0");
+}
