@@ -79,8 +79,16 @@ struct cr__timer {
 };
 #define CR__TIMER_IDLE ((size_t)-1)
 
+/* Heap entries carry their key, so sifting reads one contiguous array instead
+ * of timers scattered over a hundred thousand task stacks. */
+typedef struct cr__timer_ent {
+    int64_t when;
+    uint64_t seq;
+    cr__timer *t;
+} cr__timer_ent;
+
 typedef struct cr__timer_heap {
-    cr__timer **v;
+    cr__timer_ent *v;
     size_t n, cap;
     uint64_t seq;
 } cr__timer_heap;
@@ -145,6 +153,9 @@ typedef struct cr__stack {
 CR_HIDDEN int cr__stack_get(cr_loop *l, size_t size, cr__stack *out);
 CR_HIDDEN void cr__stack_put(cr_loop *l, cr__stack *s);
 CR_HIDDEN void cr__stack_pool_free(cr_loop *l);
+/* Every ~100 ms: drop the pages of free stacks beyond stack_cache that stayed
+ * unused for a whole period. Cheap to call often. */
+CR_HIDDEN void cr__stack_trim(cr_loop *l, int64_t now);
 CR_HIDDEN void cr__stack_thread_init(void); /* alt signal stack + SIGSEGV hook */
 CR_HIDDEN size_t cr__stack_round(size_t size);
 /* Test seam: >0 forces the guard to use mprotect instead of MADV_GUARD_INSTALL. */
@@ -269,8 +280,11 @@ struct cr_loop {
     /* stack pool (stack.c) */
     size_t stack_size;
     unsigned stack_cache;
-    char **free_stacks;
+    char **free_stacks;   /* LIFO; [0, nclean) have had their pages dropped */
     size_t nfree, free_cap;
+    size_t nclean;        /* bottom entries already trimmed */
+    size_t low_water;     /* least nfree since the last trim check */
+    int64_t next_trim;    /* loop time of the next trim check */
     struct cr__slab *slabs;
 
     cr__stats stats;

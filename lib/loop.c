@@ -97,6 +97,8 @@ static int poll_ring(cr_loop *l)
             return -EDEADLK; /* nothing ready, no timer, no I/O: nothing can ever happen */
         }
     }
+    if (timeout != 0)
+        cr__stack_trim(l, cr__now_ns()); /* about to sleep: a good moment */
     return cr__ring_poll(l, timeout);
 }
 
@@ -106,6 +108,7 @@ static void expire_timers(cr_loop *l)
     if (!t)
         return;
     int64_t now = cr__now_ns();
+    cr__stack_trim(l, now);
     while ((t = cr__timer_peek(l)) && t->when <= now) {
         cr__timer_pop(l, t);
         t->fire(t);
@@ -250,7 +253,7 @@ int cr_loop_close(cr_loop *l)
             h->drop(h);
     /* 2. Timers still armed (sleeping tasks' timers live on their stacks). */
     while (l->timers.n) {
-        cr__timer *t = l->timers.v[l->timers.n - 1];
+        cr__timer *t = l->timers.v[l->timers.n - 1].t;
         cr__timer_disarm(l, t);
         if (t->drop)
             t->drop(t);

@@ -13,9 +13,13 @@
  * back to mprotect(PROT_NONE), which splits the mapping (two VMAs a stack).
  * Odd-sized stacks (cr_task_opts.stack_size) get a mapping of their own.
  *
- * Freed default stacks go back on the loop's free list; beyond `stack_cache` of
- * them their pages are dropped (MADV_DONTNEED) so a burst of tasks does not pin
- * its memory forever. Slabs are unmapped when the loop is freed.
+ * Freed default stacks go back on the loop's free list (LIFO, so the warmest
+ * stack is reused first). Putting one back costs no syscall: every ~100 ms the
+ * loop calls cr__stack_trim, which drops the pages (MADV_DONTNEED) of the free
+ * stacks beyond `stack_cache` that sat unused for that whole period — the
+ * bottom of the LIFO — sorted by address and coalesced into few madvise calls.
+ * A burst of a million tasks thus gives its memory back within ~200 ms of
+ * ending, without taxing the burst itself. Slabs are unmapped with the loop.
  *
  * An overflow runs into the guard and takes SIGSEGV; the handler (on an
  * alternate signal stack, since the task's own is exhausted) prints one line
@@ -135,6 +139,10 @@ int cr__stack_get(cr_loop *l, size_t size, cr__stack *out)
                 return rc;
         }
         out->lo = l->free_stacks[--l->nfree];
+        if (l->nclean > l->nfree)
+            l->nclean = l->nfree;
+        if (l->low_water > l->nfree)
+            l->low_water = l->nfree;
     } else {
         char *g = map(CR__GUARD + size);
         if (!g)
@@ -158,13 +166,53 @@ void cr__stack_put(cr_loop *l, cr__stack *s)
     cr__san_stack_reset(s->lo, s->size);
     if (s->size != l->stack_size) {
         munmap(s->lo - CR__GUARD, CR__GUARD + s->size);
-    } else {
-        if (l->nfree >= l->stack_cache)
-            madvise(s->lo, s->size, MADV_DONTNEED);
-        if (push_free(l, s->lo) < 0)
-            madvise(s->lo, s->size, MADV_DONTNEED); /* leaked to the slab until loop free */
+    } else if (push_free(l, s->lo) < 0) {
+        madvise(s->lo, s->size, MADV_DONTNEED); /* lost to the slab until loop free */
     }
     s->lo = s->hi = NULL;
+}
+
+static int by_address(const void *a, const void *b)
+{
+    char *x = *(char *const *)a, *y = *(char *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+#define TRIM_PERIOD_NS 100000000
+
+void cr__stack_trim(cr_loop *l, int64_t now)
+{
+    if (now < l->next_trim)
+        return;
+    l->next_trim = now + TRIM_PERIOD_NS;
+    /* Entries below low_water were not touched for a whole period. */
+    size_t idle = l->low_water < l->nfree ? l->low_water : l->nfree;
+    l->low_water = l->nfree;
+    if (idle <= l->stack_cache || idle <= l->nclean)
+        return;
+    size_t from = l->nclean, to = idle - l->stack_cache;
+    if (to <= from)
+        return;
+    size_t n = to - from;
+    char **v = malloc(n * sizeof *v);
+    if (v) {
+        memcpy(v, l->free_stacks + from, n * sizeof *v);
+        qsort(v, n, sizeof *v, by_address);
+    }
+    /* With MADV_GUARD_INSTALL guards survive MADV_DONTNEED, so neighbouring
+     * stacks (and the guards between them) go in one call. */
+    size_t stride = CR__GUARD + l->stack_size;
+    for (size_t i = 0; i < n;) {
+        char *lo = v ? v[i] : l->free_stacks[from + i];
+        size_t j = i + 1;
+        while (v && guard_mode == 1 && j < n && v[j] == v[j - 1] + stride)
+            j++;
+        char *hi = (v ? v[j - 1] : lo) + l->stack_size;
+        madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
+        i = j;
+    }
+    free(v);
+    l->nclean = to;
 }
 
 void cr__stack_pool_free(cr_loop *l)

@@ -1,8 +1,12 @@
 /*
  * timer.c — the loop's user-space timers: a binary min-heap ordered by
  * (deadline, arm order). The kernel never sees a timer; the loop passes only
- * the nearest deadline to its wait (ring.c). Each timer remembers its heap
- * index so disarming is O(log n).
+ * the nearest deadline to its wait (ring.c).
+ *
+ * Each heap entry carries its key, so comparisons walk one contiguous array;
+ * the timer itself (usually on a task's stack, somewhere in a hundred thousand
+ * pages) is touched only to record its index, which keeps disarm O(log n).
+ * Invariant: for every armed timer t, heap.v[t->idx].t == t.
  *
  * Touched only by the loop's thread.
  */
@@ -17,45 +21,45 @@ int64_t cr__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static inline bool before(const cr__timer *a, const cr__timer *b)
+static inline bool before(const cr__timer_ent *a, const cr__timer_ent *b)
 {
     return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-static inline void place(cr__timer_heap *h, size_t i, cr__timer *t)
+static inline void place(cr__timer_heap *h, size_t i, cr__timer_ent e)
 {
-    h->v[i] = t;
-    t->idx = i;
+    h->v[i] = e;
+    e.t->idx = i;
 }
 
 static void sift_up(cr__timer_heap *h, size_t i)
 {
-    cr__timer *t = h->v[i];
+    cr__timer_ent e = h->v[i];
     while (i > 0) {
         size_t p = (i - 1) / 2;
-        if (!before(t, h->v[p]))
+        if (!before(&e, &h->v[p]))
             break;
         place(h, i, h->v[p]);
         i = p;
     }
-    place(h, i, t);
+    place(h, i, e);
 }
 
 static void sift_down(cr__timer_heap *h, size_t i)
 {
-    cr__timer *t = h->v[i];
+    cr__timer_ent e = h->v[i];
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= h->n)
             break;
-        if (c + 1 < h->n && before(h->v[c + 1], h->v[c]))
+        if (c + 1 < h->n && before(&h->v[c + 1], &h->v[c]))
             c++;
-        if (!before(h->v[c], t))
+        if (!before(&h->v[c], &e))
             break;
         place(h, i, h->v[c]);
         i = c;
     }
-    place(h, i, t);
+    place(h, i, e);
 }
 
 int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when)
@@ -65,7 +69,7 @@ int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when)
         cr__timer_disarm(l, t);
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        cr__timer **v = realloc(h->v, cap * sizeof(*v));
+        cr__timer_ent *v = realloc(h->v, cap * sizeof(*v));
         if (!v)
             return -ENOMEM;
         h->v = v;
@@ -73,7 +77,7 @@ int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when)
     }
     t->when = when;
     t->seq = h->seq++;
-    place(h, h->n++, t);
+    place(h, h->n++, (cr__timer_ent){when, t->seq, t});
     sift_up(h, h->n - 1);
     return 0;
 }
@@ -85,11 +89,11 @@ void cr__timer_disarm(cr_loop *l, cr__timer *t)
     if (i == CR__TIMER_IDLE)
         return;
     t->idx = CR__TIMER_IDLE;
-    cr__timer *last = h->v[--h->n];
+    cr__timer_ent last = h->v[--h->n];
     if (i == h->n)
         return;
     place(h, i, last);
-    if (i > 0 && before(last, h->v[(i - 1) / 2]))
+    if (i > 0 && before(&last, &h->v[(i - 1) / 2]))
         sift_up(h, i);
     else
         sift_down(h, i);
@@ -97,7 +101,7 @@ void cr__timer_disarm(cr_loop *l, cr__timer *t)
 
 cr__timer *cr__timer_peek(cr_loop *l)
 {
-    return l->timers.n ? l->timers.v[0] : NULL;
+    return l->timers.n ? l->timers.v[0].t : NULL;
 }
 
 void cr__timer_pop(cr_loop *l, cr__timer *t)
@@ -108,7 +112,7 @@ void cr__timer_pop(cr_loop *l, cr__timer *t)
 void cr__timer_heap_free(cr__timer_heap *h)
 {
     for (size_t i = 0; i < h->n; i++)
-        h->v[i]->idx = CR__TIMER_IDLE;
+        h->v[i].t->idx = CR__TIMER_IDLE;
     free(h->v);
     h->v = NULL;
     h->n = h->cap = 0;
