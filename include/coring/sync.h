@@ -8,9 +8,9 @@
  *  - Cancellation-safe: a waiter cancelled while still queued is removed and
  *    takes nothing (-ECANCELED). One already granted keeps the grant; the
  *    cancel is delivered at its next suspending call.
- *  - An object is bound to the loop of the first task that waits on it (or
- *    the running loop when created inside one). Non-suspending calls from a
- *    thread that does not own that loop return -EPERM. Loop thread only.
+ *  - An object belongs to the thread of its first use (wait, set, put...);
+ *    calls from any other thread return -EPERM. Not thread-safe: use it from
+ *    tasks and callbacks of loops on that one thread.
  *  - _free on an object that still has waiters returns -EBUSY and frees
  *    nothing; NULL is a no-op returning 0.
  */
