@@ -75,6 +75,7 @@ enum {
     CR_LOOP_SQPOLL = 1u << 0,          /* kernel thread polls the SQ */
     CR_LOOP_NO_DEFER_TASKRUN = 1u << 1, /* use COOP_TASKRUN even if DEFER exists */
     CR_LOOP_NO_SINGLE_ISSUER = 1u << 2,
+    CR_LOOP_DEBUG = 1u << 3,           /* debug mode (see coring/sync.h) */
 };
 
 typedef struct cr_loop_opts {

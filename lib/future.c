@@ -20,6 +20,7 @@ void cr__future_init(cr_future *f, cr_loop *l)
     f->state = CR__PENDING;
     f->err = 0;
     f->value = NULL;
+    f->retrieved = 0;
     f->loop = l;
     f->cb_head = f->cb_tail = NULL;
     f->all_prev = NULL;
@@ -93,6 +94,7 @@ void cr_future_unref(cr_future *f)
 {
     if (!f || --f->refs)
         return;
+    cr__debug_unretrieved(f); /* issue 4: a failure nobody read */
     dispose_callbacks(f);
     unlink_future(f);
     if (f->is_task)
@@ -185,6 +187,7 @@ int cr_future_result(const cr_future *f, void **value)
         return -EINVAL;
     if (f->state == CR__PENDING)
         return -EAGAIN;
+    ((cr_future *)f)->retrieved = 1; /* issue 4 (debug) */
     if (value)
         *value = f->err ? NULL : f->value;
     return f->err;
@@ -194,6 +197,8 @@ int cr_future_exception(const cr_future *f)
 {
     if (!f)
         return -EINVAL;
+    if (f->state != CR__PENDING)
+        ((cr_future *)f)->retrieved = 1; /* issue 4 (debug) */
     return f->state == CR__PENDING ? -EAGAIN : f->err;
 }
 

@@ -131,6 +131,7 @@ struct cr_future {
     int err;            /* 0 = result, < 0 = error; -ECANCELED when cancelled */
     void *value;
     cr_loop *loop;      /* NULL once the loop is closed */
+    uint8_t retrieved;  /* issue 4 (debug): the error was read by someone */
     cr__cb *cb_head, *cb_tail;
     cr_future *all_prev, *all_next; /* the loop's list of live futures */
 };
@@ -190,6 +191,9 @@ struct cr__task {
     cr__cb *holds;
     size_t nholds;
     bool holds_heap; /* holds was malloc'd */
+    /* issue 4 (debug): what the task is parked on, for cr_dump_tasks; set by
+     * park sites, static strings only, NULL = unspecified. */
+    const char *waiting_on;
 };
 
 static inline cr__task *cr__as_task(cr_future *f) { return (cr__task *)f; }
@@ -259,6 +263,7 @@ CR_HIDDEN int cr__io_wait(struct cr__io *io, int64_t deadline_ns);
 typedef struct cr__stats {
     uint64_t iterations, enters, sqes, cqes, switches;
     uint64_t tasks_created, tasks_finished;
+    uint64_t enobufs; /* issue 4: counted by the I/O layer's buffer rings */
 } cr__stats;
 
 struct cr_loop {
@@ -295,7 +300,26 @@ struct cr_loop {
     void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
     const void *san_stack_lo;
     size_t san_stack_size;
+
+    /* ---- issue 4: debug mode and signals (debug.c, signal.c) ---- */
+    bool debug;
+    int64_t slow_ns;            /* debug: warn when a task runs longer */
+    cr_debug_fn debug_fn;       /* NULL: stderr */
+    void *debug_arg;
+    struct cr__signals *signals; /* NULL until the first signal handler */
 };
+
+/* ---- issue 4: hooks the core calls into debug.c / signal.c ---- */
+CR_HIDDEN void cr__debug_init(cr_loop *l, const cr_loop_opts *opts);
+CR_HIDDEN void cr__debug_log(cr_loop *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+CR_HIDDEN void cr__debug_slow(cr_loop *l, cr__task *t, int64_t ran_ns);
+CR_HIDDEN void cr__debug_unretrieved(cr_future *f); /* f about to be freed */
+CR_HIDDEN void cr__signals_close(cr_loop *l);        /* loop close, before the ring goes */
+/* cr_run's SIGINT handling: start before the main task runs, stop after. */
+CR_HIDDEN int cr__sigint_start(cr_loop *l, cr_task *main_task);
+CR_HIDDEN bool cr__sigint_stop(cr_loop *l); /* true if a second SIGINT stopped the loop */
+/* Restores SIGINT; returns -EINTR if SIGINT ended the run, else rc. */
+CR_HIDDEN int cr__sigint_end(cr_loop *l, int rc);
 
 CR_HIDDEN extern __thread cr_loop *cr__tls_running;
 CR_HIDDEN int cr__loop_check(cr_loop *l); /* -ESHUTDOWN if closed, -EINVAL if NULL */

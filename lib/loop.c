@@ -52,7 +52,7 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
         return -EINVAL;
     *out = NULL;
     if (opts && (opts->flags & ~(unsigned)(CR_LOOP_SQPOLL | CR_LOOP_NO_DEFER_TASKRUN |
-                                           CR_LOOP_NO_SINGLE_ISSUER)))
+                                           CR_LOOP_NO_SINGLE_ISSUER | CR_LOOP_DEBUG)))
         return -EINVAL;
     cr_loop *l = calloc(1, sizeof *l);
     if (!l)
@@ -64,6 +64,7 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
     }
     l->stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
     l->stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
+    cr__debug_init(l, opts); /* issue 4 */
     *out = l;
     return 0;
 }
@@ -289,6 +290,7 @@ int cr_loop_close(cr_loop *l)
     free(all);
     l->futures = NULL;
     l->ntasks = 0;
+    cr__signals_close(l); /* issue 4: before the ring goes */
     cr__ring_exit(l);
     cr__stack_pool_free(l);
     l->closed = true;
@@ -372,15 +374,19 @@ int cr_run(cr_task_fn fn, void *arg, void **result)
     cr_task_opts o = {.name = "main"};
     rc = cr_loop_create_task(l, fn, arg, &o, &main_task);
     if (rc == 0) {
+        /* issue 4: the first SIGINT cancels main, a second stops at once. */
+        cr__sigint_start(l, main_task);
         rc = cr_loop_run_until_complete(l, main_task, result);
+        bool hard_stop = cr__sigint_stop(l); /* issue 4: skip the clean-up run */
         /* Cancel what main left behind and wait for it, as asyncio.run does. */
         for (cr_future *f = l->futures; f; f = f->all_next)
             if (f->is_task && f->state == CR__PENDING)
                 cr_cancel(f);
-        if (l->ntasks && begin_run(l) == 0) {
+        if (!hard_stop && l->ntasks && begin_run(l) == 0) {
             run_while(l, no_tasks_left);
             end_run(l);
         }
+        rc = cr__sigint_end(l, rc); /* issue 4 */
         cr_future_unref(main_task);
     }
     tls_loop = prev;

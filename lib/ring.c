@@ -291,6 +291,7 @@ int cr__io_wait(struct cr__io *io, int64_t deadline_ns)
     if (deadline_ns >= 0 && cr__timer_arm(io->loop, &io->deadline, deadline_ns) < 0)
         io_send_cancel(io); /* cannot time it: fail it rather than wait forever */
     /* Rule 3: the kernel may write into this stack until io->done. */
+    io->task->waiting_on = "io"; /* issue 4 */
     while (!io->done)
         cr__park_nocheck(io_on_cancel, io);
     if (io->res == -ECANCELED) {

@@ -97,11 +97,14 @@ static void task_run(cr__handle *h)
     }
     t->state = CR__T_RUNNING;
     l->current = t;
+    int64_t t0 = l->debug ? cr__now_ns() : 0; /* issue 4: debug slow-task check */
     cr__san_enter_task(l, t);
     cr__ctx_switch(&l->sched_sp, t->sp, NULL);
     cr__san_back_in_loop(l, t);
     l->current = NULL;
     l->stats.switches++;
+    if (CR_UNLIKELY(l->debug))
+        cr__debug_slow(l, t, cr__now_ns() - t0);
     if (t->state == CR__T_DONE) {
         cr__stack_put(l, &t->stack);
         cr_future_unref(&t->f);
@@ -128,6 +131,7 @@ int cr__enter(cr__task **out)
     *out = t;
     if (!t)
         return -EPERM;
+    t->waiting_on = NULL; /* issue 4: each park site names its wait afresh */
     if (t->must_cancel) {
         t->must_cancel = false;
         return -ECANCELED;

@@ -43,6 +43,7 @@ int cr_sleep_ns(int64_t ns)
     rc = cr__timer_arm(t->f.loop, &s.tm, cr__now_ns() + ns);
     if (rc < 0)
         return rc;
+    t->waiting_on = "sleep"; /* issue 4 */
     rc = cr__park_nocheck(NULL, NULL);
     if (rc == -ECANCELED) {
         cr__timer_disarm(t->f.loop, &s.tm);
@@ -121,6 +122,7 @@ int cr_await(cr_future *f, void **result)
     track(t, &w, 1, false);
     if (f->state == CR__PENDING) {
         hold(f, &w);
+        t->waiting_on = f->is_task ? "task" : "future"; /* issue 4 */
         while (f->state == CR__PENDING)
             cr__park_nocheck(propagate_cancel, f);
     }
@@ -195,6 +197,7 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
         hold(f, &g.nodes[i]);
         g.remaining++;
     }
+    t->waiting_on = "gather"; /* issue 4 */
     while (g.remaining && (g.return_exc || !g.first_err || g.cancelled))
         cr__park_nocheck(gather_on_cancel, &g);
     /* Early return on an error: the others keep running, unwatched. */
@@ -206,6 +209,8 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
             results[i] = fs[i]->state == CR__DONE && !fs[i]->err ? fs[i]->value : NULL;
         if (errors)
             errors[i] = fs[i]->state == CR__PENDING ? -EAGAIN : fs[i]->err;
+        if (errors || (fs[i]->err && fs[i]->err == g.first_err))
+            fs[i]->retrieved = 1; /* issue 4 (debug): the caller saw it */
     }
     release_held(t);
     if (g.nodes != local)
@@ -281,6 +286,7 @@ int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future 
         }
         if (timeout > 0)
             rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout));
+        t->waiting_on = "wait"; /* issue 4 */
         while (rc == 0 && !w.timed_out && !wait_satisfied(fs, n, when))
             rc = cr__park_nocheck(NULL, NULL);
         cr__timer_disarm(t->f.loop, &w.tm);
@@ -349,6 +355,7 @@ int cr_wait_for(cr_future *f, double timeout, void **result)
             waitfor_fire(&w.tm);
         else if ((rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout))) < 0)
             waitfor_fire(&w.tm);
+        t->waiting_on = "wait_for"; /* issue 4 */
         while (f->state == CR__PENDING)
             cr__park_nocheck(propagate_cancel, f);
         cr__timer_disarm(t->f.loop, &w.tm);
@@ -376,8 +383,10 @@ static void shield_done(cr__cb *cb)
 {
     struct shield *s = CR_CONTAINER_OF(cb, struct shield, cb);
     cr_future *in = cb->fut, *out = s->outer;
-    if (out->state == CR__PENDING && out->loop)
+    if (out->state == CR__PENDING && out->loop) {
+        in->retrieved = 1; /* issue 4 (debug): the outer carries the error on */
         cr__future_complete(out, in->state, in->err, in->value);
+    }
     cr_future_unref(out);
     free(s);
 }
