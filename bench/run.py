@@ -365,10 +365,18 @@ def main():
 
     # Jobs of one round. guess = seconds, for the time-left estimate before
     # the first measurement of each job.
-    def guess(bench, n, rt):
-        per = {"coring": 1e-6, "go": 1.5e-6, "tokio": 1e-6, "asyncio": 8e-6, "uvloop": 6e-6}[rt]
-        per = per * 20 if bench == "sleepers" and n >= 1_000_000 else per
-        return 0.3 + n * per + (0.1 if bench == "sleepers" else 0)
+    # Seconds per task measured on a 2-vCPU VM; replaced by real durations as
+    # soon as a job has run once.
+    per_task = {
+        "spawn batch": {"coring": .3e-6, "go": .5e-6, "tokio": .3e-6, "asyncio": 7e-6, "uvloop": 6e-6},
+        "spawn seq": {"coring": .2e-6, "go": .4e-6, "tokio": .3e-6, "asyncio": 5e-6, "uvloop": 3e-6},
+        "sleepers": {"coring": 6e-6, "go": 3e-6, "tokio": 2e-6, "asyncio": 23e-6, "uvloop": 19e-6},
+        "sleepers 1M": {"coring": 15e-6, "go": 2e-6, "tokio": 2e-6, "asyncio": 27e-6, "uvloop": 23e-6},
+    }
+
+    def guess(bench, args, n, rt):
+        key = bench + (" " + args[0] if bench == "spawn" else " 1M" if n >= 1_000_000 else "")
+        return 0.1 + n * per_task[key][rt]
 
     jobs = [("spawn", ["batch", str(SPAWN_BATCH_N)], f"spawn {SPAWN_BATCH_N:,} tasks, then join all",
              SPAWN_BATCH_N, ROUNDS),
@@ -385,7 +393,7 @@ def main():
         for bench, args, title, n, rounds in jobs:
             if r < rounds:
                 for rt in live:
-                    prog.plan((bench, tuple(args), rt.name), guess(bench, n, rt.name))
+                    prog.plan((bench, tuple(args), rt.name), guess(bench, args, n, rt.name))
 
     store = Store()
     failed = False
