@@ -40,7 +40,7 @@ TOKIO = os.environ.get("TOKIO", "")
 if QUICK:
     ROUNDS = 3
     MICRO_MIN_TIME = 0.05
-    SPAWN_BATCH_N = 1_000_000
+    SPAWN_BATCH_N = 200_000  # 1,000,000 in default mode (asyncio alone takes ~10 s a run)
     SPAWN_SEQ_N = 100_000
     SLEEPERS = [(100_000, 3)]  # (N, rounds); 1,000,000 sleepers only in default mode
 else:
@@ -505,12 +505,14 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title):
         c = med(store.get(fig, "coring"))
         rr = med(paired_ratios(store.get(fig, "coring"), store.get(fig, peer))) if peer else None
         if peer:
-            shown = (f"coring {fmt_num(c[0])} ns vs {fmt_num(med(store.get(fig, peer))[0])} ns: "
-                     f"ratio {rr[0]:.3g}" if c and rr else "not measured")
+            shown = (f"coring {cell(store.get(fig, 'coring'))} ns vs {cell(store.get(fig, peer))} ns: "
+                     f"ratio {ratio_cell(store.get(fig, 'coring'), store.get(fig, peer))}"
+                     if c and rr else "not measured")
         else:
-            shown = f"{fmt_num(c[0])}" + (" ns" if "ns" in text else "×") if c else "not measured"
+            shown = cell(store.get(fig, "coring")) + (" ns" if "ns" in text else "×") if c else "not measured"
         ok = test(c[0] if c else None, rr[0] if rr else None)
-        L.append(f"| {text} | {shown} | {'yes' if ok else '**no**'} |")
+        L.append(f"| {text} | {shown} | {'yes' if ok else '**no**'}"
+                 f"{' (noisy: rerun on a quiet machine)' if '⚠' in shown else ''} |")
     L.append("")
 
     # Micro.
