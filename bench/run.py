@@ -166,7 +166,7 @@ class Tokio(Runtime):
 
     def setup(self):
         if TOKIO == "0":
-            self.reason = "TOKIO=0"
+            self.reason = "disabled with TOKIO=0"
             return
         cargo = "/usr/bin/cargo"  # Debian's, which matches the packaged crates
         reg = "/usr/share/cargo/registry"
