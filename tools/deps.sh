@@ -24,6 +24,16 @@ bench)
     have_hdr uv.h || need+=(libuv1-dev)
     have_cmd pkg-config || need+=(pkg-config)
     ;;
+bench-peers)
+    # The benchmark peers (bench/run.py). Best effort: run.py reports a peer
+    # it cannot run as skipped, so a failure here does not stop the suite.
+    have_cmd go || need+=(golang-go)
+    /usr/bin/python3 -c 'import uvloop' >/dev/null 2>&1 || need+=(python3-uvloop)
+    if [ "${WITH_TOKIO:-}" = 1 ]; then
+        [ -x /usr/bin/cargo ] || need+=(cargo)
+        ls -d /usr/share/cargo/registry/tokio-1* >/dev/null 2>&1 || need+=(librust-tokio-dev)
+    fi
+    ;;
 esac
 
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -1,0 +1,670 @@
+#!/usr/bin/env python3
+"""run.py — coring's benchmark driver (stdlib only).
+
+Runs coring and its peers side by side, interleaved in rounds (A B A B ...),
+because this kind of machine drifts by tens of percent over seconds: only
+figures measured in the same run, close in time, may be compared. Keeps every
+sample, reports medians with min-max, and states each comparison as a
+coring/peer ratio taken round by round (paired samples, then the median).
+
+    python3 bench/run.py            # default: < 10 min on 2 cores
+    QUICK=1 python3 bench/run.py    # smoke run: < 2 min
+    TOKIO=1 ...                     # install and run the Tokio peer
+                                    # (TOKIO=0 skips it; unset: run if installed)
+
+Writes bench/results/<timestamp>.md and latest.md, plus gnuplot plots (PNG and
+SVG) of the ratios and of RSS per task. Exit status is non-zero only if a coring
+benchmark itself failed; a peer that cannot run is reported as skipped.
+"""
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+OUT = os.path.join(TOP, "build", "bench")
+RESULTS = os.path.join(HERE, "results")
+PY = "/usr/bin/python3"  # Debian's python: python3-uvloop installs for it
+
+QUICK = os.environ.get("QUICK", "") not in ("", "0")
+TOKIO = os.environ.get("TOKIO", "")
+
+# ---------------------------------------------------------------- workload --
+
+if QUICK:
+    ROUNDS = 3
+    MICRO_MIN_TIME = 0.05
+    SPAWN_BATCH_N = 200_000  # 1,000,000 in default mode (asyncio alone takes ~10 s a run)
+    SPAWN_SEQ_N = 100_000
+    SLEEPERS = [(100_000, 3)]  # (N, rounds); 1,000,000 sleepers only in default mode
+else:
+    ROUNDS = 5
+    MICRO_MIN_TIME = 0.2
+    SPAWN_BATCH_N = 1_000_000
+    SPAWN_SEQ_N = 200_000
+    SLEEPERS = [(100_000, 5), (1_000_000, 3)]
+
+RUN_TIMEOUT = 300  # seconds, one program
+
+# Benchmarks whose subsystem has not landed: listed in every report.
+WAITING = [
+    ("MPSC push/pop (micro)", 3),
+    ("Chase-Lev deque push/pop/steal (micro)", 3),
+    ("to_thread round trip (micro)", 3),
+    ("to_thread of 200,000 tiny jobs, 64 in flight (vs uv_queue_work, asyncio, Tokio spawn_blocking)", 3),
+    ("1,000,000 cross-thread submissions from 2 threads (vs uv_async_send, run_coroutine_threadsafe)", 3),
+    ("echo at 50 and 500 connections: req/s, p50/p99, server CPU/request user+kernel, syscalls/request; "
+     "liburing floor server, libuv, Go, asyncio/uvloop, Tokio", 5),
+    ("HTTP hello under wrk (vs Go net/http, nginx)", 5),
+    ("lock contended across loops, latency percentile plot", 5),
+]
+
+
+def fmt_dur(s):
+    s = max(0, int(s))
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def sh(cmd, **kw):
+    """Output of a command, or '' if it cannot run."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- runtimes --
+
+class Runtime:
+    def __init__(self, name, label):
+        self.name, self.label = name, label
+        self.ok, self.reason, self.version = False, "", ""
+
+    def cmd(self, bench, args):
+        raise NotImplementedError
+
+
+class Coring(Runtime):
+    def __init__(self):
+        super().__init__("coring", "coring")
+
+    def setup(self):
+        for p in ("micro", "spawn", "sleepers"):
+            if not os.access(os.path.join(OUT, p), os.X_OK):
+                self.reason = f"build/bench/{p} missing: run `make -C bench`"
+                return
+        commit = sh(["git", "-C", TOP, "rev-parse", "--short", "HEAD"])
+        self.version = f"coring {coring_version()} ({commit or 'no git'}), " + gcc_version()
+        self.ok = True
+
+    def cmd(self, bench, args):
+        return [os.path.join(OUT, bench)] + args
+
+
+class Go(Runtime):
+    def __init__(self):
+        super().__init__("go", "Go")
+
+    def setup(self):
+        go = shutil.which("go")
+        if not go:
+            self.reason = "no `go` (Debian package golang-go could not be installed)"
+            return
+        env = dict(os.environ, GO111MODULE="off", GOCACHE=os.path.join(OUT, "gocache"))
+        for p in ("spawn", "sleepers"):
+            r = subprocess.run([go, "build", "-o", os.path.join(OUT, "go-" + p), p + ".go"],
+                               cwd=os.path.join(HERE, "peers", "go"), env=env,
+                               capture_output=True, text=True)
+            if r.returncode:
+                self.reason = "go build failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+                return
+        self.version = sh([go, "version"]) + f" (GOMAXPROCS={os.cpu_count()}, the default)"
+        self.ok = True
+
+    def cmd(self, bench, args):
+        return [os.path.join(OUT, "go-" + bench)] + args
+
+
+class Asyncio(Runtime):
+    def __init__(self, uvloop):
+        super().__init__("uvloop" if uvloop else "asyncio", "uvloop" if uvloop else "asyncio")
+        self.uvloop = uvloop
+
+    def setup(self):
+        if not os.access(PY, os.X_OK):
+            self.reason = f"{PY} missing"
+            return
+        pyv = sh([PY, "-c", "import sys; print(sys.version.split()[0])"])
+        if self.uvloop:
+            v = sh([PY, "-c", "import uvloop; print(uvloop.__version__)"])
+            if not v:
+                self.reason = "python3-uvloop not importable by /usr/bin/python3"
+                return
+            self.version = f"uvloop {v} on CPython {pyv}"
+        else:
+            self.version = f"asyncio, CPython {pyv}"
+        self.ok = True
+
+    def cmd(self, bench, args):
+        c = [PY, os.path.join(HERE, "peers", "python", bench + ".py")] + args
+        return c + ["--uvloop"] if self.uvloop else c
+
+
+class Tokio(Runtime):
+    def __init__(self):
+        super().__init__("tokio", "Tokio")
+
+    def setup(self):
+        if TOKIO == "0":
+            self.reason = "disabled with TOKIO=0"
+            return
+        cargo = "/usr/bin/cargo"  # Debian's, which matches the packaged crates
+        reg = "/usr/share/cargo/registry"
+        have = os.access(cargo, os.X_OK) and any(
+            d.startswith("tokio-1") for d in (os.listdir(reg) if os.path.isdir(reg) else []))
+        if not have:
+            self.reason = ("opt-in: run with TOKIO=1 to install cargo + librust-tokio-dev"
+                           if TOKIO != "1" else "cargo/librust-tokio-dev could not be installed")
+            return
+        log("building the Tokio peer (cargo --offline, Debian's crates)...")
+        r = subprocess.run([cargo, "build", "--release", "--offline", "--target-dir",
+                            os.path.join(OUT, "tokio")],
+                           cwd=os.path.join(HERE, "peers", "tokio"), capture_output=True, text=True)
+        if r.returncode:
+            self.reason = "cargo build failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+            return
+        tv = re.findall(r"tokio-(1[\d.]*)", " ".join(os.listdir(reg)))
+        self.version = (f"Tokio {max(tv) if tv else '?'} current-thread runtime, "
+                        + sh([cargo, "--version"]) + ", " + sh(["/usr/bin/rustc", "--version"]))
+        self.ok = True
+
+    def cmd(self, bench, args):
+        return [os.path.join(OUT, "tokio", "release", bench)] + args
+
+
+def coring_version():
+    try:
+        with open(os.path.join(TOP, "include", "coring.h")) as f:
+            m = re.search(r'CORING_VERSION_STRING "([^"]+)"', f.read())
+            return m.group(1) if m else "?"
+    except OSError:
+        return "?"
+
+
+def gcc_version():
+    return (sh(["gcc", "--version"]).splitlines() or ["gcc ?"])[0]
+
+
+def install_peers():
+    """Best effort: tools/deps.sh bench-peers installs what it can."""
+    env = dict(os.environ, WITH_TOKIO="1" if TOKIO == "1" else "")
+    r = subprocess.run([os.path.join(TOP, "tools", "deps.sh"), "bench-peers"], env=env,
+                       capture_output=True, text=True)
+    if r.returncode:
+        log("some peers could not be installed (they will be reported as skipped):")
+        log(r.stderr.strip())
+
+
+# ---------------------------------------------------------------- machine --
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    pkgs = ["liburing-dev", "libbenchmark-dev", "libboost-context-dev", "libc6", "golang-go",
+            "python3-uvloop", "librust-tokio-dev", "gnuplot-nox"]
+    vers = {}
+    for p in pkgs:
+        v = sh(["dpkg-query", "-W", "-f=${Version}", p])
+        vers[p] = v or "not installed"
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 1048576:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(), "memory": mem,
+            "packages": vers, "load": os.getloadavg()}
+
+
+# ---------------------------------------------------------------- running --
+
+class Store:
+    """samples[(figure, runtime)] = [value per round]; units[figure]."""
+
+    def __init__(self):
+        self.samples, self.units, self.errors = {}, {}, {}
+
+    def add(self, figure, runtime, value, unit, rnd):
+        lst = self.samples.setdefault((figure, runtime), [])
+        while len(lst) < rnd:
+            lst.append(None)  # a failed round keeps its slot so pairs stay paired
+        lst.append(value)
+        self.units[figure] = unit
+
+    def get(self, figure, runtime):
+        return self.samples.get((figure, runtime), [])
+
+
+class Progress:
+    def __init__(self):
+        self.t0 = time.monotonic()
+        self.seen = {}  # job key -> list of durations
+        self.todo = []  # (key, guess) still to run
+
+    def plan(self, key, guess):
+        self.todo.append((key, guess))
+
+    def left(self):
+        return sum(statistics.mean(self.seen[k]) if k in self.seen else g for k, g in self.todo)
+
+    def start(self, key, what):
+        el = time.monotonic() - self.t0
+        log(f"[{fmt_dur(el)} elapsed, ~{fmt_dur(self.left())} left] {what}")
+        return time.monotonic()
+
+    def done(self, key, t):
+        self.seen.setdefault(key, []).append(time.monotonic() - t)
+        for i, (k, _) in enumerate(self.todo):
+            if k == key:
+                del self.todo[i]
+                break
+
+
+def run_program(cmd):
+    """Runs one benchmark program; returns ({figure: (value, unit)}, error)."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return {}, f"timed out after {RUN_TIMEOUT} s"
+    except OSError as e:
+        return {}, str(e)
+    res = {}
+    for line in r.stdout.splitlines():
+        p = line.split()
+        if len(p) == 4 and p[0] == "RESULT":
+            try:
+                res[p[1]] = (float(p[2]), p[3])
+            except ValueError:
+                pass
+    if r.returncode or not res:
+        err = (r.stderr.strip().splitlines() or [f"exit {r.returncode}, no RESULT"])[-1]
+        return res, err
+    return res, None
+
+
+# Micro: benchmark name in micro.cc -> (figure, runtime). Peers of the switch
+# live in the same binary; every other micro figure is coring's alone.
+MICRO = {
+    "switch_coring": ("switch", "coring"),
+    "switch_boost_fcontext": ("switch", "boost"),
+    "switch_swapcontext": ("switch", "swapcontext"),
+    "yield_two_tasks": ("yield (cr_sleep(0), two tasks)", "coring"),
+    "spawn_run_join": ("spawn+run+join, one at a time", "coring"),
+    "future_resolve_wake": ("future resolve+wake (ping-pong)", "coring"),
+    "future_wait_for_pingpong": ("future ping-pong through wait_for (+timer arm/disarm)", "coring"),
+    "lock_uncontended": ("lock acquire+release, uncontended", "coring"),
+    "lock_contended": ("lock hand-off, 2 tasks contending", "coring"),
+    "timer_arm_cancel": ("timer arm+cancel (call_later+cancel, 1,000 armed)", "coring"),
+}
+
+
+def run_micro(store, rnd):
+    cmd = [os.path.join(OUT, "micro"), "--benchmark_format=json",
+           f"--benchmark_min_time={MICRO_MIN_TIME}"]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        data = json.loads(r.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as e:
+        store.errors[("micro", "coring")] = str(e)
+        return False
+    ok = True
+    for b in data.get("benchmarks", []):
+        name = b.get("name", "")
+        if name not in MICRO:
+            continue  # a new benchmark: add it to MICRO to report it
+        fig, rt = MICRO[name]
+        if b.get("error_occurred"):
+            store.errors[(fig, rt)] = b.get("error_message", "error")
+            ok = ok and rt != "coring"
+            continue
+        ns = b["real_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+        store.add(fig, rt, ns / b.get("ops", 1), "ns", rnd)
+    return ok
+
+
+def main():
+    t_start = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t_start))
+    log(f"coring bench: {'QUICK' if QUICK else 'default'} mode, {ROUNDS} rounds")
+    install_peers()
+    runtimes = [Coring(), Go(), Asyncio(False), Asyncio(True), Tokio()]
+    for rt in runtimes:
+        rt.setup()
+        log(f"  {rt.label:8s} {'ok: ' + rt.version if rt.ok else 'skipped (' + rt.reason + ')'}")
+    if not runtimes[0].ok:
+        log("coring itself is not built: " + runtimes[0].reason)
+        return 1
+    live = [rt for rt in runtimes if rt.ok]
+
+    # Jobs of one round. guess = seconds, for the time-left estimate before
+    # the first measurement of each job.
+    # Seconds per task measured on a 2-vCPU VM; replaced by real durations as
+    # soon as a job has run once.
+    per_task = {
+        "spawn batch": {"coring": .3e-6, "go": .5e-6, "tokio": .3e-6, "asyncio": 7e-6, "uvloop": 6e-6},
+        "spawn seq": {"coring": .2e-6, "go": .4e-6, "tokio": .3e-6, "asyncio": 5e-6, "uvloop": 3e-6},
+        "sleepers": {"coring": 6e-6, "go": 3e-6, "tokio": 2e-6, "asyncio": 23e-6, "uvloop": 19e-6},
+        "sleepers 1M": {"coring": 15e-6, "go": 2e-6, "tokio": 2e-6, "asyncio": 27e-6, "uvloop": 23e-6},
+    }
+
+    def guess(bench, args, n, rt):
+        key = bench + (" " + args[0] if bench == "spawn" else " 1M" if n >= 1_000_000 else "")
+        return 0.1 + n * per_task[key][rt]
+
+    jobs = [("spawn", ["batch", str(SPAWN_BATCH_N)], f"spawn {SPAWN_BATCH_N:,} tasks, then join all",
+             SPAWN_BATCH_N, ROUNDS),
+            ("spawn", ["seq", str(SPAWN_SEQ_N)], f"spawn+join one at a time ×{SPAWN_SEQ_N:,}",
+             SPAWN_SEQ_N, ROUNDS)]
+    for n, rounds in SLEEPERS:
+        jobs.append(("sleepers", [str(n), "100", "42"], f"{n:,} tasks sleeping 0–100 ms", n, rounds))
+    # Figures the programs print -> row titles (a job's figures are keyed by its N).
+    fig_title = {}
+
+    prog = Progress()
+    for r in range(ROUNDS):
+        prog.plan(("micro",), 15 if not QUICK else 4)
+        for bench, args, title, n, rounds in jobs:
+            if r < rounds:
+                for rt in live:
+                    prog.plan((bench, tuple(args), rt.name), guess(bench, args, n, rt.name))
+
+    store = Store()
+    failed = False
+    for r in range(ROUNDS):
+        t = prog.start(("micro",), f"round {r + 1}/{ROUNDS} · micro-benchmarks (coring, Boost.Context, swapcontext)")
+        failed |= not run_micro(store, r)
+        prog.done(("micro",), t)
+        for bench, args, title, n, rounds in jobs:
+            if r >= rounds:
+                continue
+            # Alternate the order each round so no runtime always runs first.
+            order = live if r % 2 == 0 else list(reversed(live))
+            for rt in order:
+                key = (bench, tuple(args), rt.name)
+                t = prog.start(key, f"round {r + 1}/{rounds} · {title} · {rt.label}")
+                res, err = run_program(rt.cmd(bench, args))
+                prog.done(key, t)
+                if err:
+                    store.errors[(title, rt.name)] = err
+                    log(f"    {rt.label}: FAILED: {err}")
+                    failed |= rt.name == "coring"
+                for fig, (v, unit) in res.items():
+                    row = f"{title}: {fig}"
+                    fig_title[row] = (bench, fig, n)
+                    store.add(row, rt.name, v, unit, r)
+    elapsed = time.time() - t_start
+    log(f"done in {fmt_dur(elapsed)}")
+    report(stamp, store, runtimes, machine(), elapsed, fig_title)
+    return 1 if failed else 0
+
+
+# ---------------------------------------------------------------- report --
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return (statistics.median(xs), min(xs), max(xs), len(xs)) if xs else None
+
+
+def fmt_num(v):
+    if v >= 1000:
+        return f"{v:,.0f}"
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cell(xs):
+    m = med(xs)
+    if not m:
+        return "—"
+    c = fmt_num(m[0])
+    if m[3] > 1:
+        c += f" ({fmt_num(m[1])}–{fmt_num(m[2])})"
+        if m[0] and (m[2] - m[1]) / m[0] > 0.3:
+            c += " ⚠"
+    return c
+
+
+def paired_ratios(a, b):
+    return [x / y for x, y in zip(a, b) if x is not None and y is not None and y > 0]
+
+
+def ratio_cell(a, b):
+    m = med(paired_ratios(a, b))
+    if not m:
+        return "—"
+    return f"{m[0]:.3g}" + (f" ({m[1]:.3g}–{m[2]:.3g})" if m[3] > 1 else "")
+
+
+GOALS = [
+    # (text, figure, peer or None, test(coring median, ratio median) -> bool, how to show)
+    ("raw switch no slower than Boost.Context jump_fcontext", "switch", "boost",
+     lambda c, r: r is not None and r <= 1.0),
+    ("raw switch > 30× faster than swapcontext", "switch", "swapcontext",
+     lambda c, r: r is not None and r < 1 / 30),
+    ("spawn+run+join < 150 ns/task", "spawn+run+join, one at a time", None,
+     lambda c, r: c is not None and c < 150),
+    ("100,000 sleepers finish in < 1.2× the ideal 100 ms",
+     "100,000 tasks sleeping 0–100 ms: sleepers_wall_over_ideal", None,
+     lambda c, r: c is not None and c < 1.2),
+]
+
+
+def report(stamp, store, runtimes, mach, elapsed, fig_title):
+    os.makedirs(RESULTS, exist_ok=True)
+    peers = [rt for rt in runtimes[1:] if rt.ok]
+    cmd = "make bench" + (" QUICK=1" if QUICK else "") + (" TOKIO=1" if TOKIO == "1" else "")
+    L = []
+    L.append(f"# coring benchmarks — {stamp} UTC ({'QUICK' if QUICK else 'default'} mode)\n")
+    L.append(f"Produced by `{cmd}` in {fmt_dur(elapsed)} (min:s). Every cell is the median "
+             f"over the rounds, with (min–max); ⚠ marks a spread over 30% of the median: a "
+             f"noisy run. Ratios are coring/peer, computed round by round from samples taken "
+             f"seconds apart, then the median: **below 1 means coring is faster / smaller**.\n")
+    L.append("## Machine\n")
+    L.append(f"- CPU: {mach['cpu']}, {mach['cores']} cores, {mach['memory']}; kernel {mach['kernel']}; "
+             f"load average at the end {mach['load'][0]:.2f}")
+    for rt in runtimes:
+        L.append(f"- {rt.label}: " + (rt.version if rt.ok else f"**skipped** ({rt.reason})"))
+    L.append("- Debian packages: " + ", ".join(f"{k} {v}" for k, v in mach["packages"].items()))
+    L.append("")
+
+    # Goals.
+    L.append("## Goals (issue 2)\n")
+    L.append("| goal | measured | met? |")
+    L.append("|---|---|---|")
+    for text, fig, peer, test in GOALS:
+        c = med(store.get(fig, "coring"))
+        rr = med(paired_ratios(store.get(fig, "coring"), store.get(fig, peer))) if peer else None
+        if peer:
+            shown = (f"coring {cell(store.get(fig, 'coring'))} ns vs {cell(store.get(fig, peer))} ns: "
+                     f"ratio {ratio_cell(store.get(fig, 'coring'), store.get(fig, peer))}"
+                     if c and rr else "not measured")
+        else:
+            shown = cell(store.get(fig, "coring")) + (" ns" if "ns" in text else "×") if c else "not measured"
+        ok = test(c[0] if c else None, rr[0] if rr else None)
+        L.append(f"| {text} | {shown} | {'yes' if ok else '**no**'}"
+                 f"{' (noisy: rerun on a quiet machine)' if '⚠' in shown else ''} |")
+    L.append("")
+
+    # Micro.
+    L.append(f"## Micro-benchmarks (ns per operation; Google Benchmark, min_time {MICRO_MIN_TIME} s)\n")
+    L.append("| figure | coring | Boost.Context fcontext | glibc swapcontext | coring/Boost | coring/swapcontext |")
+    L.append("|---|---|---|---|---|---|")
+    seen = []
+    for name, (fig, rt) in MICRO.items():
+        if fig in seen:
+            continue
+        seen.append(fig)
+        c = store.get(fig, "coring")
+        b, s = store.get(fig, "boost"), store.get(fig, "swapcontext")
+        L.append(f"| {fig} | {cell(c)} | {cell(b)} | {cell(s)} | {ratio_cell(c, b)} | {ratio_cell(c, s)} |")
+    L.append("\n`switch` is one one-way switch (half a ping-pong). `yield` is one task handing "
+             "the loop to another through a full loop turn.\n")
+
+    # Whole programs.
+    L.append("## Whole programs\n")
+    hdr = "| figure | unit | coring | " + " | ".join(p.label for p in peers) + " | " + \
+          " | ".join(f"coring/{p.label}" for p in peers) + " |"
+    L.append(hdr)
+    L.append("|" + "---|" * (3 + 2 * len(peers)))
+    for row, (bench, fig, n) in fig_title.items():
+        c = store.get(row, "coring")
+        L.append(f"| {row} | {store.units.get(row, '')} | {cell(c)} | "
+                 + " | ".join(cell(store.get(row, p.name)) for p in peers) + " | "
+                 + " | ".join(ratio_cell(c, store.get(row, p.name)) for p in peers) + " |")
+    L.append("\nspawn: ns per task from the first spawn to the last join. sleepers: wall time from "
+             "the first spawn to the last join (ideal 100 ms), and peak RSS per task (VmHWM after "
+             "minus before, over N). Go runs with its default GOMAXPROCS (all cores); coring, "
+             "asyncio, uvloop and Tokio (current-thread) use one thread.\n")
+    if not any(s == 1_000_000 for s, _ in SLEEPERS):
+        L.append("1,000,000 sleepers: not run in QUICK mode (default mode only).\n")
+
+    if store.errors:
+        L.append("## Failures\n")
+        for (what, rt), err in store.errors.items():
+            L.append(f"- {what} · {rt}: {err}")
+        L.append("")
+
+    L.append("## Waiting on other subsystems\n")
+    for what, issue in WAITING:
+        L.append(f"- {what} — waiting on issue {issue}")
+    L.append("")
+
+    plots = plot(stamp, store, peers, fig_title)
+    if plots:
+        L.append("## Plots\n")
+        for title, base in plots:
+            L.append(f"- {title}: [{base}.png]({base}.png), [{base}.svg]({base}.svg)\n\n  ![{title}]({base}.png)")
+        L.append("")
+
+    L.append("## Raw samples (per round)\n")
+    L.append("```")
+    for (fig, rt), xs in store.samples.items():
+        L.append(f"{fig} · {rt}: " + ", ".join("-" if x is None else f"{x:.4g}" for x in xs))
+    L.append("```")
+    text = "\n".join(L) + "\n"
+    for name in (f"{stamp}.md", "latest.md"):
+        with open(os.path.join(RESULTS, name), "w") as f:
+            f.write(text.replace("](latest-", "](" + stamp + "-") if name != "latest.md" else text)
+    log(f"report: bench/results/{stamp}.md (and latest.md)")
+    print(text)
+
+
+def plot(stamp, store, peers, fig_title):
+    """Bars of coring/peer ratios (log scale) and of RSS per task, via gnuplot."""
+    gp = shutil.which("gnuplot")
+    if not gp:
+        log("gnuplot missing: no plots")
+        return []
+    cols = [("boost", "Boost.Context")] + [("swapcontext", "swapcontext")] + \
+           [(p.name, p.label) for p in peers]
+    rows = []
+    figs = ["switch"] + [r for r in fig_title if not r.endswith("sleepers_rss_per_task")
+                         and not r.endswith("sleepers_wall")]
+    for fig in figs:
+        vals = []
+        for name, _ in cols:
+            m = med(paired_ratios(store.get(fig, "coring"), store.get(fig, name)))
+            vals.append(f"{m[0]:.5g}" if m else "-")
+        if any(v != "-" for v in vals):
+            label = fig.replace(": spawn_batch", "").replace(": spawn_seq", "") \
+                       .replace(": sleepers_wall_over_ideal", " (wall)")
+            rows.append((label, vals))
+    rss = []
+    for row, (bench, fig, n) in fig_title.items():
+        if fig == "sleepers_rss_per_task":
+            for name, label in [("coring", "coring")] + [(p.name, p.label) for p in peers]:
+                m = med(store.get(row, name))
+                if m:
+                    rss.append((f"{label} {n // 1000}k", m[0]))
+    made = []
+    work = os.path.join(OUT, "plot")
+    os.makedirs(work, exist_ok=True)
+    if rows:
+        dat = os.path.join(work, "ratios.dat")
+        with open(dat, "w") as f:
+            f.write('"figure" ' + " ".join(f'"{lab}"' for _, lab in cols) + "\n")
+            for label, vals in rows:
+                f.write(f'"{label}" ' + " ".join(vals) + "\n")
+        ncol = len(cols)
+        for term, ext in (("pngcairo size 1200,600 font ',9'", "png"), ("svg size 1200,600", "svg")):
+            out = os.path.join(RESULTS, f"{stamp}-ratios.{ext}")
+            script = f"""
+set terminal {term}
+set output '{out}'
+set title 'coring / peer (below 1: coring faster), medians of paired rounds'
+set datafile missing '-'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set yrange [0.001:*]
+set grid ytics
+set key outside right top
+set xtics rotate by -25 left
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2
+plot for [i=2:{ncol + 1}] '{dat}' using i:xtic(1) title columnheader(i)
+"""
+            subprocess.run([gp], input=script, text=True, capture_output=True)
+        made.append(("coring/peer ratios", f"{stamp}-ratios"))
+    if rss:
+        dat = os.path.join(work, "rss.dat")
+        with open(dat, "w") as f:
+            for label, v in rss:
+                f.write(f'"{label}" {v:.1f}\n')
+        for term, ext in (("pngcairo size 900,500 font ',9'", "png"), ("svg size 900,500", "svg")):
+            out = os.path.join(RESULTS, f"{stamp}-rss.{ext}")
+            script = f"""
+set terminal {term}
+set output '{out}'
+set title 'peak RSS per sleeping task (bytes, VmHWM delta / N)'
+set style data histograms
+set style fill solid 0.8 border -1
+set boxwidth 0.7
+set grid ytics
+set yrange [0:*]
+set xtics rotate by -25 left
+plot '{dat}' using 2:xtic(1) notitle
+"""
+            subprocess.run([gp], input=script, text=True, capture_output=True)
+        made.append(("peak RSS per sleeping task", f"{stamp}-rss"))
+    # latest-* copies so the README can link a stable name.
+    for _, base in made:
+        for ext in ("png", "svg"):
+            src = os.path.join(RESULTS, f"{base}.{ext}")
+            if os.path.exists(src):
+                shutil.copyfile(src, os.path.join(RESULTS, base.replace(stamp, "latest") + f".{ext}"))
+    return [(t, b.replace(stamp, "latest")) for t, b in made]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
