@@ -269,6 +269,8 @@ struct cr_loop {
     void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
     const void *san_stack_lo;
     size_t san_stack_size;
+
+    struct cr__io_state *io; /* I/O objects + provided buffers (bufring.c), lazy */
 };
 
 CR_HIDDEN extern __thread cr_loop *cr__tls_running;
@@ -276,6 +278,10 @@ CR_HIDDEN int cr__loop_check(cr_loop *l); /* -ESHUTDOWN if closed, -EINVAL if NU
 CR_HIDDEN void cr__loop_schedule(cr_loop *l, cr__handle *h);
 CR_HIDDEN int cr__loop_run_until(cr_loop *l, cr_future *fut); /* fut NULL = until stop */
 CR_HIDDEN void cr__set_setup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* I/O (issue 5): frees the loop's I/O objects and buffer ring once the ring
+ * is gone (loop close). Defined in bufring.c. */
+CR_HIDDEN void cr__io_loop_close(cr_loop *l);
 
 static inline int64_t cr__secs_to_ns(double s)
 {
