@@ -239,6 +239,8 @@ static void mrecv_send_cancel(cr_mrecv *m)
 
 static void mrecv_changed(cr_mrecv *m)
 {
+    if (m->closing)
+        return; /* the owner let go: nobody to tell */
     cr__wake_slot(&m->waiter, 0);
     if (m->notify)
         m->notify(m->sink_ctx);

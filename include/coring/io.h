@@ -212,6 +212,8 @@ CR_API int cr_stream_write_eof(cr_stream *s);
 /* Starts closing: stops reading, sends what is buffered, then closes the fd.
  * Never suspends. Idempotent. */
 CR_API void cr_stream_close(cr_stream *s);
+/* transport.abort(): drops unsent data, stops reading, closes at once. */
+CR_API void cr_stream_abort(cr_stream *s);
 /* Suspends until the fd is closed (call cr_stream_close first, or it does). */
 CR_API int cr_stream_wait_closed(cr_stream *s);
 /* Drops the caller's handle: closes if not yet; memory goes once the kernel
