@@ -38,6 +38,8 @@ struct cr_stream {
     char *rb;
     size_t roff, rlen, rcap, limit, pause_at;
     cr__task *reader;
+    char *rd_buf;      /* a parked cr_stream_read's buffer: the sink fills it directly */
+    size_t rd_cap, rd_got;
     /* writer */
     struct wbuf wb, pb; /* wb: being sent; pb: appended meanwhile */
     size_t high, low;
@@ -79,6 +81,16 @@ static void unref(cr_stream *s)
 static bool stream_sink(void *ctx, const char *data, size_t len)
 {
     cr_stream *s = ctx;
+    if (s->rd_buf && s->reader && !s->rd_got && !unread(s)) {
+        /* Hot path: a reader waits with its own buffer; skip ours. */
+        size_t k = len < s->rd_cap ? len : s->rd_cap;
+        memcpy(s->rd_buf, data, k);
+        s->rd_got = k;
+        data += k;
+        len -= k;
+        if (!len)
+            return true;
+    }
     if (s->roff && s->rlen + len > s->rcap) {
         memmove(s->rb, s->rb + s->roff, unread(s));
         s->rlen -= s->roff;
@@ -160,7 +172,23 @@ ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n)
         int st = rstate(s);
         if (st)
             return st < 0 ? st : 0;
-        if ((rc = wait_more(s, 1)) < 0)
+        if (!n)
+            return 0;
+        s->rd_buf = buf;
+        s->rd_cap = n;
+        s->rd_got = 0;
+        rc = wait_more(s, 1);
+        size_t got = s->rd_got;
+        s->rd_buf = NULL;
+        s->rd_got = 0;
+        if (got) {
+            /* Data landed in buf: it is returned even if a cancel raced in,
+             * and the cancel is kept for the next suspending call. */
+            if (rc == -ECANCELED)
+                cr__current()->must_cancel = true;
+            return (ssize_t)got;
+        }
+        if (rc < 0)
             return rc;
     }
     size_t k = unread(s) < n ? unread(s) : n;
