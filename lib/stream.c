@@ -38,6 +38,7 @@ struct cr_stream {
     char *rb;
     size_t roff, rlen, rcap, limit, pause_at;
     cr__task *reader;
+    int64_t timeout_ns; /* per call, for reads/drain/wait_closed; -1 = none */
     char *rd_buf;      /* a parked cr_stream_read's buffer: the sink fills it directly */
     size_t rd_cap, rd_got;
     /* writer */
@@ -130,7 +131,12 @@ static void consume(cr_stream *s, size_t n)
 
 /* Waits for more data (or EOF/error). Returns 0 when something may have
  * changed, or -ECANCELED / -ESHUTDOWN. `need` > limit lets readexactly grow. */
-static int wait_more(cr_stream *s, size_t need)
+static int64_t call_deadline(const cr_stream *s)
+{
+    return s->timeout_ns < 0 ? -1 : cr__now_ns() + s->timeout_ns;
+}
+
+static int wait_more(cr_stream *s, size_t need, int64_t deadline)
 {
     if (!s->rx)
         return -ESHUTDOWN;
@@ -139,7 +145,7 @@ static int wait_more(cr_stream *s, size_t need)
     s->pause_at = need > s->limit ? need : s->limit;
     if (s->rx->paused && unread(s) < s->pause_at)
         cr__mrecv_resume(s->rx);
-    int rc = cr__park_until(&s->reader, -1);
+    int rc = cr__park_until(&s->reader, deadline);
     s->pause_at = s->limit;
     return rc;
 }
@@ -168,6 +174,7 @@ ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n)
         return rc;
     if (!buf && n)
         return -EINVAL;
+    int64_t dl = call_deadline(s);
     while (!unread(s)) {
         int st = rstate(s);
         if (st)
@@ -177,7 +184,7 @@ ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n)
         s->rd_buf = buf;
         s->rd_cap = n;
         s->rd_got = 0;
-        rc = wait_more(s, 1);
+        rc = wait_more(s, 1, dl);
         size_t got = s->rd_got;
         s->rd_buf = NULL;
         s->rd_got = 0;
@@ -206,6 +213,7 @@ ssize_t cr_stream_readexactly(cr_stream *s, void *buf, size_t n, size_t *got)
         return rc;
     if (!buf && n)
         return -EINVAL;
+    int64_t dl = call_deadline(s);
     while (unread(s) < n) {
         int st = rstate(s);
         if (st) {
@@ -216,7 +224,7 @@ ssize_t cr_stream_readexactly(cr_stream *s, void *buf, size_t n, size_t *got)
                 *got = k;
             return st < 0 ? st : CR_EINCOMPLETE;
         }
-        if ((rc = wait_more(s, n)) < 0)
+        if ((rc = wait_more(s, n, dl)) < 0)
             return rc;
     }
     memcpy(buf, s->rb + s->roff, n);
@@ -238,6 +246,7 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
         return -EINVAL;
     size_t max = cap < s->limit ? cap : s->limit;
     size_t from = 0; /* where the separator may still start */
+    int64_t dl = call_deadline(s);
     for (;;) {
         size_t have = unread(s);
         if (have >= seplen) {
@@ -267,7 +276,7 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
                 *got = k;
             return CR_EINCOMPLETE;
         }
-        if ((rc = wait_more(s, 1)) < 0)
+        if ((rc = wait_more(s, 1, dl)) < 0)
             return rc;
     }
 }
@@ -387,9 +396,10 @@ int cr_stream_drain(cr_stream *s)
         return rc;
     if (s->drainer)
         return -EBUSY;
+    int64_t dl = call_deadline(s);
     if (unsent(s) > s->high) {
         while (unsent(s) > s->low && !s->werr && !s->closed) {
-            if ((rc = cr__park_until(&s->drainer, -1)) < 0)
+            if ((rc = cr__park_until(&s->drainer, dl)) < 0)
                 return rc;
         }
     }
@@ -478,10 +488,11 @@ int cr_stream_wait_closed(cr_stream *s)
     if (rc < 0)
         return rc;
     cr_stream_close(s);
+    int64_t dl = call_deadline(s);
     while (!s->closed) {
         if (s->closer)
             return -EBUSY;
-        if ((rc = cr__park_until(&s->closer, -1)) < 0)
+        if ((rc = cr__park_until(&s->closer, dl)) < 0)
             return rc;
     }
     return 0;
@@ -498,6 +509,14 @@ void cr_stream_free(cr_stream *s)
 /* ---- making streams ---- */
 
 int cr_stream_fd(const cr_stream *s) { return s ? s->fd : -EINVAL; }
+
+int cr_stream_set_timeout(cr_stream *s, double timeout)
+{
+    if (!s)
+        return -EINVAL;
+    s->timeout_ns = timeout < 0 ? -1 : cr__secs_to_ns(timeout);
+    return 0;
+}
 
 int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream **out)
 {
@@ -529,6 +548,7 @@ int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream *
     s->loop = loop;
     s->fd = fd;
     s->refs = 1;
+    s->timeout_ns = -1;
     s->limit = opts && opts->limit ? opts->limit : 64 * 1024;
     s->pause_at = s->limit;
     s->high = opts && opts->high_water ? opts->high_water : 64 * 1024;

@@ -355,3 +355,31 @@ Test(stream, open_connection)
     RUN_EXPECT(open_conn_main, NULL, 0);
     cr_assert_eq(count_fds(), before);
 }
+
+static int stream_timeout_main(void *arg, void **result)
+{
+    (void)result;
+    struct sctx *c = arg;
+    cr_assert_eq(open_pair(c), 0);
+    cr_assert_eq(cr_stream_set_timeout(c->s, 0.02), 0);
+    char buf[16];
+    size_t got;
+    cr_assert_eq(cr_stream_read(c->s, buf, sizeof buf), -ETIMEDOUT);
+    cr_assert_eq(write(c->p[1], "abc", 3), 3);
+    cr_assert_eq(cr_stream_readexactly(c->s, buf, 5, &got), -ETIMEDOUT);
+    cr_assert_eq(cr_stream_readline(c->s, buf, sizeof buf), -ETIMEDOUT);
+    /* Nothing was consumed by the calls that timed out. */
+    cr_assert_eq(write(c->p[1], "d\n", 2), 2);
+    cr_assert_eq(cr_stream_readline(c->s, buf, sizeof buf), 5);
+    cr_assert_eq(memcmp(buf, "abcd\n", 5), 0);
+    cr_assert_eq(cr_stream_set_timeout(c->s, CR_NO_TIMEOUT), 0);
+    close_pair(c);
+    return 0;
+}
+
+/* A per-stream timeout bounds each read; data stays buffered on timeout. */
+Test(stream, read_timeout_keeps_data)
+{
+    struct sctx c = {0};
+    RUN_EXPECT(stream_timeout_main, &c, 0);
+}

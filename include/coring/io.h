@@ -185,6 +185,10 @@ CR_API int cr_open_unix_connection(const char *path, const cr_stream_opts *opts,
 /* Wraps a connected socket; the stream owns fd from now on (even on error). */
 CR_API int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream **out);
 CR_API int cr_stream_fd(const cr_stream *s);
+/* A timeout for each later read*, drain and wait_closed call on s (seconds;
+ * CR_NO_TIMEOUT, the default, = none). A call that times out returns
+ * -ETIMEDOUT and consumes nothing: buffered data stays for the next call. */
+CR_API int cr_stream_set_timeout(cr_stream *s, double timeout);
 
 /* read(n): up to n bytes as soon as any are there; 0 at EOF. Suspends. */
 CR_API ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n);
