@@ -12,7 +12,7 @@
  * time (byte order holds) from `wb`, which must not move while the kernel reads
  * it, so new data goes to `pb`; the two swap when `wb` is fully sent.
  *
- * Lifetime: refs = the user's handle + one per op in the kernel (send, close).
+ * Lifetime: refs = the user's handle + one while a send is in the kernel.
  * The memory goes when refs reach 0, or at loop close (which closes the fd).
  *
  * Loop thread only.
@@ -50,7 +50,6 @@ struct cr_stream {
     bool want_eof, eof_sent;
     cr__task *drainer;
     /* closing */
-    cr__op close_op;
     bool closing, close_sent, closed;
     cr__task *closer;
 };
@@ -420,29 +419,17 @@ int cr_stream_write_eof(cr_stream *s)
 
 /* ---- closing ---- */
 
-static void close_complete(cr__op *op, int res, unsigned flags)
-{
-    (void)res;
-    (void)flags;
-    cr_stream *s = CR_CONTAINER_OF(op, cr_stream, close_op);
-    s->closed = true;
-    cr__wake_slot(&s->closer, 0);
-    cr__wake_slot(&s->drainer, 0);
-    unref(s);
-}
-
+/* The fd is closed with a plain close(2): a socket close never blocks (no
+ * SO_LINGER here), and doing it through the ring would leave loop close unable
+ * to tell whether a queued close ran. The cancel of the multishot recv is
+ * already queued; the socket goes once the kernel drops that op's reference. */
 static void start_close(cr_stream *s)
 {
     s->close_sent = true;
-    struct io_uring_sqe *sqe = cr__ring_sqe(s->loop, &s->close_op);
-    if (!sqe) {
-        close(s->fd);
-        s->closed = true;
-        cr__wake_slot(&s->closer, 0);
-        return;
-    }
-    io_uring_prep_close(sqe, s->fd);
-    s->refs++;
+    close(s->fd);
+    s->closed = true;
+    cr__wake_slot(&s->closer, 0);
+    cr__wake_slot(&s->drainer, 0);
 }
 
 static void stop_reading(cr_stream *s)
@@ -556,7 +543,6 @@ int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream *
     if (s->low > s->high)
         s->low = s->high;
     s->send_op.complete = send_complete;
-    s->close_op.complete = close_complete;
     s->rx->sink = stream_sink;
     s->rx->notify = stream_notify;
     s->rx->sink_ctx = s;
