@@ -304,6 +304,7 @@ struct cr_acceptor {
     unsigned qhead, qlen, qcap;
     int err;
     bool armed, cancel_sent, closing;
+    bool out_of_fds;  /* EMFILE & co seen: back off when the op ends */
     cr__timer backoff;
     int64_t backoff_ns;
     cr__task *waiter;
@@ -381,22 +382,20 @@ static void acc_complete(cr__op *op, int res, unsigned flags)
 {
     cr_acceptor *a = CR_CONTAINER_OF(op, cr_acceptor, op);
     bool more = flags & IORING_CQE_F_MORE;
-    bool out_of_fds = false;
     if (res >= 0) {
         if (a->closing || !acc_push(a, res))
             close(res); /* nobody will take it */
         else
             a->st.accepted++;
     } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
-        /* Out of fds or memory: retrying at once would spin. Stop, back off. */
+        /* Out of fds or memory: retrying at once would spin. Stop (if the
+         * kernel did not), then back off. */
         a->st.emfile++;
-        out_of_fds = true;
+        a->out_of_fds = true;
         if (more)
             acc_cancel(a);
-    } else if (res != -ECANCELED && res != -ECONNABORTED && res != -EINTR && !more) {
-        /* An error that ended the multishot (e.g. the listener was closed). */
-        if (res == -EBADF || res == -EINVAL || res == -ENOTSOCK)
-            a->err = res;
+    } else if (!more && (res == -EBADF || res == -EINVAL || res == -ENOTSOCK)) {
+        a->err = res; /* the listener is gone: the waiter sees it */
     }
     if (!more) {
         a->armed = false;
@@ -407,29 +406,20 @@ static void acc_complete(cr__op *op, int res, unsigned flags)
             return;
         }
         if (a->err) {
-            /* dead: the waiter sees it */
-        } else if (out_of_fds || a->backoff_ns) {
-            if (!out_of_fds)
-                a->backoff_ns = 0;
-            if (out_of_fds) {
-                a->backoff_ns = a->backoff_ns ? a->backoff_ns * 2 : 1000000;
-                if (a->backoff_ns > 100000000)
-                    a->backoff_ns = 100000000;
-            }
-            if (a->backoff_ns) {
-                if (!cr__timer_armed(&a->backoff))
-                    cr__timer_arm(a->loop, &a->backoff, cr__now_ns() + a->backoff_ns);
-            } else {
-                a->st.rearms++;
-                acc_arm(a);
-            }
+            /* dead */
+        } else if (a->out_of_fds) {
+            a->out_of_fds = false;
+            a->backoff_ns = a->backoff_ns ? a->backoff_ns * 2 : 1000000;
+            if (a->backoff_ns > 100000000)
+                a->backoff_ns = 100000000;
+            cr__timer_arm(a->loop, &a->backoff, cr__now_ns() + a->backoff_ns);
         } else {
             a->st.rearms++;
             acc_arm(a);
         }
-    } else if (res >= 0) {
-        a->backoff_ns = 0; /* accepting again: forget the back-off */
     }
+    if (res >= 0)
+        a->backoff_ns = 0; /* accepting again: the next EMFILE starts at 1 ms */
     cr__wake_slot(&a->waiter, 0);
     if (a->notify && (a->qlen || a->err))
         a->notify(a->notify_ctx);
