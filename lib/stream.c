@@ -198,7 +198,8 @@ ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n)
             return rc;
     }
     size_t k = unread(s) < n ? unread(s) : n;
-    memcpy(buf, s->rb + s->roff, k);
+    if (k)
+        memcpy(buf, s->rb + s->roff, k);
     consume(s, k);
     return (ssize_t)k;
 }
@@ -217,7 +218,8 @@ ssize_t cr_stream_readexactly(cr_stream *s, void *buf, size_t n, size_t *got)
         int st = rstate(s);
         if (st) {
             size_t k = unread(s);
-            memcpy(buf, s->rb + s->roff, k);
+            if (k)
+                memcpy(buf, s->rb + s->roff, k);
             consume(s, k);
             if (got)
                 *got = k;
@@ -226,7 +228,8 @@ ssize_t cr_stream_readexactly(cr_stream *s, void *buf, size_t n, size_t *got)
         if ((rc = wait_more(s, n, dl)) < 0)
             return rc;
     }
-    memcpy(buf, s->rb + s->roff, n);
+    if (n)
+        memcpy(buf, s->rb + s->roff, n);
     consume(s, n);
     if (got)
         *got = n;
@@ -269,7 +272,8 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
             if (st < 0)
                 return st;
             size_t k = have < cap ? have : cap;
-            memcpy(buf, s->rb + s->roff, k);
+            if (k) /* rb may never have been allocated */
+                memcpy(buf, s->rb + s->roff, k);
             consume(s, k);
             if (got)
                 *got = k;

@@ -383,3 +383,29 @@ Test(stream, read_timeout_keeps_data)
     struct sctx c = {0};
     RUN_EXPECT(stream_timeout_main, &c, 0);
 }
+
+static int fresh_eof_main(void *arg, void **result)
+{
+    (void)result;
+    struct sctx *c = arg;
+    cr_assert_eq(open_pair(c), 0);
+    shutdown(c->p[1], SHUT_WR); /* EOF before a single byte */
+    char buf[16];
+    size_t got = 99;
+    cr_assert_eq(cr_stream_readline(c->s, buf, sizeof buf), 0);
+    cr_assert_eq(cr_stream_readexactly(c->s, buf, 4, &got), CR_EINCOMPLETE);
+    cr_assert_eq(got, 0);
+    cr_assert_eq(cr_stream_readuntil(c->s, "x", 1, buf, sizeof buf, &got), CR_EINCOMPLETE);
+    cr_assert_eq(cr_stream_readexactly(c->s, buf, 0, &got), 0);
+    cr_assert(cr_stream_at_eof(c->s));
+    close_pair(c);
+    return 0;
+}
+
+/* EOF on a stream that never received data: every reader reports it cleanly
+ * (found by UBSan with curl/wrk closing idle keep-alive connections). */
+Test(stream, eof_before_any_data)
+{
+    struct sctx c = {0};
+    RUN_EXPECT(fresh_eof_main, &c, 0);
+}
