@@ -376,3 +376,54 @@ Test(server, slow_client_shutdown_aborts_inflight_send)
     RUN_EXPECT(slow_client_main, NULL, 0);
     cr_assert_eq(count_fds(), before);
 }
+
+#include <sys/resource.h>
+
+static int emfile_server_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    enum { N = 5 };
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, echo_handler, NULL, NULL, &srv), 0);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_sockaddr_ip("127.0.0.1", cr_server_port(srv), &ss, &len);
+    int c[N];
+    for (int i = 0; i < N; i++)
+        c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct rlimit old, low;
+    getrlimit(RLIMIT_NOFILE, &old);
+    low = old;
+    int probe = dup(0); /* the limit is on fd numbers: no new fd fits */
+    close(probe);
+    low.rlim_cur = (rlim_t)probe;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(connect(c[i], (struct sockaddr *)&ss, len), 0);
+    cr_sleep(0.03);
+    cr_acceptor_stats st;
+    cr_acceptor_get_stats(cr_server_acceptor(srv), &st);
+    cr_assert_geq(st.emfile, 1);
+    cr_assert_eq(cr_server_connections(srv), 0);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    /* Accepting resumes by itself after the back-off: every client is echoed. */
+    for (int i = 0; i < N; i++) {
+        char b[2];
+        cr_assert_eq(cr_send_all(c[i], "e", 1, 1.0), 1);
+        cr_assert_eq(cr_recv(c[i], b, 1, 0, 1.0), 1, "client %d", i);
+        close(c[i]);
+    }
+    cr_assert_geq(cr_server_shutdown(srv, 1.0), 0);
+    cr_assert_eq(cr_server_free(srv), 0);
+    return 0;
+}
+
+/* A server out of fds keeps running: EMFILE is counted, accepting backs off
+ * and resumes by itself once fds are available again. */
+Test(server, survives_emfile_and_resumes)
+{
+    int before = count_fds();
+    RUN_EXPECT(emfile_server_main, NULL, 0);
+    cr_assert_eq(count_fds(), before);
+}
