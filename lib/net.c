@@ -277,17 +277,21 @@ int cr_close(int fd)
     cr__task *t = cr__current();
     if (fd < 0)
         return -EBADF;
-    if (!t || t->must_cancel) {
-        /* Outside a task, or a cancel is pending: close now and leave the
-         * cancel for the caller's next suspending call. */
+    struct cr__io io;
+    int err = 0;
+    struct io_uring_sqe *sqe = t && !t->must_cancel ? cr__io_prep(&io, &err) : NULL;
+    if (!sqe) {
+        /* Outside a task, a cancel pending, or no SQE: close right here (a
+         * pending cancel stays for the caller's next suspending call). */
         return close(fd) < 0 ? -errno : 0;
     }
-    IO_START(io, sqe);
     io_uring_prep_close(sqe, fd);
-    /* A close cannot be cancelled half-way: wait for it whatever happens. */
+    /* A close is not cancellable half-way: wait for it whatever happens. If a
+     * cancel arrived meanwhile, report the close's own result and keep the
+     * cancel pending. */
     int rc = cr__io_wait(&io, -1);
     if (rc == -ECANCELED && io.res != -ECANCELED) {
-        t->must_cancel = true; /* keep the cancel for later */
+        t->must_cancel = true;
         rc = io.res;
     }
     return rc;
