@@ -78,44 +78,54 @@ void cr__io_loop_close(cr_loop *l)
 
 /* ---- parking with a user-space deadline ---- */
 
-struct park_timer {
-    cr__timer tm;
-    cr__task *t;
-};
-
-static void park_timer_fire(cr__timer *tm)
+static void waiter_fire(cr__timer *tm)
 {
-    cr__task_wake(CR_CONTAINER_OF(tm, struct park_timer, tm)->t, -ETIMEDOUT);
+    cr__waiter *w = CR_CONTAINER_OF(tm, cr__waiter, tm);
+    *w->slot = NULL; /* the object is alive: freeing it would have woken us */
+    cr__task_wake(w->t, -ETIMEDOUT);
 }
 
-int cr__park_until(cr__task **slot, int64_t deadline_ns)
+static void waiter_cancel(cr__task *t, void *ctx)
+{
+    cr__waiter *w = ctx;
+    if (*w->slot == w)
+        *w->slot = NULL;
+    cr__timer_disarm(t->f.loop, &w->tm);
+    cr__task_wake(t, -ECANCELED);
+}
+
+int cr__park_until(cr__waiter **slot, int64_t deadline_ns)
 {
     cr__task *t = cr__current();
-    struct park_timer pt = {.t = t};
-    cr__timer_init(&pt.tm, park_timer_fire);
+    if (t->must_cancel) {
+        cr__consume_cancel(t);
+        return -ECANCELED;
+    }
+    cr__waiter w = {.t = t, .slot = slot};
+    cr__timer_init(&w.tm, waiter_fire);
     if (deadline_ns >= 0) {
         if (deadline_ns <= cr__now_ns())
             return -ETIMEDOUT;
-        int rc = cr__timer_arm(t->f.loop, &pt.tm, deadline_ns);
+        int rc = cr__timer_arm(t->f.loop, &w.tm, deadline_ns);
         if (rc < 0)
             return rc;
     }
-    *slot = t;
-    int rc = cr__park(NULL, NULL);
-    if (*slot == t)
-        *slot = NULL;
-    cr__timer_disarm(t->f.loop, &pt.tm);
+    *slot = &w;
+    int rc = cr__park_nocheck(waiter_cancel, &w);
+    /* Whoever woke us emptied the slot and disarmed the timer; the object may
+     * be gone already, so neither is touched here. */
     if (rc == -ECANCELED)
         cr__consume_cancel(t);
     return rc;
 }
 
-void cr__wake_slot(cr__task **slot, int rc)
+void cr__wake_slot(cr__waiter **slot, int rc)
 {
-    cr__task *t = *slot;
-    if (t) {
+    cr__waiter *w = *slot;
+    if (w) {
         *slot = NULL;
-        cr__task_wake(t, rc);
+        cr__timer_disarm(w->t->f.loop, &w->tm);
+        cr__task_wake(w->t, rc);
     }
 }
 

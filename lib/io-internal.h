@@ -52,10 +52,21 @@ static inline int64_t cr__deadline(double timeout)
     return timeout < 0 ? -1 : cr__now_ns() + cr__secs_to_ns(timeout);
 }
 
-/* A park that a timer or a cancel can interrupt (the wait holds no kernel
- * buffer). Returns the wake code, -ETIMEDOUT, or -ECANCELED (consumed). */
-CR_HIDDEN int cr__park_until(cr__task **slot, int64_t deadline_ns);
-CR_HIDDEN void cr__wake_slot(cr__task **slot, int rc);
+/* A task waiting on an I/O object: it lives on the task's stack and the
+ * object's slot points at it. Whoever wakes it (cr__wake_slot, the deadline,
+ * a cancel) clears the slot and disarms the timer, so after the park neither
+ * side touches the other: an object may be freed right after waking its
+ * waiters with -ESHUTDOWN. */
+typedef struct cr__waiter cr__waiter;
+struct cr__waiter {
+    cr__task *t;
+    cr__waiter **slot;
+    cr__timer tm;
+};
+/* Parks on *slot (which must be empty) until cr__wake_slot, the deadline
+ * (-ETIMEDOUT) or a cancel (-ECANCELED, consumed). deadline_ns < 0: none. */
+CR_HIDDEN int cr__park_until(cr__waiter **slot, int64_t deadline_ns);
+CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
 
 /* ---- multishot recv (bufring.c) ---- */
 
@@ -84,7 +95,7 @@ struct cr_mrecv {
     bool starved;        /* stopped by ENOBUFS, on the starved list */
     bool closing;        /* freed by its owner; goes when !armed */
     cr_mrecv *next_starved;
-    cr__task *waiter;
+    cr__waiter *waiter;
     cr__mrecv_sink sink;
     void *sink_ctx;
     void (*notify)(void *ctx); /* something changed (data, EOF, error) */

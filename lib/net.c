@@ -311,7 +311,7 @@ struct cr_acceptor {
     bool out_of_fds;  /* EMFILE & co seen: back off when the op ends */
     cr__timer backoff;
     int64_t backoff_ns;
-    cr__task *waiter;
+    cr__waiter *waiter;
     cr_acceptor_stats st;
     void (*notify)(void *ctx); /* servers: an fd is queued */
     void *notify_ctx;

@@ -42,7 +42,7 @@ struct cr_server {
     cr_server_opts opts;
     struct conn *conns;
     size_t nconns;
-    cr__task *waiter; /* shutdown waiting for handlers */
+    cr__waiter *waiter; /* shutdown waiting for handlers */
 };
 
 static void conn_unlink(struct conn *c)
@@ -266,7 +266,7 @@ int cr_server_free(cr_server *srv)
 {
     if (!srv)
         return 0;
-    if (srv->nconns)
+    if (srv->nconns || srv->waiter)
         return -EBUSY;
     stop_accepting(srv);
     cr__io_obj_del(srv->loop, &srv->obj);

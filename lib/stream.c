@@ -37,7 +37,7 @@ struct cr_stream {
     cr_mrecv *rx;      /* NULL once closing */
     char *rb;
     size_t roff, rlen, rcap, limit, pause_at;
-    cr__task *reader;
+    cr__waiter *reader;
     int64_t timeout_ns; /* per call, for reads/drain/wait_closed; -1 = none */
     char *rd_buf;      /* a parked cr_stream_read's buffer: the sink fills it directly */
     size_t rd_cap, rd_got;
@@ -48,10 +48,10 @@ struct cr_stream {
     bool sending;
     int werr;
     bool want_eof, eof_sent;
-    cr__task *drainer;
+    cr__waiter *drainer;
     /* closing */
     bool closing, close_sent, closed;
-    cr__task *closer;
+    cr__waiter *closer;
 };
 
 static size_t unread(const cr_stream *s) { return s->rlen - s->roff; }
@@ -74,6 +74,30 @@ static void unref(cr_stream *s)
         cr__io_obj_del(s->loop, &s->obj);
         stream_destroy(&s->obj);
     }
+}
+
+#define CR__GONE (-EOWNERDEAD) /* internal: the stream was freed while we waited */
+
+/* Parks on *slot holding a reference, so that a cr_stream_free by another
+ * task cannot free s under a waiter. Returns CR__GONE if that happened:
+ * then s is gone and must not be touched. *direct (may be NULL) gets what the
+ * sink copied straight into a parked reader's buffer. */
+static int park_ref(cr_stream *s, cr__waiter **slot, int64_t deadline, size_t *direct)
+{
+    s->refs++;
+    int rc = cr__park_until(slot, deadline);
+    if (slot == &s->reader) {
+        if (direct)
+            *direct = s->rd_got;
+        s->rd_buf = NULL;
+        s->rd_got = 0;
+    }
+    if (--s->refs == 0) {
+        cr__io_obj_del(s->loop, &s->obj);
+        stream_destroy(&s->obj);
+        return CR__GONE;
+    }
+    return rc;
 }
 
 /* ---- reading ---- */
@@ -135,16 +159,24 @@ static int64_t call_deadline(const cr_stream *s)
     return s->timeout_ns < 0 ? -1 : cr__now_ns() + s->timeout_ns;
 }
 
-static int wait_more(cr_stream *s, size_t need, int64_t deadline)
+static int wait_more(cr_stream *s, size_t need, int64_t deadline, void *dbuf, size_t dcap,
+                     size_t *direct)
 {
+    if (direct)
+        *direct = 0;
     if (!s->rx)
         return -ESHUTDOWN;
     if (s->reader)
-        return -EBUSY;
+        return -EBUSY; /* one reader at a time */
+    s->rd_buf = dbuf;
+    s->rd_cap = dcap;
+    s->rd_got = 0;
     s->pause_at = need > s->limit ? need : s->limit;
     if (s->rx->paused && unread(s) < s->pause_at)
         cr__mrecv_resume(s->rx);
-    int rc = cr__park_until(&s->reader, deadline);
+    int rc = park_ref(s, &s->reader, deadline, direct);
+    if (rc == CR__GONE)
+        return -ESHUTDOWN; /* s is gone: callers return at once on rc < 0 */
     s->pause_at = s->limit;
     return rc;
 }
@@ -180,13 +212,8 @@ ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n)
             return st < 0 ? st : 0;
         if (!n)
             return 0;
-        s->rd_buf = buf;
-        s->rd_cap = n;
-        s->rd_got = 0;
-        rc = wait_more(s, 1, dl);
-        size_t got = s->rd_got;
-        s->rd_buf = NULL;
-        s->rd_got = 0;
+        size_t got;
+        rc = wait_more(s, 1, dl, buf, n, &got);
         if (got) {
             /* Data landed in buf: it is returned even if a cancel raced in,
              * and the cancel is kept for the next suspending call. */
@@ -225,7 +252,7 @@ ssize_t cr_stream_readexactly(cr_stream *s, void *buf, size_t n, size_t *got)
                 *got = k;
             return st < 0 ? st : CR_EINCOMPLETE;
         }
-        if ((rc = wait_more(s, n, dl)) < 0)
+        if ((rc = wait_more(s, n, dl, NULL, 0, NULL)) < 0)
             return rc;
     }
     if (n)
@@ -279,7 +306,7 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
                 *got = k;
             return CR_EINCOMPLETE;
         }
-        if ((rc = wait_more(s, 1, dl)) < 0)
+        if ((rc = wait_more(s, 1, dl, NULL, 0, NULL)) < 0)
             return rc;
     }
 }
@@ -402,8 +429,8 @@ int cr_stream_drain(cr_stream *s)
     int64_t dl = call_deadline(s);
     if (unsent(s) > s->high) {
         while (unsent(s) > s->low && !s->werr && !s->closed) {
-            if ((rc = cr__park_until(&s->drainer, dl)) < 0)
-                return rc;
+            if ((rc = park_ref(s, &s->drainer, dl, NULL)) < 0)
+                return rc == CR__GONE ? -ESHUTDOWN : rc;
         }
     }
     return s->werr;
@@ -483,8 +510,8 @@ int cr_stream_wait_closed(cr_stream *s)
     while (!s->closed) {
         if (s->closer)
             return -EBUSY;
-        if ((rc = cr__park_until(&s->closer, dl)) < 0)
-            return rc;
+        if ((rc = park_ref(s, &s->closer, dl, NULL)) < 0)
+            return rc == CR__GONE ? 0 : rc; /* freed: it was closed */
     }
     return 0;
 }

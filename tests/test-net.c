@@ -525,3 +525,49 @@ Test(net, mrecv_misuse_and_eof)
 {
     RUN_EXPECT(mrecv_misuse_main, NULL, 0);
 }
+
+static int mrecv_waiter(void *arg, void **result)
+{
+    (void)result;
+    cr_buf b;
+    return (int)cr_mrecv_next(arg, &b, CR_NO_TIMEOUT);
+}
+
+static int acceptor_waiter(void *arg, void **result)
+{
+    (void)result;
+    return cr_acceptor_next(arg, 5.0);
+}
+
+static int free_waiters_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_loop *l = cr_get_running_loop(NULL);
+    int p[2];
+    tcp_pair(p);
+    cr_mrecv *m;
+    cr_assert_eq(cr_mrecv_new(l, p[0], 0, &m), 0);
+    int lfd = cr_listen_tcp("127.0.0.1", 0, 4);
+    cr_acceptor *a;
+    cr_assert_eq(cr_acceptor_new(l, lfd, &a), 0);
+    cr_task *t1 = cr_create_task(mrecv_waiter, m), *t2 = cr_create_task(acceptor_waiter, a);
+    cr_sleep(0.005);
+    cr_mrecv_free(m);
+    cr_acceptor_free(a);
+    cr_assert_eq(cr_await(t1, NULL), -ESHUTDOWN);
+    cr_assert_eq(cr_await(t2, NULL), -ESHUTDOWN);
+    cr_future_unref(t1);
+    cr_future_unref(t2);
+    close(lfd);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+/* Freeing a multishot recv or an acceptor under a waiting task wakes it with
+ * -ESHUTDOWN and never touches freed memory (ASan). */
+Test(net, free_with_waiters_is_safe)
+{
+    RUN_EXPECT(free_waiters_main, NULL, 0);
+}
