@@ -190,7 +190,11 @@ CR_API int cr_stream_fd(const cr_stream *s);
  * -ETIMEDOUT and consumes nothing: buffered data stays for the next call. */
 CR_API int cr_stream_set_timeout(cr_stream *s, double timeout);
 
-/* read(n): up to n bytes as soon as any are there; 0 at EOF. Suspends. */
+/* The read* calls, drain and wait_closed suspend; one task at a time may read
+ * and one may drain (-EBUSY otherwise). Freeing or closing the stream wakes
+ * them with -ESHUTDOWN.
+ *
+ * read(n): up to n bytes as soon as any are there; 0 at EOF. Suspends. */
 CR_API ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n);
 /* readexactly(n): n, or CR_EINCOMPLETE at EOF with the *got (may be NULL)
  * bytes that were read copied into buf. Suspends. */
@@ -251,7 +255,7 @@ CR_API const cr_acceptor *cr_server_acceptor(const cr_server *srv);
  * their streams are closed. Suspends. Returns the number cancelled. */
 CR_API int cr_server_shutdown(cr_server *srv, double grace);
 /* Frees a server after cr_server_shutdown (or never started handlers). -EBUSY
- * if connections are still live. NULL is a no-op (returns 0). */
+ * if connections are still live or a shutdown is running. NULL: no-op, 0. */
 CR_API int cr_server_free(cr_server *srv);
 
 #ifdef __cplusplus
