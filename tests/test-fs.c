@@ -73,11 +73,13 @@ static int files_main(void *arg, void **result)
 }
 
 /* openat/read/write/fsync/statx/splice/close: success and error paths. */
-Test(fs, file_ops_and_errors, .init = mkdir_tmp, .fini = rm_tmp)
+Test(fs, file_ops_and_errors)
 {
+    mkdir_tmp();
     int before = count_fds();
     RUN_EXPECT(files_main, NULL, 0);
     cr_assert_eq(count_fds(), before);
+    rm_tmp();
 }
 
 static int read_timeout_main(void *arg, void **result)
@@ -155,12 +157,14 @@ static int open_cancel_main(void *arg, void **result)
 }
 
 /* An openat that completes after its task was cancelled: the fd is closed. */
-Test(fs, open_completing_after_cancel_does_not_leak, .init = mkdir_tmp, .fini = rm_tmp)
+Test(fs, open_completing_after_cancel_does_not_leak)
 {
+    mkdir_tmp();
     char path[128];
     snprintf(path, sizeof path, "%s/f", dir);
     close(open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
     int before = count_fds();
     RUN_EXPECT(open_cancel_main, path, 0);
     cr_assert_eq(count_fds(), before);
+    rm_tmp();
 }
