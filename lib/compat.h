@@ -36,6 +36,20 @@
 #define IORING_ASYNC_CANCEL_ALL (1U << 0)
 #endif
 
+/* I/O (issue 5): multishot accept (5.19), provided buffer rings (5.19). */
+#ifndef IORING_ACCEPT_MULTISHOT
+#define IORING_ACCEPT_MULTISHOT (1U << 0)
+#endif
+#ifndef IORING_CQE_F_BUFFER
+#define IORING_CQE_F_BUFFER (1U << 0)
+#endif
+#ifndef IORING_CQE_F_MORE
+#define IORING_CQE_F_MORE (1U << 1)
+#endif
+#ifndef IOSQE_BUFFER_SELECT
+#define IOSQE_BUFFER_SELECT (1U << 5)
+#endif
+
 /* Linux 6.13: guard pages that cost no VMA. */
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102

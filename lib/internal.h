@@ -307,6 +307,9 @@ struct cr_loop {
     cr_debug_fn debug_fn;       /* NULL: stderr */
     void *debug_arg;
     struct cr__signals *signals; /* NULL until the first signal handler */
+
+    /* ---- issue 5 ---- */
+    struct cr__io_state *io; /* I/O objects + provided buffers (bufring.c), lazy */
 };
 
 /* ---- issue 4: hooks the core calls into debug.c / signal.c ---- */
@@ -326,6 +329,10 @@ CR_HIDDEN int cr__loop_check(cr_loop *l); /* -ESHUTDOWN if closed, -EINVAL if NU
 CR_HIDDEN void cr__loop_schedule(cr_loop *l, cr__handle *h);
 CR_HIDDEN int cr__loop_run_until(cr_loop *l, cr_future *fut); /* fut NULL = until stop */
 CR_HIDDEN void cr__set_setup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* I/O (issue 5): frees the loop's I/O objects and buffer ring once the ring
+ * is gone (loop close). Defined in bufring.c. */
+CR_HIDDEN void cr__io_loop_close(cr_loop *l);
 
 static inline int64_t cr__secs_to_ns(double s)
 {

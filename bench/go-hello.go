@@ -1,0 +1,27 @@
+// go-hello.go — Go net/http "Hello, world!" server, the HTTP benchmark's peer.
+// Prints "go: listening on 127.0.0.1:PORT". GOMAXPROCS as set by the caller.
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+)
+
+func main() {
+	port := "0"
+	if len(os.Args) > 1 {
+		port = os.Args[1]
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("go: listening on %s\n", ln.Addr())
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("Hello, world!"))
+	})
+	http.Serve(ln, nil)
+}

@@ -1,0 +1,48 @@
+/*
+ * io-helpers.h — shared by the I/O suites (net, fs, stream, server): fd
+ * counting for leak checks and a connected TCP pair on 127.0.0.1.
+ */
+#ifndef CORING_TEST_IO_HELPERS_H
+#define CORING_TEST_IO_HELPERS_H
+
+#include "helpers.h"
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Open fds of this process right now. */
+static inline int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the DIR's own fd */
+}
+
+/* A connected TCP pair over 127.0.0.1 made with plain syscalls (no loop
+ * needed): out[0] is the accepted side, out[1] the connecting side. */
+static inline void tcp_pair(int out[2])
+{
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(l, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(listen(l, 1), 0);
+    cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_eq(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+    cr_assert_geq(s, 0);
+    close(l);
+    out[0] = s;
+    out[1] = c;
+}
+
+#endif

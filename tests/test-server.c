@@ -1,0 +1,429 @@
+/*
+ * Description: servers — start_server with a task per connection over one
+ * multishot accept, many clients, peer resets and half-closed connections,
+ * graceful shutdown with connections open (handlers that finish in time and
+ * handlers that get cancelled), Unix-socket servers, and the HTTP example
+ * answering curl and a raw pipelined request sent in pieces.
+ */
+#include "io-helpers.h"
+#include "internal.h"
+#include <pthread.h>
+#include <stdlib.h>
+
+#define HTTP_NO_MAIN
+#include "../examples/http.c"
+
+static int echo_handler(cr_stream *s, void *arg)
+{
+    (void)arg;
+    char buf[1024];
+    for (;;) {
+        ssize_t n = cr_stream_read(s, buf, sizeof buf);
+        if (n <= 0)
+            return n == 0 ? 0 : (int)n;
+        cr_stream_write(s, buf, (size_t)n);
+        if (cr_stream_drain(s) < 0)
+            return 0;
+    }
+}
+
+static int echo_client(void *arg, void **result)
+{
+    (void)result;
+    int fd = cr_connect_tcp("127.0.0.1", PINT(arg), 2.0);
+    if (fd < 0)
+        return fd;
+    char msg[32], buf[32];
+    int len = snprintf(msg, sizeof msg, "hello %d", fd);
+    for (int i = 0; i < 5; i++) {
+        if (cr_send_all(fd, msg, (size_t)len, 2.0) != len ||
+            cr_recv(fd, buf, (size_t)len, MSG_WAITALL, 2.0) != len || memcmp(msg, buf, (size_t)len)) {
+            close(fd);
+            return -EIO;
+        }
+    }
+    close(fd);
+    return 0;
+}
+
+static int many_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    enum { N = 200 };
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, echo_handler, NULL, NULL, &srv), 0);
+    cr_task *t[N];
+    for (int i = 0; i < N; i++)
+        t[i] = cr_create_task(echo_client, IPTR(cr_server_port(srv)));
+    cr_assert_eq(cr_gather(t, N, NULL, NULL, 0), 0);
+    for (int i = 0; i < N; i++)
+        cr_future_unref(t[i]);
+    cr_acceptor_stats st;
+    cr_acceptor_get_stats(cr_server_acceptor(srv), &st);
+    cr_assert_eq(st.accepted, N);
+    cr_assert_geq(cr_server_shutdown(srv, 1.0), 0);
+    cr_assert_eq(cr_server_connections(srv), 0);
+    cr_assert_eq(cr_server_free(srv), 0);
+    return 0;
+}
+
+/* 200 concurrent clients are each echoed correctly over one multishot accept. */
+Test(server, echo_many_clients)
+{
+    int before = count_fds();
+    RUN_EXPECT(many_main, NULL, 0);
+    cr_assert_eq(count_fds(), before);
+}
+
+static int half_close_handler(cr_stream *s, void *arg)
+{
+    (void)arg;
+    /* Read everything until EOF, then answer: the peer only shut its side. */
+    char buf[256];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = cr_stream_read(s, buf, sizeof buf)) > 0)
+        total += (size_t)n;
+    if (n < 0)
+        return (int)n;
+    char out[32];
+    int len = snprintf(out, sizeof out, "got %zu", total);
+    cr_stream_write(s, out, (size_t)len);
+    return cr_stream_drain(s);
+}
+
+static int half_close_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, half_close_handler, NULL, NULL, &srv), 0);
+    int port = cr_server_port(srv);
+    /* A reset peer: the handler gets an error; the server goes on. */
+    int r = cr_connect_tcp("127.0.0.1", port, 1.0);
+    cr_assert_geq(r, 0);
+    cr_sleep(0.01);
+    struct linger lg = {1, 0};
+    setsockopt(r, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(r);
+    /* A half-closed peer still gets its answer. */
+    int fd = cr_connect_tcp("127.0.0.1", port, 1.0);
+    cr_assert_eq(cr_send_all(fd, "0123456789", 10, 1.0), 10);
+    cr_assert_eq(cr_shutdown(fd, SHUT_WR), 0);
+    char buf[32] = {0};
+    cr_assert_eq(cr_recv(fd, buf, sizeof buf - 1, MSG_WAITALL, 2.0), 6);
+    cr_assert_str_eq(buf, "got 10");
+    close(fd);
+    cr_assert_eq(cr_server_shutdown(srv, 1.0), 0, "nothing had to be cancelled");
+    cr_assert_eq(cr_server_free(srv), 0);
+    return 0;
+}
+
+/* Peer resets and half-closed connections are handled; the server survives. */
+Test(server, reset_and_half_close)
+{
+    int before = count_fds();
+    RUN_EXPECT(half_close_main, NULL, 0);
+    cr_assert_eq(count_fds(), before);
+}
+
+static int stuck_handler(cr_stream *s, void *arg)
+{
+    int *finished = arg;
+    char buf[16];
+    ssize_t n = cr_stream_read(s, buf, sizeof buf); /* waits for data that never comes */
+    if (n == 1 && buf[0] == 'q') {
+        cr_sleep(0.01); /* finishing its work within the grace period */
+        (*finished)++;
+        return 0;
+    }
+    return (int)n;
+}
+
+static int shutdown_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int finished = 0;
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, stuck_handler, &finished, NULL, &srv), 0);
+    int port = cr_server_port(srv);
+    int fds[10];
+    for (int i = 0; i < 10; i++)
+        fds[i] = cr_connect_tcp("127.0.0.1", port, 1.0);
+    while (cr_server_connections(srv) < 10)
+        cr_sleep(0.001);
+    /* Three will finish within the grace period; seven are stuck. */
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(cr_send_all(fds[i], "q", 1, 1.0), 1);
+    cr_assert_eq(cr_server_shutdown(srv, 0.1), 7);
+    cr_assert_eq(finished, 3);
+    cr_assert_eq(cr_server_connections(srv), 0);
+    /* Every server-side socket is closed: the clients see EOF. */
+    for (int i = 0; i < 10; i++) {
+        char c;
+        cr_assert_eq(cr_recv(fds[i], &c, 1, 0, 1.0), 0, "client %d sees EOF", i);
+        close(fds[i]);
+    }
+    cr_assert_eq(cr_connect_tcp("127.0.0.1", port, 1.0), -ECONNREFUSED, "no longer listening");
+    cr_assert_eq(cr_server_free(srv), 0);
+    return 0;
+}
+
+/* Graceful shutdown: stop accepting, let handlers finish within the grace
+ * period, cancel the rest, close everything. */
+Test(server, shutdown_with_connections_open)
+{
+    int before = count_fds();
+    RUN_EXPECT(shutdown_main, NULL, 0);
+    cr_assert_eq(count_fds(), before);
+}
+
+static int leftover_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, stuck_handler, NULL, NULL, &srv), 0);
+    int fd = cr_connect_tcp("127.0.0.1", cr_server_port(srv), 1.0);
+    while (cr_server_connections(srv) < 1)
+        cr_sleep(0.001);
+    cr_assert_eq(cr_server_free(srv), -EBUSY, "live connections");
+    close(fd);
+    return 0; /* main ends with the server running: cr_run must clean up */
+}
+
+/* A server left running when main returns is torn down by loop close
+ * without leaking fds or memory. */
+Test(server, loop_close_frees_a_running_server)
+{
+    int before = count_fds();
+    RUN_EXPECT(leftover_main, NULL, 0);
+    cr_assert_eq(count_fds(), before);
+}
+
+static int unix_main(void *arg, void **result)
+{
+    (void)result;
+    const char *path = arg;
+    cr_server *srv;
+    cr_assert_eq(cr_start_unix_server(NULL, path, echo_handler, NULL, NULL, &srv), 0);
+    cr_stream *s;
+    cr_assert_eq(cr_open_unix_connection(path, NULL, 1.0, &s), 0);
+    cr_stream_write(s, "unix\n", 5);
+    char buf[16];
+    cr_assert_eq(cr_stream_readline(s, buf, sizeof buf), 5);
+    cr_assert_eq(cr_stream_wait_closed(s), 0);
+    cr_stream_free(s);
+    cr_assert_geq(cr_server_shutdown(srv, 1.0), 0);
+    cr_assert_eq(cr_server_free(srv), 0);
+    cr_assert_eq(access(path, F_OK), -1, "socket file removed");
+    return 0;
+}
+
+/* start_unix_server / open_unix_connection. */
+Test(server, unix_server)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/coring-srv-%d.sock", (int)getpid());
+    RUN_EXPECT(unix_main, path, 0);
+}
+
+/* ---- the HTTP example ---- */
+
+static int count_responses(const char *buf)
+{
+    int n = 0;
+    for (const char *p = buf; (p = strstr(p, "Hello, world!")); p++)
+        n++;
+    return n;
+}
+
+static int pipelined_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, http_handler, NULL, NULL, &srv), 0);
+    int fd = cr_connect_tcp("127.0.0.1", cr_server_port(srv), 1.0);
+    const char *reqs = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+                       "POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+                       "GET /2 HTTP/1.1\r\nHo";
+    cr_assert_eq(cr_send_all(fd, reqs, strlen(reqs), 1.0), (ssize_t)strlen(reqs));
+    cr_sleep(0.02); /* the third request arrives in pieces */
+    const char *rest = "st: a\r\nConnection: close\r\n\r\n";
+    cr_assert_eq(cr_send_all(fd, rest, strlen(rest), 1.0), (ssize_t)strlen(rest));
+    static char buf[8192];
+    size_t have = 0;
+    ssize_t n;
+    while ((n = cr_recv(fd, buf + have, sizeof buf - 1 - have, 0, 2.0)) > 0)
+        have += (size_t)n;
+    cr_assert_eq(n, 0, "the server closes after Connection: close");
+    buf[have] = 0;
+    cr_assert_eq(count_responses(buf), 3, "%s", buf);
+    cr_assert(strstr(buf, "Connection: close"));
+    close(fd);
+    cr_assert_geq(cr_server_shutdown(srv, 1.0), 0);
+    cr_assert_eq(cr_server_free(srv), 0);
+    return 0;
+}
+
+/* Three pipelined requests (one with a body, one split across sends) get
+ * three answers in order, and Connection: close is honoured. */
+Test(server, http_pipelined_and_partial_requests)
+{
+    RUN_EXPECT(pipelined_main, NULL, 0);
+}
+
+struct curl_job {
+    int port;
+    int pipefd[2];
+    char out[4096];
+    int status;
+};
+
+static void *run_curl(void *p)
+{
+    struct curl_job *j = p;
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "curl -s -v --max-time 5 http://127.0.0.1:%d/ http://127.0.0.1:%d/again 2>&1",
+             j->port, j->port);
+    FILE *f = popen(cmd, "r");
+    size_t n = f ? fread(j->out, 1, sizeof j->out - 1, f) : 0;
+    j->out[n] = 0;
+    j->status = f ? pclose(f) : -1;
+    (void)!write(j->pipefd[1], "x", 1);
+    return NULL;
+}
+
+static int curl_main(void *arg, void **result)
+{
+    (void)result;
+    struct curl_job *j = arg;
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, http_handler, NULL, NULL, &srv), 0);
+    j->port = cr_server_port(srv);
+    cr_assert_eq(pipe2(j->pipefd, O_CLOEXEC), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, run_curl, j);
+    char c;
+    cr_assert_eq(cr_read(j->pipefd[0], &c, 1, -1, 10.0), 1); /* curl is done */
+    pthread_join(th, NULL);
+    close(j->pipefd[0]);
+    close(j->pipefd[1]);
+    cr_assert_geq(cr_server_shutdown(srv, 1.0), 0);
+    cr_assert_eq(cr_server_free(srv), 0);
+    return 0;
+}
+
+/* curl gets "Hello, world!" twice over one kept-alive connection. */
+Test(server, http_answers_curl)
+{
+    if (system("command -v curl >/dev/null 2>&1") != 0)
+        cr_skip_test("curl is not installed (apt-get install curl)");
+    struct curl_job j = {0};
+    RUN_EXPECT(curl_main, &j, 0);
+    cr_assert_eq(j.status, 0, "curl failed: %s", j.out);
+    cr_assert_eq(count_responses(j.out), 2, "%s", j.out);
+    cr_assert(strstr(j.out, "Re-using existing connection") || strstr(j.out, "left intact"),
+              "keep-alive: %s", j.out);
+}
+
+static int flood_handler(cr_stream *s, void *arg)
+{
+    (void)arg;
+    static char chunk[1 << 20];
+    for (;;) { /* a client that never reads: drain holds us back */
+        if (cr_stream_write(s, chunk, sizeof chunk) < 0)
+            return -EIO;
+        int rc = cr_stream_drain(s);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+static int slow_client_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_server_opts o = {.stream = {.high_water = 256 * 1024}};
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, flood_handler, NULL, &o, &srv), 0);
+    int fd = cr_connect_tcp("127.0.0.1", cr_server_port(srv), 1.0);
+    while (cr_server_connections(srv) < 1)
+        cr_sleep(0.001);
+    cr_sleep(0.05); /* the handler is now parked in drain, a send in the kernel */
+    /* Shutdown cancels it; the stream is aborted with its send in flight. */
+    cr_assert_eq(cr_server_shutdown(srv, 0.02), 1);
+    cr_assert_eq(cr_server_free(srv), 0);
+    /* The client sees the data that was sent, then EOF or a reset. */
+    static char buf[1 << 16];
+    ssize_t n;
+    while ((n = cr_recv(fd, buf, sizeof buf, 0, 2.0)) > 0)
+        ;
+    cr_assert(n == 0 || n == -ECONNRESET, "n %zd", n);
+    close(fd);
+    return 0;
+}
+
+/* A client that never reads: the handler is held by drain (bounded memory),
+ * and shutdown aborts it with a send still in the kernel — no leak, no UAF. */
+Test(server, slow_client_shutdown_aborts_inflight_send)
+{
+    int before = count_fds();
+    RUN_EXPECT(slow_client_main, NULL, 0);
+    cr_assert_eq(count_fds(), before);
+}
+
+#include <sys/resource.h>
+
+static int emfile_server_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    enum { N = 5 };
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, echo_handler, NULL, NULL, &srv), 0);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_sockaddr_ip("127.0.0.1", cr_server_port(srv), &ss, &len);
+    int c[N];
+    for (int i = 0; i < N; i++)
+        c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct rlimit old, low;
+    getrlimit(RLIMIT_NOFILE, &old);
+    low = old;
+    int probe = dup(0); /* the limit is on fd numbers: no new fd fits */
+    close(probe);
+    low.rlim_cur = (rlim_t)probe;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(connect(c[i], (struct sockaddr *)&ss, len), 0);
+    cr_sleep(0.03);
+    cr_acceptor_stats st;
+    cr_acceptor_get_stats(cr_server_acceptor(srv), &st);
+    cr_assert_geq(st.emfile, 1);
+    cr_assert_eq(cr_server_connections(srv), 0);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    /* Accepting resumes by itself after the back-off: every client is echoed. */
+    for (int i = 0; i < N; i++) {
+        char b[2];
+        cr_assert_eq(cr_send_all(c[i], "e", 1, 1.0), 1);
+        cr_assert_eq(cr_recv(c[i], b, 1, 0, 1.0), 1, "client %d", i);
+        close(c[i]);
+    }
+    cr_assert_geq(cr_server_shutdown(srv, 1.0), 0);
+    cr_assert_eq(cr_server_free(srv), 0);
+    return 0;
+}
+
+/* A server out of fds keeps running: EMFILE is counted, accepting backs off
+ * and resumes by itself once fds are available again. */
+Test(server, survives_emfile_and_resumes)
+{
+    int before = count_fds();
+    RUN_EXPECT(emfile_server_main, NULL, 0);
+    cr_assert_eq(count_fds(), before);
+}
