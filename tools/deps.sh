@@ -14,6 +14,7 @@ have_hdr liburing.h || need+=(liburing-dev)
 case $what in
 test)
     have_hdr criterion/criterion.h || need+=(libcriterion-dev)
+    have_cmd curl || need+=(curl) # the HTTP server test's real client
     ;;
 bench)
     have_cmd g++ || need+=(g++)
