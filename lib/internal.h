@@ -19,6 +19,7 @@
 
 #include "coring.h"
 #include "compat.h"
+#include "mpsc.h" /* issue 3 */
 #include <liburing.h>
 #include <pthread.h>
 #include <errno.h>
@@ -269,6 +270,8 @@ struct cr_loop {
     void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
     const void *san_stack_lo;
     size_t san_stack_size;
+
+    struct cr__xq *xq;    /* cross-thread queue + wakeup (xthread.c, issue 3) */
 };
 
 CR_HIDDEN extern __thread cr_loop *cr__tls_running;
@@ -276,6 +279,33 @@ CR_HIDDEN int cr__loop_check(cr_loop *l); /* -ESHUTDOWN if closed, -EINVAL if NU
 CR_HIDDEN void cr__loop_schedule(cr_loop *l, cr__handle *h);
 CR_HIDDEN int cr__loop_run_until(cr_loop *l, cr_future *fut); /* fut NULL = until stop */
 CR_HIDDEN void cr__set_setup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ------------------------------------- cross-thread queue (xthread.c) ---- */
+
+/* A node other threads push on a loop's MPSC queue. Once drained, `h` goes on
+ * the ready queue and runs (or is dropped, if the loop closes) like any
+ * handle. */
+typedef struct cr__xnode cr__xnode;
+struct cr__xnode {
+    cr__mpsc_node link;
+    cr__handle h;
+};
+typedef struct cr__xq cr__xq;
+
+CR_HIDDEN int cr__xq_init(cr_loop *l);        /* cr_loop_new */
+CR_HIDDEN void cr__xq_close(cr_loop *l);      /* cr_loop_close: reject new, drop queued */
+CR_HIDDEN void cr__xq_release(cr_loop *l);    /* cr_loop_free */
+/* Loop thread, in poll_ring: */
+CR_HIDDEN bool cr__xq_keeps_alive(cr_loop *l);   /* queued nodes or external wakers */
+CR_HIDDEN bool cr__xq_prepare_sleep(cr_loop *l); /* true: do not block after all */
+CR_HIDDEN void cr__xq_after_sleep(cr_loop *l);
+CR_HIDDEN void cr__xq_drain(cr_loop *l);         /* the drain_threadsafe phase */
+/* Any thread: -ESHUTDOWN once the queue is closed (n untouched, caller keeps it). */
+CR_HIDDEN int cr__xq_post(cr__xq *q, cr__xnode *n);
+CR_HIDDEN cr__xq *cr__xq_ref(cr__xq *q);
+CR_HIDDEN void cr__xq_unref(cr__xq *q);
+CR_HIDDEN void cr__xq_waker_add(cr__xq *q, long d); /* external waker count */
+CR_HIDDEN cr_pool *cr__xq_executor(cr__xq *q);
 
 static inline int64_t cr__secs_to_ns(double s)
 {

@@ -1,0 +1,527 @@
+/*
+ * pool.c — the work-stealing thread pool behind cr_to_thread.
+ *
+ * Owns: struct cr_pool, its worker threads, their Chase-Lev deques (deque.c)
+ * and the injector, a Vyukov MPSC queue (mpsc.h) that any thread pushes on
+ * and whichever worker holds `inj_lock` drains, moving a batch into its own
+ * deque so that idle workers can steal from it.
+ *
+ * Invariants:
+ *  - Submitters count themselves in `gate` while pushing; shutdown sets
+ *    GATE_CLOSED and waits for them, so after that nothing new arrives.
+ *  - Parking (no lost wakeups): an idle worker reads `epoch`, counts itself
+ *    in `nsleeping` (seq_cst), re-checks for work and mode, and only then
+ *    futex-waits on `epoch`. A submitter pushes, fences, and if some worker
+ *    sleeps and none is spinning, bumps `epoch` and wakes ONE. A worker that
+ *    finds more work than it takes wakes one more (the wake chains).
+ *  - A job is run or cancelled exactly once, by one worker.
+ *
+ * Threads: cr_pool_submit, cr_pool_shutdown, cr_pool_default from any thread;
+ * cr_to_thread / cr_run_in_executor from a task on its loop thread.
+ */
+#include "internal.h"
+#include "deque.h"
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GATE_CLOSED (1ull << 63)
+#define BATCH 16 /* jobs a worker moves from the injector to its deque at once */
+
+enum { MODE_RUN, MODE_DRAIN, MODE_CANCEL };
+
+typedef struct cr__job cr__job;
+struct cr__job {
+    cr__mpsc_node link;
+    void (*run)(cr__job *j);
+    void (*cancel)(cr__job *j); /* shutdown handed it back unrun */
+};
+
+struct worker {
+    cr__deque dq;
+    cr_pool *pool;
+    pthread_t th;
+    unsigned idx;
+    bool started, joined;
+    uint32_t rng;
+};
+
+struct cr_pool {
+    cr__mpsc inj;
+    _Atomic int inj_lock;
+    _Alignas(64) _Atomic uint64_t gate;
+    _Alignas(64) _Atomic uint32_t epoch;
+    _Atomic int nsleeping, nspinning;
+    _Atomic int mode;
+    unsigned n, spin;
+    bool is_default;
+    pthread_mutex_t shut_mu; /* serialises shutdown callers */
+    struct worker *w;
+};
+
+static __thread struct worker *tls_worker;
+
+/* ---- futex parking ---- */
+
+static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
+{
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *addr, int n)
+{
+    syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static void notify_one(cr_pool *p)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&p->nspinning, memory_order_seq_cst) == 0 &&
+        atomic_load_explicit(&p->nsleeping, memory_order_seq_cst) > 0) {
+        atomic_fetch_add_explicit(&p->epoch, 1, memory_order_seq_cst);
+        futex_wake(&p->epoch, 1);
+    }
+}
+
+static void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* ---- finding work ---- */
+
+static cr__job *as_job(cr__mpsc_node *n) { return n ? CR_CONTAINER_OF(n, cr__job, link) : NULL; }
+
+static bool work_visible(cr_pool *p)
+{
+    if (cr__mpsc_nonempty(&p->inj))
+        return true;
+    for (unsigned i = 0; i < p->n; i++)
+        if (cr__deque_size(&p->w[i].dq) > 0)
+            return true;
+    return false;
+}
+
+/* Takes one job from the injector and parks up to BATCH-1 more in our deque. */
+static cr__job *from_injector(struct worker *w)
+{
+    cr_pool *p = w->pool;
+    if (!cr__mpsc_nonempty(&p->inj) ||
+        atomic_exchange_explicit(&p->inj_lock, 1, memory_order_acquire))
+        return NULL;
+    cr__job *first = as_job(cr__mpsc_pop(&p->inj));
+    for (int i = 1; first && i < BATCH; i++) {
+        cr__job *j = as_job(cr__mpsc_pop(&p->inj));
+        if (!j)
+            break;
+        if (cr__deque_push(&w->dq, j) < 0) {
+            j->run(j); /* cannot grow the deque: run it here rather than lose it */
+            break;
+        }
+    }
+    atomic_store_explicit(&p->inj_lock, 0, memory_order_release);
+    return first;
+}
+
+static cr__job *steal_any(struct worker *w)
+{
+    cr_pool *p = w->pool;
+    w->rng = w->rng * 1103515245u + 12345u;
+    unsigned start = (w->rng >> 16) % p->n;
+    for (int round = 0; round < 2; round++) {
+        bool aborted = false;
+        for (unsigned k = 0; k < p->n; k++) {
+            struct worker *v = &p->w[(start + k) % p->n];
+            if (v == w)
+                continue;
+            void *x = cr__deque_steal(&v->dq);
+            if (x == CR__DQ_ABORT)
+                aborted = true;
+            else if (x)
+                return x;
+        }
+        if (!aborted)
+            break;
+    }
+    return NULL;
+}
+
+static cr__job *find_work(struct worker *w)
+{
+    cr__job *j = cr__deque_take(&w->dq);
+    if (!j)
+        j = from_injector(w);
+    if (!j)
+        j = steal_any(w);
+    return j;
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    cr_pool *p = w->pool;
+    tls_worker = w;
+    for (;;) {
+        cr__job *j = find_work(w);
+        if (j) {
+            if (cr__deque_size(&w->dq) > 0 || cr__mpsc_nonempty(&p->inj))
+                notify_one(p); /* more than we can run: wake a thief */
+            if (atomic_load_explicit(&p->mode, memory_order_acquire) == MODE_CANCEL)
+                j->cancel(j);
+            else
+                j->run(j);
+            continue;
+        }
+        if (atomic_load_explicit(&p->mode, memory_order_acquire) != MODE_RUN)
+            break; /* shutting down and nothing left that we can see */
+        /* Spin a little: a job often follows the last one closely. */
+        atomic_fetch_add_explicit(&p->nspinning, 1, memory_order_seq_cst);
+        bool found = false;
+        for (unsigned i = 0; i < p->spin && !(found = work_visible(p)); i++)
+            cpu_relax();
+        atomic_fetch_sub_explicit(&p->nspinning, 1, memory_order_seq_cst);
+        if (found)
+            continue;
+        uint32_t e = atomic_load_explicit(&p->epoch, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&p->nsleeping, 1, memory_order_seq_cst);
+        if (!work_visible(p) && atomic_load_explicit(&p->mode, memory_order_seq_cst) == MODE_RUN)
+            futex_wait(&p->epoch, e);
+        atomic_fetch_sub_explicit(&p->nsleeping, 1, memory_order_seq_cst);
+    }
+    tls_worker = NULL;
+    return NULL;
+}
+
+/* ---- submitting ---- */
+
+static int pool_push(cr_pool *p, cr__job *j)
+{
+    uint64_t g = atomic_fetch_add_explicit(&p->gate, 1, memory_order_acquire);
+    int rc = 0;
+    if (g & GATE_CLOSED) {
+        rc = -ESHUTDOWN;
+    } else {
+        struct worker *w = tls_worker;
+        /* A job submitted from one of our workers stays local (LIFO, cache-warm). */
+        if (!(w && w->pool == p && cr__deque_push(&w->dq, j) == 0))
+            cr__mpsc_push(&p->inj, &j->link);
+    }
+    atomic_fetch_sub_explicit(&p->gate, 1, memory_order_release);
+    if (rc == 0)
+        notify_one(p);
+    return rc;
+}
+
+struct plain_job {
+    cr__job job;
+    cr_callback fn;
+    void *arg;
+};
+
+static void plain_run(cr__job *j)
+{
+    struct plain_job *pj = CR_CONTAINER_OF(j, struct plain_job, job);
+    pj->fn(pj->arg);
+    free(pj);
+}
+
+static void plain_cancel(cr__job *j) { free(CR_CONTAINER_OF(j, struct plain_job, job)); }
+
+int cr_pool_submit(cr_pool *p, cr_callback fn, void *arg)
+{
+    if (!p || !fn)
+        return -EINVAL;
+    struct plain_job *pj = malloc(sizeof *pj);
+    if (!pj)
+        return -ENOMEM;
+    pj->job.run = plain_run;
+    pj->job.cancel = plain_cancel;
+    pj->fn = fn;
+    pj->arg = arg;
+    int rc = pool_push(p, &pj->job);
+    if (rc < 0)
+        free(pj);
+    return rc;
+}
+
+/* ---- life cycle ---- */
+
+static unsigned ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+int cr_pool_new(cr_pool **out, const cr_pool_opts *opts)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    unsigned n = opts && opts->workers ? opts->workers : ncpus();
+    if (n > 1024)
+        return -EINVAL;
+    cr_pool *p = calloc(1, sizeof *p);
+    struct worker *w = p ? calloc(n, sizeof *w) : NULL;
+    if (!w) {
+        free(p);
+        return -ENOMEM;
+    }
+    cr__mpsc_init(&p->inj);
+    pthread_mutex_init(&p->shut_mu, NULL);
+    p->n = n;
+    p->spin = opts && opts->spin ? opts->spin : 200;
+    p->w = w;
+    int rc = 0;
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        w[i].pool = p;
+        w[i].idx = i;
+        w[i].rng = 2654435761u * (i + 1);
+        rc = cr__deque_init(&w[i].dq, 256);
+    }
+    for (unsigned i = 0; i < n && rc == 0; i++) {
+        int e = pthread_create(&w[i].th, NULL, worker_main, &w[i]);
+        if (e)
+            rc = -e;
+        else
+            w[i].started = true;
+    }
+    if (rc < 0) {
+        cr_pool_shutdown(p, -1, true);
+        for (unsigned i = 0; i < n; i++)
+            cr__deque_free(&w[i].dq);
+        pthread_mutex_destroy(&p->shut_mu);
+        free(w);
+        free(p);
+        return rc == -EAGAIN || rc == -ENOMEM ? rc : -EAGAIN;
+    }
+    *out = p;
+    return 0;
+}
+
+static cr_pool *default_pool;
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static void make_default(void)
+{
+    cr_pool *p;
+    if (cr_pool_new(&p, NULL) == 0) {
+        p->is_default = true;
+        default_pool = p;
+    }
+}
+
+cr_pool *cr_pool_default(void)
+{
+    pthread_once(&default_once, make_default);
+    return default_pool;
+}
+
+unsigned cr_pool_workers(const cr_pool *p) { return p ? p->n : 0; }
+
+static int join_all(cr_pool *p, double timeout)
+{
+    struct timespec dl;
+    if (timeout >= 0) {
+        clock_gettime(CLOCK_REALTIME, &dl);
+        int64_t ns = cr__secs_to_ns(timeout);
+        dl.tv_sec += ns / 1000000000;
+        dl.tv_nsec += ns % 1000000000;
+        if (dl.tv_nsec >= 1000000000) {
+            dl.tv_sec++;
+            dl.tv_nsec -= 1000000000;
+        }
+    }
+    int rc = 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        struct worker *w = &p->w[i];
+        if (!w->started || w->joined)
+            continue;
+        int e = timeout < 0 ? pthread_join(w->th, NULL) : pthread_timedjoin_np(w->th, NULL, &dl);
+        if (e == 0)
+            w->joined = true;
+        else
+            rc = -ETIMEDOUT;
+    }
+    return rc;
+}
+
+int cr_pool_shutdown(cr_pool *p, double timeout, bool cancel_queued)
+{
+    if (!p || p->is_default)
+        return -EINVAL;
+    if (tls_worker && tls_worker->pool == p)
+        return -EDEADLK; /* a worker cannot join itself */
+    pthread_mutex_lock(&p->shut_mu);
+    uint64_t g = atomic_fetch_or_explicit(&p->gate, GATE_CLOSED, memory_order_acq_rel);
+    if (!(g & GATE_CLOSED)) {
+        while (atomic_load_explicit(&p->gate, memory_order_acquire) != GATE_CLOSED)
+            sched_yield();
+    }
+    int want = cancel_queued ? MODE_CANCEL : MODE_DRAIN;
+    int mode = atomic_load_explicit(&p->mode, memory_order_acquire);
+    if (mode < want)
+        atomic_store_explicit(&p->mode, want, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&p->epoch, 1, memory_order_seq_cst);
+    futex_wake(&p->epoch, INT_MAX);
+    int rc = join_all(p, timeout);
+    if (rc == 0) {
+        /* Every worker is gone; hand back whatever a race left behind. */
+        cr__job *j;
+        while ((j = as_job(cr__mpsc_pop(&p->inj))))
+            j->cancel(j);
+        for (unsigned i = 0; i < p->n; i++)
+            while ((j = cr__deque_take(&p->w[i].dq)))
+                j->cancel(j);
+    }
+    pthread_mutex_unlock(&p->shut_mu);
+    return rc;
+}
+
+int cr_pool_free(cr_pool *p)
+{
+    if (!p)
+        return 0;
+    int rc = cr_pool_shutdown(p, -1, false);
+    if (rc < 0)
+        return rc;
+    for (unsigned i = 0; i < p->n; i++)
+        cr__deque_free(&p->w[i].dq);
+    pthread_mutex_destroy(&p->shut_mu);
+    free(p->w);
+    free(p);
+    return 0;
+}
+
+/* ---- to_thread ---- */
+
+/* The job record lives on the heap, never on the awaiting task's stack: the
+ * function may still be running when its task is cancelled and gone. */
+struct tt_wait {
+    int rc;
+    void *result;
+    bool done;
+};
+
+struct tt_job {
+    cr__job job;
+    cr__xnode back;       /* the completion, posted to the loop */
+    cr__xq *xq;           /* a reference: the loop may be freed before we finish */
+    cr__task *task;       /* loop thread only; NULL once cancelled */
+    struct tt_wait *wait; /* on the task's stack; NULL once cancelled */
+    cr_task_fn fn;
+    void *arg;
+    void *result;
+    int rc;
+};
+
+static void tt_free(struct tt_job *tj)
+{
+    cr__xq_unref(tj->xq);
+    free(tj);
+}
+
+/* Worker: the function ran (or was handed back); tell the loop. */
+static void tt_post(struct tt_job *tj)
+{
+    if (cr__xq_post(tj->xq, &tj->back) < 0)
+        tt_free(tj); /* the loop is closed: nobody waits any more */
+}
+
+static void tt_run(cr__job *j)
+{
+    struct tt_job *tj = CR_CONTAINER_OF(j, struct tt_job, job);
+    tj->result = NULL;
+    tj->rc = tj->fn(tj->arg, &tj->result);
+    tt_post(tj);
+}
+
+static void tt_cancel(cr__job *j)
+{
+    struct tt_job *tj = CR_CONTAINER_OF(j, struct tt_job, job);
+    tj->rc = -ECANCELED;
+    tj->result = NULL;
+    tt_post(tj);
+}
+
+/* Loop thread: the completion arrived. */
+static void tt_back(cr__handle *h)
+{
+    struct tt_job *tj = CR_CONTAINER_OF(h, struct tt_job, back.h);
+    cr__xq_waker_add(tj->xq, -1);
+    if (tj->wait) {
+        tj->wait->rc = tj->rc;
+        tj->wait->result = tj->result;
+        tj->wait->done = true;
+        cr__task_wake(tj->task, 0);
+    }
+    tt_free(tj);
+}
+
+static void tt_back_drop(cr__handle *h) { tt_free(CR_CONTAINER_OF(h, struct tt_job, back.h)); }
+
+static void tt_on_cancel(cr__task *t, void *ctx)
+{
+    struct tt_job *tj = ctx;
+    tj->wait = NULL;
+    tj->task = NULL;
+    cr__task_wake(t, -ECANCELED);
+}
+
+int cr_run_in_executor(cr_pool *pool, cr_task_fn fn, void *arg, void **result)
+{
+    if (result)
+        *result = NULL;
+    cr__task *t;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if (!fn)
+        return -EINVAL;
+    cr_loop *l = t->f.loop;
+    if (!pool)
+        pool = cr__xq_executor(l->xq);
+    if (!pool && !(pool = cr_pool_default()))
+        return -ENOMEM;
+    struct tt_job *tj = malloc(sizeof *tj);
+    if (!tj)
+        return -ENOMEM;
+    struct tt_wait w = {0};
+    tj->job.run = tt_run;
+    tj->job.cancel = tt_cancel;
+    tj->back.h.run = tt_back;
+    tj->back.h.drop = tt_back_drop;
+    tj->xq = cr__xq_ref(l->xq);
+    tj->task = t;
+    tj->wait = &w;
+    tj->fn = fn;
+    tj->arg = arg;
+    cr__xq_waker_add(l->xq, 1); /* the loop must wait for our completion */
+    if ((rc = pool_push(pool, &tj->job)) < 0) {
+        cr__xq_waker_add(l->xq, -1);
+        tt_free(tj);
+        return rc;
+    }
+    /* From here the job belongs to the pool and then to the loop's queue;
+     * only tt_on_cancel and tt_back touch tj on this thread. */
+    rc = cr__park_nocheck(tt_on_cancel, tj);
+    if (!w.done) {
+        cr__consume_cancel(t);
+        return rc < 0 ? rc : -ECANCELED;
+    }
+    if (result)
+        *result = w.result;
+    return w.rc;
+}
+
+int cr_to_thread(cr_task_fn fn, void *arg, void **result)
+{
+    return cr_run_in_executor(NULL, fn, arg, result);
+}
