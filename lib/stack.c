@@ -51,7 +51,8 @@ struct cr__slab {
 };
 
 int cr__stack_force_mprotect;
-static int guard_mode; /* 0 = not probed, 1 = MADV_GUARD_INSTALL, 2 = mprotect */
+/* Atomic: loops on several threads probe it at once (a data race under TSan). */
+static _Atomic int guard_mode; /* 0 = not probed, 1 = MADV_GUARD_INSTALL, 2 = mprotect */
 
 size_t cr__stack_round(size_t size)
 {
