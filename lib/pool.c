@@ -410,8 +410,11 @@ struct tt_wait {
     bool done;
 };
 
+enum { TT_QUEUED, TT_RUNNING, TT_CANCELLED };
+
 struct tt_job {
     cr__job job;
+    _Atomic int state;    /* QUEUED → RUNNING (worker) or → CANCELLED (loop) */
     cr__xnode back;       /* the completion, posted to the loop */
     cr__xq *xq;           /* a reference: the loop may be freed before we finish */
     cr__task *task;       /* loop thread only; NULL once cancelled */
@@ -439,7 +442,12 @@ static void tt_run(cr__job *j)
 {
     struct tt_job *tj = CR_CONTAINER_OF(j, struct tt_job, job);
     tj->result = NULL;
-    tj->rc = tj->fn(tj->arg, &tj->result);
+    int queued = TT_QUEUED;
+    if (atomic_compare_exchange_strong_explicit(&tj->state, &queued, TT_RUNNING,
+                                                memory_order_acq_rel, memory_order_acquire))
+        tj->rc = tj->fn(tj->arg, &tj->result);
+    else
+        tj->rc = -ECANCELED; /* its task was cancelled before it started */
     tt_post(tj);
 }
 
@@ -470,6 +478,10 @@ static void tt_back_drop(cr__handle *h) { tt_free(CR_CONTAINER_OF(h, struct tt_j
 static void tt_on_cancel(cr__task *t, void *ctx)
 {
     struct tt_job *tj = ctx;
+    /* Not started yet? Then it never will (as concurrent.futures' cancel). */
+    int queued = TT_QUEUED;
+    atomic_compare_exchange_strong_explicit(&tj->state, &queued, TT_CANCELLED,
+                                            memory_order_acq_rel, memory_order_relaxed);
     tj->wait = NULL;
     tj->task = NULL;
     cr__task_wake(t, -ECANCELED);
@@ -494,6 +506,7 @@ int cr_run_in_executor(cr_pool *pool, cr_task_fn fn, void *arg, void **result)
     if (!tj)
         return -ENOMEM;
     struct tt_wait w = {0};
+    atomic_init(&tj->state, TT_QUEUED);
     tj->job.run = tt_run;
     tj->job.cancel = tt_cancel;
     tj->back.h.run = tt_back;

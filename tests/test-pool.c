@@ -440,3 +440,64 @@ Test(pool, loop_freed_while_job_runs)
     cr_assert_eq(cr_pool_free(c.pool), 0);
     cr_assert_eq(atomic_load(&c.finished), 1);
 }
+
+struct notrun {
+    struct blocker b;
+    _Atomic int ran;
+    cr_pool *pool;
+};
+
+static int mark_ran(void *arg, void **result)
+{
+    (void)result;
+    atomic_store(&((struct notrun *)arg)->ran, 1);
+    return 0;
+}
+
+static int blocks_worker(void *arg, void **result)
+{
+    (void)result;
+    struct notrun *n = arg;
+    return cr_run_in_executor(n->pool, block_fn, &n->b, NULL);
+}
+
+static int awaits_mark(void *arg, void **result)
+{
+    (void)result;
+    struct notrun *n = arg;
+    return cr_run_in_executor(n->pool, mark_ran, n, NULL);
+}
+
+static int notrun_main(void *arg, void **result)
+{
+    (void)result;
+    struct notrun *n = arg;
+    cr_task *busy = cr_create_task(blocks_worker, n);
+    cr_task *t = cr_create_task(awaits_mark, n);
+    cr_assert_eq(cr_sleep(0), 0); /* both submitted; the only worker blocks */
+    cr_assert(cr_cancel(t));
+    cr_assert_eq(cr_await(t, NULL), -ECANCELED);
+    latch_set(&n->b.release);
+    cr_assert_eq(cr_await(busy, NULL), 0);
+    cr_future_unref(busy);
+    cr_future_unref(t);
+    return 0;
+}
+
+/* A to_thread cancelled while its job is still queued: the function never runs. */
+Test(pool, cancel_before_start_never_runs)
+{
+    struct notrun n = {{LATCH_INIT, LATCH_INIT}, 0, NULL};
+    cr_pool_opts o = {.workers = 1};
+    cr_assert_eq(cr_pool_new(&n.pool, &o), 0);
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_task *m;
+    cr_assert_eq(cr_loop_create_task(l, notrun_main, &n, NULL, &m), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, m, NULL), 0);
+    cr_future_unref(m);
+    cr_assert_eq(cr_loop_run_forever(l), 0);
+    cr_assert_eq(cr_loop_free(l), 0);
+    cr_assert_eq(cr_pool_free(n.pool), 0);
+    cr_assert_eq(atomic_load(&n.ran), 0);
+}

@@ -113,8 +113,9 @@ CR_API int cr_loop_set_default_executor(cr_loop *loop, cr_pool *pool);
 
 /* Suspends. asyncio.to_thread: runs fn(arg, &result) on the loop's executor
  * and returns its return value (>= 0, with *result) or its negative error.
- * Cancelling the caller returns -ECANCELED at once; a function already
- * running finishes on its thread and its result is dropped (if *result owns
+ * Cancelling the caller returns -ECANCELED at once; a function not yet
+ * started never runs; one already running finishes on its thread and its
+ * result is dropped (if *result owns
  * memory, it leaks: pass ownership through arg instead if that matters).
  * -EPERM outside a task, -ESHUTDOWN if the pool is shut down. result may be
  * NULL. */
