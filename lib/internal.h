@@ -306,6 +306,8 @@ CR_HIDDEN cr__xq *cr__xq_ref(cr__xq *q);
 CR_HIDDEN void cr__xq_unref(cr__xq *q);
 CR_HIDDEN void cr__xq_waker_add(cr__xq *q, long d); /* external waker count */
 CR_HIDDEN cr_pool *cr__xq_executor(cr__xq *q);
+CR_HIDDEN void cr__pool_flush(void); /* wake the pool this thread deferred (pool.c) */
+CR_HIDDEN void cr__xq_end_run(cr_loop *l); /* the loop stops running */
 
 static inline int64_t cr__secs_to_ns(double s)
 {

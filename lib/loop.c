@@ -170,6 +170,7 @@ static int begin_run(cr_loop *l)
 
 static void end_run(cr_loop *l)
 {
+    cr__xq_end_run(l); /* wakeups deferred to the end of a phase (pool.c) */
     l->running = false;
     l->stopping = false;
     cr__tls_running = NULL;

@@ -64,6 +64,10 @@ struct cr_pool {
 };
 
 static __thread struct worker *tls_worker;
+/* A loop thread defers its wakeup to the end of the loop phase that submitted
+ * (cr__pool_flush), so a burst of to_thread calls in one iteration costs at
+ * most one futex wake, as a burst of I/O costs one io_uring_enter. */
+static __thread cr_pool *tls_defer;
 
 /* ---- futex parking ---- */
 
@@ -157,8 +161,9 @@ static cr__job *steal_any(struct worker *w)
 static cr__job *find_work(struct worker *w)
 {
     cr__job *j = cr__deque_take(&w->dq);
-    if (!j)
-        j = from_injector(w);
+    if (!j && (j = from_injector(w)) &&
+        (cr__deque_size(&w->dq) > 0 || cr__mpsc_nonempty(&w->pool->inj)))
+        notify_one(w->pool); /* more than we can run: wake a thief (the chain) */
     if (!j)
         j = steal_any(w);
     return j;
@@ -172,8 +177,6 @@ static void *worker_main(void *arg)
     for (;;) {
         cr__job *j = find_work(w);
         if (j) {
-            if (cr__deque_size(&w->dq) > 0 || cr__mpsc_nonempty(&p->inj))
-                notify_one(p); /* more than we can run: wake a thief */
             if (atomic_load_explicit(&p->mode, memory_order_acquire) == MODE_CANCEL)
                 j->cancel(j);
             else
@@ -202,7 +205,18 @@ static void *worker_main(void *arg)
 
 /* ---- submitting ---- */
 
-static int pool_push(cr_pool *p, cr__job *j)
+void cr__pool_flush(void)
+{
+    cr_pool *p = tls_defer;
+    if (p) {
+        tls_defer = NULL;
+        notify_one(p);
+    }
+}
+
+/* defer: the caller is a loop thread that will call cr__pool_flush before it
+ * blocks or returns. */
+static int pool_push_ex(cr_pool *p, cr__job *j, bool defer)
 {
     uint64_t g = atomic_fetch_add_explicit(&p->gate, 1, memory_order_acquire);
     int rc = 0;
@@ -215,10 +229,18 @@ static int pool_push(cr_pool *p, cr__job *j)
             cr__mpsc_push(&p->inj, &j->link);
     }
     atomic_fetch_sub_explicit(&p->gate, 1, memory_order_release);
-    if (rc == 0)
-        notify_one(p);
+    if (rc == 0) {
+        if (!defer) {
+            notify_one(p);
+        } else if (tls_defer != p) {
+            cr__pool_flush(); /* another pool was pending: one at a time */
+            tls_defer = p;
+        }
+    }
     return rc;
 }
+
+static int pool_push(cr_pool *p, cr__job *j) { return pool_push_ex(p, j, false); }
 
 struct plain_job {
     cr__job job;
@@ -277,7 +299,7 @@ int cr_pool_new(cr_pool **out, const cr_pool_opts *opts)
     cr__mpsc_init(&p->inj);
     pthread_mutex_init(&p->shut_mu, NULL);
     p->n = n;
-    p->spin = opts && opts->spin ? opts->spin : 200;
+    p->spin = opts && opts->spin ? opts->spin : 50;
     p->w = w;
     int rc = 0;
     for (unsigned i = 0; i < n && rc == 0; i++) {
@@ -517,7 +539,7 @@ int cr_run_in_executor(cr_pool *pool, cr_task_fn fn, void *arg, void **result)
     tj->fn = fn;
     tj->arg = arg;
     cr__xq_waker_add(l->xq, 1); /* the loop must wait for our completion */
-    if ((rc = pool_push(pool, &tj->job)) < 0) {
+    if ((rc = pool_push_ex(pool, &tj->job, true)) < 0) {
         cr__xq_waker_add(l->xq, -1);
         tt_free(tj);
         return rc;

@@ -46,11 +46,13 @@ struct cr__xq {
     cr_loop *loop;
     cr_pool *executor;
     int efd;
-    /* shared */
+    /* producers' line: every post touches it */
     _Alignas(64) _Atomic uint64_t gate;
     _Atomic int sleeping;
     _Atomic int wake_pending;
-    _Atomic long wakers;
+    /* mostly the loop's own: kept off the producers' line so a to_thread's
+     * bookkeeping does not bounce against workers posting completions */
+    _Alignas(64) _Atomic long wakers;
     _Atomic long refs;
 };
 
@@ -133,6 +135,7 @@ bool cr__xq_keeps_alive(cr_loop *l)
 bool cr__xq_prepare_sleep(cr_loop *l)
 {
     cr__xq *q = l->xq;
+    cr__pool_flush(); /* to_thread jobs this iteration queued */
     arm_read(q);
     atomic_store_explicit(&q->sleeping, 1, memory_order_seq_cst);
     atomic_thread_fence(memory_order_seq_cst);
@@ -152,8 +155,15 @@ void cr__xq_drain(cr_loop *l)
 {
     cr__xq *q = l->xq;
     cr__xnode *n;
+    cr__pool_flush();
     for (int budget = DRAIN_BUDGET; budget && (n = pop(q)); budget--)
         cr__loop_schedule(l, &n->h);
+}
+
+void cr__xq_end_run(cr_loop *l)
+{
+    (void)l;
+    cr__pool_flush();
 }
 
 void cr__xq_close(cr_loop *l)
