@@ -15,6 +15,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sched.h>
 
 typedef struct cr__mpsc_node cr__mpsc_node;
 struct cr__mpsc_node {
@@ -24,14 +26,52 @@ struct cr__mpsc_node {
 typedef struct cr__mpsc {
     cr__mpsc_node *head; /* consumer only */
     cr__mpsc_node stub;
+    /* The producers' cache line: the tail and the gate share it, so a push
+     * (enter, exchange, leave) moves one line between cores, not two. */
     _Alignas(64) _Atomic(cr__mpsc_node *) tail;
+    _Atomic uint64_t gate; /* producers inside + CR__MPSC_CLOSED */
 } cr__mpsc;
+
+#define CR__MPSC_CLOSED (1ull << 63)
 
 static inline void cr__mpsc_init(cr__mpsc *q)
 {
     atomic_init(&q->stub.next, NULL);
     q->head = &q->stub;
     atomic_init(&q->tail, &q->stub);
+    atomic_init(&q->gate, 0);
+}
+
+/* A producer that may race with cr__mpsc_close brackets its push with
+ * enter/leave; enter fails (false) once the queue is closed. */
+static inline bool cr__mpsc_enter(cr__mpsc *q)
+{
+    uint64_t g = atomic_fetch_add_explicit(&q->gate, 1, memory_order_acquire);
+    if (g & CR__MPSC_CLOSED) {
+        atomic_fetch_sub_explicit(&q->gate, 1, memory_order_release);
+        return false;
+    }
+    return true;
+}
+
+static inline void cr__mpsc_leave(cr__mpsc *q)
+{
+    atomic_fetch_sub_explicit(&q->gate, 1, memory_order_release);
+}
+
+/* Refuse new producers and wait for those inside (they only push): after
+ * this returns nothing more can arrive. Returns false if already closed. */
+static inline bool cr__mpsc_close(cr__mpsc *q)
+{
+    uint64_t g = atomic_fetch_or_explicit(&q->gate, CR__MPSC_CLOSED, memory_order_acq_rel);
+    while (atomic_load_explicit(&q->gate, memory_order_acquire) != CR__MPSC_CLOSED)
+        sched_yield();
+    return !(g & CR__MPSC_CLOSED);
+}
+
+static inline bool cr__mpsc_closed(cr__mpsc *q)
+{
+    return atomic_load_explicit(&q->gate, memory_order_acquire) & CR__MPSC_CLOSED;
 }
 
 static inline void cr__mpsc_push(cr__mpsc *q, cr__mpsc_node *n)

@@ -7,8 +7,9 @@
  * deque so that idle workers can steal from it.
  *
  * Invariants:
- *  - Submitters count themselves in `gate` while pushing; shutdown sets
- *    GATE_CLOSED and waits for them, so after that nothing new arrives.
+ *  - Submitters count themselves in the injector's gate while pushing (even
+ *    onto their own deque); shutdown closes it and waits for them, so after
+ *    that nothing new arrives.
  *  - Parking (no lost wakeups): an idle worker reads `epoch`, counts itself
  *    in `nsleeping` (seq_cst), re-checks for work and mode, and only then
  *    futex-waits on `epoch`. A submitter pushes, fences, and if some worker
@@ -29,7 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GATE_CLOSED (1ull << 63)
 #define BATCH 16 /* jobs a worker moves from the injector to its deque at once */
 
 enum { MODE_RUN, MODE_DRAIN, MODE_CANCEL };
@@ -53,7 +53,6 @@ struct worker {
 struct cr_pool {
     cr__mpsc inj;
     _Atomic int inj_lock;
-    _Alignas(64) _Atomic uint64_t gate;
     _Alignas(64) _Atomic uint32_t epoch;
     _Atomic int nsleeping, nspinning;
     _Atomic int mode;
@@ -218,26 +217,20 @@ void cr__pool_flush(void)
  * blocks or returns. */
 static int pool_push_ex(cr_pool *p, cr__job *j, bool defer)
 {
-    uint64_t g = atomic_fetch_add_explicit(&p->gate, 1, memory_order_acquire);
-    int rc = 0;
-    if (g & GATE_CLOSED) {
-        rc = -ESHUTDOWN;
-    } else {
-        struct worker *w = tls_worker;
-        /* A job submitted from one of our workers stays local (LIFO, cache-warm). */
-        if (!(w && w->pool == p && cr__deque_push(&w->dq, j) == 0))
-            cr__mpsc_push(&p->inj, &j->link);
+    if (!cr__mpsc_enter(&p->inj))
+        return -ESHUTDOWN;
+    struct worker *w = tls_worker;
+    /* A job submitted from one of our workers stays local (LIFO, cache-warm). */
+    if (!(w && w->pool == p && cr__deque_push(&w->dq, j) == 0))
+        cr__mpsc_push(&p->inj, &j->link);
+    cr__mpsc_leave(&p->inj);
+    if (!defer) {
+        notify_one(p);
+    } else if (tls_defer != p) {
+        cr__pool_flush(); /* another pool was pending: one at a time */
+        tls_defer = p;
     }
-    atomic_fetch_sub_explicit(&p->gate, 1, memory_order_release);
-    if (rc == 0) {
-        if (!defer) {
-            notify_one(p);
-        } else if (tls_defer != p) {
-            cr__pool_flush(); /* another pool was pending: one at a time */
-            tls_defer = p;
-        }
-    }
-    return rc;
+    return 0;
 }
 
 static int pool_push(cr_pool *p, cr__job *j) { return pool_push_ex(p, j, false); }
@@ -382,11 +375,7 @@ int cr_pool_shutdown(cr_pool *p, double timeout, bool cancel_queued)
     if (tls_worker && tls_worker->pool == p)
         return -EDEADLK; /* a worker cannot join itself */
     pthread_mutex_lock(&p->shut_mu);
-    uint64_t g = atomic_fetch_or_explicit(&p->gate, GATE_CLOSED, memory_order_acq_rel);
-    if (!(g & GATE_CLOSED)) {
-        while (atomic_load_explicit(&p->gate, memory_order_acquire) != GATE_CLOSED)
-            sched_yield();
-    }
+    cr__mpsc_close(&p->inj);
     int want = cancel_queued ? MODE_CANCEL : MODE_DRAIN;
     int mode = atomic_load_explicit(&p->mode, memory_order_acquire);
     if (mode < want)

@@ -12,9 +12,9 @@
  * Invariants:
  *  - Producers (any thread) only push: one atomic exchange of `tail`, then a
  *    release store linking the previous node. The loop thread alone pops.
- *  - A producer is "inside" while it counts in `gate`; close sets GATE_CLOSED
- *    and waits until nobody is inside, so after that no node can arrive and
- *    the eventfd may be closed.
+ *  - A producer is "inside" while it counts in the queue's gate; close shuts
+ *    the gate and waits until nobody is inside, so after that no node can
+ *    arrive and the eventfd may be closed.
  *  - Wakeup (Dekker-style, both sides seq_cst): the loop stores sleeping=1 and
  *    then re-reads the queue; a producer pushes and then reads `sleeping`. One
  *    of the two must see the other. Only a producer that sees sleeping=1 AND
@@ -34,7 +34,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define GATE_CLOSED (1ull << 63)
 #define DRAIN_BUDGET 4096 /* nodes per iteration: producers cannot starve the loop */
 
 struct cr__xq {
@@ -46,9 +45,7 @@ struct cr__xq {
     cr_loop *loop;
     cr_pool *executor;
     int efd;
-    /* producers' line: every post touches it */
-    _Alignas(64) _Atomic uint64_t gate;
-    _Atomic int sleeping;
+    _Alignas(64) _Atomic int sleeping; /* read by every post, written per sleep */
     _Atomic int wake_pending;
     /* mostly the loop's own: kept off the producers' line so a to_thread's
      * bookkeeping does not bounce against workers posting completions */
@@ -68,9 +65,11 @@ static bool nonempty(cr__xq *q) { return cr__mpsc_nonempty(&q->mq); }
 
 /* ---- wakeup ---- */
 
+/* No fence needed before the load: the push's exchange of the tail and this
+ * load are both seq_cst, as are the loop's store of `sleeping` and its load
+ * of the tail (C11's single total order gives the Dekker guarantee). */
 static void wake(cr__xq *q)
 {
-    atomic_thread_fence(memory_order_seq_cst);
     if (!atomic_load_explicit(&q->sleeping, memory_order_seq_cst))
         return;
     if (atomic_exchange_explicit(&q->wake_pending, 1, memory_order_acq_rel))
@@ -172,10 +171,8 @@ void cr__xq_close(cr_loop *l)
     if (!q || q->closed)
         return;
     q->closed = true;
-    atomic_fetch_or_explicit(&q->gate, GATE_CLOSED, memory_order_acq_rel);
     /* Producers inside only push and maybe write the eventfd: a short wait. */
-    while (atomic_load_explicit(&q->gate, memory_order_acquire) != GATE_CLOSED)
-        sched_yield();
+    cr__mpsc_close(&q->mq);
     for (;;) {
         cr__xnode *n = pop(q);
         if (!n) {
@@ -214,16 +211,12 @@ void cr__xq_unref(cr__xq *q)
 
 int cr__xq_post(cr__xq *q, cr__xnode *n)
 {
-    uint64_t g = atomic_fetch_add_explicit(&q->gate, 1, memory_order_acquire);
-    int rc = 0;
-    if (g & GATE_CLOSED) {
-        rc = -ESHUTDOWN;
-    } else {
-        cr__mpsc_push(&q->mq, &n->link);
-        wake(q);
-    }
-    atomic_fetch_sub_explicit(&q->gate, 1, memory_order_release);
-    return rc;
+    if (!cr__mpsc_enter(&q->mq))
+        return -ESHUTDOWN;
+    cr__mpsc_push(&q->mq, &n->link);
+    wake(q);
+    cr__mpsc_leave(&q->mq);
+    return 0;
 }
 
 void cr__xq_waker_add(cr__xq *q, long d)
@@ -231,10 +224,11 @@ void cr__xq_waker_add(cr__xq *q, long d)
     long now = atomic_fetch_add_explicit(&q->wakers, d, memory_order_acq_rel) + d;
     if (now == 0) {
         /* The loop may be blocked only because of us: let it re-check. */
-        uint64_t g = atomic_fetch_add_explicit(&q->gate, 1, memory_order_acquire);
-        if (!(g & GATE_CLOSED))
+        if (cr__mpsc_enter(&q->mq)) {
+            atomic_thread_fence(memory_order_seq_cst); /* no push to order against */
             wake(q);
-        atomic_fetch_sub_explicit(&q->gate, 1, memory_order_release);
+            cr__mpsc_leave(&q->mq);
+        }
     }
 }
 
@@ -285,7 +279,7 @@ int cr_loop_hold(cr_loop *loop)
     if (!loop || !loop->xq)
         return -EINVAL;
     cr__xq *q = loop->xq;
-    if (atomic_load_explicit(&q->gate, memory_order_acquire) & GATE_CLOSED)
+    if (cr__mpsc_closed(&q->mq))
         return -ESHUTDOWN;
     atomic_fetch_add_explicit(&q->wakers, 1, memory_order_acq_rel);
     return 0;
