@@ -23,55 +23,74 @@ struct cr__mpsc_node {
     _Atomic(cr__mpsc_node *) next;
 };
 
+#define CR__MPSC_SHARDS 8
+
 typedef struct cr__mpsc {
     cr__mpsc_node *head; /* consumer only */
     cr__mpsc_node stub;
-    /* The producers' cache line: the tail and the gate share it, so a push
-     * (enter, exchange, leave) moves one line between cores, not two. */
     _Alignas(64) _Atomic(cr__mpsc_node *) tail;
-    _Atomic uint64_t gate; /* producers inside + CR__MPSC_CLOSED */
+    /* The gate that lets a closer know no producer is mid-push: a count of
+     * producers inside, sharded by thread so that two producers do not bounce
+     * one cache line twice per push, plus a read-mostly closed flag. */
+    _Alignas(64) _Atomic int closed;
+    struct {
+        _Alignas(64) _Atomic long n;
+    } inside[CR__MPSC_SHARDS];
 } cr__mpsc;
-
-#define CR__MPSC_CLOSED (1ull << 63)
 
 static inline void cr__mpsc_init(cr__mpsc *q)
 {
     atomic_init(&q->stub.next, NULL);
     q->head = &q->stub;
     atomic_init(&q->tail, &q->stub);
-    atomic_init(&q->gate, 0);
+    atomic_init(&q->closed, 0);
+    for (int i = 0; i < CR__MPSC_SHARDS; i++)
+        atomic_init(&q->inside[i].n, 0);
+}
+
+static inline unsigned cr__mpsc_shard(void)
+{
+    static _Atomic unsigned next_id;
+    static __thread unsigned id; /* 0 = not assigned yet */
+    if (__builtin_expect(!id, 0))
+        id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed) + 1;
+    return id % CR__MPSC_SHARDS;
 }
 
 /* A producer that may race with cr__mpsc_close brackets its push with
- * enter/leave; enter fails (false) once the queue is closed. */
-static inline bool cr__mpsc_enter(cr__mpsc *q)
+ * enter/leave. enter returns the shard to pass to leave, or -1 once the
+ * queue is closed. Dekker-style, all seq_cst: the producer counts itself
+ * then reads `closed`; the closer sets `closed` then reads the counts. */
+static inline int cr__mpsc_enter(cr__mpsc *q)
 {
-    uint64_t g = atomic_fetch_add_explicit(&q->gate, 1, memory_order_acquire);
-    if (g & CR__MPSC_CLOSED) {
-        atomic_fetch_sub_explicit(&q->gate, 1, memory_order_release);
-        return false;
+    unsigned i = cr__mpsc_shard();
+    atomic_fetch_add_explicit(&q->inside[i].n, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&q->closed, memory_order_seq_cst)) {
+        atomic_fetch_sub_explicit(&q->inside[i].n, 1, memory_order_release);
+        return -1;
     }
-    return true;
+    return (int)i;
 }
 
-static inline void cr__mpsc_leave(cr__mpsc *q)
+static inline void cr__mpsc_leave(cr__mpsc *q, int shard)
 {
-    atomic_fetch_sub_explicit(&q->gate, 1, memory_order_release);
+    atomic_fetch_sub_explicit(&q->inside[shard].n, 1, memory_order_release);
 }
 
 /* Refuse new producers and wait for those inside (they only push): after
  * this returns nothing more can arrive. Returns false if already closed. */
 static inline bool cr__mpsc_close(cr__mpsc *q)
 {
-    uint64_t g = atomic_fetch_or_explicit(&q->gate, CR__MPSC_CLOSED, memory_order_acq_rel);
-    while (atomic_load_explicit(&q->gate, memory_order_acquire) != CR__MPSC_CLOSED)
-        sched_yield();
-    return !(g & CR__MPSC_CLOSED);
+    int was = atomic_exchange_explicit(&q->closed, 1, memory_order_seq_cst);
+    for (int i = 0; i < CR__MPSC_SHARDS; i++)
+        while (atomic_load_explicit(&q->inside[i].n, memory_order_seq_cst) != 0)
+            sched_yield();
+    return !was;
 }
 
 static inline bool cr__mpsc_closed(cr__mpsc *q)
 {
-    return atomic_load_explicit(&q->gate, memory_order_acquire) & CR__MPSC_CLOSED;
+    return atomic_load_explicit(&q->closed, memory_order_acquire);
 }
 
 static inline void cr__mpsc_push(cr__mpsc *q, cr__mpsc_node *n)

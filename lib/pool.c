@@ -217,13 +217,14 @@ void cr__pool_flush(void)
  * blocks or returns. */
 static int pool_push_ex(cr_pool *p, cr__job *j, bool defer)
 {
-    if (!cr__mpsc_enter(&p->inj))
+    int shard = cr__mpsc_enter(&p->inj);
+    if (shard < 0)
         return -ESHUTDOWN;
     struct worker *w = tls_worker;
     /* A job submitted from one of our workers stays local (LIFO, cache-warm). */
     if (!(w && w->pool == p && cr__deque_push(&w->dq, j) == 0))
         cr__mpsc_push(&p->inj, &j->link);
-    cr__mpsc_leave(&p->inj);
+    cr__mpsc_leave(&p->inj, shard);
     if (!defer) {
         notify_one(p);
     } else if (tls_defer != p) {

@@ -211,11 +211,12 @@ void cr__xq_unref(cr__xq *q)
 
 int cr__xq_post(cr__xq *q, cr__xnode *n)
 {
-    if (!cr__mpsc_enter(&q->mq))
+    int shard = cr__mpsc_enter(&q->mq);
+    if (shard < 0)
         return -ESHUTDOWN;
     cr__mpsc_push(&q->mq, &n->link);
     wake(q);
-    cr__mpsc_leave(&q->mq);
+    cr__mpsc_leave(&q->mq, shard);
     return 0;
 }
 
@@ -224,10 +225,11 @@ void cr__xq_waker_add(cr__xq *q, long d)
     long now = atomic_fetch_add_explicit(&q->wakers, d, memory_order_acq_rel) + d;
     if (now == 0) {
         /* The loop may be blocked only because of us: let it re-check. */
-        if (cr__mpsc_enter(&q->mq)) {
+        int shard = cr__mpsc_enter(&q->mq);
+        if (shard >= 0) {
             atomic_thread_fence(memory_order_seq_cst); /* no push to order against */
             wake(q);
-            cr__mpsc_leave(&q->mq);
+            cr__mpsc_leave(&q->mq, shard);
         }
     }
 }
