@@ -135,10 +135,13 @@ bool cr__xq_prepare_sleep(cr_loop *l)
 {
     cr__xq *q = l->xq;
     cr__pool_flush(); /* to_thread jobs this iteration queued */
+    /* Would we block only because external wakers exist? Then the last one
+     * going away while we fall asleep must not be missed: re-check below. */
+    bool only_wakers = !l->inflight && !l->sq_pending && !cr__timer_peek(l);
     arm_read(q);
     atomic_store_explicit(&q->sleeping, 1, memory_order_seq_cst);
-    atomic_thread_fence(memory_order_seq_cst);
-    if (nonempty(q)) {
+    if (nonempty(q) ||
+        (only_wakers && atomic_load_explicit(&q->wakers, memory_order_seq_cst) == 0)) {
         atomic_store_explicit(&q->sleeping, 0, memory_order_relaxed);
         return true;
     }
@@ -222,13 +225,12 @@ int cr__xq_post(cr__xq *q, cr__xnode *n)
 
 void cr__xq_waker_add(cr__xq *q, long d)
 {
-    long now = atomic_fetch_add_explicit(&q->wakers, d, memory_order_acq_rel) + d;
+    long now = atomic_fetch_add_explicit(&q->wakers, d, memory_order_seq_cst) + d;
     if (now == 0) {
         /* The loop may be blocked only because of us: let it re-check. */
-        int shard = cr__mpsc_enter(&q->mq);
+        int shard = cr__mpsc_enter(&q->mq); /* the eventfd stays open meanwhile */
         if (shard >= 0) {
-            atomic_thread_fence(memory_order_seq_cst); /* no push to order against */
-            wake(q);
+            wake(q); /* seq_cst RMW of wakers, then seq_cst load of sleeping */
             cr__mpsc_leave(&q->mq, shard);
         }
     }
