@@ -52,6 +52,7 @@ struct worker {
 
 struct cr_pool {
     cr__mpsc inj;
+    cr__gate gate;
     _Atomic int inj_lock;
     _Alignas(64) _Atomic uint32_t epoch;
     _Atomic int nsleeping, nspinning;
@@ -217,14 +218,14 @@ void cr__pool_flush(void)
  * blocks or returns. */
 static int pool_push_ex(cr_pool *p, cr__job *j, bool defer)
 {
-    int shard = cr__mpsc_enter(&p->inj);
+    int shard = cr__gate_enter(&p->gate);
     if (shard < 0)
         return -ESHUTDOWN;
     struct worker *w = tls_worker;
     /* A job submitted from one of our workers stays local (LIFO, cache-warm). */
     if (!(w && w->pool == p && cr__deque_push(&w->dq, j) == 0))
         cr__mpsc_push(&p->inj, &j->link);
-    cr__mpsc_leave(&p->inj, shard);
+    cr__gate_leave(&p->gate, shard);
     if (!defer) {
         notify_one(p);
     } else if (tls_defer != p) {
@@ -291,6 +292,7 @@ int cr_pool_new(cr_pool **out, const cr_pool_opts *opts)
         return -ENOMEM;
     }
     cr__mpsc_init(&p->inj);
+    cr__gate_init(&p->gate);
     pthread_mutex_init(&p->shut_mu, NULL);
     p->n = n;
     p->spin = opts && opts->spin ? opts->spin : 50;
@@ -376,7 +378,7 @@ int cr_pool_shutdown(cr_pool *p, double timeout, bool cancel_queued)
     if (tls_worker && tls_worker->pool == p)
         return -EDEADLK; /* a worker cannot join itself */
     pthread_mutex_lock(&p->shut_mu);
-    cr__mpsc_close(&p->inj);
+    cr__gate_close(&p->gate);
     int want = cancel_queued ? MODE_CANCEL : MODE_DRAIN;
     int mode = atomic_load_explicit(&p->mode, memory_order_acquire);
     if (mode < want)

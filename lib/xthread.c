@@ -1,26 +1,35 @@
 /*
- * xthread.c — the door into a loop from other threads: a lock-free MPSC queue
- * per loop (Vyukov's intrusive queue with a stub node), one coalesced eventfd
- * wakeup, and the count of external wakers that keeps an idle loop waiting.
+ * xthread.c — the door into a loop from other threads: lock-free queues into
+ * each loop, one coalesced eventfd wakeup, and the count of external wakers
+ * that keeps an idle loop waiting.
  *
- * The queue itself is lib/mpsc.h.
+ * The queues (lib/mpsc.h, Vyukov's intrusive MPSC with a stub node) come in
+ * two kinds. Each producer thread gets its own *lane* into a loop on first
+ * use (up to TLS_LANES loops per thread): with one producer per lane, two
+ * threads never write the same tail or each other's nodes, and a post costs
+ * one locked exchange. A thread beyond that uses the *shared* lane, guarded
+ * by a sharded gate. The loop drains all lanes once per iteration.
  *
  * Owns: struct cr__xq (heap, refcounted: the loop holds one reference, and so
  * does every pool job that will post its completion back here, so a worker
- * finishing after cr_loop_free still finds the queue alive and closed).
+ * finishing after cr_loop_free still finds the queue alive and closed), and
+ * the lanes (refcounted: the xq's + their thread's; a lane whose thread
+ * exited is freed by the loop once empty).
  *
  * Invariants:
- *  - Producers (any thread) only push: one atomic exchange of `tail`, then a
- *    release store linking the previous node. The loop thread alone pops.
- *  - A producer is "inside" while it counts in the queue's gate; close shuts
- *    the gate and waits until nobody is inside, so after that no node can
- *    arrive and the eventfd may be closed.
+ *  - Producers only push; the loop thread alone pops (and relinks the list
+ *    of lanes, whose head producers may push in front of).
+ *  - Closing: the gate's closed flag is set (shared-lane producers are waited
+ *    out), every lane is sealed (a later push finds CR__MPSC_SEALED and fails,
+ *    the caller keeping its node) and drained, and close waits until each
+ *    lane's producer has left the post it was in. A lane created during a
+ *    close sees the flag and seals itself. The eventfd lives until the xq.
  *  - Wakeup (Dekker-style, both sides seq_cst): the loop stores sleeping=1 and
- *    then re-reads the queue; a producer pushes and then reads `sleeping`. One
- *    of the two must see the other. Only a producer that sees sleeping=1 AND
- *    wins the exchange of wake_pending 0→1 writes the eventfd, so a burst costs
- *    one write per loop wakeup. wake_pending returns to 0 when the loop reaps
- *    the eventfd read.
+ *    then re-reads the queues; a producer pushes and then reads `sleeping`.
+ *    One of the two must see the other. Only a producer that sees sleeping=1
+ *    AND wins the exchange of wake_pending 0→1 writes the eventfd, so a burst
+ *    costs one write per loop wakeup. wake_pending returns to 0 when the loop
+ *    reaps the eventfd read.
  *  - The eventfd read is kept armed on the ring while the loop may block; it
  *    is not counted in loop->inflight (an armed read alone must not keep the
  *    loop alive); external wakers (`wakers`) decide that instead.
@@ -29,15 +38,41 @@
  * stop_threadsafe from any thread; everything else on the loop's thread.
  */
 #include "internal.h"
+#include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #define DRAIN_BUDGET 4096 /* nodes per iteration: producers cannot starve the loop */
 
+#define LANE_BUDGET 1024  /* per lane per iteration: one busy producer cannot hog it */
+#define TLS_LANES 8       /* loops a thread keeps a lane into; beyond: the shared lane */
+
+/* A producer thread's own queue into one loop. One producer means no two
+ * threads ever write the same tail or each other's nodes. */
+typedef struct lane lane;
+struct lane {
+    cr__mpsc q;            /* pops: loop thread only */
+    /* The producer's own line: the number of the post it is in, and of the
+     * last one that is over (push AND wake). Close waits until `left` reaches
+     * what it saw in `entering`, so the xq is never freed under a producer
+     * still inside cr__xq_post. Counters, not node addresses: they only grow. */
+    _Alignas(64) _Atomic uint64_t entering;
+    _Atomic uint64_t left;
+    uint64_t posts; /* the producer's own count */
+    lane *next;            /* the xq's list; relinked by the loop thread only */
+    _Atomic int orphaned;  /* its thread exited: nothing more will come */
+    _Atomic int dead;      /* its xq is gone: the thread may reuse the slot */
+    _Atomic int refs;      /* the xq's + the thread's */
+};
+
 struct cr__xq {
-    cr__mpsc mq; /* pops: loop thread only */
+    cr__gate gate;         /* producers inside; closed by cr__xq_close */
+    cr__mpsc shared;       /* for threads with no lane slot left */
+    _Atomic(lane *) lanes; /* pushed by producers (at the head), relinked by the loop */
+    uint64_t id;           /* unique for the process: names this xq in threads' slots */
     cr__op read_op;
     uint64_t read_buf;
     bool armed;
@@ -53,15 +88,119 @@ struct cr__xq {
     _Atomic long refs;
 };
 
-/* ---- the queue (mpsc.h) ---- */
+/* ---- lanes ---- */
 
-static cr__xnode *pop(cr__xq *q)
+static _Atomic uint64_t next_xq_id;
+static __thread struct {
+    uint64_t id;
+    lane *l;
+} tls_lanes[TLS_LANES];
+static pthread_key_t lane_key;
+static pthread_once_t lane_once = PTHREAD_ONCE_INIT;
+
+static void lane_unref(lane *ln)
 {
-    cr__mpsc_node *n = cr__mpsc_pop(&q->mq);
-    return n ? CR_CONTAINER_OF(n, cr__xnode, link) : NULL;
+    if (atomic_fetch_sub_explicit(&ln->refs, 1, memory_order_acq_rel) == 1)
+        free(ln);
 }
 
-static bool nonempty(cr__xq *q) { return cr__mpsc_nonempty(&q->mq); }
+/* Thread exit: our lanes get no more nodes; their loops free them once empty. */
+static void lanes_thread_exit(void *unused)
+{
+    (void)unused;
+    for (int i = 0; i < TLS_LANES; i++) {
+        lane *ln = tls_lanes[i].l;
+        if (!ln)
+            continue;
+        tls_lanes[i].l = NULL;
+        tls_lanes[i].id = 0;
+        atomic_store_explicit(&ln->orphaned, 1, memory_order_release);
+        lane_unref(ln);
+    }
+}
+
+static void make_lane_key(void) { pthread_key_create(&lane_key, lanes_thread_exit); }
+
+/* This thread's lane into q, made on first use; NULL: use the shared lane. */
+static lane *my_lane(cr__xq *q)
+{
+    int slot = -1;
+    for (int i = 0; i < TLS_LANES; i++) {
+        if (tls_lanes[i].id == q->id)
+            return tls_lanes[i].l;
+        if (slot < 0 && (!tls_lanes[i].l || atomic_load_explicit(&tls_lanes[i].l->dead,
+                                                                  memory_order_acquire)))
+            slot = i;
+    }
+    if (slot < 0)
+        return NULL;
+    if (tls_lanes[slot].l) { /* its loop is gone: reuse the slot */
+        lane_unref(tls_lanes[slot].l);
+        tls_lanes[slot].l = NULL;
+        tls_lanes[slot].id = 0;
+    }
+    lane *ln = aligned_alloc(64, sizeof *ln);
+    if (!ln)
+        return NULL;
+    cr__mpsc_init(&ln->q);
+    atomic_init(&ln->entering, 0);
+    atomic_init(&ln->left, 0);
+    ln->posts = 0;
+    atomic_init(&ln->orphaned, 0);
+    atomic_init(&ln->dead, 0);
+    atomic_init(&ln->refs, 2);
+    pthread_once(&lane_once, make_lane_key);
+    pthread_setspecific(lane_key, (void *)1); /* so lanes_thread_exit runs */
+    lane *head = atomic_load_explicit(&q->lanes, memory_order_relaxed);
+    do
+        ln->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&q->lanes, &head, ln, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+    /* Dekker with close (which sets `closed`, then reads the list): if close
+     * may have missed this lane, seal it ourselves: pushes then fail. */
+    if (atomic_load_explicit(&q->gate.closed, memory_order_seq_cst))
+        atomic_exchange_explicit(&ln->q.tail, CR__MPSC_SEALED, memory_order_seq_cst);
+    tls_lanes[slot].id = q->id;
+    tls_lanes[slot].l = ln;
+    return ln;
+}
+
+static cr__xnode *as_xnode(cr__mpsc_node *n) { return n ? CR_CONTAINER_OF(n, cr__xnode, link) : NULL; }
+
+static bool nonempty(cr__xq *q)
+{
+    if (cr__mpsc_nonempty(&q->shared))
+        return true;
+    for (lane *ln = atomic_load_explicit(&q->lanes, memory_order_acquire); ln; ln = ln->next)
+        if (cr__mpsc_nonempty(&ln->q))
+            return true;
+    return false;
+}
+
+/* Loop thread: hand up to `budget` nodes to fn, lane by lane; free the lanes
+ * of exited threads once they are empty (never the list head, which
+ * producers may be pushing in front of). Returns the budget left. */
+static int drain_lanes(cr__xq *q, int budget, void (*fn)(cr_loop *l, cr__xnode *n), cr_loop *l)
+{
+    cr__xnode *n;
+    for (int k = LANE_BUDGET; budget && k && (n = as_xnode(cr__mpsc_pop(&q->shared))); k--, budget--)
+        fn(l, n);
+    lane *prev = NULL;
+    for (lane *ln = atomic_load_explicit(&q->lanes, memory_order_acquire); ln && budget;) {
+        for (int k = LANE_BUDGET; budget && k && (n = as_xnode(cr__mpsc_pop(&ln->q))); k--, budget--)
+            fn(l, n);
+        if (prev && atomic_load_explicit(&ln->orphaned, memory_order_acquire) &&
+            !cr__mpsc_nonempty(&ln->q)) {
+            lane *gone = ln;
+            prev->next = ln = ln->next;
+            lane_unref(gone);
+            continue;
+        }
+        prev = ln;
+        ln = ln->next;
+    }
+    return budget;
+}
 
 /* ---- wakeup ---- */
 
@@ -108,16 +247,20 @@ static void arm_read(cr__xq *q)
 
 int cr__xq_init(cr_loop *l)
 {
-    cr__xq *q = calloc(1, sizeof *q);
+    cr__xq *q = aligned_alloc(64, sizeof *q);
     if (!q)
         return -ENOMEM;
+    memset(q, 0, sizeof *q);
     q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (q->efd < 0) {
         int err = -errno;
         free(q);
         return err;
     }
-    cr__mpsc_init(&q->mq);
+    cr__gate_init(&q->gate);
+    cr__mpsc_init(&q->shared);
+    atomic_init(&q->lanes, NULL);
+    q->id = atomic_fetch_add_explicit(&next_xq_id, 1, memory_order_relaxed) + 1;
     atomic_init(&q->refs, 1);
     q->read_op.complete = read_done;
     q->loop = l;
@@ -153,19 +296,31 @@ void cr__xq_after_sleep(cr_loop *l)
     atomic_store_explicit(&l->xq->sleeping, 0, memory_order_relaxed);
 }
 
+static void to_ready(cr_loop *l, cr__xnode *n) { cr__loop_schedule(l, &n->h); }
+
 void cr__xq_drain(cr_loop *l)
 {
-    cr__xq *q = l->xq;
-    cr__xnode *n;
     cr__pool_flush();
-    for (int budget = DRAIN_BUDGET; budget && (n = pop(q)); budget--)
-        cr__loop_schedule(l, &n->h);
+    drain_lanes(l->xq, DRAIN_BUDGET, to_ready, l);
 }
 
 void cr__xq_end_run(cr_loop *l)
 {
     (void)l;
     cr__pool_flush();
+}
+
+static void drop_node(cr_loop *l, cr__xnode *n)
+{
+    (void)l;
+    if (n->h.drop)
+        n->h.drop(&n->h);
+}
+
+static void drop_link(cr__mpsc_node *m, void *ctx)
+{
+    (void)ctx;
+    drop_node(NULL, as_xnode(m));
 }
 
 void cr__xq_close(cr_loop *l)
@@ -175,20 +330,20 @@ void cr__xq_close(cr_loop *l)
         return;
     q->closed = true;
     /* Producers inside only push and maybe write the eventfd: a short wait. */
-    cr__mpsc_close(&q->mq);
-    for (;;) {
-        cr__xnode *n = pop(q);
-        if (!n) {
-            if (!nonempty(q))
-                break;
+    cr__gate_close(&q->gate); /* shared-lane producers are out, lanes get no new ones */
+    cr__xnode *n;
+    while ((n = as_xnode(cr__mpsc_pop(&q->shared))))
+        drop_node(NULL, n);
+    for (lane *ln = atomic_load_explicit(&q->lanes, memory_order_seq_cst); ln; ln = ln->next) {
+        cr__mpsc_seal_drain(&ln->q, drop_link, NULL);
+        /* The seal's exchange came after the producer's last one, so we see
+         * the node it was posting: wait until that post is over. */
+        uint64_t e = atomic_load_explicit(&ln->entering, memory_order_acquire);
+        while (atomic_load_explicit(&ln->left, memory_order_acquire) < e)
             sched_yield();
-            continue;
-        }
-        if (n->h.drop)
-            n->h.drop(&n->h);
     }
-    close(q->efd);
-    q->efd = -1;
+    /* The eventfd stays open until the last reference: a worker that posted
+     * just before the seal may still be writing to it. */
     q->loop = NULL;
 }
 
@@ -208,32 +363,46 @@ cr__xq *cr__xq_ref(cr__xq *q)
 
 void cr__xq_unref(cr__xq *q)
 {
-    if (q && atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) == 1)
-        free(q);
+    if (!q || atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    for (lane *ln = atomic_load_explicit(&q->lanes, memory_order_acquire), *next; ln; ln = next) {
+        next = ln->next;
+        atomic_store_explicit(&ln->dead, 1, memory_order_release);
+        lane_unref(ln);
+    }
+    close(q->efd);
+    free(q);
 }
 
 int cr__xq_post(cr__xq *q, cr__xnode *n)
 {
-    int shard = cr__mpsc_enter(&q->mq);
+    lane *ln = my_lane(q);
+    if (CR_LIKELY(ln)) {
+        /* The hot path: one exchange on our own lane, then the wake check. */
+        uint64_t seq = ++ln->posts;
+        atomic_store_explicit(&ln->entering, seq, memory_order_relaxed);
+        int rc = 0;
+        if (cr__mpsc_push_sp(&ln->q, &n->link))
+            wake(q);
+        else
+            rc = -ESHUTDOWN;
+        atomic_store_explicit(&ln->left, seq, memory_order_release);
+        return rc;
+    }
+    int shard = cr__gate_enter(&q->gate);
     if (shard < 0)
         return -ESHUTDOWN;
-    cr__mpsc_push(&q->mq, &n->link);
+    cr__mpsc_push(&q->shared, &n->link);
     wake(q);
-    cr__mpsc_leave(&q->mq, shard);
+    cr__gate_leave(&q->gate, shard);
     return 0;
 }
 
+/* Loop thread only (the loop is awake: no kick needed). A foreign thread
+ * that drops the count to 0 kicks the loop itself (cr_loop_unhold). */
 void cr__xq_waker_add(cr__xq *q, long d)
 {
-    long now = atomic_fetch_add_explicit(&q->wakers, d, memory_order_seq_cst) + d;
-    if (now == 0) {
-        /* The loop may be blocked only because of us: let it re-check. */
-        int shard = cr__mpsc_enter(&q->mq); /* the eventfd stays open meanwhile */
-        if (shard >= 0) {
-            wake(q); /* seq_cst RMW of wakers, then seq_cst load of sleeping */
-            cr__mpsc_leave(&q->mq, shard);
-        }
-    }
+    atomic_fetch_add_explicit(&q->wakers, d, memory_order_seq_cst);
 }
 
 cr_pool *cr__xq_executor(cr__xq *q) { return q->executor; }
@@ -283,11 +452,13 @@ int cr_loop_hold(cr_loop *loop)
     if (!loop || !loop->xq)
         return -EINVAL;
     cr__xq *q = loop->xq;
-    if (cr__mpsc_closed(&q->mq))
+    if (cr__gate_closed(&q->gate))
         return -ESHUTDOWN;
     atomic_fetch_add_explicit(&q->wakers, 1, memory_order_acq_rel);
     return 0;
 }
+
+static void noop_cb(void *arg) { (void)arg; }
 
 int cr_loop_unhold(cr_loop *loop)
 {
@@ -301,8 +472,12 @@ int cr_loop_unhold(cr_loop *loop)
     } while (!atomic_compare_exchange_weak_explicit(&q->wakers, &w, w - 1,
                                                     memory_order_acq_rel,
                                                     memory_order_acquire));
-    if (w == 1)
-        cr__xq_waker_add(q, 0); /* reached zero: wake the loop to re-check */
+    if (w == 1) {
+        /* Reached zero: the loop may be asleep only because of holds. Kick it
+         * with a node (a post is safe against a concurrent close and free;
+         * a bare eventfd write would not be). */
+        cr_call_soon_threadsafe(loop, noop_cb, NULL);
+    }
     return 0;
 }
 

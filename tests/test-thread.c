@@ -243,6 +243,27 @@ Test(thread, closed_loop_submissions_are_refused)
     cr_loop_free(l);
 }
 
+static void counts(void *arg) { atomic_fetch_add((_Atomic int *)arg, 1); }
+
+/* A thread that already has its own lane into a loop is refused too once the
+ * loop closes (its lane is sealed), and what it queued before is dropped. */
+Test(thread, closed_loop_refuses_an_existing_producer)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    _Atomic int n = 0;
+    cr_assert_eq(cr_call_soon_threadsafe(l, counts, &n), 0);
+    cr_loop_stop(l);
+    cr_assert_eq(cr_loop_run_forever(l), 0);
+    cr_assert_eq(atomic_load(&n), 1);
+    cr_assert_eq(cr_call_soon_threadsafe(l, counts, &n), 0); /* queued, never run */
+    cr_assert_eq(cr_loop_close(l), 0);
+    cr_assert_eq(cr_call_soon_threadsafe(l, counts, &n), -ESHUTDOWN);
+    cr_assert_eq(cr_call_soon_threadsafe(l, counts, &n), -ESHUTDOWN);
+    cr_assert_eq(atomic_load(&n), 1);
+    cr_loop_free(l);
+}
+
 /* A loop closed with submissions queued drops every one: callbacks never
  * run, futures complete with -ESHUTDOWN, nothing leaks (ASan). */
 Test(thread, close_drops_queued_submissions)
