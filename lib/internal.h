@@ -289,6 +289,7 @@ typedef struct cr__xnode cr__xnode;
 struct cr__xnode {
     cr__mpsc_node link;
     cr__handle h;
+    void *home; /* the lane whose cache it came from (cr__xq_block_*), or NULL */
 };
 typedef struct cr__xq cr__xq;
 
@@ -306,6 +307,14 @@ CR_HIDDEN cr__xq *cr__xq_ref(cr__xq *q);
 CR_HIDDEN void cr__xq_unref(cr__xq *q);
 CR_HIDDEN void cr__xq_waker_add(cr__xq *q, long d); /* external waker count */
 CR_HIDDEN cr_pool *cr__xq_executor(cr__xq *q);
+/* Node blocks of CR__XQ_BLOCK bytes starting with a cr__xnode, recycled
+ * through the posting thread's lane instead of malloc/free. alloc: the
+ * posting thread (NULL on ENOMEM; home set); free: the loop thread, from the
+ * node's run/drop handler; unpost: the posting thread, when its post failed. */
+#define CR__XQ_BLOCK 64
+CR_HIDDEN void *cr__xq_block_alloc(cr__xq *q);
+CR_HIDDEN void cr__xq_block_free(void *b);
+CR_HIDDEN void cr__xq_block_unpost(void *b);
 CR_HIDDEN void cr__pool_flush(void); /* wake the pool this thread deferred (pool.c) */
 CR_HIDDEN void cr__xq_end_run(cr_loop *l); /* the loop stops running */
 

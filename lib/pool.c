@@ -523,6 +523,7 @@ int cr_run_in_executor(cr_pool *pool, cr_task_fn fn, void *arg, void **result)
     atomic_init(&tj->state, TT_QUEUED);
     tj->job.run = tt_run;
     tj->job.cancel = tt_cancel;
+    tj->back.home = NULL;
     tj->back.h.run = tt_back;
     tj->back.h.drop = tt_back_drop;
     tj->xq = cr__xq_ref(l->xq);

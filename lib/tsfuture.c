@@ -166,10 +166,13 @@ static void bare_run(cr__handle *h)
     cr_task *t;
     if (cr_loop_create_task(b->loop, b->fn, b->arg, NULL, &t) == 0)
         cr_future_unref(t);
-    free(b);
+    cr__xq_block_free(b);
 }
 
-static void bare_drop(cr__handle *h) { free(CR_CONTAINER_OF(h, struct bare_start, n.h)); }
+static void bare_drop(cr__handle *h)
+{
+    cr__xq_block_free(CR_CONTAINER_OF(h, struct bare_start, n.h));
+}
 
 int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfuture **out)
 {
@@ -178,7 +181,8 @@ int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfu
     if (!loop || !fn || !loop->xq)
         return -EINVAL;
     if (!out) {
-        struct bare_start *b = malloc(sizeof *b);
+        _Static_assert(sizeof(struct bare_start) <= CR__XQ_BLOCK, "fits a block");
+        struct bare_start *b = cr__xq_block_alloc(loop->xq);
         if (!b)
             return -ENOMEM;
         b->n.h.run = bare_run;
@@ -188,7 +192,7 @@ int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfu
         b->arg = arg;
         int rc = cr__xq_post(loop->xq, &b->n);
         if (rc < 0)
-            free(b);
+            cr__xq_block_unpost(b);
         return rc;
     }
     cr_tsfuture *f = calloc(1, sizeof *f);
@@ -247,6 +251,7 @@ bool cr_tsfuture_cancel(cr_tsfuture *f)
     struct cancel_node *c = malloc(sizeof *c);
     if (!c)
         return true; /* the future is cancelled; the task just runs on */
+    c->n.home = NULL; /* malloc'd, not a lane block */
     c->n.h.run = cancel_run;
     c->n.h.drop = cancel_drop;
     c->f = cr_tsfuture_ref(f);

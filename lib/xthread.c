@@ -63,6 +63,13 @@ struct lane {
     _Atomic uint64_t left;
     uint64_t posts; /* the producer's own count */
     lane *next;            /* the xq's list; relinked by the loop thread only */
+    /* Node block cache: the producer allocates from `pfree` and refills it
+     * by taking all of `ret` at once; the loop collects freed blocks on its
+     * own list and publishes them to `ret` with one CAS per drain. */
+    cr__mpsc_node *pfree;                /* producer only */
+    _Alignas(64) _Atomic(cr__mpsc_node *) ret;
+    cr__mpsc_node *lret_head, *lret_tail; /* loop only */
+    long out;              /* loop only: blocks drained and not yet freed */
     _Atomic int orphaned;  /* its thread exited: nothing more will come */
     _Atomic int dead;      /* its xq is gone: the thread may reuse the slot */
     _Atomic int refs;      /* the xq's + the thread's */
@@ -96,12 +103,98 @@ static __thread struct {
     lane *l;
 } tls_lanes[TLS_LANES];
 static pthread_key_t lane_key;
+static lane *my_lane(cr__xq *q);
 static pthread_once_t lane_once = PTHREAD_ONCE_INIT;
 
+static void free_chain(cr__mpsc_node *n)
+{
+    while (n) {
+        cr__mpsc_node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
+        free(CR_CONTAINER_OF(n, cr__xnode, link));
+        n = next;
+    }
+}
+
+/* Both owners are gone (its thread and its xq): nobody touches it any more. */
 static void lane_unref(lane *ln)
 {
-    if (atomic_fetch_sub_explicit(&ln->refs, 1, memory_order_acq_rel) == 1)
-        free(ln);
+    if (atomic_fetch_sub_explicit(&ln->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    free_chain(ln->pfree);
+    free_chain(atomic_load_explicit(&ln->ret, memory_order_acquire));
+    free_chain(ln->lret_head);
+    free(ln);
+}
+
+/* Loop thread: hand the blocks freed since the last drain back to the
+ * producer, all at once. */
+static void lane_publish(lane *ln)
+{
+    cr__mpsc_node *h = ln->lret_head;
+    if (!h)
+        return;
+    cr__mpsc_node *old = atomic_load_explicit(&ln->ret, memory_order_relaxed);
+    do
+        atomic_store_explicit(&ln->lret_tail->next, old, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&ln->ret, &old, h, memory_order_release,
+                                                  memory_order_relaxed));
+    ln->lret_head = ln->lret_tail = NULL;
+}
+
+void *cr__xq_block_alloc(cr__xq *q)
+{
+    lane *ln = my_lane(q);
+    cr__xnode *b = NULL;
+    if (ln) {
+        cr__mpsc_node *n = ln->pfree;
+        if (!n)
+            n = atomic_exchange_explicit(&ln->ret, NULL, memory_order_acquire);
+        if (n) {
+            ln->pfree = atomic_load_explicit(&n->next, memory_order_relaxed);
+            b = CR_CONTAINER_OF(n, cr__xnode, link);
+        }
+    }
+    if (!b && !(b = malloc(CR__XQ_BLOCK)))
+        return NULL;
+    b->home = ln;
+    return b;
+}
+
+void cr__xq_block_free(void *p)
+{
+    cr__xnode *b = p;
+    lane *ln = b->home;
+    if (!ln) {
+        free(b);
+        return;
+    }
+    ln->out--;
+    atomic_store_explicit(&b->link.next, NULL, memory_order_relaxed);
+    if (ln->lret_tail)
+        atomic_store_explicit(&ln->lret_tail->next, &b->link, memory_order_relaxed);
+    else
+        ln->lret_head = &b->link;
+    ln->lret_tail = &b->link;
+}
+
+void cr__xq_block_unpost(void *p)
+{
+    cr__xnode *b = p;
+    lane *ln = b->home;
+    if (!ln) {
+        free(b);
+        return;
+    }
+    atomic_store_explicit(&b->link.next, ln->pfree, memory_order_relaxed);
+    ln->pfree = &b->link;
+}
+
+/* Loop thread: a node left its lane (drained or dropped). */
+static inline cr__xnode *took(cr__xnode *n)
+{
+    if (n && n->home)
+        ((lane *)n->home)->out++;
+    return n;
 }
 
 /* Thread exit: our lanes get no more nodes; their loops free them once empty. */
@@ -114,6 +207,8 @@ static void lanes_thread_exit(void *unused)
             continue;
         tls_lanes[i].l = NULL;
         tls_lanes[i].id = 0;
+        free_chain(ln->pfree);
+        ln->pfree = NULL;
         atomic_store_explicit(&ln->orphaned, 1, memory_order_release);
         lane_unref(ln);
     }
@@ -135,6 +230,8 @@ static lane *my_lane(cr__xq *q)
     if (slot < 0)
         return NULL;
     if (tls_lanes[slot].l) { /* its loop is gone: reuse the slot */
+        free_chain(tls_lanes[slot].l->pfree);
+        tls_lanes[slot].l->pfree = NULL;
         lane_unref(tls_lanes[slot].l);
         tls_lanes[slot].l = NULL;
         tls_lanes[slot].id = 0;
@@ -143,6 +240,10 @@ static lane *my_lane(cr__xq *q)
     if (!ln)
         return NULL;
     cr__mpsc_init(&ln->q);
+    ln->pfree = NULL;
+    atomic_init(&ln->ret, NULL);
+    ln->lret_head = ln->lret_tail = NULL;
+    ln->out = 0;
     atomic_init(&ln->entering, 0);
     atomic_init(&ln->left, 0);
     ln->posts = 0;
@@ -183,13 +284,14 @@ static bool nonempty(cr__xq *q)
 static int drain_lanes(cr__xq *q, int budget, void (*fn)(cr_loop *l, cr__xnode *n), cr_loop *l)
 {
     cr__xnode *n;
-    for (int k = LANE_BUDGET; budget && k && (n = as_xnode(cr__mpsc_pop(&q->shared))); k--, budget--)
+    for (int k = LANE_BUDGET; budget && k && (n = took(as_xnode(cr__mpsc_pop(&q->shared)))); k--, budget--)
         fn(l, n);
     lane *prev = NULL;
     for (lane *ln = atomic_load_explicit(&q->lanes, memory_order_acquire); ln && budget;) {
-        for (int k = LANE_BUDGET; budget && k && (n = as_xnode(cr__mpsc_pop(&ln->q))); k--, budget--)
+        lane_publish(ln);
+        for (int k = LANE_BUDGET; budget && k && (n = took(as_xnode(cr__mpsc_pop(&ln->q)))); k--, budget--)
             fn(l, n);
-        if (prev && atomic_load_explicit(&ln->orphaned, memory_order_acquire) &&
+        if (prev && atomic_load_explicit(&ln->orphaned, memory_order_acquire) && !ln->out &&
             !cr__mpsc_nonempty(&ln->q)) {
             lane *gone = ln;
             prev->next = ln = ln->next;
@@ -320,7 +422,7 @@ static void drop_node(cr_loop *l, cr__xnode *n)
 static void drop_link(cr__mpsc_node *m, void *ctx)
 {
     (void)ctx;
-    drop_node(NULL, as_xnode(m));
+    drop_node(NULL, took(as_xnode(m)));
 }
 
 void cr__xq_close(cr_loop *l)
@@ -332,7 +434,7 @@ void cr__xq_close(cr_loop *l)
     /* Producers inside only push and maybe write the eventfd: a short wait. */
     cr__gate_close(&q->gate); /* shared-lane producers are out, lanes get no new ones */
     cr__xnode *n;
-    while ((n = as_xnode(cr__mpsc_pop(&q->shared))))
+    while ((n = took(as_xnode(cr__mpsc_pop(&q->shared)))))
         drop_node(NULL, n);
     for (lane *ln = atomic_load_explicit(&q->lanes, memory_order_seq_cst); ln; ln = ln->next) {
         cr__mpsc_seal_drain(&ln->q, drop_link, NULL);
@@ -349,6 +451,9 @@ void cr__xq_close(cr_loop *l)
 
 void cr__xq_release(cr_loop *l)
 {
+    /* Blocks freed by the close (dropped nodes) go back to their lanes. */
+    for (lane *ln = atomic_load_explicit(&l->xq->lanes, memory_order_acquire); ln; ln = ln->next)
+        lane_publish(ln);
     cr__xq_unref(l->xq);
     l->xq = NULL;
 }
@@ -420,17 +525,18 @@ static void xcall_run(cr__handle *h)
     struct xcall *c = CR_CONTAINER_OF(h, struct xcall, n.h);
     cr_callback fn = c->fn;
     void *arg = c->arg;
-    free(c);
+    cr__xq_block_free(c);
     fn(arg);
 }
 
-static void xcall_drop(cr__handle *h) { free(CR_CONTAINER_OF(h, struct xcall, n.h)); }
+static void xcall_drop(cr__handle *h) { cr__xq_block_free(CR_CONTAINER_OF(h, struct xcall, n.h)); }
 
 int cr_call_soon_threadsafe(cr_loop *loop, cr_callback fn, void *arg)
 {
     if (!loop || !fn || !loop->xq)
         return -EINVAL;
-    struct xcall *c = malloc(sizeof *c);
+    _Static_assert(sizeof(struct xcall) <= CR__XQ_BLOCK, "xcall fits a block");
+    struct xcall *c = cr__xq_block_alloc(loop->xq);
     if (!c)
         return -ENOMEM;
     c->n.h.run = xcall_run;
@@ -439,7 +545,7 @@ int cr_call_soon_threadsafe(cr_loop *loop, cr_callback fn, void *arg)
     c->arg = arg;
     int rc = cr__xq_post(loop->xq, &c->n);
     if (rc < 0)
-        free(c);
+        cr__xq_block_unpost(c);
     return rc;
 }
 
