@@ -67,6 +67,7 @@ struct lane {
      * by taking all of `ret` at once; the loop collects freed blocks on its
      * own list and publishes them to `ret` with one CAS per drain. */
     cr__mpsc_node *pfree;                /* producer only */
+    void *slabs;                         /* producer only: where blocks live */
     _Alignas(64) _Atomic(cr__mpsc_node *) ret;
     cr__mpsc_node *lret_head, *lret_tail; /* loop only */
     long out;              /* loop only: blocks drained and not yet freed */
@@ -106,24 +107,38 @@ static pthread_key_t lane_key;
 static lane *my_lane(cr__xq *q);
 static pthread_once_t lane_once = PTHREAD_ONCE_INIT;
 
-static void free_chain(cr__mpsc_node *n)
-{
-    while (n) {
-        cr__mpsc_node *next = atomic_load_explicit(&n->next, memory_order_relaxed);
-        free(CR_CONTAINER_OF(n, cr__xnode, link));
-        n = next;
-    }
-}
-
-/* Both owners are gone (its thread and its xq): nobody touches it any more. */
+/* Both owners are gone (its thread and its xq): nobody touches it any more,
+ * and every block is back (in pfree, ret or lret), so the slabs can go. */
 static void lane_unref(lane *ln)
 {
     if (atomic_fetch_sub_explicit(&ln->refs, 1, memory_order_acq_rel) != 1)
         return;
-    free_chain(ln->pfree);
-    free_chain(atomic_load_explicit(&ln->ret, memory_order_acquire));
-    free_chain(ln->lret_head);
+    for (void *sl = ln->slabs, *next; sl; sl = next) {
+        next = *(void **)sl;
+        free(sl);
+    }
     free(ln);
+}
+
+/* Blocks come in slabs of contiguous, line-aligned blocks: one cache line per
+ * node, and a lane's nodes, recycled in FIFO order, stay roughly sequential
+ * (the loop's hardware prefetcher follows them). Block 0 holds the link. */
+#define SLAB_BLOCKS 64
+
+static cr__mpsc_node *slab_new(lane *ln)
+{
+    char *sl = aligned_alloc(64, SLAB_BLOCKS * CR__XQ_BLOCK);
+    if (!sl)
+        return NULL;
+    *(void **)sl = ln->slabs;
+    ln->slabs = sl;
+    cr__mpsc_node *first = NULL;
+    for (int i = SLAB_BLOCKS - 1; i >= 1; i--) {
+        cr__xnode *b = (cr__xnode *)(sl + (size_t)i * CR__XQ_BLOCK);
+        atomic_init(&b->link.next, first);
+        first = &b->link;
+    }
+    return first;
 }
 
 /* Loop thread: hand the blocks freed since the last drain back to the
@@ -149,6 +164,8 @@ void *cr__xq_block_alloc(cr__xq *q)
         cr__mpsc_node *n = ln->pfree;
         if (!n)
             n = atomic_exchange_explicit(&ln->ret, NULL, memory_order_acquire);
+        if (!n)
+            n = slab_new(ln);
         if (n) {
             ln->pfree = atomic_load_explicit(&n->next, memory_order_relaxed);
             b = CR_CONTAINER_OF(n, cr__xnode, link);
@@ -207,8 +224,7 @@ static void lanes_thread_exit(void *unused)
             continue;
         tls_lanes[i].l = NULL;
         tls_lanes[i].id = 0;
-        free_chain(ln->pfree);
-        ln->pfree = NULL;
+        ln->pfree = NULL; /* its blocks live in the slabs, freed with the lane */
         atomic_store_explicit(&ln->orphaned, 1, memory_order_release);
         lane_unref(ln);
     }
@@ -230,8 +246,6 @@ static lane *my_lane(cr__xq *q)
     if (slot < 0)
         return NULL;
     if (tls_lanes[slot].l) { /* its loop is gone: reuse the slot */
-        free_chain(tls_lanes[slot].l->pfree);
-        tls_lanes[slot].l->pfree = NULL;
         lane_unref(tls_lanes[slot].l);
         tls_lanes[slot].l = NULL;
         tls_lanes[slot].id = 0;
@@ -241,6 +255,7 @@ static lane *my_lane(cr__xq *q)
         return NULL;
     cr__mpsc_init(&ln->q);
     ln->pfree = NULL;
+    ln->slabs = NULL;
     atomic_init(&ln->ret, NULL);
     ln->lret_head = ln->lret_tail = NULL;
     ln->out = 0;
