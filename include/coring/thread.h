@@ -20,6 +20,13 @@
  * Submissions accepted before a loop closes are dropped by the close: a
  * call_soon_threadsafe callback never runs; a run_coroutine_threadsafe future
  * completes with -ESHUTDOWN (if the task had not started) or -ECANCELED.
+ * A post racing with the close is one or the other, never lost. Closing is
+ * safe while other threads post; *freeing* is not: cr_loop_free only once no
+ * thread will call these functions on that loop again (pool jobs excepted:
+ * they keep what they need alive).
+ *
+ * Ordering: callbacks and coroutines posted by one thread run in the order
+ * it posted them; posts from different threads interleave.
  */
 #ifndef CORING_THREAD_H
 #define CORING_THREAD_H
