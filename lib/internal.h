@@ -315,6 +315,7 @@ CR_HIDDEN cr_pool *cr__xq_executor(cr__xq *q);
 CR_HIDDEN void *cr__xq_block_alloc(cr__xq *q);
 CR_HIDDEN void cr__xq_block_free(void *b);
 CR_HIDDEN void cr__xq_block_unpost(void *b);
+CR_HIDDEN size_t cr__xq_lanes(cr_loop *l); /* test seam: lanes on the list */
 CR_HIDDEN void cr__pool_flush(void); /* wake the pool this thread deferred (pool.c) */
 CR_HIDDEN void cr__xq_end_run(cr_loop *l); /* the loop stops running */
 

@@ -527,6 +527,14 @@ void cr__xq_waker_add(cr__xq *q, long d)
 
 cr_pool *cr__xq_executor(cr__xq *q) { return q->executor; }
 
+size_t cr__xq_lanes(cr_loop *l)
+{
+    size_t n = 0;
+    for (lane *ln = atomic_load_explicit(&l->xq->lanes, memory_order_acquire); ln; ln = ln->next)
+        n++;
+    return n;
+}
+
 /* ---- public: call_soon_threadsafe and friends ---- */
 
 struct xcall {

@@ -317,6 +317,47 @@ Test(thread, close_cancels_started_tasks_futures)
     cr_loop_free(l);
 }
 
+struct exiter {
+    cr_loop *loop;
+    _Atomic int *n;
+};
+
+static void *post_and_exit(void *arg)
+{
+    struct exiter *e = arg;
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(cr_call_soon_threadsafe(e->loop, counts, e->n), 0);
+    cr_tsfuture *f;
+    cr_assert_eq(cr_run_coroutine_threadsafe(e->loop, times_two, IPTR(4), &f), 0);
+    cr_tsfuture_unref(f); /* exits with its future still pending */
+    return NULL;
+}
+
+/* Threads that post and exit (their futures still pending) do not disturb
+ * the loop: everything they posted runs, their lanes are reclaimed (ASan
+ * would see them leak otherwise). */
+Test(thread, producers_that_exit)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    _Atomic int n = 0;
+    struct exiter e = {l, &n};
+    for (int round = 0; round < 3; round++) {
+        pthread_t th[3];
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(pthread_create(&th[i], NULL, post_and_exit, &e), 0);
+        for (int i = 0; i < 3; i++)
+            pthread_join(th[i], NULL);
+        cr_assert_eq(cr_call_soon_threadsafe(l, counts, &n), 0); /* our own lane too */
+        cr_assert_eq(cr_loop_run_forever(l), 0, "idle once all of it ran");
+    }
+    cr_assert_eq(atomic_load(&n), 3 * (3 * 100 + 1));
+    /* Nine threads came and went: their lanes were freed once drained (the
+     * list head stays until another lane is pushed in front of it). */
+    cr_assert_leq(cr__xq_lanes(l), 2, "%zu lanes left", cr__xq_lanes(l));
+    cr_loop_free(l);
+}
+
 /* ---- the idle rule ---- */
 
 static void *post_later(void *arg)
