@@ -46,7 +46,6 @@
 #include <unistd.h>
 
 #define DRAIN_BUDGET 4096 /* nodes per iteration: producers cannot starve the loop */
-
 #define LANE_BUDGET 1024  /* per lane per iteration: one busy producer cannot hog it */
 #define TLS_LANES 8       /* loops a thread keeps a lane into; beyond: the shared lane */
 
@@ -54,26 +53,28 @@
  * threads ever write the same tail or each other's nodes. */
 typedef struct lane lane;
 struct lane {
-    cr__mpsc q;            /* pops: loop thread only */
-    /* The producer's own line: the number of the post it is in, and of the
-     * last one that is over (push AND wake). Close waits until `left` reaches
-     * what it saw in `entering`, so the xq is never freed under a producer
-     * still inside cr__xq_post. Counters, not node addresses: they only grow. */
+    cr__mpsc q; /* pops: loop thread only */
+    /* The producer's line. `entering` is the number of the post it is in,
+     * `left` that of the last one that is over (push AND wake): close waits
+     * until `left` reaches what it saw in `entering`, so the xq is never
+     * freed under a producer still inside cr__xq_post. Counters, not node
+     * addresses: they only grow. */
     _Alignas(64) _Atomic uint64_t entering;
     _Atomic uint64_t left;
-    uint64_t posts; /* the producer's own count */
-    lane *next;            /* the xq's list; relinked by the loop thread only */
+    uint64_t posts;       /* the producer's own count */
     /* Node block cache: the producer allocates from `pfree` and refills it
      * by taking all of `ret` at once; the loop collects freed blocks on its
      * own list and publishes them to `ret` with one CAS per drain. */
-    cr__mpsc_node *pfree;                /* producer only */
-    void *slabs;                         /* producer only: where blocks live */
+    cr__mpsc_node *pfree; /* producer only */
+    void *slabs;          /* producer only: where the blocks live */
     _Alignas(64) _Atomic(cr__mpsc_node *) ret;
+    /* The loop's line. */
+    _Alignas(64) lane *next;              /* the xq's list; relinked by the loop only */
     cr__mpsc_node *lret_head, *lret_tail; /* loop only */
-    long out;              /* loop only: blocks drained and not yet freed */
-    _Atomic int orphaned;  /* its thread exited: nothing more will come */
-    _Atomic int dead;      /* its xq is gone: the thread may reuse the slot */
-    _Atomic int refs;      /* the xq's + the thread's */
+    long out;             /* loop only: blocks drained and not yet freed */
+    _Atomic int orphaned; /* its thread exited: nothing more will come */
+    _Atomic int dead;     /* its xq is gone: the thread may reuse the slot */
+    _Atomic int refs;     /* the xq's + the thread's */
 };
 
 struct cr__xq {
