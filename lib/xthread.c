@@ -45,8 +45,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define DRAIN_BUDGET 4096 /* nodes per iteration: producers cannot starve the loop */
-#define LANE_BUDGET 1024  /* per lane per iteration: one busy producer cannot hog it */
+#define DRAIN_BUDGET 1024 /* nodes per iteration: producers cannot starve the loop */
+#define LANE_BUDGET 512  /* per lane per iteration: one busy producer cannot hog it */
 #define TLS_LANES 8       /* loops a thread keeps a lane into; beyond: the shared lane */
 
 /* A producer thread's own queue into one loop. One producer means no two
