@@ -10,7 +10,7 @@
  *   2. (dispatch)     each CQE's op completes: tasks are made ready.
  *   3. expire_timers  due timers fire (they only schedule).
  *   3b. drain_threadsafe  move what other threads queued (xthread.c) onto the
- *                     ready queue, in FIFO order.
+ *                     ready queue (each producer thread's posts in order).
  *   4. run_ready      run what was ready when the phase began; anything made
  *                     ready while it runs waits for the next iteration, so
  *                     cr_sleep(0) lets every ready task run and I/O is polled
