@@ -46,7 +46,7 @@
 #include <unistd.h>
 
 #define DRAIN_BUDGET 1024 /* nodes per iteration: producers cannot starve the loop */
-#define LANE_BUDGET 512  /* per lane per iteration: one busy producer cannot hog it */
+#define LANE_MIN 32       /* a lane's share never drops below this */
 #define TLS_LANES 8       /* loops a thread keeps a lane into; beyond: the shared lane */
 #ifndef LOOP_SPIN_NS
 #define LOOP_SPIN_NS 50000 /* how long a loop polls before sleeping while jobs are out */
@@ -308,19 +308,25 @@ static bool nonempty(cr__xq *q)
     return false;
 }
 
-/* Loop thread: hand up to `budget` nodes to fn, lane by lane; free the lanes
- * of exited threads once they are empty (never the list head, which
- * producers may be pushing in front of). Returns the budget left. */
-static int drain_lanes(cr__xq *q, int budget, void (*fn)(cr_loop *l, cr__xnode *n), cr_loop *l)
+/* Loop thread: move each lane's nodes to the ready queue, up to a fair
+ * share of DRAIN_BUDGET per lane (at least LANE_MIN), so every lane is served
+ * every iteration and no producer starves another; free the lanes of exited
+ * threads once they are empty and none of their blocks is out (never the
+ * list head, which producers may be pushing in front of). */
+static void drain_lanes(cr__xq *q, cr_loop *l)
 {
+    int nl = 1; /* the shared lane */
+    for (lane *ln = atomic_load_explicit(&q->lanes, memory_order_acquire); ln; ln = ln->next)
+        nl++;
+    int quota = DRAIN_BUDGET / nl > LANE_MIN ? DRAIN_BUDGET / nl : LANE_MIN;
     cr__xnode *n;
-    for (int k = LANE_BUDGET; budget && k && (n = took(as_xnode(cr__mpsc_pop(&q->shared)))); k--, budget--)
-        fn(l, n);
+    for (int k = quota; k && (n = took(as_xnode(cr__mpsc_pop(&q->shared)))); k--)
+        cr__loop_schedule(l, &n->h);
     lane *prev = NULL;
-    for (lane *ln = atomic_load_explicit(&q->lanes, memory_order_acquire); ln && budget;) {
+    for (lane *ln = atomic_load_explicit(&q->lanes, memory_order_acquire); ln;) {
         lane_publish(ln);
-        for (int k = LANE_BUDGET; budget && k && (n = took(as_xnode(cr__mpsc_pop(&ln->q)))); k--, budget--)
-            fn(l, n);
+        for (int k = quota; k && (n = took(as_xnode(cr__mpsc_pop(&ln->q)))); k--)
+            cr__loop_schedule(l, &n->h);
         if (prev && atomic_load_explicit(&ln->orphaned, memory_order_acquire) && !ln->out &&
             !cr__mpsc_nonempty(&ln->q)) {
             lane *gone = ln;
@@ -331,7 +337,6 @@ static int drain_lanes(cr__xq *q, int budget, void (*fn)(cr_loop *l, cr__xnode *
         prev = ln;
         ln = ln->next;
     }
-    return budget;
 }
 
 /* ---- wakeup ---- */
@@ -444,12 +449,10 @@ void cr__xq_after_sleep(cr_loop *l)
     atomic_store_explicit(&l->xq->sleeping, 0, memory_order_relaxed);
 }
 
-static void to_ready(cr_loop *l, cr__xnode *n) { cr__loop_schedule(l, &n->h); }
-
 void cr__xq_drain(cr_loop *l)
 {
     cr__pool_flush();
-    drain_lanes(l->xq, DRAIN_BUDGET, to_ready, l);
+    drain_lanes(l->xq, l);
 }
 
 void cr__xq_end_run(cr_loop *l)

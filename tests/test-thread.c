@@ -358,6 +358,50 @@ Test(thread, producers_that_exit)
     cr_loop_free(l);
 }
 
+struct fair {
+    cr_loop *loop;
+    _Atomic int ran;
+};
+
+static void fair_cb(void *arg) { atomic_fetch_add(&((struct fair *)arg)->ran, 1); }
+
+static void *post_1000(void *arg)
+{
+    struct fair *f = arg;
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(cr_call_soon_threadsafe(f->loop, fair_cb, f), 0);
+    return NULL;
+}
+
+/* One loop iteration serves every producer: four threads with 1,000 posts
+ * queued each all get some run in the first iteration, none starves. */
+Test(thread, every_producer_is_served_each_iteration)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    struct fair f[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        f[i].loop = l;
+        atomic_init(&f[i].ran, 0);
+        cr_assert_eq(pthread_create(&th[i], NULL, post_1000, &f[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    cr_loop_stop(l); /* exactly one iteration */
+    cr_assert_eq(cr_loop_run_forever(l), 0);
+    int total = 0;
+    for (int i = 0; i < 4; i++) {
+        cr_assert_gt(atomic_load(&f[i].ran), 0, "producer %d starved", i);
+        total += atomic_load(&f[i].ran);
+    }
+    cr_assert_lt(total, 4000, "the drain is bounded per iteration");
+    cr_assert_eq(cr_loop_run_forever(l), 0); /* the rest */
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(atomic_load(&f[i].ran), 1000);
+    cr_loop_free(l);
+}
+
 /* ---- the idle rule ---- */
 
 static void *post_later(void *arg)
