@@ -43,6 +43,13 @@ static int coro(void *arg, void **result)
     return 0;
 }
 
+static int progress(void *arg, void **result)
+{
+    (void)arg;
+    *result = (void *)(intptr_t)(ran_cb + ran_task);
+    return 0;
+}
+
 static int sleeper(void *arg, void **result)
 {
     (void)arg;
@@ -94,17 +101,23 @@ static void stress_producers(void)
         CHECK(pthread_create(&th[i], NULL, producer, (void *)(intptr_t)i) == 0);
     for (int i = 0; i < PRODUCERS; i++)
         pthread_join(th[i], NULL);
-    /* Tasks start in creation order: once a last one is done, all ran. */
-    static int zero;
-    cr_tsfuture *last;
-    CHECK(cr_run_coroutine_threadsafe(loop, coro, &zero, &last) == 0);
-    CHECK(cr_tsfuture_wait(last, -1) == 0);
-    cr_tsfuture_unref(last);
+    /* Posts from different threads interleave: ask the loop (on its own
+     * thread) until everything has run. */
+    long want_cb = PRODUCERS * (PER_PRODUCER / 2);
+    long want_task = PRODUCERS * (PER_PRODUCER / 2 + PER_PRODUCER / 1000);
+    for (;;) {
+        cr_tsfuture *probe;
+        void *v;
+        CHECK(cr_run_coroutine_threadsafe(loop, progress, NULL, &probe) == 0);
+        CHECK(cr_tsfuture_wait(probe, -1) == 0);
+        CHECK(cr_tsfuture_result(probe, &v) == 0);
+        cr_tsfuture_unref(probe);
+        if ((long)(intptr_t)v == want_cb + want_task)
+            break;
+    }
     CHECK(cr_loop_stop_threadsafe(loop) == 0);
     CHECK(cr_loop_unhold(loop) == 0);
     pthread_join(lt, NULL);
-    long want_cb = PRODUCERS * (PER_PRODUCER / 2);
-    long want_task = PRODUCERS * (PER_PRODUCER / 2 + PER_PRODUCER / 1000);
     CHECK(ran_cb == want_cb);
     CHECK(ran_task == want_task);
     CHECK(cr_loop_free(loop) == 0);
