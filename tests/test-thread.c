@@ -7,7 +7,9 @@
  */
 #include "helpers.h"
 #include "internal.h"
+#include "xq.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -428,6 +430,47 @@ Test(thread, hold_keeps_an_idle_loop_waiting)
     pthread_join(th, NULL);
     cr_assert_eq(cr_loop_run_forever(l), 0, "unheld again: returns");
     cr_loop_free(l);
+}
+
+static void wait_until_asleep(cr_loop *l)
+{
+    while (!atomic_load(&l->xq->sleeping))
+        sched_yield();
+}
+
+struct sleeper_case {
+    cr_loop *loop;
+    int mode; /* 0: post a stop, 1: unhold */
+};
+
+static void *act_when_asleep(void *arg)
+{
+    struct sleeper_case *c = arg;
+    wait_until_asleep(c->loop);
+    if (c->mode == 0)
+        cr_assert_eq(cr_loop_stop_threadsafe(c->loop), 0);
+    else
+        cr_assert_eq(cr_loop_unhold(c->loop), 0);
+    return NULL;
+}
+
+/* A loop blocked in the kernel is woken by a post from another thread, and
+ * by the last unhold (then it finds itself idle and returns). */
+Test(thread, a_sleeping_loop_is_woken)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        cr_loop *l;
+        cr_assert_eq(cr_loop_new(&l, NULL), 0);
+        cr_assert_eq(cr_loop_hold(l), 0);
+        struct sleeper_case c = {l, mode};
+        pthread_t th;
+        cr_assert_eq(pthread_create(&th, NULL, act_when_asleep, &c), 0);
+        cr_assert_eq(cr_loop_run_forever(l), 0);
+        pthread_join(th, NULL);
+        if (mode == 0)
+            cr_assert_eq(cr_loop_unhold(l), 0);
+        cr_loop_free(l);
+    }
 }
 
 /* ---- a million coroutines from four producers ---- */
