@@ -102,11 +102,15 @@ bool cr__xq_prepare_sleep(cr_loop *l)
     if (q->jobs > 0 && q->spin_ns > 0) {
         int64_t until = cr__now_ns() + q->spin_ns;
         do {
-            for (int i = 0; i < 64; i++) {
+            for (int i = 0; i < 8; i++) {
                 if (cr__lanes_nonempty(q))
                     return true;
                 cr__cpu_relax();
             }
+            /* Yield rather than only pause: on a busy machine a worker
+             * runnable on this CPU runs now (and posts what we wait for);
+             * on an idle one this returns at once and the vCPU stays up. */
+            sched_yield();
         } while (cr__now_ns() < until);
     }
     arm_read(q);
