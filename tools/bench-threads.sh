@@ -6,7 +6,11 @@
 # ROUNDS=N (default 5) sets the rounds; WORKERS=N sizes both thread pools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/deps.sh bench >/dev/null 2>&1 || tools/deps.sh build
+tools/deps.sh build
+if ! echo '#include <uv.h>' | ${CC:-cc} -E -x c - >/dev/null 2>&1; then
+    echo "bench-threads: the libuv peers need libuv1-dev (apt-get install libuv1-dev)" >&2
+    exit 1
+fi
 make -s all
 mkdir -p build/bench
 for src in bench/thread-*.c; do
