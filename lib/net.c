@@ -252,7 +252,11 @@ static int connect_resolved(const char *host, int port, double timeout)
         struct sockaddr_storage ss;
         memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
         rc = connect_to(&ss, ai->ai_addrlen, remaining(deadline));
-        if (rc >= 0 || rc == -ECANCELED || rc == -ETIMEDOUT)
+        if (rc >= 0 || rc == -ECANCELED || rc == -EPERM)
+            break;
+        /* The kernel's own SYN timeout is per address: try the next one;
+         * ours is for the whole call. */
+        if (rc == -ETIMEDOUT && deadline >= 0 && cr__now_ns() >= deadline)
             break;
     }
     freeaddrinfo(res);
