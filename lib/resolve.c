@@ -17,7 +17,7 @@
  *    loop waits for it instead of reporting -EDEADLK), exactly like a
  *    cr_to_thread job. This is tothread.c's life cycle with a different
  *    ending: the result is freed by the job, not leaked.
- *  - `task`/`wait` are touched on the loop thread only; the worker touches
+ *  - `wait` (and what it points to) is touched on the loop thread only; the worker touches
  *    only the request fields, res, rc and the atomic state.
  *
  * Threads: cr_getaddrinfo from a task on its loop thread; gai_run/gai_handed_back

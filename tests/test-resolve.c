@@ -292,3 +292,37 @@ Test(resolve, misuse)
     cr_freeaddrinfo(NULL);
     RUN_EXPECT(misuse_main, NULL, 0);
 }
+
+static void block_worker(void *arg)
+{
+    char c;
+    while (read(*(int *)arg, &c, 1) < 0 && errno == EINTR)
+        ;
+}
+
+static int outlive_main(void *arg, void **r)
+{
+    (void)r;
+    cr_assert_eq(cr_loop_set_default_executor(cr_get_running_loop(NULL), arg), 0);
+    cr_task *t = cr_create_task(resolver, NULL);
+    cr_sleep(0); /* parked; its job is queued behind the blocked worker */
+    cr_cancel(t);
+    cr_assert_eq(cr_await(t, NULL), -ECANCELED);
+    cr_future_unref(t);
+    return 0; /* the loop closes and is freed with the job still queued */
+}
+
+/* A job that comes back after its loop is gone frees itself (LSan checks). */
+Test(resolve, job_outlives_its_loop)
+{
+    cr_pool *pool;
+    cr_assert_eq(cr_pool_new(&pool, &(cr_pool_opts){.workers = 1}), 0);
+    int pfd[2];
+    cr_assert_eq(pipe(pfd), 0);
+    cr_assert_eq(cr_pool_submit(pool, block_worker, &pfd[0]), 0);
+    RUN_EXPECT(outlive_main, pool, 0);
+    cr_assert_eq(write(pfd[1], "x", 1), 1); /* the worker moves on to our job */
+    cr_assert_eq(cr_pool_free(pool), 0);    /* runs what is queued, joins */
+    close(pfd[0]);
+    close(pfd[1]);
+}

@@ -280,7 +280,8 @@ CR_API ssize_t cr_subprocess_write(cr_subprocess *p, const void *buf, size_t n);
  * Errors: -EINVAL bad p/which/out; -ENOTSOCK the pipe is not a STREAM pipe
  * (PIPE: use the raw calls); -EBADF not opened, or closed before a stream was
  * made; -EPERM no running loop on this thread, or not the loop of p's other
- * streams; -ENOMEM. Loop thread, inside or outside a task. */
+ * streams; -ENOMEM (then that pipe is closed: the stream had taken its fd).
+ * Loop thread, inside or outside a task. */
 CR_API int cr_subprocess_stream(cr_subprocess *p, int which, struct cr_stream **out);
 /* The same, NULL on any error. */
 CR_API struct cr_stream *cr_subprocess_stdin(cr_subprocess *p);
