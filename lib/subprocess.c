@@ -157,6 +157,18 @@ int cr_create_subprocess_exec(cr_subprocess **out, const char *const *argv,
     return 0;
 }
 
+int cr_create_subprocess_shell(cr_subprocess **out, const char *cmd,
+                               const cr_subprocess_opts *opts)
+{
+    if (!cmd) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    return cr_create_subprocess_exec(out, argv, opts);
+}
+
 pid_t cr_subprocess_pid(const cr_subprocess *p) { return p ? p->pid : -1; }
 
 int cr_subprocess_fd(const cr_subprocess *p, int which)

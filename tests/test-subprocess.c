@@ -486,3 +486,29 @@ Test(subprocess, stream_getter_errors)
     cr_assert_eq(cr_subprocess_stream(p, 0, &s), -EBADF);
     cr_assert_eq(cr_subprocess_free(p), 0);
 }
+
+static int shell_main(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    cr_subprocess *p;
+    cr_subprocess_opts o = {.stdin_mode = CR_SUBPROCESS_STREAM, .stdout_mode = CR_SUBPROCESS_STREAM};
+    cr_assert_eq(cr_create_subprocess_shell(&p, "read x; echo $((x * 2)); exit 4", &o), 0);
+    cr_assert_eq(cr_stream_write(cr_subprocess_stdin(p), "21\n", 3), 3);
+    char line[16];
+    cr_assert_eq(cr_stream_readline(cr_subprocess_stdout(p), line, sizeof line), 3);
+    cr_assert_eq(memcmp(line, "42\n", 3), 0);
+    int code;
+    cr_assert_eq(cr_subprocess_wait(p, &code), 0);
+    cr_assert_eq(code, 4);
+    cr_subprocess_free(p);
+    cr_assert_eq(cr_create_subprocess_shell(&p, NULL, NULL), -EINVAL);
+    cr_assert_null(p);
+    cr_assert_eq(cr_create_subprocess_shell(NULL, "true", NULL), -EINVAL);
+    return 0;
+}
+
+/* create_subprocess_shell runs the command through /bin/sh -c. */
+Test(subprocess, shell)
+{
+    RUN_EXPECT(shell_main, NULL, 0);
+}

@@ -255,6 +255,13 @@ typedef struct cr_subprocess_opts {
  * spawn errors as their errno. Loop thread, inside or outside a task. */
 CR_API int cr_create_subprocess_exec(cr_subprocess **out, const char *const *argv,
                                      const cr_subprocess_opts *opts);
+/* asyncio.create_subprocess_shell: runs cmd with /bin/sh -c, same opts and
+ * errors (-EINVAL for a NULL cmd). The shell interprets cmd as given: quote
+ * anything that comes from outside. The child is the shell, so signals (and
+ * the kill in cr_subprocess_free) reach the shell, not what it started
+ * unless cmd ends in `exec prog ...`. Loop thread, inside or outside a task. */
+CR_API int cr_create_subprocess_shell(cr_subprocess **out, const char *cmd,
+                                      const cr_subprocess_opts *opts);
 CR_API pid_t cr_subprocess_pid(const cr_subprocess *p);
 /* The pipe fds (-1 when not a pipe, or closed): 0 stdin, 1 stdout, 2 stderr.
  * Borrowed: use cr_subprocess_close_pipe to close. */
