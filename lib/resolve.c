@@ -1,10 +1,10 @@
 /*
- * resolve.c — hostname resolution (asyncio's loop.getaddrinfo): getaddrinfo(3)
- * blocks (files, DNS), so it runs on the loop's executor, the thread pool,
- * while the calling task is parked.
+ * resolve.c — name resolution (asyncio's loop.getaddrinfo / getnameinfo):
+ * getaddrinfo(3) and getnameinfo(3) block (files, DNS), so they run on the
+ * loop's executor, the thread pool, while the calling task is parked.
  *
  * Owns: struct gai_job (heap) and, until it is handed to a caller, the
- * addrinfo list getaddrinfo returned.
+ * addrinfo list getaddrinfo returned (getnameinfo: the names, in the job).
  *
  * Invariants:
  *  - The job is never on the caller's stack and the caller never frees it: a
@@ -20,7 +20,8 @@
  *  - `wait` (and what it points to) is touched on the loop thread only; the worker touches
  *    only the request fields, res, rc and the atomic state.
  *
- * Threads: cr_getaddrinfo from a task on its loop thread; gai_run/gai_handed_back
+ * Threads: cr_getaddrinfo/cr_getnameinfo from a task on its loop thread;
+ * gai_run/gai_handed_back
  * on a pool worker; cr_freeaddrinfo and cr_eai_to_errno anywhere.
  */
 #include "io-internal.h"
@@ -73,6 +74,8 @@ struct gai_wait {
     cr__timer deadline;
     struct gai_job *job;
     struct addrinfo *res;
+    char *host, *serv; /* getnameinfo: the caller's buffers */
+    size_t hostlen, servlen;
     int rc;
     bool done;
 };
@@ -85,10 +88,17 @@ struct gai_job {
     cr__xnode back;          /* the completion, posted to the loop */
     cr__xq *xq;              /* a reference: the loop may be freed before we finish */
     struct gai_wait *wait;   /* loop thread only; NULL once the caller left */
+    bool nameinfo;           /* getnameinfo rather than getaddrinfo */
+    /* getaddrinfo */
     struct addrinfo hints;
     bool has_hints;
     char *host, *port;       /* copies, in this allocation */
     struct addrinfo *res;
+    /* getnameinfo: the address in, the names out (in this allocation) */
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    int ni_flags;
+    size_t hostlen, servlen;
     int rc;
     char strings[];
 };
@@ -115,7 +125,12 @@ static void gai_run(cr__job *jb)
     if (atomic_compare_exchange_strong_explicit(&j->state, &queued, GAI_RUNNING,
                                                 memory_order_acq_rel, memory_order_acquire)) {
         errno = 0;
-        int eai = getaddrinfo(j->host, j->port, j->has_hints ? &j->hints : NULL, &j->res);
+        int eai;
+        if (j->nameinfo)
+            eai = getnameinfo((struct sockaddr *)&j->sa, j->salen, j->host, j->hostlen,
+                              j->port, j->servlen, j->ni_flags);
+        else
+            eai = getaddrinfo(j->host, j->port, j->has_hints ? &j->hints : NULL, &j->res);
         if (eai != 0) {
             j->res = NULL;
             j->rc = cr_eai_to_errno(eai, errno); /* errno: this worker's, for EAI_SYSTEM */
@@ -143,6 +158,12 @@ static void gai_back(cr__handle *h)
         w->rc = j->rc;
         w->res = j->res;
         j->res = NULL; /* the caller's now */
+        if (j->nameinfo && j->rc == 0) {
+            if (w->hostlen)
+                memcpy(w->host, j->host, j->hostlen);
+            if (w->servlen)
+                memcpy(w->serv, j->port, j->servlen);
+        }
         w->done = true;
         cr__timer_disarm(w->task->f.loop, &w->deadline);
         cr__task_wake(w->task, 0);
@@ -175,6 +196,52 @@ static void gai_on_deadline(cr__timer *tm)
     gai_detach(CR_CONTAINER_OF(tm, struct gai_wait, deadline), -ETIMEDOUT);
 }
 
+/* Queues j on t's loop's executor and parks until it is back, the deadline
+ * or a cancel. Takes j in every case. w->rc, w->res etc. are set once done. */
+static int submit_and_wait(cr__task *t, struct gai_job *j, struct gai_wait *w,
+                           int64_t deadline_ns)
+{
+    cr_loop *l = t->f.loop;
+    cr_pool *pool = cr__xq_executor(l->xq);
+    if (!pool && !(pool = cr_pool_default())) {
+        free(j);
+        return -ENOMEM;
+    }
+    atomic_init(&j->state, GAI_QUEUED);
+    j->job.run = gai_run;
+    j->job.cancel = gai_handed_back;
+    j->back.home = NULL;
+    j->back.h.run = gai_back;
+    j->back.h.drop = gai_back_drop;
+    j->xq = cr__xq_ref(l->xq);
+    w->task = t;
+    w->job = j;
+    cr__timer_init(&w->deadline, gai_on_deadline);
+    j->wait = w;
+    int rc;
+    if (deadline_ns >= 0 && (rc = cr__timer_arm(l, &w->deadline, deadline_ns)) < 0) {
+        gai_free(j);
+        return rc;
+    }
+    cr__xq_waker_add(l->xq, 1); /* the loop must wait for our completion */
+    if ((rc = cr__pool_push(pool, &j->job, true)) < 0) {
+        cr__xq_waker_add(l->xq, -1);
+        cr__timer_disarm(l, &w->deadline);
+        gai_free(j);
+        return rc;
+    }
+    /* From here only gai_back and the detach paths touch j on this thread,
+     * and each of them unlinks w (rule 3) before waking us. */
+    t->waiting_on = j->nameinfo ? "getnameinfo" : "getaddrinfo";
+    rc = cr__park_nocheck(gai_on_cancel, w);
+    if (!w->done) {
+        if (rc == -ECANCELED)
+            cr__consume_cancel(t);
+        return rc < 0 ? rc : -ECANCELED;
+    }
+    return w->rc;
+}
+
 int cr__getaddrinfo_until(const char *host, const char *port, const struct addrinfo *hints,
                           struct addrinfo **res, int64_t deadline_ns)
 {
@@ -186,10 +253,6 @@ int cr__getaddrinfo_until(const char *host, const char *port, const struct addri
     int rc = cr__enter(&t);
     if (rc < 0)
         return rc;
-    cr_loop *l = t->f.loop;
-    cr_pool *pool = cr__xq_executor(l->xq);
-    if (!pool && !(pool = cr_pool_default()))
-        return -ENOMEM;
     size_t hl = host ? strlen(host) + 1 : 0, pl = port ? strlen(port) + 1 : 0;
     struct gai_job *j = calloc(1, sizeof *j + hl + pl);
     if (!j)
@@ -206,38 +269,9 @@ int cr__getaddrinfo_until(const char *host, const char *port, const struct addri
         j->hints.ai_protocol = hints->ai_protocol;
         j->has_hints = true;
     }
-    atomic_init(&j->state, GAI_QUEUED);
-    j->job.run = gai_run;
-    j->job.cancel = gai_handed_back;
-    j->back.home = NULL;
-    j->back.h.run = gai_back;
-    j->back.h.drop = gai_back_drop;
-    j->xq = cr__xq_ref(l->xq);
-    struct gai_wait w = {.task = t, .job = j};
-    cr__timer_init(&w.deadline, gai_on_deadline);
-    j->wait = &w;
-    if (deadline_ns >= 0 && (rc = cr__timer_arm(l, &w.deadline, deadline_ns)) < 0) {
-        gai_free(j);
+    struct gai_wait w = {0};
+    if ((rc = submit_and_wait(t, j, &w, deadline_ns)) < 0)
         return rc;
-    }
-    cr__xq_waker_add(l->xq, 1); /* the loop must wait for our completion */
-    if ((rc = cr__pool_push(pool, &j->job, true)) < 0) {
-        cr__xq_waker_add(l->xq, -1);
-        cr__timer_disarm(l, &w.deadline);
-        gai_free(j);
-        return rc;
-    }
-    /* From here only gai_back and the detach paths touch j on this thread,
-     * and each of them unlinks w (rule 3) before waking us. */
-    t->waiting_on = "getaddrinfo";
-    rc = cr__park_nocheck(gai_on_cancel, &w);
-    if (!w.done) {
-        if (rc == -ECANCELED)
-            cr__consume_cancel(t);
-        return rc < 0 ? rc : -ECANCELED;
-    }
-    if (w.rc < 0)
-        return w.rc;
     *res = w.res;
     return 0;
 }
@@ -246,4 +280,33 @@ int cr_getaddrinfo(const char *host, const char *port, const struct addrinfo *hi
                    struct addrinfo **res)
 {
     return cr__getaddrinfo_until(host, port, hints, res, -1);
+}
+
+int cr_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host, size_t hostlen,
+                   char *serv, size_t servlen, int flags)
+{
+    if (!sa || salen == 0 || salen > sizeof(struct sockaddr_storage) || (!host && hostlen) ||
+        (!serv && servlen) || (!hostlen && !servlen))
+        return -EINVAL;
+    cr__task *t;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    /* No name is longer than NI_MAXHOST / NI_MAXSERV: a bigger buffer gains
+     * nothing, so the job's copies are capped there. */
+    size_t hl = hostlen < NI_MAXHOST ? hostlen : NI_MAXHOST;
+    size_t sl = servlen < NI_MAXSERV ? servlen : NI_MAXSERV;
+    struct gai_job *j = calloc(1, sizeof *j + hl + sl);
+    if (!j)
+        return -ENOMEM;
+    j->nameinfo = true;
+    memcpy(&j->sa, sa, salen);
+    j->salen = salen;
+    j->ni_flags = flags;
+    j->host = hl ? j->strings : NULL;
+    j->hostlen = hl;
+    j->port = sl ? j->strings + hl : NULL;
+    j->servlen = sl;
+    struct gai_wait w = {.host = host, .hostlen = hostlen, .serv = serv, .servlen = servlen};
+    return submit_and_wait(t, j, &w, -1);
 }

@@ -1,11 +1,11 @@
 /*
- * Description: hostname resolution on the thread pool — cr_getaddrinfo for
+ * Description: name resolution on the thread pool — cr_getaddrinfo for
  * localhost, numeric strings, ip6-localhost (if /etc/hosts has it) and
  * another /etc/hosts name; open_connection and start_server by name; an
  * unresolvable name fails with a clear error (or times out) and never hangs;
  * a cancelled lookup returns -ECANCELED at once and its job frees its own
- * result; the EAI_* → errno mapping; misuse errors. No DNS is needed: the
- * machine may have none.
+ * result, also when its loop is gone; cr_getnameinfo; the EAI_* → errno
+ * mapping; misuse errors. No DNS is needed: the machine may have none.
  */
 #include "io-helpers.h"
 #include <arpa/inet.h>
@@ -325,4 +325,36 @@ Test(resolve, job_outlives_its_loop)
     cr_assert_eq(cr_pool_free(pool), 0);    /* runs what is queued, joins */
     close(pfd[0]);
     close(pfd[1]);
+}
+
+static int nameinfo_main(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_assert_eq(cr_sockaddr_ip("127.0.0.1", 80, &ss, &len), 0);
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    int rc = cr_getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, serv, sizeof serv,
+                            NI_NUMERICHOST | NI_NUMERICSERV);
+    cr_assert_eq(rc, 0, "%s", cr_strerror(rc));
+    cr_assert_str_eq(host, "127.0.0.1");
+    cr_assert_str_eq(serv, "80");
+    if (hosts_has("localhost")) {
+        cr_assert_eq(cr_getnameinfo((struct sockaddr *)&ss, len, host, sizeof host, NULL, 0,
+                                    NI_NAMEREQD), 0, "a name from /etc/hosts");
+        cr_assert_str_eq(host, "localhost");
+        char tiny[3];
+        cr_assert_eq(cr_getnameinfo((struct sockaddr *)&ss, len, tiny, sizeof tiny, NULL, 0,
+                                    NI_NAMEREQD), -ENAMETOOLONG);
+    }
+    cr_assert_eq(cr_getnameinfo(NULL, len, host, sizeof host, NULL, 0, 0), -EINVAL);
+    cr_assert_eq(cr_getnameinfo((struct sockaddr *)&ss, len, NULL, 0, NULL, 0, 0), -EINVAL);
+    cr_assert_eq(cr_getnameinfo((struct sockaddr *)&ss, len, NULL, 4, NULL, 0, 0), -EINVAL);
+    return 0;
+}
+
+/* getnameinfo on the pool: numeric, a name from /etc/hosts, a small buffer. */
+Test(resolve, getnameinfo)
+{
+    RUN_EXPECT(nameinfo_main, NULL, 0);
 }

@@ -65,6 +65,14 @@ CR_API int cr_getaddrinfo(const char *host, const char *port, const struct addri
                           struct addrinfo **res);
 /* freeaddrinfo; NULL is a no-op. Any thread. */
 CR_API void cr_freeaddrinfo(struct addrinfo *res);
+/* loop.getnameinfo: getnameinfo(3) on the loop's executor. Suspends. Writes
+ * the host name (hostlen bytes at most) and service name (servlen) as
+ * getnameinfo does; either buffer may be NULL with its length 0, not both.
+ * flags NI_*. Errors as cr_getaddrinfo (a buffer too small: -ENAMETOOLONG);
+ * a cancel returns -ECANCELED at once and the buffers are not touched after.
+ * salen must fit a sockaddr_storage (-EINVAL). */
+CR_API int cr_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
+                          size_t hostlen, char *serv, size_t servlen, int flags);
 /* The mapping of getaddrinfo's codes to negative errnos (any thread):
  *   EAI_NONAME, EAI_NODATA, EAI_ADDRFAMILY  -ENXIO  (no such host / address)
  *   EAI_AGAIN      -EAGAIN   (DNS did not answer; try again later)
