@@ -89,12 +89,14 @@ struct gai_job {
     cr__xq *xq;              /* a reference: the loop may be freed before we finish */
     struct gai_wait *wait;   /* loop thread only; NULL once the caller left */
     bool nameinfo;           /* getnameinfo rather than getaddrinfo */
+    /* host/port point into strings[]: getaddrinfo's request (copies of the
+     * caller's), or getnameinfo's output buffers (hostlen/servlen bytes). */
+    char *host, *port;
     /* getaddrinfo */
     struct addrinfo hints;
     bool has_hints;
-    char *host, *port;       /* copies, in this allocation */
     struct addrinfo *res;
-    /* getnameinfo: the address in, the names out (in this allocation) */
+    /* getnameinfo: the address in */
     struct sockaddr_storage sa;
     socklen_t salen;
     int ni_flags;
