@@ -8,21 +8,15 @@
  *
  * Invariants:
  *  - The job is never on the caller's stack and the caller never frees it: a
- *    cancelled or timed-out caller returns at once and merely detaches
- *    (task/wait = NULL). The job always comes back to the loop (run, skipped
- *    because its caller left before it started, or handed back by a pool
- *    shutdown), and whoever sees it last frees it and any result nobody took:
- *    the loop (gai_back / gai_back_drop) or, if the loop is closed, the worker.
- *  - While the job is out it counts as an external waker of its loop (an idle
- *    loop waits for it instead of reporting -EDEADLK), exactly like a
- *    cr_to_thread job. This is tothread.c's life cycle with a different
- *    ending: the result is freed by the job, not leaked.
- *  - `wait` (and what it points to) is touched on the loop thread only; the worker touches
- *    only the request fields, res, rc and the atomic state.
+ *    cancelled or timed-out caller returns at once and merely detaches. This
+ *    is cr_to_thread's life cycle, shared through cr__pjob (pool.h,
+ *    tothread.c), with a different ending: whoever sees the job last frees it
+ *    and any result nobody took (gai_destroy), not leaked.
+ *  - The caller's buffers (gai_wait) are touched on the loop thread only
+ *    (gai_deliver); the worker touches only the request fields, res and rc.
  *
  * Threads: cr_getaddrinfo/cr_getnameinfo from a task on its loop thread;
- * gai_run/gai_handed_back
- * on a pool worker; cr_freeaddrinfo and cr_eai_to_errno anywhere.
+ * gai_work on a pool worker; cr_freeaddrinfo and cr_eai_to_errno anywhere.
  */
 #include "io-internal.h"
 #include "pool.h"
@@ -70,24 +64,14 @@ void cr_freeaddrinfo(struct addrinfo *res)
 
 /* What the parked caller reads: on its stack, reached only through job->wait. */
 struct gai_wait {
-    cr__task *task;
-    cr__timer deadline;
-    struct gai_job *job;
+    cr__pjob_wait w;
     struct addrinfo *res;
     char *host, *serv; /* getnameinfo: the caller's buffers */
     size_t hostlen, servlen;
-    int rc;
-    bool done;
 };
 
-enum { GAI_QUEUED, GAI_RUNNING, GAI_ABANDONED };
-
 struct gai_job {
-    cr__job job;
-    _Atomic int state;       /* QUEUED → RUNNING (worker) or → ABANDONED (loop) */
-    cr__xnode back;          /* the completion, posted to the loop */
-    cr__xq *xq;              /* a reference: the loop may be freed before we finish */
-    struct gai_wait *wait;   /* loop thread only; NULL once the caller left */
+    cr__pjob pj;             /* the life cycle (tothread.c); pj.rc: the lookup's */
     bool nameinfo;           /* getnameinfo rather than getaddrinfo */
     /* host/port point into strings[]: getaddrinfo's request (copies of the
      * caller's), or getnameinfo's output buffers (hostlen/servlen bytes). */
@@ -101,101 +85,47 @@ struct gai_job {
     socklen_t salen;
     int ni_flags;
     size_t hostlen, servlen;
-    int rc;
     char strings[];
 };
 
-static void gai_free(struct gai_job *j)
+static void gai_destroy(cr__pjob *pj)
 {
+    struct gai_job *j = CR_CONTAINER_OF(pj, struct gai_job, pj);
     if (j->res)
         freeaddrinfo(j->res);
-    cr__xq_unref(j->xq);
     free(j);
 }
 
-/* Worker: tell the loop; if it is closed, nobody waits any more. */
-static void gai_post(struct gai_job *j)
+/* Worker: the lookup (skipped by the life cycle if the caller left first). */
+static void gai_work(cr__pjob *pj)
 {
-    if (cr__xq_post(j->xq, &j->back) < 0)
-        gai_free(j);
-}
-
-static void gai_run(cr__job *jb)
-{
-    struct gai_job *j = CR_CONTAINER_OF(jb, struct gai_job, job);
-    int queued = GAI_QUEUED;
-    if (atomic_compare_exchange_strong_explicit(&j->state, &queued, GAI_RUNNING,
-                                                memory_order_acq_rel, memory_order_acquire)) {
-        errno = 0;
-        int eai;
-        if (j->nameinfo)
-            eai = getnameinfo((struct sockaddr *)&j->sa, j->salen, j->host, j->hostlen,
-                              j->port, j->servlen, j->ni_flags);
-        else
-            eai = getaddrinfo(j->host, j->port, j->has_hints ? &j->hints : NULL, &j->res);
-        if (eai != 0) {
-            j->res = NULL;
-            j->rc = cr_eai_to_errno(eai, errno); /* errno: this worker's, for EAI_SYSTEM */
-        }
-    } else {
-        j->rc = -ECANCELED; /* its caller left before it started: skip the lookup */
+    struct gai_job *j = CR_CONTAINER_OF(pj, struct gai_job, pj);
+    errno = 0;
+    int eai;
+    if (j->nameinfo)
+        eai = getnameinfo((struct sockaddr *)&j->sa, j->salen, j->host, j->hostlen,
+                          j->port, j->servlen, j->ni_flags);
+    else
+        eai = getaddrinfo(j->host, j->port, j->has_hints ? &j->hints : NULL, &j->res);
+    if (eai != 0) {
+        j->res = NULL;
+        pj->rc = cr_eai_to_errno(eai, errno); /* errno: this worker's, for EAI_SYSTEM */
     }
-    gai_post(j);
 }
 
-static void gai_handed_back(cr__job *jb) /* a pool shutdown handed it back unrun */
+/* Loop thread: the job is back and its caller still waits. */
+static void gai_deliver(cr__pjob *pj, cr__pjob_wait *pw)
 {
-    struct gai_job *j = CR_CONTAINER_OF(jb, struct gai_job, job);
-    j->rc = -ECANCELED;
-    gai_post(j);
-}
-
-/* Loop thread: the job is back. */
-static void gai_back(cr__handle *h)
-{
-    struct gai_job *j = CR_CONTAINER_OF(h, struct gai_job, back.h);
-    cr__xq_waker_add(j->xq, -1);
-    struct gai_wait *w = j->wait;
-    if (w) {
-        w->rc = j->rc;
-        w->res = j->res;
-        j->res = NULL; /* the caller's now */
-        if (j->nameinfo && j->rc == 0) {
-            if (w->hostlen)
-                memcpy(w->host, j->host, j->hostlen);
-            if (w->servlen)
-                memcpy(w->serv, j->port, j->servlen);
-        }
-        w->done = true;
-        cr__timer_disarm(w->task->f.loop, &w->deadline);
-        cr__task_wake(w->task, 0);
+    struct gai_job *j = CR_CONTAINER_OF(pj, struct gai_job, pj);
+    struct gai_wait *w = CR_CONTAINER_OF(pw, struct gai_wait, w);
+    w->res = j->res;
+    j->res = NULL; /* the caller's now */
+    if (j->nameinfo && pj->rc == 0) {
+        if (w->hostlen)
+            memcpy(w->host, j->host, j->hostlen);
+        if (w->servlen)
+            memcpy(w->serv, j->port, j->servlen);
     }
-    gai_free(j);
-}
-
-static void gai_back_drop(cr__handle *h) { gai_free(CR_CONTAINER_OF(h, struct gai_job, back.h)); }
-
-/* Loop thread: the caller leaves (cancel or deadline); the job runs on alone. */
-static void gai_detach(struct gai_wait *w, int rc)
-{
-    struct gai_job *j = w->job;
-    int queued = GAI_QUEUED;
-    atomic_compare_exchange_strong_explicit(&j->state, &queued, GAI_ABANDONED,
-                                            memory_order_acq_rel, memory_order_relaxed);
-    j->wait = NULL;
-    cr__task_wake(w->task, rc);
-}
-
-static void gai_on_cancel(cr__task *t, void *ctx)
-{
-    struct gai_wait *w = ctx;
-    cr__timer_disarm(t->f.loop, &w->deadline);
-    gai_detach(w, -ECANCELED);
-}
-
-static void gai_on_deadline(cr__timer *tm)
-{
-    gai_detach(CR_CONTAINER_OF(tm, struct gai_wait, deadline), -ETIMEDOUT);
 }
 
 /* Queues j on t's loop's executor and parks until it is back, the deadline
@@ -203,45 +133,11 @@ static void gai_on_deadline(cr__timer *tm)
 static int submit_and_wait(cr__task *t, struct gai_job *j, struct gai_wait *w,
                            int64_t deadline_ns)
 {
-    cr_loop *l = t->f.loop;
-    cr_pool *pool = cr__xq_executor(l->xq);
-    if (!pool && !(pool = cr_pool_default())) {
-        free(j);
-        return -ENOMEM;
-    }
-    atomic_init(&j->state, GAI_QUEUED);
-    j->job.run = gai_run;
-    j->job.cancel = gai_handed_back;
-    j->back.home = NULL;
-    j->back.h.run = gai_back;
-    j->back.h.drop = gai_back_drop;
-    j->xq = cr__xq_ref(l->xq);
-    w->task = t;
-    w->job = j;
-    cr__timer_init(&w->deadline, gai_on_deadline);
-    j->wait = w;
-    int rc;
-    if (deadline_ns >= 0 && (rc = cr__timer_arm(l, &w->deadline, deadline_ns)) < 0) {
-        gai_free(j);
-        return rc;
-    }
-    cr__xq_waker_add(l->xq, 1); /* the loop must wait for our completion */
-    if ((rc = cr__pool_push(pool, &j->job, true)) < 0) {
-        cr__xq_waker_add(l->xq, -1);
-        cr__timer_disarm(l, &w->deadline);
-        gai_free(j);
-        return rc;
-    }
-    /* From here only gai_back and the detach paths touch j on this thread,
-     * and each of them unlinks w (rule 3) before waking us. */
-    t->waiting_on = j->nameinfo ? "getnameinfo" : "getaddrinfo";
-    rc = cr__park_nocheck(gai_on_cancel, w);
-    if (!w->done) {
-        if (rc == -ECANCELED)
-            cr__consume_cancel(t);
-        return rc < 0 ? rc : -ECANCELED;
-    }
-    return w->rc;
+    j->pj.work = gai_work;
+    j->pj.deliver = gai_deliver;
+    j->pj.destroy = gai_destroy;
+    return cr__pjob_await(t, NULL, &j->pj, &w->w, deadline_ns,
+                          j->nameinfo ? "getnameinfo" : "getaddrinfo");
 }
 
 int cr__getaddrinfo_until(const char *host, const char *port, const struct addrinfo *hints,
