@@ -391,4 +391,22 @@ static inline int64_t cr__secs_to_ns(double s)
     return (int64_t)(s * 1e9);
 }
 
+
+/* The absolute time `timeout` seconds from now on clock clk, for
+ * pthread_cond_timedwait / pthread_timedjoin_np (pool.c, tsfuture.c). */
+#include <time.h>
+static inline struct timespec cr__timespec_in(clockid_t clk, double timeout)
+{
+    struct timespec dl;
+    clock_gettime(clk, &dl);
+    int64_t ns = cr__secs_to_ns(timeout);
+    dl.tv_sec += ns / 1000000000;
+    dl.tv_nsec += ns % 1000000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    return dl;
+}
+
 #endif

@@ -342,16 +342,8 @@ unsigned cr_pool_workers(const cr_pool *p) { return p ? p->n : 0; }
 static int join_all(cr_pool *p, double timeout)
 {
     struct timespec dl;
-    if (timeout >= 0) {
-        clock_gettime(CLOCK_REALTIME, &dl);
-        int64_t ns = cr__secs_to_ns(timeout);
-        dl.tv_sec += ns / 1000000000;
-        dl.tv_nsec += ns % 1000000000;
-        if (dl.tv_nsec >= 1000000000) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000;
-        }
-    }
+    if (timeout >= 0)
+        dl = cr__timespec_in(CLOCK_REALTIME, timeout);
     int rc = 0;
     for (unsigned i = 0; i < p->n; i++) {
         struct worker *w = &p->w[i];

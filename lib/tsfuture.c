@@ -269,16 +269,8 @@ int cr_tsfuture_wait(cr_tsfuture *f, double timeout)
     if (!f)
         return -EINVAL;
     struct timespec dl;
-    if (timeout >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        int64_t ns = cr__secs_to_ns(timeout);
-        dl.tv_sec += ns / 1000000000;
-        dl.tv_nsec += ns % 1000000000;
-        if (dl.tv_nsec >= 1000000000) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000;
-        }
-    }
+    if (timeout >= 0)
+        dl = cr__timespec_in(CLOCK_MONOTONIC, timeout);
     int rc = 0;
     pthread_mutex_lock(&f->mu);
     if (f->state == TS_PENDING && cr__tls_running == f->loop)
