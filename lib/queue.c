@@ -159,8 +159,9 @@ static int do_put(cr_queue *q, void *item)
     return rc;
 }
 
-/* Take an item (queue not empty) and let the first putter in. */
-static void *do_get(cr_queue *q)
+/* Take an item (queue not empty) into *out (if wanted) and let the first
+ * putter in. */
+static int do_get(cr_queue *q, void **out)
 {
     void *item = store_pop(q);
     cr__wnode *p = q->putters.head;
@@ -168,12 +169,21 @@ static void *do_get(cr_queue *q)
         item_added(q);
         cr__wq_grant_first(&q->putters, 0, p->item);
     }
-    return item;
+    if (out)
+        *out = item;
+    return 0;
 }
 
 static int check(cr_queue *q)
 {
     return q ? cr__owner_check(&q->owner) : -EINVAL;
+}
+
+/* A suspending call's entry: in a task (*t), not cancelled, on q's loop. */
+static int enter(cr_queue *q, cr__task **t)
+{
+    int rc = cr__enter(t);
+    return rc < 0 ? rc : check(q);
 }
 
 int cr_queue_put_nowait(cr_queue *q, void *item)
@@ -197,19 +207,14 @@ int cr_queue_get_nowait(cr_queue *q, void **item)
         return rc;
     if (!q->n)
         return q->shutdown ? -ESHUTDOWN : -EAGAIN;
-    void *it = do_get(q);
-    if (item)
-        *item = it;
-    return 0;
+    return do_get(q, item);
 }
 
 int cr_queue_put(cr_queue *q, void *item)
 {
     cr__task *t;
-    int rc = cr__enter(&t);
+    int rc = enter(q, &t);
     if (rc < 0)
-        return rc;
-    if ((rc = check(q)) < 0)
         return rc;
     if (q->shutdown)
         return -ESHUTDOWN;
@@ -224,17 +229,11 @@ int cr_queue_get(cr_queue *q, void **item)
     if (item)
         *item = NULL;
     cr__task *t;
-    int rc = cr__enter(&t);
+    int rc = enter(q, &t);
     if (rc < 0)
         return rc;
-    if ((rc = check(q)) < 0)
-        return rc;
-    if (q->n) {
-        void *it = do_get(q);
-        if (item)
-            *item = it;
-        return 0;
-    }
+    if (q->n)
+        return do_get(q, item);
     if (q->shutdown)
         return -ESHUTDOWN;
     cr__wnode w;
@@ -266,10 +265,8 @@ int cr_queue_task_done(cr_queue *q)
 int cr_queue_join(cr_queue *q)
 {
     cr__task *t;
-    int rc = cr__enter(&t);
+    int rc = enter(q, &t);
     if (rc < 0)
-        return rc;
-    if ((rc = check(q)) < 0)
         return rc;
     if (q->unfinished == 0)
         return 0;
