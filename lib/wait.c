@@ -108,32 +108,66 @@ static int check_awaitable(cr__task *t, cr_future *f)
     return 0;
 }
 
-int cr_await(cr_future *f, void **result)
+/* ---- a wait on one future (cr_await, cr_wait_for) ---- */
+
+/* The entry: *result cleared, in a task (*t) that may await f. */
+static int enter_one(cr_future *f, void **result, cr__task **t)
 {
     if (result)
         *result = NULL;
-    cr__task *t;
-    int rc = cr__enter(&t);
+    int rc = cr__enter(t);
     if (rc < 0)
         return rc;
-    if ((rc = check_awaitable(t, f)) < 0)
-        return rc;
-    cr__cb w = {.on_done = waiter_wake, .arg = t};
-    track(t, &w, 1, false);
-    if (f->state == CR__PENDING) {
-        hold(f, &w);
-        t->waiting_on = f->is_task ? "task" : "future"; /* issue 4 */
-        while (f->state == CR__PENDING)
-            cr__park_nocheck(propagate_cancel, f);
-    }
+    return check_awaitable(*t, f);
+}
+
+/* Tracks node (on the caller's stack) and, if f is still pending, registers
+ * it on f (holding a reference); true if so: the caller must park. */
+static bool watch_one(cr__task *t, cr_future *f, cr__cb *node)
+{
+    *node = (cr__cb){.on_done = waiter_wake, .arg = t};
+    track(t, node, 1, false);
+    if (f->state != CR__PENDING)
+        return false;
+    hold(f, node);
+    return true;
+}
+
+/* Until f is done; a cancel of the task cancels f (and waits on). */
+static void park_until_done(cr__task *t, cr_future *f, const char *what)
+{
+    t->waiting_on = what; /* issue 4 */
+    while (f->state == CR__PENDING)
+        cr__park_nocheck(propagate_cancel, f);
+}
+
+/* The outcome once f is done: -ECANCELED if the task itself was cancelled,
+ * -ETIMEDOUT if our deadline cancelled f, else f's; then drop the hold. */
+static int finish_one(cr__task *t, cr_future *f, bool timed_out, void **result)
+{
+    int rc;
     if (t->must_cancel) {
         cr__consume_cancel(t);
         rc = -ECANCELED;
+    } else if (timed_out && f->state == CR__CANCELLED) {
+        rc = -ETIMEDOUT;
     } else {
         rc = cr_future_result(f, result);
     }
     release_held(t);
     return rc;
+}
+
+int cr_await(cr_future *f, void **result)
+{
+    cr__task *t;
+    int rc = enter_one(f, result, &t);
+    if (rc < 0)
+        return rc;
+    cr__cb node;
+    if (watch_one(t, f, &node))
+        park_until_done(t, f, f->is_task ? "task" : "future");
+    return finish_one(t, f, false, result);
 }
 
 /* ---- gather ---- */
@@ -335,41 +369,24 @@ static void waitfor_fire(cr__timer *tm)
 
 int cr_wait_for(cr_future *f, double timeout, void **result)
 {
-    if (result)
-        *result = NULL;
     cr__task *t;
-    int rc = cr__enter(&t);
+    int rc = enter_one(f, result, &t);
     if (rc < 0)
-        return rc;
-    if ((rc = check_awaitable(t, f)) < 0)
         return rc;
     if (timeout < 0)
         return cr_await(f, result);
     struct waitfor w = {.f = f};
     cr__timer_init(&w.tm, waitfor_fire);
-    cr__cb node = {.on_done = waiter_wake, .arg = t};
-    track(t, &node, 1, false);
-    if (f->state == CR__PENDING) {
-        hold(f, &node);
+    cr__cb node;
+    if (watch_one(t, f, &node)) {
         if (timeout == 0)
             waitfor_fire(&w.tm);
         else if ((rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout))) < 0)
             waitfor_fire(&w.tm);
-        t->waiting_on = "wait_for"; /* issue 4 */
-        while (f->state == CR__PENDING)
-            cr__park_nocheck(propagate_cancel, f);
+        park_until_done(t, f, "wait_for");
         cr__timer_disarm(t->f.loop, &w.tm);
     }
-    if (t->must_cancel) {
-        cr__consume_cancel(t);
-        rc = -ECANCELED;
-    } else if (w.timed_out && f->state == CR__CANCELLED) {
-        rc = -ETIMEDOUT;
-    } else {
-        rc = cr_future_result(f, result);
-    }
-    release_held(t);
-    return rc;
+    return finish_one(t, f, w.timed_out, result);
 }
 
 /* ---- shield ---- */
