@@ -226,6 +226,18 @@ static int resolve_tcp(const char *host, int port, int flags, int64_t deadline,
     return cr__getaddrinfo_until(host, ps, &hints, res, deadline);
 }
 
+/* From ai on, the first address that fits a sockaddr_storage, copied into
+ * *ss; NULL at the end. Lets both loops below walk getaddrinfo's list. */
+static const struct addrinfo *next_fit(const struct addrinfo *ai, struct sockaddr_storage *ss)
+{
+    for (; ai; ai = ai->ai_next)
+        if (ai->ai_addrlen <= sizeof *ss) {
+            memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+            return ai;
+        }
+    return NULL;
+}
+
 static double remaining(int64_t deadline)
 {
     if (deadline < 0)
@@ -246,11 +258,8 @@ static int connect_resolved(const char *host, int port, double timeout)
     if (rc < 0)
         return rc;
     rc = -ENXIO;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (ai->ai_addrlen > sizeof(struct sockaddr_storage))
-            continue;
-        struct sockaddr_storage ss;
-        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    struct sockaddr_storage ss;
+    for (const struct addrinfo *ai = res; (ai = next_fit(ai, &ss)); ai = ai->ai_next) {
         rc = connect_to(&ss, ai->ai_addrlen, remaining(deadline));
         if (rc >= 0 || rc == -ECANCELED || rc == -EPERM)
             break;
@@ -271,11 +280,8 @@ static int listen_resolved(const char *host, int port, int backlog)
     if (rc < 0)
         return rc;
     rc = -ENXIO;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        if (ai->ai_addrlen > sizeof(struct sockaddr_storage))
-            continue;
-        struct sockaddr_storage ss;
-        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    struct sockaddr_storage ss;
+    for (const struct addrinfo *ai = res; (ai = next_fit(ai, &ss)); ai = ai->ai_next) {
         if ((rc = listen_on(&ss, ai->ai_addrlen, backlog)) >= 0)
             break;
     }
