@@ -12,33 +12,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define IO_START(io, sqe)                                                        \
-    struct cr__io io;                                                            \
-    int io_err_ = 0;                                                             \
-    struct io_uring_sqe *sqe = cr__io_prep(&io, &io_err_);                       \
-    if (!sqe)                                                                    \
-        return io_err_
-
 int cr_openat(int dirfd, const char *path, int flags, mode_t mode, double timeout)
 {
     if (!path)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_openat(sqe, dirfd, path, flags | O_CLOEXEC, mode);
-    int res = cr__io_wait(&io, cr__deadline(timeout));
-    if (res >= 0 && io.task->must_cancel) {
-        close(res);
-        cr__consume_cancel(io.task);
-        return -ECANCELED;
-    }
-    return res;
+    return cr__io_fd_result(&io, cr__io_wait(&io, cr__deadline(timeout)));
 }
 
 ssize_t cr_read(int fd, void *buf, size_t len, int64_t off, double timeout)
 {
     if ((!buf && len) || len > 0x7ffff000 || off < -1)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_read(sqe, fd, buf, (unsigned)len, (uint64_t)off);
     return cr__io_wait(&io, cr__deadline(timeout));
 }
@@ -47,14 +34,14 @@ ssize_t cr_write(int fd, const void *buf, size_t len, int64_t off, double timeou
 {
     if ((!buf && len) || len > 0x7ffff000 || off < -1)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_write(sqe, fd, buf, (unsigned)len, (uint64_t)off);
     return cr__io_wait(&io, cr__deadline(timeout));
 }
 
 int cr_fsync(int fd, bool datasync, double timeout)
 {
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
     return cr__io_wait(&io, cr__deadline(timeout));
 }
@@ -64,7 +51,7 @@ int cr_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx
 {
     if (!path || !out)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_statx(sqe, dirfd, path, flags, mask, out);
     return cr__io_wait(&io, cr__deadline(timeout));
 }
@@ -74,7 +61,7 @@ ssize_t cr_splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out, size_t
 {
     if (len > 0x7ffff000 || off_in < -1 || off_out < -1)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_splice(sqe, fd_in, off_in, fd_out, off_out, (unsigned)len, flags);
     return cr__io_wait(&io, cr__deadline(timeout));
 }

@@ -117,4 +117,28 @@ CR_HIDDEN int cr__getaddrinfo_until(const char *host, const char *port,
                                     const struct addrinfo *hints, struct addrinfo **res,
                                     int64_t deadline_ns);
 
+
+/* ---- starting a single-shot op (net.c, fs.c) ---- */
+
+/* Start an op: declares `io` and `sqe`, returns the error if there is none. */
+#define CR__IO_START(io, sqe)                                                    \
+    struct cr__io io;                                                            \
+    int io_err_ = 0;                                                             \
+    struct io_uring_sqe *sqe = cr__io_prep(&io, &io_err_);                       \
+    if (!sqe)                                                                    \
+        return io_err_
+
+/* The op produced an fd: if the task was cancelled meanwhile, nobody will
+ * own it, so close it and report the cancel. */
+#include <unistd.h>
+static inline int cr__io_fd_result(struct cr__io *io, int res)
+{
+    if (res >= 0 && io->task->must_cancel) {
+        close(res);
+        cr__consume_cancel(io->task);
+        return -ECANCELED;
+    }
+    return res;
+}
+
 #endif

@@ -23,26 +23,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* Start an op: declares `io` and `sqe`, returns the error if there is none. */
-#define IO_START(io, sqe)                                                        \
-    struct cr__io io;                                                            \
-    int io_err_ = 0;                                                             \
-    struct io_uring_sqe *sqe = cr__io_prep(&io, &io_err_);                       \
-    if (!sqe)                                                                    \
-        return io_err_
-
-/* The op produced an fd: if the task was cancelled meanwhile, nobody will
- * own it, so close it and report the cancel. */
-static int fd_result(struct cr__io *io, int res)
-{
-    if (res >= 0 && io->task->must_cancel) {
-        close(res);
-        cr__consume_cancel(io->task);
-        return -ECANCELED;
-    }
-    return res;
-}
-
 /* ---- addresses ---- */
 
 int cr_sockaddr_ip(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
@@ -117,9 +97,9 @@ int cr_local_port(int fd)
 
 int cr_socket(int domain, int type, int protocol)
 {
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_socket(sqe, domain, type | SOCK_CLOEXEC, protocol, 0);
-    return fd_result(&io, cr__io_wait(&io, -1));
+    return cr__io_fd_result(&io, cr__io_wait(&io, -1));
 }
 
 static int listen_on(const struct sockaddr_storage *ss, socklen_t len, int backlog)
@@ -166,16 +146,16 @@ int cr_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
 {
     if ((addr == NULL) != (len == NULL))
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC);
-    return fd_result(&io, cr__io_wait(&io, cr__deadline(timeout)));
+    return cr__io_fd_result(&io, cr__io_wait(&io, cr__deadline(timeout)));
 }
 
 int cr_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout)
 {
     if (!addr)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_connect(sqe, fd, addr, len);
     return cr__io_wait(&io, cr__deadline(timeout));
 }
@@ -301,7 +281,7 @@ ssize_t cr_recv(int fd, void *buf, size_t len, int flags, double timeout)
 {
     if (!buf && len)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_recv(sqe, fd, buf, len, flags);
     return cr__io_wait(&io, cr__deadline(timeout));
 }
@@ -310,7 +290,7 @@ ssize_t cr_send(int fd, const void *buf, size_t len, int flags, double timeout)
 {
     if (!buf && len)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL);
     return cr__io_wait(&io, cr__deadline(timeout));
 }
@@ -338,7 +318,7 @@ ssize_t cr_recvmsg(int fd, struct msghdr *msg, int flags, double timeout)
 {
     if (!msg)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
     return cr__io_wait(&io, cr__deadline(timeout));
 }
@@ -347,14 +327,14 @@ ssize_t cr_sendmsg(int fd, const struct msghdr *msg, int flags, double timeout)
 {
     if (!msg)
         return -EINVAL;
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)(flags | MSG_NOSIGNAL));
     return cr__io_wait(&io, cr__deadline(timeout));
 }
 
 int cr_shutdown(int fd, int how)
 {
-    IO_START(io, sqe);
+    CR__IO_START(io, sqe);
     io_uring_prep_shutdown(sqe, fd, how);
     return cr__io_wait(&io, -1);
 }
