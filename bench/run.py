@@ -73,9 +73,6 @@ RUN_TIMEOUT = 300  # seconds, one program
 
 # Benchmarks whose subsystem has not landed: listed in every report.
 WAITING = [
-    ("MPSC push/pop (micro)", 3),
-    ("Chase-Lev deque push/pop/steal (micro)", 3),
-    ("to_thread round trip (micro)", 3),
     ("to_thread of 200,000 tiny jobs, 64 in flight (vs uv_queue_work, asyncio, Tokio spawn_blocking)", 3),
     ("1,000,000 cross-thread submissions from 2 threads (vs uv_async_send, run_coroutine_threadsafe)", 3),
     ("lock contended across loops", 3),
@@ -397,6 +394,10 @@ MICRO = {
     "lock_uncontended": ("lock acquire+release, uncontended", "coring"),
     "lock_contended": ("lock hand-off, 2 tasks contending", "coring"),
     "timer_arm_cancel": ("timer arm+cancel (call_later+cancel, 1,000 armed)", "coring"),
+    "mpsc_push_pop": ("MPSC push or pop, uncontended (batches of 64)", "coring"),
+    "deque_push_take": ("Chase-Lev deque owner push or take (batches of 64)", "coring"),
+    "deque_push_steal": ("Chase-Lev deque owner push or steal, no rival thief (batches of 64)", "coring"),
+    "to_thread_round_trip": ("to_thread round trip (tiny job, awaited)", "coring"),
 }
 
 
