@@ -66,6 +66,13 @@ else:
     ECHO_DUR = 2.5
     HTTP_DUR = 3
 ECHO_CONNS = [50, 500]
+# Threads (issue 3). coring, libuv and Tokio always run the full counts;
+# asyncio/uvloop are ~50× slower per job, so they run fewer and the report
+# compares ns per job / per submission.
+TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
+XTHREAD_N, XTHREAD_PRODUCERS = 1_000_000, 2
+PY_TO_THREAD_N = 20_000 if QUICK else 100_000
+PY_XTHREAD_N = 20_000 if QUICK else 100_000
 ECHO_SIZE = 64
 HTTP_CONNS = 50
 
@@ -73,8 +80,6 @@ RUN_TIMEOUT = 300  # seconds, one program
 
 # Benchmarks whose subsystem has not landed: listed in every report.
 WAITING = [
-    ("to_thread of 200,000 tiny jobs, 64 in flight (vs uv_queue_work, asyncio, Tokio spawn_blocking)", 3),
-    ("1,000,000 cross-thread submissions from 2 threads (vs uv_async_send, run_coroutine_threadsafe)", 3),
     ("lock contended across loops", 3),
 ]
 
@@ -263,6 +268,64 @@ def net_servers(runtimes):
     return echo, http, whole
 
 
+class Runner:
+    """One process of a thread benchmark: argv, and which RESULT figure it
+    prints goes to which (row, runtime) of the report."""
+
+    def __init__(self, name, label, argv, figures, reason="", env=None):
+        self.name, self.label, self.argv, self.figures = name, label, argv, figures
+        self.reason, self.env, self.ok = reason, env, not reason
+
+
+def thread_jobs(runtimes):
+    """[(title, rows, [Runner])] for issue 3's whole-program benchmarks.
+
+    coring's programs (bench/thread-*.c, the threads engineer's) run coring
+    and libuv in one process, interleaved, one round per run (ROUNDS=1)."""
+    rt = {r.name: r for r in runtimes}
+    env1 = dict(os.environ, ROUNDS="1")
+    exe = {p: os.path.join(OUT, p) for p in ("thread-to-thread", "thread-submit", "thread-deque")}
+    why = {p: need_exe(e, "run `make -C bench`; needs issue 3 (threads) merged and libuv1-dev")
+           for p, e in exe.items()}
+
+    def peer(name, bench, args, figs):
+        r = rt[name]
+        return Runner(name, r.label, r.cmd(bench, args) if r.ok else None, figs, "" if r.ok else r.reason)
+
+    tt = f"to_thread: tiny jobs, {TO_THREAD_INFLIGHT} in flight"
+    row = f"{tt}: ns per job"
+    py_args = [str(PY_TO_THREAD_N), str(TO_THREAD_INFLIGHT)]
+    to_thread = (tt, [row], [
+        Runner("coring", "coring + libuv", [exe["thread-to-thread"]],
+               {"to_thread_coring": (row, "coring"), "to_thread_libuv": (row, "libuv")},
+               why["thread-to-thread"], env1),
+        peer("asyncio", "tothread", py_args, {"to_thread": (row, "asyncio")}),
+        peer("uvloop", "tothread", py_args, {"to_thread": (row, "uvloop")}),
+        peer("tokio", "tothread", [str(TO_THREAD_N), str(TO_THREAD_INFLIGHT)], {"to_thread": (row, "tokio")}),
+    ])
+    xt = f"cross-thread submissions from {XTHREAD_PRODUCERS} threads"
+    cb, co = f"{xt}: callback (call_soon_threadsafe), ns/op", f"{xt}: coroutine (run_coroutine_threadsafe), ns/op"
+    py_args = [str(PY_XTHREAD_N), str(XTHREAD_PRODUCERS)]
+    xthread = (xt, [cb, co], [
+        Runner("coring", "coring + libuv", [exe["thread-submit"]],
+               {"xthread_call_soon_coring": (cb, "coring"), "xthread_coroutine_coring": (co, "coring"),
+                "xthread_libuv": (cb, "libuv")}, why["thread-submit"], env1),
+        peer("asyncio", "xthread", py_args, {"xthread_call_soon": (cb, "asyncio"),
+                                             "xthread_coroutine": (co, "asyncio")}),
+        peer("uvloop", "xthread", py_args, {"xthread_call_soon": (cb, "uvloop"),
+                                            "xthread_coroutine": (co, "uvloop")}),
+        peer("tokio", "xthread", [str(XTHREAD_N), str(XTHREAD_PRODUCERS)],
+             {"xthread_coroutine": (co, "tokio")}),
+    ])
+    dq = "Chase-Lev deque, 1,000,000 items, 2 threads"
+    rows = [f"{dq}: owner push+take, ns/op", f"{dq}: steal, one thief, ns/op",
+            f"{dq}: owner push/take vs 1 thief, ns/item"]
+    deque = (dq, rows, [Runner("coring", "coring", [exe["thread-deque"]],
+                               {"deque_push_take": (rows[0], "coring"), "deque_steal": (rows[1], "coring"),
+                                "deque_contended": (rows[2], "coring")}, why["thread-deque"], env1)])
+    return [to_thread, xthread, deque]
+
+
 def coring_version():
     try:
         with open(os.path.join(TOP, "include", "coring.h")) as f:
@@ -359,10 +422,10 @@ class Progress:
                 break
 
 
-def run_program(cmd):
+def run_program(cmd, env=None):
     """Runs one benchmark program; returns ({figure: (value, unit)}, error)."""
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
     except subprocess.TimeoutExpired:
         return {}, f"timed out after {RUN_TIMEOUT} s"
     except OSError as e:
@@ -452,6 +515,11 @@ def main():
     if wanted("http"):
         net_jobs.append(("http", HTTP_CONNS, f"HTTP hello, wrk -t1 -c{HTTP_CONNS}", http_srv, HTTP_DUR))
     net_rows = {}  # row -> (title, figure)
+    th_jobs = thread_jobs(runtimes) if wanted("threads") else []
+    for title, rows, runners in th_jobs:
+        for rn in runners:
+            if not rn.ok and rn.name == "coring":
+                log(f"  threads: {title}: skipped ({rn.reason})")
 
     # Jobs of one round. guess = seconds, for the time-left estimate before
     # the first measurement of each job.
@@ -487,6 +555,10 @@ def main():
             if r < rounds:
                 for rt in live:
                     prog.plan((bench, tuple(args), rt.name), guess(bench, args, n, rt.name))
+        for title, rows, runners in th_jobs:
+            for rn in runners:
+                if rn.ok:
+                    prog.plan(("threads", title, rn.name), 2.0)
         if r < NET_ROUNDS:
             for bench, conns, title, srvs, dur in net_jobs:
                 for sv in srvs:
@@ -518,6 +590,21 @@ def main():
                     row = f"{title}: {fig}"
                     fig_title[row] = (bench, fig, n)
                     store.add(row, rt.name, v, unit, r)
+        for title, rows, runners in th_jobs:
+            order = [rn for rn in runners if rn.ok]
+            for rn in order if r % 2 == 0 else reversed(order):
+                key = ("threads", title, rn.name)
+                t = prog.start(key, f"round {r + 1}/{ROUNDS} · {title} · {rn.label}")
+                res, err = run_program(rn.argv, rn.env)
+                prog.done(key, t)
+                if err:
+                    store.errors[(title, rn.name)] = err
+                    log(f"    {rn.label}: FAILED: {err}")
+                    failed |= rn.name == "coring"
+                for fig, (v, unit) in res.items():
+                    if fig in rn.figures:
+                        row, runtime = rn.figures[fig]
+                        store.add(row, runtime, v, unit, r)
         if r >= NET_ROUNDS:
             continue
         for bench, conns, title, srvs, dur in net_jobs:
@@ -543,7 +630,7 @@ def main():
                     store.add(row, sv.name, v, unit, r)
     elapsed = time.time() - t_start
     log(f"done in {fmt_dur(elapsed)}")
-    report(stamp, store, runtimes, machine(), elapsed, fig_title, net_jobs, net_rows)
+    report(stamp, store, runtimes, machine(), elapsed, fig_title, net_jobs, net_rows, th_jobs)
     return 1 if failed else 0
 
 
@@ -601,7 +688,7 @@ GOALS = [
 ]
 
 
-def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows):
+def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows, th_jobs):
     os.makedirs(RESULTS, exist_ok=True)
     peers = [rt for rt in runtimes[1:] if rt.ok]
     cmd = "make bench" + (" QUICK=1" if QUICK else "") + (" TOKIO=1" if TOKIO == "1" else "")
@@ -670,6 +757,7 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows)
     if not any(s == 1_000_000 for s, _ in SLEEPERS):
         L.append("1,000,000 sleepers: not run in QUICK mode (default mode only).\n")
 
+    L += threads_report(store, th_jobs)
     L += net_report(store, net_jobs, net_rows)
 
     if store.errors:
@@ -758,6 +846,47 @@ def net_report(store, net_jobs, net_rows):
         skipped = [sv for sv in srvs if not sv.ok]
         if skipped:
             L.append("\nSkipped: " + "; ".join(f"{sv.label} ({sv.reason})" for sv in skipped) + ".")
+        L.append("")
+    return L
+
+
+def threads_report(store, th_jobs):
+    if not th_jobs:
+        return []
+    L = ["## Threads: to_thread, cross-thread submission, work-stealing deque\n"]
+    L.append(f"coring's programs are `bench/thread-*.c`; each runs coring and libuv one after the "
+             f"other in one process (ROUNDS=1: one sample per round). to_thread: coring "
+             f"`cr_to_thread` (default pool: one worker per CPU), libuv `uv_queue_work` (4 threads), "
+             f"asyncio/uvloop `asyncio.to_thread` (default executor), Tokio `spawn_blocking` "
+             f"(current-thread runtime, blocking pool grows on demand); {TO_THREAD_N:,} jobs "
+             f"({PY_TO_THREAD_N:,} for asyncio/uvloop), first submission to last completion. "
+             f"Cross-thread: {XTHREAD_N:,} submissions ({PY_XTHREAD_N:,} for asyncio/uvloop) from "
+             f"{XTHREAD_PRODUCERS} producer threads into one loop, until the loop has run the last: "
+             f"callbacks (coring `cr_call_soon_threadsafe`, libuv a mutex-protected list + "
+             f"`uv_async_send`, asyncio `call_soon_threadsafe`) and coroutines (coring "
+             f"`cr_run_coroutine_threadsafe`, asyncio `run_coroutine_threadsafe`, Tokio "
+             f"`Handle::spawn`). Ratios: coring/peer per round, then the median; below 1 = coring "
+             f"faster.\n")
+    for title, rows, runners in th_jobs:
+        cols = []
+        for rn in runners:
+            for fig, (row, runtime) in rn.figures.items():
+                if runtime not in [c for c, _ in cols]:
+                    cols.append((runtime, {"coring": "coring"}.get(runtime, runtime)))
+        labels = {"coring": "coring", "libuv": "libuv", "asyncio": "asyncio", "uvloop": "uvloop",
+                  "tokio": "Tokio"}
+        peers = [c for c, _ in cols if c != "coring"]
+        L.append(f"### {title}\n")
+        L.append("| figure | " + " | ".join(labels.get(c, c) for c, _ in cols)
+                 + "".join(f" | coring/{labels.get(p, p)}" for p in peers) + " |")
+        L.append("|" + "---|" * (1 + len(cols) + len(peers)))
+        for row in rows:
+            c = store.get(row, "coring")
+            L.append(f"| {row.split(': ', 1)[1]} | " + " | ".join(cell(store.get(row, n)) for n, _ in cols)
+                     + "".join(f" | {ratio_cell(c, store.get(row, p))}" for p in peers) + " |")
+        skipped = [rn for rn in runners if not rn.ok]
+        if skipped:
+            L.append("\nSkipped: " + "; ".join(f"{rn.label} ({rn.reason})" for rn in skipped) + ".")
         L.append("")
     return L
 
