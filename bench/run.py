@@ -691,7 +691,8 @@ GOALS = [
 def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows, th_jobs):
     os.makedirs(RESULTS, exist_ok=True)
     peers = [rt for rt in runtimes[1:] if rt.ok]
-    cmd = "make bench" + (" QUICK=1" if QUICK else "") + (" TOKIO=1" if TOKIO == "1" else "")
+    cmd = "make bench" + (" QUICK=1" if QUICK else "") + (" TOKIO=1" if TOKIO == "1" else "") \
+        + (f" ONLY={','.join(sorted(ONLY))}" if ONLY else "")
     L = []
     L.append(f"# coring benchmarks — {stamp} UTC ({'QUICK' if QUICK else 'default'} mode)\n")
     L.append(f"Produced by `{cmd}` in {fmt_dur(elapsed)} (min:s). Every cell is the median "
@@ -784,10 +785,11 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
         L.append(f"{fig} · {rt}: " + ", ".join("-" if x is None else f"{x:.4g}" for x in xs))
     L.append("```")
     text = "\n".join(L) + "\n"
-    for name in (f"{stamp}.md", "latest.md"):
+    # A partial run (ONLY=...) never replaces latest.*: the README links those.
+    for name in (f"{stamp}.md",) + (() if ONLY else ("latest.md",)):
         with open(os.path.join(RESULTS, name), "w") as f:
             f.write(text.replace("](latest-", "](" + stamp + "-") if name != "latest.md" else text)
-    log(f"report: bench/results/{stamp}.md (and latest.md)")
+    log(f"report: bench/results/{stamp}.md" + ("" if ONLY else " (and latest.md)"))
     print(text)
 
 
@@ -929,7 +931,7 @@ plot for [i=2:4] '{dat}' using i:xtic(1) title columnheader(i)
         subprocess.run([gp], input=script, text=True, capture_output=True)
     for ext in ("png", "svg"):
         src = os.path.join(RESULTS, f"{stamp}-latency.{ext}")
-        if os.path.exists(src):
+        if os.path.exists(src) and not ONLY:
             shutil.copyfile(src, os.path.join(RESULTS, f"latest-latency.{ext}"))
     return [("echo latency percentiles", "latest-latency")]
 
@@ -1016,7 +1018,7 @@ plot '{dat}' using 2:xtic(1) notitle
     for _, base in made:
         for ext in ("png", "svg"):
             src = os.path.join(RESULTS, f"{base}.{ext}")
-            if os.path.exists(src):
+            if os.path.exists(src) and not ONLY:
                 shutil.copyfile(src, os.path.join(RESULTS, base.replace(stamp, "latest") + f".{ext}"))
     return [(t, b.replace(stamp, "latest")) for t, b in made]
 
