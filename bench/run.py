@@ -65,16 +65,16 @@ else:
     SLEEPERS = [(100_000, 5), (1_000_000, 3)]
     NET_ROUNDS = 3
     THREAD_ROUNDS = 5
-    ECHO_DUR = 2.5
-    HTTP_DUR = 3
+    ECHO_DUR = 1.5
+    HTTP_DUR = 2
 ECHO_CONNS = [50, 500]
 # Threads (issue 3). coring, libuv and Tokio always run the full counts;
 # asyncio/uvloop are ~50× slower per job, so they run fewer and the report
 # compares ns per job / per submission.
 TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
 XTHREAD_N, XTHREAD_PRODUCERS = 1_000_000, 2
-PY_TO_THREAD_N = 20_000 if QUICK else 100_000
-PY_XTHREAD_N = 20_000 if QUICK else 100_000
+PY_TO_THREAD_N = 20_000 if QUICK else 50_000
+PY_XTHREAD_N = 20_000 if QUICK else 50_000
 ECHO_SIZE = 64
 HTTP_CONNS = 50
 
@@ -825,10 +825,11 @@ def net_report(store, net_jobs, net_rows):
              f"servers interleaved, order reversed every other round. Echo: `tools/loadgen -c N -s "
              f"{ECHO_SIZE}` (one request in flight per connection), {ECHO_DUR} s measured after a 0.5 s "
              f"warm-up. HTTP: `wrk -t1 -c{HTTP_CONNS} -d{HTTP_DUR}s --latency`. CPU/req is the server's "
-             f"utime+stime (all threads, /proc/PID/stat, {servers.TCK} Hz ticks) over the measured "
-             f"window divided by the requests answered in it. Syscalls: "
+             f"utime+stime (all threads, /proc/PID/stat, {servers.TCK} Hz ticks) over the first half "
+             f"of the measured window divided by the requests answered in it. Syscalls: "
              + ("`perf stat -e syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter -p PID` over "
-                "the same window (epoll servers make no io_uring_enter: compare syscalls/req)."
+                "the second half (tracing slows syscalls, so CPU is never read with perf attached; "
+                "epoll servers make no io_uring_enter: compare syscalls/req)."
                 if servers.PERF else f"not counted ({servers.PERF_WHY}).")
              + " Ratios: coring/server per round, then the median; for req/s above 1 means coring "
              "is faster, for every other row below 1 does. *best peer* = the peer (floor excluded) "
