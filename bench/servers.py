@@ -92,8 +92,11 @@ class Running:
         self.proc, self.port, self.tmp = proc, port, tmp
 
     def stop(self):
+        # SIGTERM, not SIGINT: a shell runs background jobs with SIGINT
+        # ignored, and an ignored signal stays ignored across exec, so the Go
+        # and Tokio servers (default dispositions) would never see it.
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(5)
             except subprocess.TimeoutExpired:
