@@ -19,6 +19,7 @@
 
 #include "coring.h"
 #include "compat.h"
+#include "mpsc.h" /* issue 3 */
 #include <liburing.h>
 #include <pthread.h>
 #include <errno.h>
@@ -310,6 +311,9 @@ struct cr_loop {
 
     /* ---- issue 5 ---- */
     struct cr__io_state *io; /* I/O objects + provided buffers (bufring.c), lazy */
+
+    /* ---- issue 3 ---- */
+    struct cr__xq *xq;    /* cross-thread queue + wakeup (xthread.c, issue 3) */
 };
 
 /* ---- issue 4: hooks the core calls into debug.c / signal.c ---- */
@@ -333,6 +337,45 @@ CR_HIDDEN void cr__set_setup_error(const char *fmt, ...) __attribute__((format(p
 /* I/O (issue 5): frees the loop's I/O objects and buffer ring once the ring
  * is gone (loop close). Defined in bufring.c. */
 CR_HIDDEN void cr__io_loop_close(cr_loop *l);
+
+/* ------------------------------------- cross-thread queue (xthread.c) ---- */
+
+/* A node other threads push on a loop's MPSC queue. Once drained, `h` goes on
+ * the ready queue and runs (or is dropped, if the loop closes) like any
+ * handle. */
+typedef struct cr__xnode cr__xnode;
+struct cr__xnode {
+    cr__mpsc_node link;
+    cr__handle h;
+    void *home; /* the lane whose cache it came from (cr__xq_block_*), or NULL */
+};
+typedef struct cr__xq cr__xq;
+
+CR_HIDDEN int cr__xq_init(cr_loop *l);        /* cr_loop_new */
+CR_HIDDEN void cr__xq_close(cr_loop *l);      /* cr_loop_close: reject new, drop queued */
+CR_HIDDEN void cr__xq_release(cr_loop *l);    /* cr_loop_free */
+/* Loop thread, in poll_ring: */
+CR_HIDDEN bool cr__xq_keeps_alive(cr_loop *l);   /* queued nodes or external wakers */
+CR_HIDDEN bool cr__xq_prepare_sleep(cr_loop *l); /* true: do not block after all */
+CR_HIDDEN void cr__xq_after_sleep(cr_loop *l);
+CR_HIDDEN void cr__xq_drain(cr_loop *l);         /* the drain_threadsafe phase */
+/* Any thread: -ESHUTDOWN once the queue is closed (n untouched, caller keeps it). */
+CR_HIDDEN int cr__xq_post(cr__xq *q, cr__xnode *n);
+CR_HIDDEN cr__xq *cr__xq_ref(cr__xq *q);
+CR_HIDDEN void cr__xq_unref(cr__xq *q);
+CR_HIDDEN void cr__xq_waker_add(cr__xq *q, long d); /* external waker count */
+CR_HIDDEN cr_pool *cr__xq_executor(cr__xq *q);
+/* Node blocks of CR__XQ_BLOCK bytes starting with a cr__xnode, recycled
+ * through the posting thread's lane instead of malloc/free. alloc: the
+ * posting thread (NULL on ENOMEM; home set); free: the loop thread, from the
+ * node's run/drop handler; unpost: the posting thread, when its post failed. */
+#define CR__XQ_BLOCK 64
+CR_HIDDEN void *cr__xq_block_alloc(cr__xq *q);
+CR_HIDDEN void cr__xq_block_free(void *b);
+CR_HIDDEN void cr__xq_block_unpost(void *b);
+CR_HIDDEN size_t cr__xq_lanes(cr_loop *l); /* test seam: lanes on the list */
+CR_HIDDEN void cr__pool_flush(void); /* wake the pool this thread deferred (pool.c) */
+CR_HIDDEN void cr__xq_end_run(cr_loop *l); /* the loop stops running */
 
 static inline int64_t cr__secs_to_ns(double s)
 {

@@ -9,6 +9,8 @@
  *                     submit or reap.
  *   2. (dispatch)     each CQE's op completes: tasks are made ready.
  *   3. expire_timers  due timers fire (they only schedule).
+ *   3b. drain_threadsafe  move what other threads queued (xthread.c) onto the
+ *                     ready queue (each producer thread's posts in order).
  *   4. run_ready      run what was ready when the phase began; anything made
  *                     ready while it runs waits for the next iteration, so
  *                     cr_sleep(0) lets every ready task run and I/O is polled
@@ -65,6 +67,11 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
     l->stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
     l->stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
     cr__debug_init(l, opts); /* issue 4 */
+    if ((rc = cr__xq_init(l)) < 0) {
+        cr__ring_exit(l);
+        free(l);
+        return rc;
+    }
     *out = l;
     return 0;
 }
@@ -93,13 +100,22 @@ static int poll_ring(cr_loop *l)
             timeout = t->when - cr__now_ns();
             if (timeout <= 0)
                 timeout = 0;
-        } else if (!l->inflight && !l->sq_pending) {
-            return -EDEADLK; /* nothing ready, no timer, no I/O: nothing can ever happen */
+        } else if (!l->inflight && !l->sq_pending && !cr__xq_keeps_alive(l)) {
+            return -EDEADLK; /* nothing ready, no timer, no I/O, no other thread
+                                owes us anything: nothing can ever happen */
         }
     }
-    if (timeout != 0)
+    /* Before blocking, tell producers we may sleep and re-check their queue
+     * (xthread.c): either they see the flag and wake us, or we see their node. */
+    bool slept = timeout != 0;
+    if (slept)
         cr__stack_trim(l, cr__now_ns()); /* about to sleep: a good moment */
-    return cr__ring_poll(l, timeout);
+    if (slept && cr__xq_prepare_sleep(l))
+        timeout = 0;
+    int rc = cr__ring_poll(l, timeout);
+    if (slept)
+        cr__xq_after_sleep(l);
+    return rc;
 }
 
 static void expire_timers(cr_loop *l)
@@ -130,6 +146,7 @@ static int iterate(cr_loop *l)
     if (rc < 0)
         return rc;
     expire_timers(l);
+    cr__xq_drain(l); /* drain_threadsafe */
     run_ready(l);
     return 0;
 }
@@ -158,6 +175,7 @@ static int begin_run(cr_loop *l)
 
 static void end_run(cr_loop *l)
 {
+    cr__xq_end_run(l); /* wakeups deferred to the end of a phase (pool.c) */
     l->running = false;
     l->stopping = false;
     cr__tls_running = NULL;
@@ -246,6 +264,8 @@ int cr_loop_close(cr_loop *l)
         return 0;
     if (l->running)
         return -EBUSY;
+    /* 0. Other threads: refuse new submissions, drop what they queued. */
+    cr__xq_close(l);
     /* 1. What was scheduled but never ran. */
     cr__handle *h;
     while ((h = cr__queue_pop(&l->ready)))
@@ -305,6 +325,7 @@ int cr_loop_free(cr_loop *l)
     if (l->running)
         return -EBUSY;
     cr_loop_close(l);
+    cr__xq_release(l);
     if (tls_loop == l)
         tls_loop = NULL;
     if (auto_key_made && pthread_getspecific(auto_loop_key) == l)

@@ -55,7 +55,8 @@ struct cr__slab {
 };
 
 int cr__stack_force_mprotect;
-static int guard_mode; /* 0 = not probed, 1 = MADV_GUARD_INSTALL, 2 = mprotect */
+/* Atomic: loops on several threads probe it at once (a data race under TSan). */
+static _Atomic int guard_mode; /* 0 = not probed, 1 = MADV_GUARD_INSTALL, 2 = mprotect */
 
 /* The largest stack a task may ask for. Larger sizes are clamped just above
  * it (so the rounding and CR__GUARD + size cannot wrap around to a tiny

@@ -265,7 +265,9 @@ Test(loop, at_most_one_enter_per_iteration)
     cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0);
     cr_future_unref(t);
     cr_assert_leq(l->stats.enters, l->stats.iterations);
-    cr_assert_eq(l->stats.sqes, 0, "sleeping costs no SQE");
+    /* The only SQE: the eventfd read that lets other threads wake a sleeping
+     * loop (xthread.c), armed once when the loop first blocks. */
+    cr_assert_leq(l->stats.sqes, 1, "sleeping costs no SQE");
     cr_loop_free(l);
 }
 

@@ -1,0 +1,503 @@
+/*
+ * Description: the work-stealing pool — the Chase-Lev deque alone (owner
+ * push/take against thieves, every item exactly once), cr_pool_submit,
+ * to_thread results and errors, cancelling a task while its function runs,
+ * and shutdown with jobs queued (run or handed back, join with a deadline).
+ */
+#include "helpers.h"
+#include "internal.h"
+#include "deque.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+/* ---- a one-shot latch threads can wait on ---- */
+
+typedef struct latch {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int set;
+} latch;
+#define LATCH_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0}
+
+static void latch_set(latch *l)
+{
+    pthread_mutex_lock(&l->mu);
+    l->set = 1;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static void latch_wait(latch *l)
+{
+    pthread_mutex_lock(&l->mu);
+    while (!l->set)
+        pthread_cond_wait(&l->cv, &l->mu);
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* ---- the deque ---- */
+
+/* Single-threaded: the owner takes LIFO, a thief steals FIFO, and the ring
+ * grows past its first capacity without losing an item. */
+Test(pool, deque_orders_and_grows)
+{
+    cr__deque q;
+    cr_assert_eq(cr__deque_init(&q, 3), -EINVAL);
+    cr_assert_eq(cr__deque_init(&q, 4), 0);
+    for (uintptr_t i = 2; i < 102; i++)
+        cr_assert_eq(cr__deque_push(&q, (void *)i), 0);
+    cr_assert_eq(cr__deque_size(&q), 100);
+    cr_assert_eq((uintptr_t)cr__deque_steal(&q), 2);
+    cr_assert_eq((uintptr_t)cr__deque_take(&q), 101);
+    cr_assert_eq((uintptr_t)cr__deque_steal(&q), 3);
+    for (uintptr_t i = 100; i > 3; i--)
+        cr_assert_eq((uintptr_t)cr__deque_take(&q), i);
+    cr_assert_null(cr__deque_take(&q));
+    cr_assert_null(cr__deque_steal(&q));
+    cr__deque_free(&q);
+}
+
+#define DQ_ITEMS 300000
+#define THIEVES 3
+
+struct dq_stress {
+    cr__deque q;
+    _Atomic int *taken;
+    _Atomic int owner_done;
+    _Atomic long stolen;
+};
+
+static void *thief(void *arg)
+{
+    struct dq_stress *s = arg;
+    for (;;) {
+        void *x = cr__deque_steal(&s->q);
+        if (x == CR__DQ_ABORT)
+            continue;
+        if (!x) {
+            if (atomic_load(&s->owner_done))
+                break;
+            continue;
+        }
+        atomic_fetch_add(&s->taken[(uintptr_t)x - 2], 1);
+        atomic_fetch_add(&s->stolen, 1);
+    }
+    return NULL;
+}
+
+/* The owner pushes and takes while three thieves steal: every item is taken
+ * exactly once, by someone. */
+Test(pool, deque_stress_every_item_exactly_once, .timeout = 120)
+{
+    struct dq_stress s = {0};
+    cr_assert_eq(cr__deque_init(&s.q, 16), 0); /* small: it must grow under fire */
+    s.taken = calloc(DQ_ITEMS, sizeof *s.taken);
+    pthread_t th[THIEVES];
+    for (int i = 0; i < THIEVES; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, thief, &s), 0);
+    uint32_t rng = 1;
+    for (uintptr_t i = 0; i < DQ_ITEMS; i++) {
+        cr_assert_eq(cr__deque_push(&s.q, (void *)(i + 2)), 0);
+        rng = rng * 1103515245u + 12345u;
+        if ((rng >> 16) % 3 == 0) {
+            void *x = cr__deque_take(&s.q);
+            if (x)
+                atomic_fetch_add(&s.taken[(uintptr_t)x - 2], 1);
+        }
+    }
+    void *x;
+    while ((x = cr__deque_take(&s.q)))
+        atomic_fetch_add(&s.taken[(uintptr_t)x - 2], 1);
+    atomic_store(&s.owner_done, 1);
+    for (int i = 0; i < THIEVES; i++)
+        pthread_join(th[i], NULL);
+    for (size_t i = 0; i < DQ_ITEMS; i++)
+        cr_assert_eq(atomic_load(&s.taken[i]), 1, "item %zu taken %d times", i,
+                     atomic_load(&s.taken[i]));
+    cr_log_info("stolen: %ld of %d", atomic_load(&s.stolen), DQ_ITEMS);
+    free(s.taken);
+    cr__deque_free(&s.q);
+}
+
+/* ---- cr_pool_submit ---- */
+
+struct counter {
+    _Atomic int n;
+    int want;
+    latch all;
+};
+
+static void count_one(void *arg)
+{
+    struct counter *c = arg;
+    if (atomic_fetch_add(&c->n, 1) + 1 == c->want)
+        latch_set(&c->all);
+}
+
+struct fanout {
+    cr_pool *pool;
+    struct counter *c;
+};
+
+static void fan_out(void *arg)
+{
+    struct fanout *f = arg;
+    for (int i = 0; i < 100; i++) /* from a worker: lands on its own deque */
+        cr_assert_eq(cr_pool_submit(f->pool, count_one, f->c), 0);
+}
+
+/* Jobs submitted from outside and from inside the pool all run once. */
+Test(pool, submit_runs_every_job)
+{
+    cr_pool *p;
+    cr_pool_opts o = {.workers = 3};
+    cr_assert_eq(cr_pool_new(&p, &o), 0);
+    cr_assert_eq(cr_pool_workers(p), 3);
+    struct counter c = {.want = 10 * 100 + 1000, .all = LATCH_INIT};
+    struct fanout f = {p, &c};
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(cr_pool_submit(p, fan_out, &f), 0);
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(cr_pool_submit(p, count_one, &c), 0);
+    latch_wait(&c.all);
+    cr_assert_eq(cr_pool_free(p), 0);
+    cr_assert_eq(atomic_load(&c.n), c.want);
+    cr_assert_eq(cr_pool_submit(NULL, count_one, &c), -EINVAL);
+    cr_assert_eq(cr_pool_free(cr_pool_default()), -EINVAL, "the default pool stays");
+}
+
+/* ---- shutdown ---- */
+
+struct blocker {
+    latch started, release;
+};
+
+static void block_job(void *arg)
+{
+    struct blocker *b = arg;
+    latch_set(&b->started);
+    latch_wait(&b->release);
+}
+
+/* Shutdown with cancel_queued hands queued jobs back unrun; the join waits
+ * for the running one with a deadline; later submissions are refused. */
+Test(pool, shutdown_hands_back_queued_jobs)
+{
+    cr_pool *p;
+    cr_pool_opts o = {.workers = 1};
+    cr_assert_eq(cr_pool_new(&p, &o), 0);
+    struct blocker b = {LATCH_INIT, LATCH_INIT};
+    struct counter c = {.want = -1};
+    cr_assert_eq(cr_pool_submit(p, block_job, &b), 0);
+    latch_wait(&b.started);
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(cr_pool_submit(p, count_one, &c), 0);
+    cr_assert_eq(cr_pool_shutdown(p, 0.01, true), -ETIMEDOUT, "the worker is busy");
+    cr_assert_eq(cr_pool_submit(p, count_one, &c), -ESHUTDOWN);
+    latch_set(&b.release);
+    cr_assert_eq(cr_pool_shutdown(p, -1, true), 0);
+    cr_assert_eq(atomic_load(&c.n), 0, "queued jobs were handed back, not run");
+    cr_assert_eq(cr_pool_free(p), 0);
+}
+
+/* Shutdown without cancel_queued runs everything that was queued. */
+Test(pool, shutdown_runs_queued_jobs)
+{
+    cr_pool *p;
+    cr_pool_opts o = {.workers = 2};
+    cr_assert_eq(cr_pool_new(&p, &o), 0);
+    struct counter c = {.want = -1};
+    for (int i = 0; i < 1000; i++)
+        cr_assert_eq(cr_pool_submit(p, count_one, &c), 0);
+    cr_assert_eq(cr_pool_free(p), 0);
+    cr_assert_eq(atomic_load(&c.n), 1000);
+}
+
+/* ---- to_thread ---- */
+
+static int square_fn(void *arg, void **result)
+{
+    *result = IPTR(PINT(arg) * PINT(arg));
+    return 0;
+}
+
+static int eio_fn(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return -EIO;
+}
+
+static int square_task(void *arg, void **result)
+{
+    void *v;
+    int rc = cr_to_thread(square_fn, arg, &v);
+    *result = v;
+    return rc;
+}
+
+static int to_thread_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    void *v = IPTR(99);
+    cr_assert_eq(cr_to_thread(square_fn, IPTR(7), &v), 0);
+    cr_assert_eq(PINT(v), 49);
+    cr_assert_eq(cr_to_thread(eio_fn, NULL, &v), -EIO);
+    cr_assert_null(v);
+    cr_assert_eq(cr_to_thread(square_fn, IPTR(3), NULL), 0, "result may be NULL");
+    cr_assert_eq(cr_to_thread(NULL, NULL, NULL), -EINVAL);
+    /* 64 at once, results in order */
+    cr_task *t[64];
+    void *vals[64];
+    for (int i = 0; i < 64; i++)
+        t[i] = cr_create_task(square_task, IPTR(i));
+    cr_assert_eq(cr_gather(t, 64, vals, NULL, 0), 0);
+    for (int i = 0; i < 64; i++) {
+        cr_assert_eq(PINT(vals[i]), i * i);
+        cr_future_unref(t[i]);
+    }
+    return 0;
+}
+
+/* to_thread returns the function's result or error; run_until_complete (via
+ * cr_run) waits for pool jobs instead of reporting a deadlock. */
+Test(pool, to_thread_results_and_errors)
+{
+    RUN_EXPECT(to_thread_main, NULL, 0);
+}
+
+struct cancel_case {
+    latch started, release;
+    _Atomic int finished;
+    cr_pool *pool;
+};
+
+static int slow_fn(void *arg, void **result)
+{
+    struct cancel_case *c = arg;
+    latch_set(&c->started);
+    latch_wait(&c->release);
+    *result = malloc(1); /* dropped with the cancelled call; freed below */
+    atomic_store(&c->finished, 1);
+    free(*result);
+    *result = NULL;
+    return 7;
+}
+
+static int awaits_slow(void *arg, void **result)
+{
+    (void)result;
+    struct cancel_case *c = arg;
+    return cr_run_in_executor(c->pool, slow_fn, c, NULL);
+}
+
+static int wait_started_fn(void *arg, void **result)
+{
+    (void)result;
+    latch_wait(&((struct cancel_case *)arg)->started);
+    return 0;
+}
+
+static int cancel_main(void *arg, void **result)
+{
+    (void)result;
+    struct cancel_case *c = arg;
+    cr_task *t = cr_create_task(awaits_slow, c);
+    /* Wait (on another worker) until slow_fn is running. */
+    cr_assert_eq(cr_run_in_executor(c->pool, wait_started_fn, c, NULL), 0);
+    cr_assert(cr_cancel(t));
+    cr_assert_eq(cr_await(t, NULL), -ECANCELED);
+    cr_assert(cr_future_cancelled(t));
+    cr_assert_eq(atomic_load(&c->finished), 0, "cancel did not wait for the function");
+    cr_future_unref(t);
+    latch_set(&c->release);
+    return 0;
+}
+
+/* Cancelling a task while its function runs returns -ECANCELED at once; the
+ * function finishes later, its completion comes back and is dropped; an idle
+ * run_forever waits for that completion (it is an external waker). */
+Test(pool, cancel_while_function_runs)
+{
+    struct cancel_case c = {LATCH_INIT, LATCH_INIT, 0, NULL};
+    cr_pool_opts o = {.workers = 2};
+    cr_assert_eq(cr_pool_new(&c.pool, &o), 0);
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_task *m;
+    cr_assert_eq(cr_loop_create_task(l, cancel_main, &c, NULL, &m), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, m, NULL), 0);
+    cr_future_unref(m);
+    cr_assert_eq(cr_loop_run_forever(l), 0, "returns once the dropped job came back");
+    cr_assert_eq(atomic_load(&c.finished), 1);
+    cr_assert_eq(cr_loop_free(l), 0);
+    cr_assert_eq(cr_pool_free(c.pool), 0);
+}
+
+struct handback {
+    cr_pool *pool;
+    struct blocker b;
+};
+
+static void *release_later(void *arg)
+{
+    struct handback *h = arg;
+    latch_wait(&h->b.started);
+    latch_set(&h->b.release);
+    return NULL;
+}
+
+static int block_fn(void *arg, void **result)
+{
+    (void)result;
+    block_job(arg);
+    return 5;
+}
+
+static int handback_main(void *arg, void **result)
+{
+    (void)result;
+    struct handback *h = arg;
+    cr_assert_eq(cr_loop_set_default_executor(cr_get_running_loop(NULL), h->pool), 0);
+    int rc = cr_to_thread(block_fn, &h->b, NULL);
+    cr_assert_eq(rc, 5);
+    return 0;
+}
+
+static int queued_main(void *arg, void **result)
+{
+    (void)result;
+    return cr_run_in_executor(arg, square_fn, IPTR(2), NULL);
+}
+
+/* Shutting a pool down with cancel_queued: a to_thread still queued gets
+ * -ECANCELED, the one running gets its result, later ones -ESHUTDOWN. */
+Test(pool, shutdown_with_to_thread_queued)
+{
+    struct handback h = {NULL, {LATCH_INIT, LATCH_INIT}};
+    cr_pool_opts o = {.workers = 1};
+    cr_assert_eq(cr_pool_new(&h.pool, &o), 0);
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_task *a, *b;
+    cr_assert_eq(cr_loop_create_task(l, handback_main, &h, NULL, &a), 0);
+    cr_assert_eq(cr_loop_create_task(l, queued_main, h.pool, NULL, &b), 0);
+    /* Run one turn: both tasks submit; the worker starts block_fn. */
+    cr_loop_stop(l);
+    cr_assert_eq(cr_loop_run_forever(l), 0);
+    latch_wait(&h.b.started);
+    cr_assert_eq(cr_pool_shutdown(h.pool, 0, true), -ETIMEDOUT);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, release_later, &h), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, b, NULL), -ECANCELED);
+    cr_assert_eq(cr_loop_run_until_complete(l, a, NULL), 0);
+    pthread_join(th, NULL);
+    cr_future_unref(a);
+    cr_future_unref(b);
+    cr_assert_eq(cr_loop_create_task(l, queued_main, h.pool, NULL, &b), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, b, NULL), -ESHUTDOWN);
+    cr_future_unref(b);
+    cr_assert_eq(cr_loop_free(l), 0);
+    cr_assert_eq(cr_pool_free(h.pool), 0);
+}
+
+static int outlives(void *arg, void **result)
+{
+    (void)result;
+    struct cancel_case *c = arg;
+    latch_set(&c->started);
+    latch_wait(&c->release);
+    atomic_store(&c->finished, 1);
+    return 0;
+}
+
+static int awaits_outlives(void *arg, void **result)
+{
+    (void)result;
+    struct cancel_case *c = arg;
+    return cr_run_in_executor(c->pool, outlives, c, NULL);
+}
+
+/* A loop freed while its to_thread job still runs: the job's completion is
+ * refused by the closed queue and freed by the worker (no use after free). */
+Test(pool, loop_freed_while_job_runs)
+{
+    struct cancel_case c = {LATCH_INIT, LATCH_INIT, 0, NULL};
+    cr_pool_opts o = {.workers = 1};
+    cr_assert_eq(cr_pool_new(&c.pool, &o), 0);
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_task *t;
+    cr_assert_eq(cr_loop_create_task(l, awaits_outlives, &c, NULL, &t), 0);
+    cr_loop_stop(l);
+    cr_assert_eq(cr_loop_run_forever(l), 0);
+    latch_wait(&c.started);
+    cr_future_unref(t);
+    cr_assert_eq(cr_loop_free(l), 0);
+    latch_set(&c.release);
+    cr_assert_eq(cr_pool_free(c.pool), 0);
+    cr_assert_eq(atomic_load(&c.finished), 1);
+}
+
+struct notrun {
+    struct blocker b;
+    _Atomic int ran;
+    cr_pool *pool;
+};
+
+static int mark_ran(void *arg, void **result)
+{
+    (void)result;
+    atomic_store(&((struct notrun *)arg)->ran, 1);
+    return 0;
+}
+
+static int blocks_worker(void *arg, void **result)
+{
+    (void)result;
+    struct notrun *n = arg;
+    return cr_run_in_executor(n->pool, block_fn, &n->b, NULL);
+}
+
+static int awaits_mark(void *arg, void **result)
+{
+    (void)result;
+    struct notrun *n = arg;
+    return cr_run_in_executor(n->pool, mark_ran, n, NULL);
+}
+
+static int notrun_main(void *arg, void **result)
+{
+    (void)result;
+    struct notrun *n = arg;
+    cr_task *busy = cr_create_task(blocks_worker, n);
+    cr_task *t = cr_create_task(awaits_mark, n);
+    cr_assert_eq(cr_sleep(0), 0); /* both submitted; the only worker blocks */
+    cr_assert(cr_cancel(t));
+    cr_assert_eq(cr_await(t, NULL), -ECANCELED);
+    latch_set(&n->b.release);
+    cr_assert_eq(cr_await(busy, NULL), 0);
+    cr_future_unref(busy);
+    cr_future_unref(t);
+    return 0;
+}
+
+/* A to_thread cancelled while its job is still queued: the function never runs. */
+Test(pool, cancel_before_start_never_runs)
+{
+    struct notrun n = {{LATCH_INIT, LATCH_INIT}, 0, NULL};
+    cr_pool_opts o = {.workers = 1};
+    cr_assert_eq(cr_pool_new(&n.pool, &o), 0);
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_task *m;
+    cr_assert_eq(cr_loop_create_task(l, notrun_main, &n, NULL, &m), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, m, NULL), 0);
+    cr_future_unref(m);
+    cr_assert_eq(cr_loop_run_forever(l), 0);
+    cr_assert_eq(cr_loop_free(l), 0);
+    cr_assert_eq(cr_pool_free(n.pool), 0);
+    cr_assert_eq(atomic_load(&n.ran), 0);
+}
