@@ -73,8 +73,8 @@ ECHO_CONNS = [50, 500]
 # compares ns per job / per submission.
 TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
 XTHREAD_N, XTHREAD_PRODUCERS = 1_000_000, 2
-PY_TO_THREAD_N = 20_000 if QUICK else 50_000
-PY_XTHREAD_N = 20_000 if QUICK else 50_000
+PY_TO_THREAD_N = 10_000 if QUICK else 50_000
+PY_XTHREAD_N = 10_000 if QUICK else 50_000
 ECHO_SIZE = 64
 HTTP_CONNS = 50
 
@@ -827,8 +827,10 @@ def net_report(store, net_jobs, net_rows):
              f"servers interleaved, order reversed every other round. Echo: `tools/loadgen -c N -s "
              f"{ECHO_SIZE}` (one request in flight per connection), {ECHO_DUR} s measured after a 0.5 s "
              f"warm-up. HTTP: `wrk -t1 -c{HTTP_CONNS} -d{HTTP_DUR}s --latency`. CPU/req is the server's "
-             f"utime+stime (all threads, /proc/PID/stat, {servers.TCK} Hz ticks) over the first half "
-             f"of the measured window divided by the requests answered in it. Syscalls: "
+             f"CPU time over the first half of the measured window divided by the requests answered "
+             f"in it: total from /proc/PID/task/*/schedstat (ns), user/kernel from utime/stime "
+             f"(/proc/PID/stat, {servers.TCK} Hz ticks: a user time under a few ticks reads as 0, "
+             f"and user+kernel need not add up to the total exactly). Syscalls: "
              + ("`perf stat -e syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter -p PID` over "
                 "the second half (tracing slows syscalls, so CPU is never read with perf attached; "
                 "epoll servers make no io_uring_enter: compare syscalls/req)."
