@@ -98,8 +98,9 @@ void cr_future_unref(cr_future *f)
     dispose_callbacks(f);
     unlink_future(f);
     if (f->is_task)
-        free(cr__as_task(f)->name);
-    free(f);
+        cr__task_free(cr__as_task(f));
+    else
+        free(f);
 }
 
 void cr__future_add_cb(cr_future *f, cr__cb *cb)

@@ -219,6 +219,9 @@ CR_HIDDEN int cr__enter(cr__task **out);
 /* Consume a delivered cancel (when a park site reports -ECANCELED). */
 static inline void cr__consume_cancel(cr__task *t) { t->must_cancel = false; }
 CR_HIDDEN void cr__task_release_stack(cr__task *t); /* loop teardown */
+/* Task structs are recycled per loop (spawn is a hot path). */
+CR_HIDDEN void cr__task_free(cr__task *t);
+CR_HIDDEN void cr__task_cache_free(cr_loop *l);
 /* Loop teardown, for a task that will never resume: drop what its current
  * wait holds (references, a heap node array). Stack still mapped. */
 CR_HIDDEN void cr__wait_abandon(cr__task *t);
@@ -284,6 +287,8 @@ struct cr_loop {
     cr__task *current;
 
     cr_future *futures;   /* every live future and task (for all_tasks, close) */
+    void *task_cache;     /* freed task structs, linked through their first word */
+    unsigned ntask_cache;
     size_t ntasks;        /* unfinished tasks */
     uint64_t next_task_id;
 

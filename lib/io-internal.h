@@ -108,4 +108,13 @@ CR_HIDDEN void cr__mrecv_resume(cr_mrecv *m);
 /* Test seam: cancel the op as if the kernel had ended it (no F_MORE). */
 CR_HIDDEN void cr__mrecv_kick_for_test(cr_mrecv *m);
 
+/* ---- hostname resolution (resolve.c) ---- */
+
+struct addrinfo;
+/* cr_getaddrinfo with a deadline (absolute ns, < 0 = none): -ETIMEDOUT when it
+ * passes; the lookup runs on alone and frees its own result. */
+CR_HIDDEN int cr__getaddrinfo_until(const char *host, const char *port,
+                                    const struct addrinfo *hints, struct addrinfo **res,
+                                    int64_t deadline_ns);
+
 #endif

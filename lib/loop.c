@@ -313,6 +313,7 @@ int cr_loop_close(cr_loop *l)
     cr__signals_close(l); /* issue 4: before the ring goes */
     cr__ring_exit(l);
     cr__io_loop_close(l); /* after the ring: the kernel no longer holds their memory */
+    cr__task_cache_free(l);
     cr__stack_pool_free(l);
     l->closed = true;
     return 0;

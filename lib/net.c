@@ -14,8 +14,10 @@
  */
 #include "io-internal.h"
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -77,8 +79,9 @@ int cr_sockaddr_ip(const char *host, int port, struct sockaddr_storage *ss, sock
         *len = sizeof *v6;
         return 0;
     }
-    /* Hostnames need getaddrinfo, which blocks: it moves to the thread pool
-     * (issue 3) once that exists. Until then only numeric and localhost. */
+    /* Hostnames need getaddrinfo, which blocks: cr_getaddrinfo runs it on the
+     * thread pool, and cr_connect_tcp / cr_listen_tcp fall back to it on this
+     * code. This call never blocks, so it stops here. */
     return -EAFNOSUPPORT;
 }
 
@@ -136,11 +139,15 @@ static int listen_on(const struct sockaddr_storage *ss, socklen_t len, int backl
     return fd;
 }
 
+static int listen_resolved(const char *host, int port, int backlog);
+
 int cr_listen_tcp(const char *host, int port, int backlog)
 {
     struct sockaddr_storage ss;
     socklen_t len;
     int rc = cr_sockaddr_ip(host, port, &ss, &len);
+    if (rc == -EAFNOSUPPORT)
+        return listen_resolved(host, port, backlog); /* a hostname: suspends */
     return rc < 0 ? rc : listen_on(&ss, len, backlog);
 }
 
@@ -194,12 +201,86 @@ static int connect_to(const struct sockaddr_storage *ss, socklen_t len, double t
     return fd;
 }
 
+static int connect_resolved(const char *host, int port, double timeout);
+
 int cr_connect_tcp(const char *host, int port, double timeout)
 {
     struct sockaddr_storage ss;
     socklen_t len;
     int rc = cr_sockaddr_ip(host, port, &ss, &len);
+    if (rc == -EAFNOSUPPORT)
+        return connect_resolved(host, port, timeout);
     return rc < 0 ? rc : connect_to(&ss, len, timeout);
+}
+
+/* ---- hostnames (getaddrinfo on the pool: resolve.c) ---- */
+
+/* Resolves host:port for a TCP socket; *res to free with freeaddrinfo. */
+static int resolve_tcp(const char *host, int port, int flags, int64_t deadline,
+                       struct addrinfo **res)
+{
+    char ps[8];
+    snprintf(ps, sizeof ps, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = flags | AI_NUMERICSERV};
+    return cr__getaddrinfo_until(host, ps, &hints, res, deadline);
+}
+
+static double remaining(int64_t deadline)
+{
+    if (deadline < 0)
+        return CR_NO_TIMEOUT;
+    int64_t left = deadline - cr__now_ns();
+    return left > 0 ? (double)left / 1e9 : 0;
+}
+
+/* Every address in the order getaddrinfo gives (RFC 6724: usually IPv6
+ * first), one at a time, within the one overall timeout; the last error if
+ * none connects. Not happy eyeballs: a silent first address costs the rest of
+ * the timeout. */
+static int connect_resolved(const char *host, int port, double timeout)
+{
+    int64_t deadline = cr__deadline(timeout);
+    struct addrinfo *res;
+    int rc = resolve_tcp(host, port, 0, deadline, &res);
+    if (rc < 0)
+        return rc;
+    rc = -ENXIO;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(struct sockaddr_storage))
+            continue;
+        struct sockaddr_storage ss;
+        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+        rc = connect_to(&ss, ai->ai_addrlen, remaining(deadline));
+        if (rc >= 0 || rc == -ECANCELED || rc == -EPERM)
+            break;
+        /* The kernel's own SYN timeout is per address: try the next one;
+         * ours is for the whole call. */
+        if (rc == -ETIMEDOUT && deadline >= 0 && cr__now_ns() >= deadline)
+            break;
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+/* The first address that binds (asyncio binds them all; one listener here). */
+static int listen_resolved(const char *host, int port, int backlog)
+{
+    struct addrinfo *res;
+    int rc = resolve_tcp(host, port, AI_PASSIVE, -1, &res);
+    if (rc < 0)
+        return rc;
+    rc = -ENXIO;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(struct sockaddr_storage))
+            continue;
+        struct sockaddr_storage ss;
+        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+        if ((rc = listen_on(&ss, ai->ai_addrlen, backlog)) >= 0)
+            break;
+    }
+    freeaddrinfo(res);
+    return rc;
 }
 
 int cr_connect_unix(const char *path, double timeout)

@@ -1,8 +1,10 @@
 /*
- * subprocess.c — asyncio.create_subprocess_exec with raw pipes; waiting on a
- * pidfd polled through the ring, then reaping with waitid(P_PIDFD).
+ * subprocess.c — asyncio.create_subprocess_exec with raw pipes or streams;
+ * waiting on a pidfd polled through the ring, then reaping with
+ * waitid(P_PIDFD).
  *
- * Owns: the child (until reaped), its pidfd, the parent's ends of its pipes.
+ * Owns: the child (until reaped), its pidfd, the parent's ends of its pipes,
+ * and the streams made on STREAM pipes.
  *
  * Invariants:
  *  - No zombie, ever: a child is reaped by wait(), or by free() (SIGKILL, then
@@ -12,16 +14,26 @@
  *    counts tasks inside one, and free() refuses (-EBUSY) while it is > 0.
  *  - Pipe fds are O_CLOEXEC in the parent; only the child's dup2'd copies
  *    survive its exec.
+ *  - STREAM pipes are Unix socket pairs, so a cr_stream (multishot recv,
+ *    MSG_NOSIGNAL sends, shutdown for write_eof) works on them unchanged. The
+ *    parent's end is made one-way (shutdown of the other direction) so it
+ *    behaves like a pipe. Once streams[i] exists it owns fds[i] (fds[i] is
+ *    then only a borrowed copy of the number) and every read/write of that
+ *    pipe goes through it, so no byte can be read around its buffer.
+ *  - Streams are I/O objects of one loop, freed by that loop's close. While p
+ *    has streams it sits on the loop's live list (obj) so that a loop closed
+ *    first forgets them in p instead of leaving p with dangling pointers.
  *
  * Loop thread only.
  */
-#include "internal.h"
+#include "io-internal.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +51,13 @@ struct cr_subprocess {
     bool reaped;
     int returncode;
     int busy;
+    /* STREAM pipes */
+    int modes[3];
+    cr_stream *streams[3];
+    cr_stream_opts sopts;
+    bool has_sopts;
+    cr_loop *loop;   /* the streams' loop; NULL while there are none */
+    cr__io_obj obj;  /* on loop's live list while loop != NULL */
 };
 
 static void close_fd(int *fd)
@@ -64,6 +83,16 @@ static int plan_fd(posix_spawn_file_actions_t *fa, int target, int mode, int *pa
             return -errno;
         *parent_end = target == 0 ? p[1] : p[0];
         *child_end = target == 0 ? p[0] : p[1];
+        return -posix_spawn_file_actions_adddup2(fa, *child_end, target);
+    case CR_SUBPROCESS_STREAM:
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
+            return -errno;
+        *parent_end = p[0];
+        *child_end = p[1];
+        /* One-way like a pipe: stdin's reader sees EOF at once (no recv sits
+         * in the kernel for nothing), and nothing can be written back into
+         * the child's stdout/stderr. */
+        shutdown(p[0], target == 0 ? SHUT_RD : SHUT_WR);
         return -posix_spawn_file_actions_adddup2(fa, *child_end, target);
     case CR_SUBPROCESS_STDOUT:
         return target == 2 ? -posix_spawn_file_actions_adddup2(fa, 1, 2) : -EINVAL;
@@ -93,6 +122,11 @@ int cr_create_subprocess_exec(cr_subprocess **out, const char *const *argv,
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     int modes[3] = {o.stdin_mode, o.stdout_mode, o.stderr_mode};
+    memcpy(p->modes, modes, sizeof modes);
+    if (o.stream_opts) {
+        p->sopts = *o.stream_opts;
+        p->has_sopts = true;
+    }
     int rc = 0;
     for (int i = 0; i < 3 && rc == 0; i++)
         rc = plan_fd(&fa, i, modes[i], &p->fds[i], &child[i]);
@@ -123,6 +157,18 @@ int cr_create_subprocess_exec(cr_subprocess **out, const char *const *argv,
     return 0;
 }
 
+int cr_create_subprocess_shell(cr_subprocess **out, const char *cmd,
+                               const cr_subprocess_opts *opts)
+{
+    if (!cmd) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    const char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    return cr_create_subprocess_exec(out, argv, opts);
+}
+
 pid_t cr_subprocess_pid(const cr_subprocess *p) { return p ? p->pid : -1; }
 
 int cr_subprocess_fd(const cr_subprocess *p, int which)
@@ -138,9 +184,74 @@ int cr_subprocess_close_pipe(cr_subprocess *p, int which)
         return -EINVAL;
     if (p->fds[which] < 0)
         return -EBADF;
+    if (p->streams[which]) {
+        /* The stream owns the fd: it sends what is buffered, then closes. */
+        cr_stream_close(p->streams[which]);
+        p->fds[which] = -1;
+        return 0;
+    }
     close_fd(&p->fds[which]);
     return 0;
 }
+
+/* ---- STREAM pipes ---- */
+
+/* Loop close destroys the streams (closing their fds) after the ring is gone:
+ * p, which outlives the loop, must forget them. */
+static void forget_streams(cr__io_obj *o)
+{
+    cr_subprocess *p = CR_CONTAINER_OF(o, cr_subprocess, obj);
+    for (int i = 0; i < 3; i++) {
+        if (p->streams[i]) {
+            p->streams[i] = NULL;
+            p->fds[i] = -1;
+        }
+    }
+    p->loop = NULL;
+}
+
+int cr_subprocess_stream(cr_subprocess *p, int which, cr_stream **out)
+{
+    if (out)
+        *out = NULL;
+    if (!p || which < 0 || which > 2 || !out)
+        return -EINVAL;
+    if (p->streams[which]) {
+        *out = p->streams[which];
+        return 0;
+    }
+    if (p->modes[which] == CR_SUBPROCESS_PIPE)
+        return -ENOTSOCK; /* an OS pipe: multishot recv and send need a socket */
+    if (p->modes[which] != CR_SUBPROCESS_STREAM || p->fds[which] < 0)
+        return -EBADF;
+    cr_loop *l = cr__tls_running;
+    if (!l || (p->loop && p->loop != l))
+        return -EPERM;
+    cr_stream *s;
+    /* cr_stream_new owns the fd from here, even on error (then it is closed). */
+    int rc = cr_stream_new(l, p->fds[which], p->has_sopts ? &p->sopts : NULL, &s);
+    if (rc < 0) {
+        p->fds[which] = -1;
+        return rc;
+    }
+    if (!p->loop) {
+        p->loop = l;
+        cr__io_obj_add(l, &p->obj, forget_streams); /* io state exists: the stream made it */
+    }
+    p->streams[which] = s;
+    *out = s;
+    return 0;
+}
+
+static cr_stream *stream_or_null(cr_subprocess *p, int which)
+{
+    cr_stream *s;
+    return cr_subprocess_stream(p, which, &s) == 0 ? s : NULL;
+}
+
+cr_stream *cr_subprocess_stdin(cr_subprocess *p) { return stream_or_null(p, 0); }
+cr_stream *cr_subprocess_stdout(cr_subprocess *p) { return stream_or_null(p, 1); }
+cr_stream *cr_subprocess_stderr(cr_subprocess *p) { return stream_or_null(p, 2); }
 
 /* One single-shot op on the ring, counted in busy. */
 static int one_io(cr_subprocess *p, int op, int fd, void *buf, size_t n)
@@ -168,6 +279,16 @@ ssize_t cr_subprocess_read(cr_subprocess *p, int which, void *buf, size_t n)
         return -EINVAL;
     if (p->fds[which] < 0)
         return -EBADF;
+    if (p->modes[which] == CR_SUBPROCESS_STREAM) {
+        cr_stream *s;
+        int rc = cr_subprocess_stream(p, which, &s);
+        if (rc < 0)
+            return rc;
+        p->busy++;
+        ssize_t r = cr_stream_read(s, buf, n);
+        p->busy--;
+        return r;
+    }
     return one_io(p, IORING_OP_READ, p->fds[which], buf, n);
 }
 
@@ -177,6 +298,21 @@ ssize_t cr_subprocess_write(cr_subprocess *p, const void *buf, size_t n)
         return -EINVAL;
     if (p->fds[0] < 0)
         return -EBADF;
+    if (p->modes[0] == CR_SUBPROCESS_STREAM) {
+        cr_stream *s;
+        int rc = cr_subprocess_stream(p, 0, &s);
+        if (rc < 0)
+            return rc;
+        cr__task *t;
+        if ((rc = cr__enter(&t)) < 0) /* suspends, like the raw path: same checks */
+            return rc;
+        p->busy++;
+        ssize_t r = cr_stream_write(s, buf, n);
+        if (r >= 0 && (rc = cr_stream_drain(s)) < 0)
+            r = rc;
+        p->busy--;
+        return r;
+    }
     size_t done = 0;
     while (done < n) {
         int rc = one_io(p, IORING_OP_WRITE, p->fds[0], (char *)buf + done, n - done);
@@ -278,7 +414,8 @@ static int pump_in(void *arg, void **r)
     struct pump *m = arg;
     ssize_t n = m->inlen ? cr_subprocess_write(m->p, m->in, m->inlen) : 0;
     cr_subprocess_close_pipe(m->p, 0);
-    return n == -EPIPE ? 0 : (int)(n < 0 ? n : 0); /* asyncio ignores EPIPE */
+    /* asyncio ignores a child that closed its stdin (a socket may say RESET) */
+    return n == -EPIPE || n == -ECONNRESET ? 0 : (int)(n < 0 ? n : 0);
 }
 
 int cr_subprocess_communicate(cr_subprocess *p, const void *input, size_t inlen, char **out,
@@ -353,6 +490,17 @@ int cr_subprocess_free(cr_subprocess *p)
         while (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED) < 0 && errno == EINTR)
             ;
     }
+    for (int i = 0; i < 3; i++) {
+        if (p->streams[i]) {
+            /* Closes it and wakes its waiters with -ESHUTDOWN; the memory goes
+             * once the kernel and those waiters are done with it. */
+            cr_stream_free(p->streams[i]);
+            p->streams[i] = NULL;
+            p->fds[i] = -1;
+        }
+    }
+    if (p->loop)
+        cr__io_obj_del(p->loop, &p->obj);
     for (int i = 0; i < 3; i++)
         close_fd(&p->fds[i]);
     close(p->pidfd);

@@ -185,6 +185,47 @@ int cr__park(cr__cancel_hook hook, void *ctx)
     return cr__park_nocheck(hook, ctx);
 }
 
+/* Up to TASK_CACHE freed task structs wait on their loop for reuse: a calloc
+ * and a free per spawn were ~15% of spawn+run+join. Not under ASan, which
+ * should see every use after free. */
+#define TASK_CACHE 256
+
+static cr__task *task_alloc(cr_loop *l)
+{
+    cr__task *t = l->task_cache;
+    if (!t)
+        return calloc(1, sizeof *t);
+    l->task_cache = *(void **)t;
+    l->ntask_cache--;
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+void cr__task_free(cr__task *t)
+{
+    free(t->name);
+#ifndef CR_ASAN
+    cr_loop *l = t->f.loop;
+    if (l && !l->closed && l->ntask_cache < TASK_CACHE) {
+        *(void **)t = l->task_cache;
+        l->task_cache = t;
+        l->ntask_cache++;
+        return;
+    }
+#endif
+    free(t);
+}
+
+void cr__task_cache_free(cr_loop *l)
+{
+    while (l->task_cache) {
+        void *t = l->task_cache;
+        l->task_cache = *(void **)t;
+        free(t);
+    }
+    l->ntask_cache = 0;
+}
+
 int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_opts *opts,
                         cr_task **out)
 {
@@ -196,11 +237,11 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     int rc = cr__loop_check(loop);
     if (rc < 0)
         return rc;
-    cr__task *t = calloc(1, sizeof *t);
+    cr__task *t = task_alloc(loop);
     if (!t)
         return -ENOMEM;
     if (opts && opts->name && !(t->name = strdup(opts->name))) {
-        free(t);
+        cr__task_free(t);
         return -ENOMEM;
     }
     cr__future_init(&t->f, loop);

@@ -42,11 +42,47 @@ extern "C" {
 /* ------------------------------------------------------------ addresses ---- */
 
 /* Fills *ss from a numeric IPv4/IPv6 address or "localhost" (→ 127.0.0.1) and
- * a port (0..65535). NULL or "" host = the IPv4 wildcard. Hostnames other
- * than localhost return -EAFNOSUPPORT until resolution moves to the thread
- * pool. Does not suspend; any thread. */
+ * a port (0..65535). NULL or "" host = the IPv4 wildcard. Other hostnames
+ * return -EAFNOSUPPORT: resolving them may block, so this call leaves them to
+ * cr_getaddrinfo (which cr_connect_tcp, cr_listen_tcp and the stream/server
+ * calls use by themselves). Does not suspend; any thread. */
 CR_API int cr_sockaddr_ip(const char *host, int port, struct sockaddr_storage *ss,
                           socklen_t *len);
+/* loop.getaddrinfo: getaddrinfo(3) run on the loop's executor (the thread
+ * pool of cr_to_thread), since it blocks on /etc/hosts and DNS. Suspends.
+ * host or port (a number or a service name) may be NULL, not both; hints as
+ * getaddrinfo's (only flags/family/socktype/protocol are read; NULL = any).
+ * 0 and *res, a list to free with cr_freeaddrinfo; else a negative errno,
+ * getaddrinfo's EAI_* codes mapped by cr_eai_to_errno.
+ * Cancelled: returns -ECANCELED at once; a lookup already running on the
+ * pool finishes there and frees its own result (a queued one never starts).
+ * No timeout of its own (a DNS lookup may take resolv.conf's timeout x
+ * attempts): wrap it in cr_wait_for or a cr_timeout scope, or use
+ * cr_connect_tcp's timeout. -EPERM outside a task, -EINVAL, -ENOMEM,
+ * -ESHUTDOWN if the executor is shut down. */
+struct addrinfo;
+CR_API int cr_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+                          struct addrinfo **res);
+/* freeaddrinfo; NULL is a no-op. Any thread. */
+CR_API void cr_freeaddrinfo(struct addrinfo *res);
+/* loop.getnameinfo: getnameinfo(3) on the loop's executor. Suspends. Writes
+ * the host name (hostlen bytes at most) and service name (servlen) as
+ * getnameinfo does; either buffer may be NULL with its length 0, not both.
+ * flags NI_*. Errors as cr_getaddrinfo (a buffer too small: -ENAMETOOLONG);
+ * a cancel returns -ECANCELED at once and the buffers are not touched after.
+ * salen must fit a sockaddr_storage (-EINVAL). */
+CR_API int cr_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
+                          size_t hostlen, char *serv, size_t servlen, int flags);
+/* The mapping of getaddrinfo's codes to negative errnos (any thread):
+ *   EAI_NONAME, EAI_NODATA, EAI_ADDRFAMILY  -ENXIO  (no such host / address)
+ *   EAI_AGAIN      -EAGAIN   (DNS did not answer; try again later)
+ *   EAI_FAIL       -EIO      (DNS failed for good)
+ *   EAI_MEMORY     -ENOMEM          EAI_FAMILY    -EAFNOSUPPORT
+ *   EAI_SOCKTYPE   -ESOCKTNOSUPPORT EAI_SERVICE   -EPROTONOSUPPORT
+ *   EAI_BADFLAGS   -EINVAL          EAI_OVERFLOW  -ENAMETOOLONG
+ *   EAI_SYSTEM     -sys_errno (the errno getaddrinfo left; -EIO if none)
+ *   anything else  -EIO;  0 → 0. */
+CR_API int cr_eai_to_errno(int eai, int sys_errno);
 /* A Unix-domain address; -ENAMETOOLONG if path does not fit. Any thread. */
 CR_API int cr_sockaddr_unix(const char *path, struct sockaddr_storage *ss, socklen_t *len);
 /* The local port of a bound IP socket, or a negative errno. Any thread. */
@@ -57,8 +93,11 @@ CR_API int cr_local_port(int fd);
 /* socket(2) through the ring (IORING_OP_SOCKET). Suspends. Returns the fd. */
 CR_API int cr_socket(int domain, int type, int protocol);
 /* socket + SO_REUSEADDR + bind + listen, for TCP on host:port (port 0 = any;
- * read it back with cr_local_port). Does not suspend (these never block).
- * backlog <= 0 means SOMAXCONN. Returns the listening fd. */
+ * read it back with cr_local_port). backlog <= 0 means SOMAXCONN. Returns the
+ * listening fd. Does not suspend for a numeric host, localhost, NULL or "";
+ * another hostname is resolved with cr_getaddrinfo (AI_PASSIVE) — that
+ * suspends, so only from a task (-EPERM otherwise) — and the first address
+ * that binds is used (asyncio binds them all; one listener here). */
 CR_API int cr_listen_tcp(const char *host, int port, int backlog);
 /* Same for a Unix stream socket at path (an existing socket file is replaced). */
 CR_API int cr_listen_unix(const char *path, int backlog);
@@ -66,8 +105,12 @@ CR_API int cr_listen_unix(const char *path, int backlog);
 CR_API int cr_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout);
 /* connect. Suspends; -ETIMEDOUT after timeout. */
 CR_API int cr_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout);
-/* socket + connect to host:port (numeric or localhost) / a Unix path. Suspends.
- * Returns the connected fd; on any failure the socket is closed. */
+/* socket + connect to host:port / a Unix path. Suspends. Returns the
+ * connected fd; on any failure the socket is closed. A host that is not
+ * numeric or localhost is resolved with cr_getaddrinfo, then each address is
+ * tried in turn, in getaddrinfo's order, until one connects (the last error
+ * otherwise). `timeout` covers the lookup and every attempt together. Not
+ * happy eyeballs: an address that never answers uses up the timeout. */
 CR_API int cr_connect_tcp(const char *host, int port, double timeout);
 CR_API int cr_connect_unix(const char *path, double timeout);
 /* recv / send (send adds MSG_NOSIGNAL). Suspend. Return the byte count; recv
@@ -177,7 +220,8 @@ typedef struct cr_stream_opts {
     size_t low_water;  /* ... until at most this is; 0 = high_water / 4 */
 } cr_stream_opts;
 
-/* asyncio.open_connection / open_unix_connection. Suspend. opts may be NULL. */
+/* asyncio.open_connection / open_unix_connection. Suspend. opts may be NULL.
+ * host as cr_connect_tcp (hostnames resolved on the thread pool). */
 CR_API int cr_open_connection(const char *host, int port, const cr_stream_opts *opts,
                               double timeout, cr_stream **out);
 CR_API int cr_open_unix_connection(const char *path, const cr_stream_opts *opts,
@@ -240,8 +284,9 @@ typedef struct cr_server_opts {
     cr_stream_opts stream;     /* per-connection stream options */
 } cr_server_opts;
 
-/* Listens and starts accepting at once (on the running loop, or loop). Does
- * not suspend. opts may be NULL. */
+/* Listens and starts accepting at once (on the running loop, or loop). opts
+ * may be NULL. host as cr_listen_tcp: does not suspend unless host is a name
+ * to resolve (then only from a task). */
 CR_API int cr_start_server(cr_loop *loop, const char *host, int port, cr_stream_handler fn,
                            void *arg, const cr_server_opts *opts, cr_server **out);
 CR_API int cr_start_unix_server(cr_loop *loop, const char *path, cr_stream_handler fn,
