@@ -10,7 +10,8 @@
 // cr_run() and the task body holds the `for (auto _ : state)` loop, so the
 // timed region is only the operation, never loop setup or teardown.
 //
-// Slots for subsystems not merged yet are at the bottom, marked WAITING.
+// Issue 3's MPSC, deque and to_thread are at the bottom (their C bodies are in
+// micro-threads.c).
 #include <benchmark/benchmark.h>
 #include <boost/context/detail/fcontext.hpp>
 #include <ucontext.h>
@@ -22,6 +23,9 @@
 extern "C" {
 #include <coring.h>
 #include "ctx.h" // cr__ctx_switch / cr__ctx_make: hidden, but linkable from the static archive
+#if __has_include("mpsc.h")
+#include "micro-threads.h"
+#endif
 }
 
 namespace {
@@ -326,14 +330,87 @@ void timer_arm_cancel(benchmark::State &state)
 }
 BENCHMARK(timer_arm_cancel);
 
-// ------------------------------------------------------------- WAITING ---
-// Slots for benchmarks whose subsystem is not merged yet. bench/run.py lists
-// each as "waiting on issue N" until its BENCHMARK() line exists here.
-//
-//   mpsc_push_pop          — WAITING on issue 3 (lib/xthread.c MPSC queue)
-//   deque_push_pop_steal   — WAITING on issue 3 (lib/pool.c Chase-Lev deque)
-//   to_thread_round_trip   — WAITING on issue 3 (cr_to_thread)
-//   (to_thread 200k, cross-thread 1M: issue 3; echo, HTTP: issue 5; whole-program, see run.py)
+// ------------------------------------------------------------- threads ---
+// Issue 3's structures and to_thread. Built when lib/mpsc.h exists (the
+// Makefile then compiles micro-threads.c, whose C bodies these call: the
+// structures' headers are C11 atomics, which C++17 cannot include).
+#if __has_include("mpsc.h")
+
+// One push or one pop of the MPSC queue, uncontended (a batch of 64 pushes,
+// then 64 pops; ns per operation).
+void mpsc_push_pop(benchmark::State &state)
+{
+    if (micro_threads_init() < 0) {
+        state.SkipWithError("out of memory");
+        return;
+    }
+    for (auto _ : state)
+        if (micro_mpsc_push_pop() != MICRO_BATCH) {
+            state.SkipWithError("MPSC lost an item");
+            break;
+        }
+    micro_threads_fini();
+    set_ops(state, 2 * MICRO_BATCH);
+}
+BENCHMARK(mpsc_push_pop);
+
+// One owner push or take of the Chase-Lev deque (64 pushes, then 64 takes).
+void deque_push_take(benchmark::State &state)
+{
+    if (micro_threads_init() < 0) {
+        state.SkipWithError("out of memory");
+        return;
+    }
+    for (auto _ : state)
+        if (micro_deque_push_take() != MICRO_BATCH) {
+            state.SkipWithError("deque lost an item");
+            break;
+        }
+    micro_threads_fini();
+    set_ops(state, 2 * MICRO_BATCH);
+}
+BENCHMARK(deque_push_take);
+
+// One owner push or one steal (64 pushes, then 64 steals by the same thread:
+// the CAS of a steal without a competing thief).
+void deque_push_steal(benchmark::State &state)
+{
+    if (micro_threads_init() < 0) {
+        state.SkipWithError("out of memory");
+        return;
+    }
+    for (auto _ : state)
+        if (micro_deque_push_steal() != MICRO_BATCH) {
+            state.SkipWithError("deque lost an item");
+            break;
+        }
+    micro_threads_fini();
+    set_ops(state, 2 * MICRO_BATCH);
+}
+BENCHMARK(deque_push_steal);
+
+// One cr_to_thread of a function that returns at once, awaited: submission to
+// the pool, a worker running it, the wake-up of the loop and the switch back.
+void to_thread_round_trip(benchmark::State &state)
+{
+    in_task(state, [](benchmark::State &st) -> int {
+        auto tiny = [](void *arg, void **result) -> int {
+            *result = arg;
+            return 0;
+        };
+        int rc = 0;
+        for (auto _ : st) {
+            void *res;
+            if ((rc = cr_to_thread(tiny, nullptr, &res)) < 0)
+                break;
+        }
+        set_ops(st, 1);
+        return rc < 0 ? rc : 0;
+    });
+}
+BENCHMARK(to_thread_round_trip);
+
+#endif
 
 } // namespace
 

@@ -31,9 +31,19 @@ TOP = os.path.dirname(HERE)
 OUT = os.path.join(TOP, "build", "bench")
 RESULTS = os.path.join(HERE, "results")
 PY = "/usr/bin/python3"  # Debian's python: python3-uvloop installs for it
+REL = os.path.join(TOP, "build", "release")  # `make examples`: echo, http, loadgen, floor, uv-echo
+sys.path.insert(0, HERE)
+import servers  # noqa: E402  (the echo/HTTP measuring half of this driver)
 
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 TOKIO = os.environ.get("TOKIO", "")
+# ONLY=echo,http (groups: micro, programs, echo, http, threads): run a subset,
+# e.g. while working on one subsystem. Unset: everything.
+ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
+
+
+def wanted(group):
+    return not ONLY or group in ONLY
 
 # ---------------------------------------------------------------- workload --
 
@@ -43,27 +53,38 @@ if QUICK:
     SPAWN_BATCH_N = 200_000  # 1,000,000 in default mode (asyncio alone takes ~10 s a run)
     SPAWN_SEQ_N = 100_000
     SLEEPERS = [(100_000, 3)]  # (N, rounds); 1,000,000 sleepers only in default mode
+    NET_ROUNDS = 2  # echo and HTTP: rounds of every server
+    THREAD_ROUNDS = 2  # to_thread, cross-thread, deque
+    ECHO_DUR = 0.8  # seconds measured per echo run (after loadgen's 0.5 s warm-up)
+    HTTP_DUR = 1    # seconds of wrk per HTTP run (whole seconds)
 else:
     ROUNDS = 5
     MICRO_MIN_TIME = 0.2
     SPAWN_BATCH_N = 1_000_000
     SPAWN_SEQ_N = 200_000
     SLEEPERS = [(100_000, 5), (1_000_000, 3)]
+    NET_ROUNDS = 3
+    THREAD_ROUNDS = 3  # default mode ran 9:42 with 5 here (and Tokio): keep a margin
+    ECHO_DUR = 1.5
+    HTTP_DUR = 2
+ECHO_CONNS = [50, 500]
+# Threads (issue 3). coring, libuv and Tokio always run the full counts;
+# asyncio/uvloop are ~50× slower per job, so they run fewer and the report
+# compares ns per job / per submission.
+TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
+XTHREAD_N, XTHREAD_PRODUCERS = 1_000_000, 2
+PY_TO_THREAD_N = 10_000 if QUICK else 30_000
+PY_XTHREAD_N = 10_000 if QUICK else 30_000
+ECHO_SIZE = 64
+HTTP_CONNS = 50
 
 RUN_TIMEOUT = 300  # seconds, one program
 
 # Benchmarks whose subsystem has not landed: listed in every report.
-WAITING = [
-    ("MPSC push/pop (micro)", 3),
-    ("Chase-Lev deque push/pop/steal (micro)", 3),
-    ("to_thread round trip (micro)", 3),
-    ("to_thread of 200,000 tiny jobs, 64 in flight (vs uv_queue_work, asyncio, Tokio spawn_blocking)", 3),
-    ("1,000,000 cross-thread submissions from 2 threads (vs uv_async_send, run_coroutine_threadsafe)", 3),
-    ("echo at 50 and 500 connections: req/s, p50/p99, server CPU/request user+kernel, syscalls/request; "
-     "liburing floor server, libuv, Go, asyncio/uvloop, Tokio", 5),
-    ("HTTP hello under wrk (vs Go net/http, nginx)", 5),
-    ("lock contended across loops, latency percentile plot", 5),
-]
+# (Empty since issues 3 and 5 merged. A "lock contended across loops" slot
+# was dropped: coring's sync objects belong to one thread, like asyncio's, so
+# there is no cross-thread lock to measure.)
+WAITING = []
 
 
 def fmt_dur(s):
@@ -93,6 +114,10 @@ class Runtime:
     def cmd(self, bench, args):
         raise NotImplementedError
 
+    def server_cmd(self, bench):
+        """argv of this runtime's echo/HTTP server (prints its port)."""
+        return None
+
 
 class Coring(Runtime):
     def __init__(self):
@@ -121,18 +146,22 @@ class Go(Runtime):
             self.reason = "no `go` (Debian package golang-go could not be installed)"
             return
         env = dict(os.environ, GO111MODULE="off", GOCACHE=os.path.join(OUT, "gocache"))
-        for p in ("spawn", "sleepers"):
+        for p in ("spawn", "sleepers", "echo", "hello"):
             r = subprocess.run([go, "build", "-o", os.path.join(OUT, "go-" + p), p + ".go"],
                                cwd=os.path.join(HERE, "peers", "go"), env=env,
                                capture_output=True, text=True)
             if r.returncode:
                 self.reason = "go build failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
                 return
-        self.version = sh([go, "version"]) + f" (GOMAXPROCS={os.cpu_count()}, the default)"
+        self.version = sh([go, "version"]) + (f" (GOMAXPROCS={os.cpu_count()}, the default; "
+                                              "1 for the servers, pinned to one CPU)")
         self.ok = True
 
     def cmd(self, bench, args):
         return [os.path.join(OUT, "go-" + bench)] + args
+
+    def server_cmd(self, bench):
+        return [os.path.join(OUT, "go-" + bench), "0"]
 
 
 class Asyncio(Runtime):
@@ -158,6 +187,9 @@ class Asyncio(Runtime):
     def cmd(self, bench, args):
         c = [PY, os.path.join(HERE, "peers", "python", bench + ".py")] + args
         return c + ["--uvloop"] if self.uvloop else c
+
+    def server_cmd(self, bench):
+        return self.cmd(bench, ["0"])
 
 
 class Tokio(Runtime):
@@ -190,6 +222,111 @@ class Tokio(Runtime):
 
     def cmd(self, bench, args):
         return [os.path.join(OUT, "tokio", "release", bench)] + args
+
+    def server_cmd(self, bench):
+        return self.cmd(bench, ["0"])
+
+
+class Server:
+    """One echo or HTTP server of the network benchmarks."""
+
+    def __init__(self, name, label, argv, reason=""):
+        self.name, self.label, self.argv, self.reason = name, label, argv, reason
+        self.ok = not reason
+
+
+def need_exe(path, how):
+    return "" if os.access(path, os.X_OK) else f"{os.path.relpath(path, TOP)} missing ({how})"
+
+
+def net_servers(runtimes):
+    """(echo servers, HTTP servers, {bench: reason it cannot run at all})."""
+    rt = {r.name: r for r in runtimes}
+    mk = "run `make examples`"
+    echo = [Server("coring", "coring", [os.path.join(REL, "examples", "echo"), "0"],
+                   need_exe(os.path.join(REL, "examples", "echo"), mk)),
+            Server("floor", "liburing floor", [os.path.join(REL, "bench", "floor-echo"), "0"],
+                   need_exe(os.path.join(REL, "bench", "floor-echo"), mk)),
+            Server("libuv", "libuv", [os.path.join(REL, "bench", "uv-echo"), "0"],
+                   need_exe(os.path.join(REL, "bench", "uv-echo"), "needs libuv1-dev, then " + mk))]
+    for name in ("go", "asyncio", "uvloop", "tokio"):
+        r = rt[name]
+        argv = r.server_cmd("echo") if r.ok else None
+        echo.append(Server(name, r.label, argv, "" if r.ok else r.reason))
+    http = [Server("coring", "coring", [os.path.join(REL, "examples", "http"), "0"],
+                   need_exe(os.path.join(REL, "examples", "http"), mk))]
+    g = rt["go"]
+    http.append(Server("go", "Go net/http", g.server_cmd("hello") if g.ok else None,
+                       "" if g.ok else g.reason))
+    http.append(Server("nginx", "nginx", ["nginx"],
+                       "" if shutil.which("nginx") else "no `nginx` (Debian: nginx-light)"))
+    whole = {}
+    lg = os.path.join(REL, "tools", "loadgen")
+    if not os.access(lg, os.X_OK):
+        whole["echo"] = f"build/release/tools/loadgen missing ({mk})"
+    if not shutil.which("wrk"):
+        whole["http"] = "no `wrk` (Debian: wrk)"
+    if not shutil.which("taskset"):
+        whole["echo"] = whole["http"] = "no `taskset` (Debian: util-linux)"
+    return echo, http, whole
+
+
+class Runner:
+    """One process of a thread benchmark: argv, and which RESULT figure it
+    prints goes to which (row, runtime) of the report."""
+
+    def __init__(self, name, label, argv, figures, reason="", env=None):
+        self.name, self.label, self.argv, self.figures = name, label, argv, figures
+        self.reason, self.env, self.ok = reason, env, not reason
+
+
+def thread_jobs(runtimes):
+    """[(title, rows, [Runner])] for issue 3's whole-program benchmarks.
+
+    coring's programs (bench/thread-*.c, the threads engineer's) run coring
+    and libuv in one process, interleaved, one round per run (ROUNDS=1)."""
+    rt = {r.name: r for r in runtimes}
+    env1 = dict(os.environ, ROUNDS="1")
+    exe = {p: os.path.join(OUT, p) for p in ("thread-to-thread", "thread-submit", "thread-deque")}
+    why = {p: need_exe(e, "run `make -C bench`; needs issue 3 (threads) merged and libuv1-dev")
+           for p, e in exe.items()}
+
+    def peer(name, bench, args, figs):
+        r = rt[name]
+        return Runner(name, r.label, r.cmd(bench, args) if r.ok else None, figs, "" if r.ok else r.reason)
+
+    tt = f"to_thread: tiny jobs, {TO_THREAD_INFLIGHT} in flight"
+    row = f"{tt}: ns per job"
+    py_args = [str(PY_TO_THREAD_N), str(TO_THREAD_INFLIGHT)]
+    to_thread = (tt, [row], [
+        Runner("coring", "coring + libuv", [exe["thread-to-thread"]],
+               {"to_thread_coring": (row, "coring"), "to_thread_libuv": (row, "libuv")},
+               why["thread-to-thread"], env1),
+        peer("asyncio", "tothread", py_args, {"to_thread": (row, "asyncio")}),
+        peer("uvloop", "tothread", py_args, {"to_thread": (row, "uvloop")}),
+        peer("tokio", "tothread", [str(TO_THREAD_N), str(TO_THREAD_INFLIGHT)], {"to_thread": (row, "tokio")}),
+    ])
+    xt = f"cross-thread submissions from {XTHREAD_PRODUCERS} threads"
+    cb, co = f"{xt}: callback (call_soon_threadsafe), ns/op", f"{xt}: coroutine (run_coroutine_threadsafe), ns/op"
+    py_args = [str(PY_XTHREAD_N), str(XTHREAD_PRODUCERS)]
+    xthread = (xt, [cb, co], [
+        Runner("coring", "coring + libuv", [exe["thread-submit"]],
+               {"xthread_call_soon_coring": (cb, "coring"), "xthread_coroutine_coring": (co, "coring"),
+                "xthread_libuv": (cb, "libuv")}, why["thread-submit"], env1),
+        peer("asyncio", "xthread", py_args, {"xthread_call_soon": (cb, "asyncio"),
+                                             "xthread_coroutine": (co, "asyncio")}),
+        peer("uvloop", "xthread", py_args, {"xthread_call_soon": (cb, "uvloop"),
+                                            "xthread_coroutine": (co, "uvloop")}),
+        peer("tokio", "xthread", [str(XTHREAD_N), str(XTHREAD_PRODUCERS)],
+             {"xthread_coroutine": (co, "tokio")}),
+    ])
+    dq = "Chase-Lev deque, 1,000,000 items, 2 threads"
+    rows = [f"{dq}: owner push+take, ns/op", f"{dq}: steal, one thief, ns/op",
+            f"{dq}: owner push/take vs 1 thief, ns/item"]
+    deque = (dq, rows, [Runner("coring", "coring", [exe["thread-deque"]],
+                               {"deque_push_take": (rows[0], "coring"), "deque_steal": (rows[1], "coring"),
+                                "deque_contended": (rows[2], "coring")}, why["thread-deque"], env1)])
+    return [to_thread, xthread, deque]
 
 
 def coring_version():
@@ -228,7 +365,8 @@ def machine():
     except OSError:
         pass
     pkgs = ["liburing-dev", "libbenchmark-dev", "libboost-context-dev", "libc6", "golang-go",
-            "python3-uvloop", "librust-tokio-dev", "gnuplot-nox"]
+            "python3-uvloop", "librust-tokio-dev", "gnuplot-nox", "libuv1-dev", "nginx-light",
+            "wrk", "linux-perf"]
     vers = {}
     for p in pkgs:
         v = sh(["dpkg-query", "-W", "-f=${Version}", p])
@@ -287,10 +425,10 @@ class Progress:
                 break
 
 
-def run_program(cmd):
+def run_program(cmd, env=None):
     """Runs one benchmark program; returns ({figure: (value, unit)}, error)."""
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, env=env)
     except subprocess.TimeoutExpired:
         return {}, f"timed out after {RUN_TIMEOUT} s"
     except OSError as e:
@@ -322,6 +460,10 @@ MICRO = {
     "lock_uncontended": ("lock acquire+release, uncontended", "coring"),
     "lock_contended": ("lock hand-off, 2 tasks contending", "coring"),
     "timer_arm_cancel": ("timer arm+cancel (call_later+cancel, 1,000 armed)", "coring"),
+    "mpsc_push_pop": ("MPSC push or pop, uncontended (batches of 64)", "coring"),
+    "deque_push_take": ("Chase-Lev deque owner push or take (batches of 64)", "coring"),
+    "deque_push_steal": ("Chase-Lev deque owner push or steal, no rival thief (batches of 64)", "coring"),
+    "to_thread_round_trip": ("to_thread round trip (tiny job, awaited)", "coring"),
 }
 
 
@@ -362,6 +504,25 @@ def main():
         log("coring itself is not built: " + runtimes[0].reason)
         return 1
     live = [rt for rt in runtimes if rt.ok]
+    echo_srv, http_srv, net_skip = net_servers(runtimes)
+    for bench, lst in (("echo", echo_srv), ("http", http_srv)):
+        for sv in lst:
+            if sv.ok and bench in net_skip:
+                sv.ok, sv.reason = False, net_skip[bench]
+            log(f"  {bench} server {sv.label:14s} " + ("ok" if sv.ok else f"skipped ({sv.reason})"))
+    if not servers.PERF:
+        log(f"  syscall counts: skipped ({servers.PERF_WHY})")
+    # (bench, conns, title, servers, seconds per run)
+    net_jobs = [("echo", c, f"echo, {c} connections, {ECHO_SIZE}-byte messages", echo_srv, ECHO_DUR)
+                for c in ECHO_CONNS if wanted("echo")]
+    if wanted("http"):
+        net_jobs.append(("http", HTTP_CONNS, f"HTTP hello, wrk -t1 -c{HTTP_CONNS}", http_srv, HTTP_DUR))
+    net_rows = {}  # row -> (title, figure)
+    th_jobs = thread_jobs(runtimes) if wanted("threads") else []
+    for title, rows, runners in th_jobs:
+        for rn in runners:
+            if not rn.ok and rn.name == "coring":
+                log(f"  threads: {title}: skipped ({rn.reason})")
 
     # Jobs of one round. guess = seconds, for the time-left estimate before
     # the first measurement of each job.
@@ -384,23 +545,36 @@ def main():
              SPAWN_SEQ_N, ROUNDS)]
     for n, rounds in SLEEPERS:
         jobs.append(("sleepers", [str(n), "100", "42"], f"{n:,} tasks sleeping 0–100 ms", n, rounds))
+    if not wanted("programs"):
+        jobs = []
     # Figures the programs print -> row titles (a job's figures are keyed by its N).
     fig_title = {}
 
     prog = Progress()
     for r in range(ROUNDS):
-        prog.plan(("micro",), 15 if not QUICK else 4)
+        if wanted("micro"):
+            prog.plan(("micro",), 15 if not QUICK else 4)
         for bench, args, title, n, rounds in jobs:
             if r < rounds:
                 for rt in live:
                     prog.plan((bench, tuple(args), rt.name), guess(bench, args, n, rt.name))
+        for title, rows, runners in th_jobs if r < THREAD_ROUNDS else []:
+            for rn in runners:
+                if rn.ok:
+                    prog.plan(("threads", title, rn.name), 2.0)
+        if r < NET_ROUNDS:
+            for bench, conns, title, srvs, dur in net_jobs:
+                for sv in srvs:
+                    if sv.ok:
+                        prog.plan((bench, conns, sv.name), dur + 1.2)
 
     store = Store()
     failed = False
     for r in range(ROUNDS):
-        t = prog.start(("micro",), f"round {r + 1}/{ROUNDS} · micro-benchmarks (coring, Boost.Context, swapcontext)")
-        failed |= not run_micro(store, r)
-        prog.done(("micro",), t)
+        if wanted("micro"):
+            t = prog.start(("micro",), f"round {r + 1}/{ROUNDS} · micro-benchmarks (coring, Boost.Context, swapcontext)")
+            failed |= not run_micro(store, r)
+            prog.done(("micro",), t)
         for bench, args, title, n, rounds in jobs:
             if r >= rounds:
                 continue
@@ -419,9 +593,47 @@ def main():
                     row = f"{title}: {fig}"
                     fig_title[row] = (bench, fig, n)
                     store.add(row, rt.name, v, unit, r)
+        for title, rows, runners in th_jobs if r < THREAD_ROUNDS else []:
+            order = [rn for rn in runners if rn.ok]
+            for rn in order if r % 2 == 0 else reversed(order):
+                key = ("threads", title, rn.name)
+                t = prog.start(key, f"round {r + 1}/{THREAD_ROUNDS} · {title} · {rn.label}")
+                res, err = run_program(rn.argv, rn.env)
+                prog.done(key, t)
+                if err:
+                    store.errors[(title, rn.name)] = err
+                    log(f"    {rn.label}: FAILED: {err}")
+                    failed |= rn.name == "coring"
+                for fig, (v, unit) in res.items():
+                    if fig in rn.figures:
+                        row, runtime = rn.figures[fig]
+                        store.add(row, runtime, v, unit, r)
+        if r >= NET_ROUNDS:
+            continue
+        for bench, conns, title, srvs, dur in net_jobs:
+            order = [sv for sv in srvs if sv.ok]
+            for sv in order if r % 2 == 0 else reversed(order):
+                key = (bench, conns, sv.name)
+                t = prog.start(key, f"round {r + 1}/{NET_ROUNDS} · {title} · {sv.label}")
+                try:
+                    if bench == "echo":
+                        res = servers.echo(sv.argv, os.path.join(REL, "tools", "loadgen"), conns, dur,
+                                           ECHO_SIZE)
+                    else:
+                        res = servers.http(sv.argv, conns, dur)
+                except (RuntimeError, OSError) as e:
+                    res = {}
+                    store.errors[(title, sv.name)] = str(e)
+                    log(f"    {sv.label}: FAILED: {e}")
+                    failed |= sv.name == "coring"
+                prog.done(key, t)
+                for fig, (v, unit) in res.items():
+                    row = f"{title}: {fig}"
+                    net_rows[row] = (title, fig)
+                    store.add(row, sv.name, v, unit, r)
     elapsed = time.time() - t_start
     log(f"done in {fmt_dur(elapsed)}")
-    report(stamp, store, runtimes, machine(), elapsed, fig_title)
+    report(stamp, store, runtimes, machine(), elapsed, fig_title, net_jobs, net_rows, th_jobs)
     return 1 if failed else 0
 
 
@@ -479,10 +691,11 @@ GOALS = [
 ]
 
 
-def report(stamp, store, runtimes, mach, elapsed, fig_title):
+def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows, th_jobs):
     os.makedirs(RESULTS, exist_ok=True)
     peers = [rt for rt in runtimes[1:] if rt.ok]
-    cmd = "make bench" + (" QUICK=1" if QUICK else "") + (" TOKIO=1" if TOKIO == "1" else "")
+    cmd = "make bench" + (" QUICK=1" if QUICK else "") + (" TOKIO=1" if TOKIO == "1" else "") \
+        + (f" ONLY={','.join(sorted(ONLY))}" if ONLY else "")
     L = []
     L.append(f"# coring benchmarks — {stamp} UTC ({'QUICK' if QUICK else 'default'} mode)\n")
     L.append(f"Produced by `{cmd}` in {fmt_dur(elapsed)} (min:s). Every cell is the median "
@@ -519,14 +732,19 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title):
     L.append(f"## Micro-benchmarks (ns per operation; Google Benchmark, min_time {MICRO_MIN_TIME} s)\n")
     L.append("| figure | coring | Boost.Context fcontext | glibc swapcontext | coring/Boost | coring/swapcontext |")
     L.append("|---|---|---|---|---|---|")
-    seen = []
+    seen, missing = [], []
     for name, (fig, rt) in MICRO.items():
         if fig in seen:
             continue
         seen.append(fig)
         c = store.get(fig, "coring")
         b, s = store.get(fig, "boost"), store.get(fig, "swapcontext")
+        if not (c or b or s):
+            missing.append(fig)  # not in this build of micro (e.g. issue 3 not merged)
+            continue
         L.append(f"| {fig} | {cell(c)} | {cell(b)} | {cell(s)} | {ratio_cell(c, b)} | {ratio_cell(c, s)} |")
+    if missing and wanted("micro"):
+        L.append(f"\nNot in this build of `build/bench/micro`: {', '.join(missing)}.")
     L.append("\n`switch` is one one-way switch (half a ping-pong). `yield` is one task handing "
              "the loop to another through a full loop turn.\n")
 
@@ -548,18 +766,22 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title):
     if not any(s == 1_000_000 for s, _ in SLEEPERS):
         L.append("1,000,000 sleepers: not run in QUICK mode (default mode only).\n")
 
+    L += threads_report(store, th_jobs)
+    L += net_report(store, net_jobs, net_rows)
+
     if store.errors:
         L.append("## Failures\n")
         for (what, rt), err in store.errors.items():
             L.append(f"- {what} · {rt}: {err}")
         L.append("")
 
-    L.append("## Waiting on other subsystems\n")
-    for what, issue in WAITING:
-        L.append(f"- {what} — waiting on issue {issue}")
-    L.append("")
+    if WAITING:
+        L.append("## Waiting on other subsystems\n")
+        for what, issue in WAITING:
+            L.append(f"- {what} — waiting on issue {issue}")
+        L.append("")
 
-    plots = plot(stamp, store, peers, fig_title)
+    plots = plot(stamp, store, peers, fig_title) + plot_latency(stamp, store, net_jobs)
     if plots:
         L.append("## Plots\n")
         for title, base in plots:
@@ -572,11 +794,158 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title):
         L.append(f"{fig} · {rt}: " + ", ".join("-" if x is None else f"{x:.4g}" for x in xs))
     L.append("```")
     text = "\n".join(L) + "\n"
-    for name in (f"{stamp}.md", "latest.md"):
+    # A partial run (ONLY=...) never replaces latest.*: the README links those.
+    for name in (f"{stamp}.md",) + (() if ONLY else ("latest.md",)):
         with open(os.path.join(RESULTS, name), "w") as f:
             f.write(text.replace("](latest-", "](" + stamp + "-") if name != "latest.md" else text)
-    log(f"report: bench/results/{stamp}.md (and latest.md)")
+    log(f"report: bench/results/{stamp}.md" + ("" if ONLY else " (and latest.md)"))
     print(text)
+
+
+# Server figures in report order; True where higher is better.
+NET_FIGS = [("req/s", True), ("latency p50", False), ("latency p99", False), ("latency p999", False),
+            ("CPU total/req", False), ("CPU user/req", False), ("CPU kernel/req", False),
+            ("io_uring_enter/req", False), ("syscalls/req", False)]
+
+
+def best_peer(store, title, fig, srvs, higher):
+    """The peer (not coring, not the floor) with the best median, or None."""
+    best = None
+    for sv in srvs:
+        if sv.name in ("coring", "floor"):
+            continue
+        m = med(store.get(f"{title}: {fig}", sv.name))
+        if m and m[0] > 0 and (best is None or (m[0] > best[1] if higher else m[0] < best[1])):
+            best = (sv, m[0])
+    return best[0] if best else None
+
+
+def net_report(store, net_jobs, net_rows):
+    L = ["## Servers: echo and HTTP\n"]
+    L.append(f"Each server runs alone, pinned to CPU 0 (`taskset -c 0`: every runtime gets one core, "
+             f"Go's GOMAXPROCS follows it), the load generator pinned to CPU 1. Rounds: {NET_ROUNDS}, "
+             f"servers interleaved, order reversed every other round. Echo: `tools/loadgen -c N -s "
+             f"{ECHO_SIZE}` (one request in flight per connection), {ECHO_DUR} s measured after a 0.5 s "
+             f"warm-up. HTTP: `wrk -t1 -c{HTTP_CONNS} -d{HTTP_DUR}s --latency`. CPU/req is the server's "
+             f"CPU time over the first half of the measured window divided by the requests answered "
+             f"in it: total from /proc/PID/task/*/schedstat (ns), user/kernel from utime/stime "
+             f"(/proc/PID/stat, {servers.TCK} Hz ticks: a user time under a few ticks reads as 0, "
+             f"and user+kernel need not add up to the total exactly). Syscalls: "
+             + ("`perf stat -e syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter -p PID` over "
+                "the second half (tracing slows syscalls, so CPU is never read with perf attached; "
+                "epoll servers make no io_uring_enter: compare syscalls/req)."
+                if servers.PERF else f"not counted ({servers.PERF_WHY}).")
+             + " Ratios: coring/server per round, then the median; for req/s above 1 means coring "
+             "is faster, for every other row below 1 does. *best peer* = the peer (floor excluded) "
+             "with the best median for that row.\n")
+    for bench, conns, title, srvs, dur in net_jobs:
+        L.append(f"### {title}\n")
+        shown = [sv for sv in srvs if sv.ok]
+        has_floor = any(sv.name == "floor" for sv in shown)
+        L.append("| figure | unit | " + " | ".join(sv.label for sv in shown)
+                 + (" | coring/floor" if has_floor else "") + " | coring/best peer |")
+        L.append("|" + "---|" * (3 + len(shown) + has_floor))
+        for fig, higher in NET_FIGS:
+            row = f"{title}: {fig}"
+            if row not in net_rows:
+                continue
+            c = store.get(row, "coring")
+            line = f"| {fig} | {store.units.get(row, '')} | " + \
+                " | ".join(cell(store.get(row, sv.name)) for sv in shown)
+            if has_floor:
+                line += " | " + ratio_cell(c, store.get(row, "floor"))
+            bp = best_peer(store, title, fig, shown, higher)
+            line += " | " + (f"{ratio_cell(c, store.get(row, bp.name))} ({bp.label})" if bp else "—")
+            L.append(line + " |")
+        skipped = [sv for sv in srvs if not sv.ok]
+        if skipped:
+            L.append("\nSkipped: " + "; ".join(f"{sv.label} ({sv.reason})" for sv in skipped) + ".")
+        L.append("")
+    return L
+
+
+def threads_report(store, th_jobs):
+    if not th_jobs:
+        return []
+    L = ["## Threads: to_thread, cross-thread submission, work-stealing deque\n"]
+    L.append(f"coring's programs are `bench/thread-*.c`; each runs coring and libuv one after the "
+             f"other in one process (ROUNDS=1: one sample per round). to_thread: coring "
+             f"`cr_to_thread` (default pool: one worker per CPU), libuv `uv_queue_work` (4 threads), "
+             f"asyncio/uvloop `asyncio.to_thread` (default executor), Tokio `spawn_blocking` "
+             f"(current-thread runtime, blocking pool grows on demand); {TO_THREAD_N:,} jobs "
+             f"({PY_TO_THREAD_N:,} for asyncio/uvloop), first submission to last completion. "
+             f"Cross-thread: {XTHREAD_N:,} submissions ({PY_XTHREAD_N:,} for asyncio/uvloop) from "
+             f"{XTHREAD_PRODUCERS} producer threads into one loop, until the loop has run the last: "
+             f"callbacks (coring `cr_call_soon_threadsafe`, libuv a mutex-protected list + "
+             f"`uv_async_send`, asyncio `call_soon_threadsafe`) and coroutines (coring "
+             f"`cr_run_coroutine_threadsafe`, asyncio `run_coroutine_threadsafe`, Tokio "
+             f"`Handle::spawn`). Ratios: coring/peer per round, then the median; below 1 = coring "
+             f"faster.\n")
+    for title, rows, runners in th_jobs:
+        cols = []
+        for rn in runners:
+            for fig, (row, runtime) in rn.figures.items():
+                if runtime not in [c for c, _ in cols]:
+                    cols.append((runtime, {"coring": "coring"}.get(runtime, runtime)))
+        labels = {"coring": "coring", "libuv": "libuv", "asyncio": "asyncio", "uvloop": "uvloop",
+                  "tokio": "Tokio"}
+        peers = [c for c, _ in cols if c != "coring"]
+        L.append(f"### {title}\n")
+        L.append("| figure | " + " | ".join(labels.get(c, c) for c, _ in cols)
+                 + "".join(f" | coring/{labels.get(p, p)}" for p in peers) + " |")
+        L.append("|" + "---|" * (1 + len(cols) + len(peers)))
+        for row in rows:
+            c = store.get(row, "coring")
+            L.append(f"| {row.split(': ', 1)[1]} | " + " | ".join(cell(store.get(row, n)) for n, _ in cols)
+                     + "".join(f" | {ratio_cell(c, store.get(row, p))}" for p in peers) + " |")
+        skipped = [rn for rn in runners if not rn.ok]
+        if skipped:
+            L.append("\nSkipped: " + "; ".join(f"{rn.label} ({rn.reason})" for rn in skipped) + ".")
+        L.append("")
+    return L
+
+
+def plot_latency(stamp, store, net_jobs):
+    """Echo latency percentiles (p50/p99/p999) per server, log scale."""
+    gp = shutil.which("gnuplot")
+    rows = []
+    for bench, conns, title, srvs, dur in net_jobs:
+        if bench != "echo":
+            continue
+        for sv in srvs:
+            vals = [med(store.get(f"{title}: latency {p}", sv.name)) for p in ("p50", "p99", "p999")]
+            if all(vals):
+                rows.append((f"{sv.label} · {conns}", [v[0] for v in vals]))
+    if not gp or not rows:
+        return []
+    work = os.path.join(OUT, "plot")
+    os.makedirs(work, exist_ok=True)
+    dat = os.path.join(work, "latency.dat")
+    with open(dat, "w") as f:
+        f.write('"server · connections" "p50" "p99" "p999"\n')
+        for label, v in rows:
+            f.write(f'"{label}" ' + " ".join(f"{x:.1f}" for x in v) + "\n")
+    for term, ext in (("pngcairo size 1200,600 font ',9'", "png"), ("svg size 1200,600", "svg")):
+        out = os.path.join(RESULTS, f"{stamp}-latency.{ext}")
+        script = f"""
+set terminal {term}
+set output '{out}'
+set title 'echo, {ECHO_SIZE}-byte messages: latency percentiles per server (µs, log scale; medians of rounds)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set logscale y
+set grid ytics
+set key outside right top
+set xtics rotate by -25 left
+plot for [i=2:4] '{dat}' using i:xtic(1) title columnheader(i)
+"""
+        subprocess.run([gp], input=script, text=True, capture_output=True)
+    for ext in ("png", "svg"):
+        src = os.path.join(RESULTS, f"{stamp}-latency.{ext}")
+        if os.path.exists(src) and not ONLY:
+            shutil.copyfile(src, os.path.join(RESULTS, f"latest-latency.{ext}"))
+    return [("echo latency percentiles", "latest-latency")]
 
 
 def plot(stamp, store, peers, fig_title):
@@ -661,7 +1030,7 @@ plot '{dat}' using 2:xtic(1) notitle
     for _, base in made:
         for ext in ("png", "svg"):
             src = os.path.join(RESULTS, f"{base}.{ext}")
-            if os.path.exists(src):
+            if os.path.exists(src) and not ONLY:
                 shutil.copyfile(src, os.path.join(RESULTS, base.replace(stamp, "latest") + f".{ext}"))
     return [(t, b.replace(stamp, "latest")) for t, b in made]
 

@@ -31,6 +31,10 @@ bench-peers)
     # it cannot run as skipped, so a failure here does not stop the suite.
     have_cmd go || need+=(golang-go)
     /usr/bin/python3 -c 'import uvloop' >/dev/null 2>&1 || need+=(python3-uvloop)
+    have_cmd wrk || need+=(wrk)                # HTTP load generator
+    have_cmd nginx || need+=(nginx-light)      # HTTP peer
+    have_cmd perf || need+=(linux-perf)        # syscalls per request
+    have_cmd taskset || need+=(util-linux)     # server and load generator pinned apart
     if [ "${WITH_TOKIO:-}" = 1 ]; then
         [ -x /usr/bin/cargo ] || need+=(cargo)
         ls -d /usr/share/cargo/registry/tokio-1* >/dev/null 2>&1 || need+=(librust-tokio-dev)
