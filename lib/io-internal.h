@@ -70,9 +70,12 @@ CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
 
 /* ---- multishot recv (bufring.c) ---- */
 
-/* A sink takes a chunk as it arrives (stream.c); returning true means the data
- * was consumed and the buffer can go straight back to the ring. */
-typedef bool (*cr__mrecv_sink)(void *ctx, const char *data, size_t len);
+/* A sink takes a chunk as it arrives (stream.c). It returns CR__SINK_COPIED
+ * (the data was copied out: the buffer goes straight back to the ring),
+ * CR__SINK_KEPT (the sink keeps buffer `bid` and returns it later with
+ * cr__bufring_put: zero-copy reads) or CR__SINK_FAILED (out of memory). */
+enum { CR__SINK_FAILED = 0, CR__SINK_COPIED = 1, CR__SINK_KEPT = 2 };
+typedef int (*cr__mrecv_sink)(void *ctx, const char *data, size_t len, int bid);
 
 struct cr__chunk {
     int bid;
