@@ -38,36 +38,41 @@ struct wbuf {
     size_t off, len, cap;
 };
 
+/* Laid out by heat: an echo-like request touches the first four cache lines
+ * (reader, reader/state, sender, write buffers) and nothing after them; at
+ * hundreds of connections per loop each line is a likely cache miss. */
 struct cr_stream {
-    cr__io_obj obj;
-    cr_loop *loop;
-    int fd;
-    int refs;
-    /* reader */
-    cr_mrecv *rx;      /* NULL once closing */
-    char *rb;
-    size_t roff, rlen, rcap, limit, pause_at;
+    /* -- reader, hot -- */
     cr__waiter *reader;
-    int64_t timeout_ns; /* per call, for reads/drain/wait_closed; -1 = none */
-    char *rd_buf;      /* a parked cr_stream_read's buffer: the sink fills it directly */
-    size_t rd_cap, rd_got;
     cr_buf *rd_view;   /* a parked cr_stream_read_buf's view: the sink hands it a buffer */
+    char *rd_buf;      /* a parked cr_stream_read's buffer: the sink fills it directly */
+    size_t rd_got, roff, rlen;
+    cr_mrecv *rx;      /* NULL once closing */
+    int refs;
+    int view_bid;      /* the user's view's provided buffer, or -1: a view into rb */
+    /* -- per call -- */
+    cr_loop *loop;
+    int64_t timeout_ns; /* per call, for reads/drain/wait_closed; -1 = none */
+    size_t pause_at, limit, rd_cap;
+    int fd;
+    int werr;
     bool view_out;     /* a view is with the user (read_buf until release/write_buf) */
-    int view_bid;      /* its provided buffer, or -1: a view into rb */
-    char *pinned_rb;   /* the rb a view points into; freed on release if rb moved on */
-    /* writer */
-    struct wbuf wb, pb; /* wb: being sent; pb: appended meanwhile */
-    size_t high, low;
-    cr__op send_op;
+    bool want_eof, eof_sent;
+    bool closing, close_sent, closed;
+    /* -- sender, hot (own line: streams are allocated 64-aligned) -- */
+    _Alignas(64) cr__op send_op;
     bool sending;
     int zc_bid;        /* a send straight from this provided buffer, or -1 */
     const char *zc_p;
     size_t zc_off, zc_len;
-    int werr;
-    bool want_eof, eof_sent;
     cr__waiter *drainer;
-    /* closing */
-    bool closing, close_sent, closed;
+    size_t high, low;
+    struct wbuf wb, pb; /* wb: being sent; pb: appended meanwhile */
+    /* -- cold -- */
+    cr__io_obj obj;
+    char *rb;
+    size_t rcap;
+    char *pinned_rb;   /* the rb a view points into; freed on release if rb moved on */
     cr__waiter *closer;
 };
 
@@ -760,8 +765,10 @@ int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream *
     cr_stream *s = NULL;
     if (rc == 0 && !cr__io_state(loop))
         rc = -ENOMEM;
-    if (rc == 0 && !(s = calloc(1, sizeof *s)))
+    if (rc == 0 && !(s = aligned_alloc(_Alignof(cr_stream), sizeof *s)))
         rc = -ENOMEM;
+    if (s)
+        memset(s, 0, sizeof *s);
     if (rc == 0 && !(s->rx = malloc(sizeof *s->rx)))
         rc = -ENOMEM;
     if (rc == 0)
