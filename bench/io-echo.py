@@ -10,6 +10,8 @@ window, split user/kernel; io_uring_enter calls per request from
 Prints a markdown table of medians with min-max.
 
   python3 bench/io-echo.py [--rounds 3] [--duration 3] [--conns 50,500] [--size 64]
+                           [--extra NAME=BINARY ...]   (more echo servers, e.g. an
+                                                        older build, for A/B)
 """
 import argparse, os, re, signal, statistics, subprocess, time
 
@@ -58,8 +60,14 @@ def main():
     ap.add_argument("--conns", default="50,500")
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--servers", default="coring,floor,libuv")
+    ap.add_argument("--extra", action="append", default=[],
+                    help="NAME=BINARY: another echo server taking the port as argv[1]")
     a = ap.parse_args()
     names = a.servers.split(",")
+    for e in a.extra:
+        n, path = e.split("=", 1)
+        SERVERS[n] = [path, "0"]
+        names.append(n)
     res = {}
     for r in range(a.rounds):
         for c in map(int, a.conns.split(",")):
