@@ -417,7 +417,7 @@ int cr_mrecv_new(cr_loop *loop, int fd, unsigned max_queued, cr_mrecv **out)
     int rc = cr__loop_check(loop);
     if (rc < 0)
         return rc;
-    cr_mrecv *m = malloc(sizeof *m);
+    cr_mrecv *m = aligned_alloc(_Alignof(cr_mrecv), sizeof *m);
     if (!m)
         return -ENOMEM;
     rc = cr__mrecv_init(m, loop, fd, max_queued);

@@ -82,14 +82,15 @@ struct cr__chunk {
     unsigned len;
 };
 
+/* The first cache line holds what a CQE touches (streams allocate it 64-byte
+ * aligned); the rest is for queueing readers, starvation and teardown. */
 struct cr_mrecv {
-    cr__op op;
-    cr__io_obj obj;
+    _Alignas(64) cr__op op;
     cr_loop *loop;
-    int fd;
-    unsigned max_queued;
-    struct cr__chunk *q; /* FIFO ring of received chunks */
-    unsigned qhead, qlen, qcap;
+    cr__mrecv_sink sink;
+    void *sink_ctx;
+    void (*notify)(void *ctx); /* something changed (data, EOF, error) */
+    cr__waiter *waiter;
     int err;             /* sticky: 0, or the socket's error */
     bool eof;
     bool armed;          /* an op is in the kernel */
@@ -97,11 +98,13 @@ struct cr_mrecv {
     bool paused;         /* stopped by us: queue full / sink full */
     bool starved;        /* stopped by ENOBUFS, on the starved list */
     bool closing;        /* freed by its owner; goes when !armed */
+    /* -- colder -- */
+    cr__io_obj obj;
+    int fd;
+    unsigned max_queued;
+    struct cr__chunk *q; /* FIFO ring of received chunks */
+    unsigned qhead, qlen, qcap;
     cr_mrecv *next_starved;
-    cr__waiter *waiter;
-    cr__mrecv_sink sink;
-    void *sink_ctx;
-    void (*notify)(void *ctx); /* something changed (data, EOF, error) */
 };
 
 CR_HIDDEN int cr__mrecv_init(cr_mrecv *m, cr_loop *l, int fd, unsigned max_queued);

@@ -769,7 +769,7 @@ int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream *
         rc = -ENOMEM;
     if (s)
         memset(s, 0, sizeof *s);
-    if (rc == 0 && !(s->rx = malloc(sizeof *s->rx)))
+    if (rc == 0 && !(s->rx = aligned_alloc(_Alignof(cr_mrecv), sizeof *s->rx)))
         rc = -ENOMEM;
     if (rc == 0)
         rc = cr__mrecv_init(s->rx, loop, fd, 0);
