@@ -516,6 +516,8 @@ ssize_t cr_stream_read_buf(cr_stream *s, cr_buf *out)
 {
     if (!out)
         return -EINVAL;
+    if (s && s->view_out)
+        return -EBUSY; /* out may be that very view: leave it intact */
     out->data = NULL;
     out->len = 0;
     out->bid = -1;

@@ -57,6 +57,8 @@ static int echo_main(void *arg, void **result)
     cr_assert_eq(cr_stream_read(s, tmp, sizeof tmp), -EBUSY, "a view is out");
     cr_buf other;
     cr_assert_eq(cr_stream_read_buf(s, &other), -EBUSY);
+    cr_assert_eq(cr_stream_read_buf(s, &b), -EBUSY);
+    cr_assert_not_null(b.data, "a refused read_buf leaves the view it was given intact");
     cr_assert_eq(cr_stream_write_buf(s, &b), 5);
     cr_assert_null(b.data, "write_buf empties the view");
     cr_assert_eq(cr_stream_release_buf(s, &b), 0, "an empty view: no-op");

@@ -214,7 +214,8 @@ CR_API bool cr_stream_at_eof(const cr_stream *s);
  * received bytes: usually the loop's provided buffer itself, or the stream's
  * own buffer when data was already waiting. Suspends. Returns out->len (> 0),
  * 0 at EOF, or a negative errno as read does; out is emptied on any return
- * <= 0. The view stays valid until cr_stream_release_buf or
+ * <= 0 except -EBUSY (a view is already out; out is left untouched, since it
+ * may be that view). The view stays valid until cr_stream_release_buf or
  * cr_stream_write_buf; one view per stream at a time: while it is out, every
  * read* call on the stream returns -EBUSY. Hold views briefly: each pins one
  * buffer of the ring shared by all connections of the loop. */
