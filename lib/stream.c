@@ -109,7 +109,7 @@ static void unref(cr_stream *s)
  * task cannot free s under a waiter. Returns CR__GONE if that happened:
  * then s is gone and must not be touched. *direct (may be NULL) gets what the
  * sink copied straight into a parked reader's buffer. */
-static int park_ref(cr_stream *s, cr__waiter **slot, int64_t deadline, size_t *direct)
+static inline __attribute__((always_inline)) int park_ref(cr_stream *s, cr__waiter **slot, int64_t deadline, size_t *direct)
 {
     s->refs++;
     int rc = cr__park_until(slot, deadline);
@@ -221,7 +221,7 @@ static int64_t call_deadline(const cr_stream *s)
     return s->timeout_ns < 0 ? -1 : cr__now_ns() + s->timeout_ns;
 }
 
-static int wait_more(cr_stream *s, size_t need, int64_t deadline, void *dbuf, size_t dcap,
+static inline __attribute__((always_inline)) int wait_more(cr_stream *s, size_t need, int64_t deadline, void *dbuf, size_t dcap,
                      size_t *direct)
 {
     if (direct)
@@ -402,7 +402,7 @@ static void zc_drop(cr_stream *s)
     }
 }
 
-static void kick_send(cr_stream *s)
+static inline __attribute__((always_inline)) void kick_send(cr_stream *s)
 {
     const char *p;
     size_t n;
@@ -459,7 +459,9 @@ static void send_complete(cr__op *op, int res, unsigned flags)
         } else {
             s->wb.off += (size_t)res;
         }
-        if (s->zc_bid < 0 && s->wb.off == s->wb.len) {
+        if (s->zc_bid < 0 && s->wb.off == s->wb.len && !s->pb.len) {
+            s->wb.off = s->wb.len = 0; /* all sent, nothing queued: no swap */
+        } else if (s->zc_bid < 0 && s->wb.off == s->wb.len) {
             struct wbuf t = s->wb;
             s->wb = s->pb;
             s->pb = t;
@@ -641,8 +643,8 @@ int cr_stream_drain(cr_stream *s)
         return rc;
     if (s->drainer)
         return -EBUSY;
-    int64_t dl = call_deadline(s);
     if (unsent(s) > s->high) {
+        int64_t dl = call_deadline(s); /* only now: it may read the clock */
         while (unsent(s) > s->low && !s->werr && !s->closed) {
             if ((rc = park_ref(s, &s->drainer, dl, NULL)) < 0)
                 return rc == CR__GONE ? -ESHUTDOWN : rc;
