@@ -327,10 +327,13 @@ static void mrecv_complete(cr__op *op, int res, unsigned flags)
         if (res <= 0 || m->closing || m->err) {
             cr__bufring_put(m->loop, bid);
         } else if (m->sink) {
-            /* The sink copies it out: the buffer goes straight back. */
-            if (!m->sink(m->sink_ctx, cr__bufring_data(s, bid), (size_t)res))
+            /* The sink copies it out (the buffer goes straight back) or keeps
+             * it for a zero-copy reader, who gives it back. */
+            int kept = m->sink(m->sink_ctx, cr__bufring_data(s, bid), (size_t)res, bid);
+            if (kept == CR__SINK_FAILED)
                 m->err = -ENOMEM;
-            cr__bufring_put(m->loop, bid);
+            if (kept != CR__SINK_KEPT)
+                cr__bufring_put(m->loop, bid);
         } else {
             enqueue(m, bid, (unsigned)res);
         }
@@ -414,7 +417,7 @@ int cr_mrecv_new(cr_loop *loop, int fd, unsigned max_queued, cr_mrecv **out)
     int rc = cr__loop_check(loop);
     if (rc < 0)
         return rc;
-    cr_mrecv *m = malloc(sizeof *m);
+    cr_mrecv *m = aligned_alloc(_Alignof(cr_mrecv), sizeof *m);
     if (!m)
         return -ENOMEM;
     rc = cr__mrecv_init(m, loop, fd, max_queued);

@@ -70,23 +70,27 @@ CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
 
 /* ---- multishot recv (bufring.c) ---- */
 
-/* A sink takes a chunk as it arrives (stream.c); returning true means the data
- * was consumed and the buffer can go straight back to the ring. */
-typedef bool (*cr__mrecv_sink)(void *ctx, const char *data, size_t len);
+/* A sink takes a chunk as it arrives (stream.c). It returns CR__SINK_COPIED
+ * (the data was copied out: the buffer goes straight back to the ring),
+ * CR__SINK_KEPT (the sink keeps buffer `bid` and returns it later with
+ * cr__bufring_put: zero-copy reads) or CR__SINK_FAILED (out of memory). */
+enum { CR__SINK_FAILED = 0, CR__SINK_COPIED = 1, CR__SINK_KEPT = 2 };
+typedef int (*cr__mrecv_sink)(void *ctx, const char *data, size_t len, int bid);
 
 struct cr__chunk {
     int bid;
     unsigned len;
 };
 
+/* The first cache line holds what a CQE touches (streams allocate it 64-byte
+ * aligned); the rest is for queueing readers, starvation and teardown. */
 struct cr_mrecv {
-    cr__op op;
-    cr__io_obj obj;
+    _Alignas(64) cr__op op;
     cr_loop *loop;
-    int fd;
-    unsigned max_queued;
-    struct cr__chunk *q; /* FIFO ring of received chunks */
-    unsigned qhead, qlen, qcap;
+    cr__mrecv_sink sink;
+    void *sink_ctx;
+    void (*notify)(void *ctx); /* something changed (data, EOF, error) */
+    cr__waiter *waiter;
     int err;             /* sticky: 0, or the socket's error */
     bool eof;
     bool armed;          /* an op is in the kernel */
@@ -94,11 +98,13 @@ struct cr_mrecv {
     bool paused;         /* stopped by us: queue full / sink full */
     bool starved;        /* stopped by ENOBUFS, on the starved list */
     bool closing;        /* freed by its owner; goes when !armed */
+    /* -- colder -- */
+    cr__io_obj obj;
+    int fd;
+    unsigned max_queued;
+    struct cr__chunk *q; /* FIFO ring of received chunks */
+    unsigned qhead, qlen, qcap;
     cr_mrecv *next_starved;
-    cr__waiter *waiter;
-    cr__mrecv_sink sink;
-    void *sink_ctx;
-    void (*notify)(void *ctx); /* something changed (data, EOF, error) */
 };
 
 CR_HIDDEN int cr__mrecv_init(cr_mrecv *m, cr_loop *l, int fd, unsigned max_queued);

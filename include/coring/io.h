@@ -253,6 +253,28 @@ CR_API ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen,
 CR_API ssize_t cr_stream_readline(cr_stream *s, void *buf, size_t cap);
 /* True once EOF was received and the buffer is empty. */
 CR_API bool cr_stream_at_eof(const cr_stream *s);
+/* ---- zero copy (issue 5 performance) ----
+ * read_buf: like read, but instead of copying it hands back a view of the
+ * received bytes: usually the loop's provided buffer itself, or the stream's
+ * own buffer when data was already waiting. Suspends. Returns out->len (> 0),
+ * 0 at EOF, or a negative errno as read does; out is emptied on any return
+ * <= 0 except -EBUSY (a view is already out; out is left untouched, since it
+ * may be that view). The view stays valid until cr_stream_release_buf or
+ * cr_stream_write_buf; one view per stream at a time: while it is out, every
+ * read* call on the stream returns -EBUSY. Hold views briefly: each pins one
+ * buffer of the ring shared by all connections of the loop. */
+CR_API ssize_t cr_stream_read_buf(cr_stream *s, cr_buf *out);
+/* Gives the view back (b is emptied). 0, or -EINVAL if b is not the stream's
+ * current view. An already empty b is a no-op. Never suspends. */
+CR_API int cr_stream_release_buf(cr_stream *s, cr_buf *b);
+/* write(b->data, b->len) that also releases the view. When nothing else is
+ * queued and at most half the loop's buffers are in use, the bytes are sent
+ * straight from the provided buffer (no copy), which goes back to the ring
+ * once sent; otherwise they are copied like write. b is emptied either way.
+ * Never suspends. Returns b->len, or as write (-EINVAL for a b that is not
+ * the current view; the view is then left as it was). cr_stream_free
+ * releases a view still out: do not touch it afterwards. */
+CR_API ssize_t cr_stream_write_buf(cr_stream *s, cr_buf *b);
 /* Buffers data for sending (never suspends). Returns len, or the connection's
  * error (e.g. -EPIPE) once sending failed, -ESHUTDOWN after close. */
 CR_API ssize_t cr_stream_write(cr_stream *s, const void *data, size_t len);
