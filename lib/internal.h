@@ -218,7 +218,9 @@ CR_HIDDEN int cr__yield(void);
 CR_HIDDEN int cr__enter(cr__task **out);
 /* Consume a delivered cancel (when a park site reports -ECANCELED). */
 static inline void cr__consume_cancel(cr__task *t) { t->must_cancel = false; }
-CR_HIDDEN void cr__task_release_stack(cr__task *t); /* loop teardown */
+/* Loop teardown of a task that never finished: its stack back to l's pool,
+ * its TSan fiber destroyed. (t->f.loop may already be NULL.) */
+CR_HIDDEN void cr__task_release_stack(cr_loop *l, cr__task *t);
 /* Task structs are recycled per loop (spawn is a hot path). */
 CR_HIDDEN void cr__task_free(cr__task *t);
 CR_HIDDEN void cr__task_cache_free(cr_loop *l);

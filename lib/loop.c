@@ -301,7 +301,7 @@ int cr_loop_close(cr_loop *l)
             continue;
         cr__task *t = cr__as_task(f);
         cr__wait_abandon(t);         /* reads nodes on its stack: before the put */
-        cr__stack_put(l, &t->stack); /* f->loop is NULL now: name the loop */
+        cr__task_release_stack(l, t); /* f->loop is NULL now: name the loop */
         t->state = CR__T_DONE;
         cr_future_unref(f); /* the loop's own */
     }

@@ -62,10 +62,10 @@ static void task_main(void *p)
     __builtin_unreachable();
 }
 
-void cr__task_release_stack(cr__task *t)
+void cr__task_release_stack(cr_loop *l, cr__task *t)
 {
-    if (t->stack.lo && t->f.loop)
-        cr__stack_put(t->f.loop, &t->stack);
+    if (t->stack.lo)
+        cr__stack_put(l, &t->stack);
 #ifdef CR_TSAN
     if (t->san_fiber) {
         __tsan_destroy_fiber(t->san_fiber);
