@@ -905,6 +905,25 @@ def threads_report(store, th_jobs):
     return L
 
 
+def gnuplot(gp, base, size, body):
+    """Render one gnuplot script body to RESULTS/<base>.png and .svg at size."""
+    for term, ext in ((f"pngcairo size {size} font ',9'", "png"), (f"svg size {size}", "svg")):
+        out = os.path.join(RESULTS, f"{base}.{ext}")
+        script = f"""
+set terminal {term}
+set output '{out}'
+""" + body
+        subprocess.run([gp], input=script, text=True, capture_output=True)
+
+
+def copy_latest(stamp, base):
+    """latest-* copies of RESULTS/<base>.* so the README can link a stable name."""
+    for ext in ("png", "svg"):
+        src = os.path.join(RESULTS, f"{base}.{ext}")
+        if os.path.exists(src) and not ONLY:
+            shutil.copyfile(src, os.path.join(RESULTS, base.replace(stamp, "latest") + f".{ext}"))
+
+
 def plot_latency(stamp, store, net_jobs):
     """Echo latency percentiles (p50/p99/p999) per server, log scale."""
     gp = shutil.which("gnuplot")
@@ -925,12 +944,7 @@ def plot_latency(stamp, store, net_jobs):
         f.write('"server · connections" "p50" "p99" "p999"\n')
         for label, v in rows:
             f.write(f'"{label}" ' + " ".join(f"{x:.1f}" for x in v) + "\n")
-    for term, ext in (("pngcairo size 1200,600 font ',9'", "png"), ("svg size 1200,600", "svg")):
-        out = os.path.join(RESULTS, f"{stamp}-latency.{ext}")
-        script = f"""
-set terminal {term}
-set output '{out}'
-set title 'echo, {ECHO_SIZE}-byte messages: latency percentiles per server (µs, log scale; medians of rounds)'
+    gnuplot(gp, f"{stamp}-latency", "1200,600", f"""set title 'echo, {ECHO_SIZE}-byte messages: latency percentiles per server (µs, log scale; medians of rounds)'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
@@ -939,12 +953,8 @@ set grid ytics
 set key outside right top
 set xtics rotate by -25 left
 plot for [i=2:4] '{dat}' using i:xtic(1) title columnheader(i)
-"""
-        subprocess.run([gp], input=script, text=True, capture_output=True)
-    for ext in ("png", "svg"):
-        src = os.path.join(RESULTS, f"{stamp}-latency.{ext}")
-        if os.path.exists(src) and not ONLY:
-            shutil.copyfile(src, os.path.join(RESULTS, f"latest-latency.{ext}"))
+""")
+    copy_latest(stamp, f"{stamp}-latency")
     return [("echo latency percentiles", "latest-latency")]
 
 
@@ -985,12 +995,7 @@ def plot(stamp, store, peers, fig_title):
             for label, vals in rows:
                 f.write(f'"{label}" ' + " ".join(vals) + "\n")
         ncol = len(cols)
-        for term, ext in (("pngcairo size 1200,600 font ',9'", "png"), ("svg size 1200,600", "svg")):
-            out = os.path.join(RESULTS, f"{stamp}-ratios.{ext}")
-            script = f"""
-set terminal {term}
-set output '{out}'
-set title 'coring / peer (below 1: coring faster), medians of paired rounds'
+        gnuplot(gp, f"{stamp}-ratios", "1200,600", f"""set title 'coring / peer (below 1: coring faster), medians of paired rounds'
 set datafile missing '-'
 set style data histograms
 set style histogram clustered gap 1
@@ -1002,20 +1007,14 @@ set key outside right top
 set xtics rotate by -25 left
 set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lw 2
 plot for [i=2:{ncol + 1}] '{dat}' using i:xtic(1) title columnheader(i)
-"""
-            subprocess.run([gp], input=script, text=True, capture_output=True)
+""")
         made.append(("coring/peer ratios", f"{stamp}-ratios"))
     if rss:
         dat = os.path.join(work, "rss.dat")
         with open(dat, "w") as f:
             for label, v in rss:
                 f.write(f'"{label}" {v:.1f}\n')
-        for term, ext in (("pngcairo size 900,500 font ',9'", "png"), ("svg size 900,500", "svg")):
-            out = os.path.join(RESULTS, f"{stamp}-rss.{ext}")
-            script = f"""
-set terminal {term}
-set output '{out}'
-set title 'peak RSS per sleeping task (bytes, VmHWM delta / N)'
+        gnuplot(gp, f"{stamp}-rss", "900,500", f"""set title 'peak RSS per sleeping task (bytes, VmHWM delta / N)'
 set style data histograms
 set style fill solid 0.8 border -1
 set boxwidth 0.7
@@ -1023,15 +1022,10 @@ set grid ytics
 set yrange [0:*]
 set xtics rotate by -25 left
 plot '{dat}' using 2:xtic(1) notitle
-"""
-            subprocess.run([gp], input=script, text=True, capture_output=True)
+""")
         made.append(("peak RSS per sleeping task", f"{stamp}-rss"))
-    # latest-* copies so the README can link a stable name.
     for _, base in made:
-        for ext in ("png", "svg"):
-            src = os.path.join(RESULTS, f"{base}.{ext}")
-            if os.path.exists(src) and not ONLY:
-                shutil.copyfile(src, os.path.join(RESULTS, base.replace(stamp, "latest") + f".{ext}"))
+        copy_latest(stamp, base)
     return [(t, b.replace(stamp, "latest")) for t, b in made]
 
 

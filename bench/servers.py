@@ -220,25 +220,39 @@ def _per_request(res, rps, w):
     return res
 
 
-def echo(argv, loadgen, conns, dur, size=64, env=None):
-    """One echo run: {figure: (value, unit)}. Raises RuntimeError on failure."""
+def _load(argv, env, cmd, settle, secs, timeout):
+    """Start the server, run the load generator cmd(port) pinned to LOAD_CPU,
+    wait settle seconds, then sample the server for secs: (out, err, window)."""
     srv = start(argv, env)
     try:
-        lg = subprocess.Popen(["taskset", "-c", LOAD_CPU, loadgen, "-p", str(srv.port), "-c", str(conns),
-                               "-d", str(dur), "-s", str(size)], stdout=subprocess.PIPE,
+        lg = subprocess.Popen(["taskset", "-c", LOAD_CPU] + cmd(srv.port), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-        time.sleep(0.5)  # loadgen's warm-up: connect, then 0.5 s unmeasured
-        win = _window(srv.proc.pid, dur)
+        time.sleep(settle)
+        win = _window(srv.proc.pid, secs)
         try:
-            out, err = lg.communicate(timeout=dur + 30)
+            out, err = lg.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             lg.kill()
             out, err = lg.communicate()
     finally:
         srv.stop()
+    return out, err, win
+
+
+def _failed(tool, out, err):
+    """The RuntimeError for a load generator whose output did not parse."""
+    return RuntimeError(f"{tool}: " + ((err or out).strip().splitlines() or ["no output"])[-1])
+
+
+def echo(argv, loadgen, conns, dur, size=64, env=None):
+    """One echo run: {figure: (value, unit)}. Raises RuntimeError on failure."""
+    out, err, win = _load(argv, env, lambda port: [loadgen, "-p", str(port), "-c", str(conns),
+                                                   "-d", str(dur), "-s", str(size)],
+                          0.5,  # loadgen's warm-up: connect, then 0.5 s unmeasured
+                          dur, dur + 30)
     m = re.search(r"rps (\d+)\s+p50 ([\d.]+)us\s+p99 ([\d.]+)us\s+p999 ([\d.]+)us\s+errors (\d+)", out)
     if not m:
-        raise RuntimeError("loadgen: " + ((err or out).strip().splitlines() or ["no output"])[-1])
+        raise _failed("loadgen", out, err)
     if int(m.group(5)):
         raise RuntimeError(f"loadgen saw {m.group(5)} errors")
     rps = float(m.group(1))
@@ -253,23 +267,13 @@ _UNIT = {"us": 1, "ms": 1e3, "s": 1e6}
 def http(argv, conns, dur, env=None):
     """One HTTP run under wrk: {figure: (value, unit)}. Raises RuntimeError."""
     dur = max(1, round(dur))  # wrk takes whole seconds
-    srv = start(argv, env)
-    try:
-        wrk = subprocess.Popen(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{dur}s",
-                                "--latency", f"http://127.0.0.1:{srv.port}/"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.2)  # connections set up; measure the steady state
-        win = _window(srv.proc.pid, max(dur - 0.4, 0.5))
-        try:
-            out, err = wrk.communicate(timeout=dur + 30)
-        except subprocess.TimeoutExpired:
-            wrk.kill()
-            out, err = wrk.communicate()
-    finally:
-        srv.stop()
+    out, err, win = _load(argv, env, lambda port: ["wrk", "-t1", f"-c{conns}", f"-d{dur}s", "--latency",
+                                                   f"http://127.0.0.1:{port}/"],
+                          0.2,  # connections set up; measure the steady state
+                          max(dur - 0.4, 0.5), dur + 30)
     m = re.search(r"Requests/sec:\s*([\d.]+)", out)
     if not m:
-        raise RuntimeError("wrk: " + ((err or out).strip().splitlines() or ["no output"])[-1])
+        raise _failed("wrk", out, err)
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: .*", out)
     if bad and bad.group(1):
         raise RuntimeError(f"wrk saw {bad.group(1)} non-2xx responses")

@@ -30,6 +30,13 @@ static inline void tlog_add(tlog *l, const char *fmt, ...)
 }
 
 #define LOG_EQ(l, s) cr_assert_str_eq((l)->buf, (s))
+/* LOG_EQ against a printf-formatted expectation (for errno values). */
+#define LOG_EQF(l, ...)                                                           \
+    do {                                                                          \
+        char want_[256];                                                          \
+        snprintf(want_, sizeof want_, __VA_ARGS__);                               \
+        LOG_EQ(l, want_);                                                         \
+    } while (0)
 
 /* cr_run fn and require it to return `want`. */
 #define RUN_EXPECT(fn, arg, want)                                                 \

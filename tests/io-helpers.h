@@ -1,6 +1,7 @@
 /*
  * io-helpers.h — shared by the I/O suites (net, fs, stream, server): fd
- * counting for leak checks and a connected TCP pair on 127.0.0.1.
+ * counting for leak checks, a connected TCP pair on 127.0.0.1 and clients
+ * connected while the process is out of fds.
  */
 #ifndef CORING_TEST_IO_HELPERS_H
 #define CORING_TEST_IO_HELPERS_H
@@ -9,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +45,35 @@ static inline void tcp_pair(int out[2])
     close(l);
     out[0] = s;
     out[1] = c;
+}
+
+/* RUN_EXPECT(fn, arg, 0), then require every fd opened meanwhile closed. */
+#define RUN_NO_FD_LEAK(fn, arg)                                                   \
+    do {                                                                          \
+        int before_ = count_fds();                                                \
+        RUN_EXPECT(fn, arg, 0);                                                   \
+        cr_assert_eq(count_fds(), before_);                                       \
+    } while (0)
+
+/* Open n client sockets, lower RLIMIT_NOFILE so that no new fd fits, then
+ * connect them all to 127.0.0.1:port: the listener cannot accept them.
+ * *old gets the limit to restore. */
+static inline void connect_out_of_fds(int *c, int n, int port, struct rlimit *old)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_sockaddr_ip("127.0.0.1", port, &ss, &len);
+    for (int i = 0; i < n; i++)
+        c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct rlimit low;
+    getrlimit(RLIMIT_NOFILE, old);
+    low = *old;
+    int probe = dup(0); /* the lowest free fd number: the limit is on fd numbers */
+    close(probe);
+    low.rlim_cur = (rlim_t)probe;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(connect(c[i], (struct sockaddr *)&ss, len), 0);
 }
 
 #endif

@@ -151,6 +151,13 @@ static void log_done(cr_future *f, void *arg)
 
 static void stop_loop(void *arg) { cr_loop_stop(arg); }
 
+/* Run l until a stop queued now: callbacks already scheduled run first. */
+static void run_turn(cr_loop *l)
+{
+    cr_assert_eq(cr_call_soon(l, stop_loop, l, NULL), 0);
+    cr_assert_eq(cr_loop_run_forever(l), 0);
+}
+
 /* Completing a future runs no callback inline; the loop runs them in registration order. */
 Test(future, done_callbacks_run_later_in_order)
 {
@@ -163,8 +170,7 @@ Test(future, done_callbacks_run_later_in_order)
     cr_assert_eq(cr_future_add_done_callback(f, log_done, &c), 0);
     cr_assert_eq(cr_future_set_result(f, IPTR(7)), 0);
     LOG_EQ(&log, "");
-    cr_assert_eq(cr_call_soon(l, stop_loop, l, NULL), 0);
-    cr_assert_eq(cr_loop_run_forever(l), 0);
+    run_turn(l);
     LOG_EQ(&log, "a:7 b:7 c:7");
     cr_future_unref(f);
     cr_assert_eq(cr_loop_free(l), 0);
@@ -180,11 +186,8 @@ Test(future, add_after_done_runs_next_turn)
     cr_assert_eq(cr_future_set_error(f, -EIO), 0);
     cr_assert_eq(cr_future_add_done_callback(f, log_done, &a), 0);
     LOG_EQ(&log, "");
-    cr_assert_eq(cr_call_soon(l, stop_loop, l, NULL), 0);
-    cr_assert_eq(cr_loop_run_forever(l), 0);
-    char want[32];
-    snprintf(want, sizeof want, "late:%d", -EIO);
-    LOG_EQ(&log, want);
+    run_turn(l);
+    LOG_EQF(&log, "late:%d", -EIO);
     cr_future_unref(f);
     cr_assert_eq(cr_loop_free(l), 0);
 }
@@ -205,14 +208,12 @@ Test(future, remove_done_callback_counts)
     cr_assert_eq(cr_future_remove_done_callback(f, log_done, &a), 0);
     cr_assert_eq(cr_future_remove_done_callback(f, log_done, &log), 0, "another arg matches nothing");
     cr_assert_eq(cr_future_set_result(f, IPTR(1)), 0);
-    cr_assert_eq(cr_call_soon(l, stop_loop, l, NULL), 0);
-    cr_assert_eq(cr_loop_run_forever(l), 0);
+    run_turn(l);
     LOG_EQ(&log, "b:1 b:1");
     /* Once scheduled, a callback can no longer be removed. */
     cr_assert_eq(cr_future_add_done_callback(f, log_done, &b), 0);
     cr_assert_eq(cr_future_remove_done_callback(f, log_done, &b), 0);
-    cr_assert_eq(cr_call_soon(l, stop_loop, l, NULL), 0);
-    cr_assert_eq(cr_loop_run_forever(l), 0);
+    run_turn(l);
     LOG_EQ(&log, "b:1 b:1 b:1");
     cr_future_unref(f);
     cr_assert_eq(cr_loop_free(l), 0);
@@ -228,11 +229,8 @@ Test(future, cancel_runs_callbacks)
     cr_assert_eq(cr_future_add_done_callback(f, log_done, &a), 0);
     cr_assert(cr_cancel(f));
     LOG_EQ(&log, "");
-    cr_assert_eq(cr_call_soon(l, stop_loop, l, NULL), 0);
-    cr_assert_eq(cr_loop_run_forever(l), 0);
-    char want[32];
-    snprintf(want, sizeof want, "a:%d", -ECANCELED);
-    LOG_EQ(&log, want);
+    run_turn(l);
+    LOG_EQF(&log, "a:%d", -ECANCELED);
     cr_future_unref(f);
     cr_assert_eq(cr_loop_free(l), 0);
 }

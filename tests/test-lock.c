@@ -125,101 +125,99 @@ Test(lock, misuse_returns_errors)
     cr_lock_free(l);
 }
 
+/* Take the lock, then start n `critical` workers named a, b, c... and let
+ * them all queue behind it. */
+static void queue_workers(struct shared *s, struct worker *w, int n)
+{
+    static const char *const names[] = {"a", "b", "c", "d"};
+    cr_assert_eq(cr_lock_acquire(s->lock), 0);
+    for (int i = 0; i < n; i++) {
+        w[i] = (struct worker){s, names[i]};
+        s->t[i] = cr_create_task(critical, &w[i]);
+    }
+    cr_assert_eq(cr_sleep(0), 0);
+}
+
+/* Gather the n workers, check t[cancelled] ended cancelled, drop them all. */
+static void gather_cancelled(struct shared *s, int n, int cancelled)
+{
+    cr_assert_eq(cr_gather(s->t, n, NULL, NULL, CR_RETURN_EXCEPTIONS), 0);
+    cr_assert(cr_future_cancelled(s->t[cancelled]));
+    for (int i = 0; i < n; i++)
+        cr_future_unref(s->t[i]);
+}
+
+/* Run main_fn with a fresh lock; the log must equal want_fmt with its one
+ * %d filled in with -ECANCELED. */
+static void expect_cancel_log(int (*main_fn)(void *, void **), const char *want_fmt)
+{
+    struct shared s = {.lock = cr_lock_new()};
+    RUN_EXPECT(main_fn, &s, 0);
+    LOG_EQF(&s.log, want_fmt, -ECANCELED);
+    cr_lock_free(s.lock);
+}
+
 static int cancel_queued_main(void *arg, void **result)
 {
     (void)result;
     struct shared *s = arg;
-    struct worker a = {s, "a"}, b = {s, "b"}, c = {s, "c"};
-    cr_assert_eq(cr_lock_acquire(s->lock), 0);
-    s->t[0] = cr_create_task(critical, &a);
-    s->t[1] = cr_create_task(critical, &b);
-    s->t[2] = cr_create_task(critical, &c);
-    cr_assert_eq(cr_sleep(0), 0); /* all three queue */
+    struct worker w[3];
+    queue_workers(s, w, 3); /* all three queue */
     cr_assert(cr_cancel(s->t[1]));
     cr_assert_eq(cr_sleep(0), 0); /* b leaves the queue */
     tlog_add(&s->log, "release");
     cr_assert_eq(cr_lock_release(s->lock), 0);
-    cr_assert_eq(cr_gather(s->t, 3, NULL, NULL, CR_RETURN_EXCEPTIONS), 0);
-    cr_assert(cr_future_cancelled(s->t[1]));
-    for (int i = 0; i < 3; i++)
-        cr_future_unref(s->t[i]);
+    gather_cancelled(s, 3, 1);
     return 0;
 }
 
 /* A waiter cancelled while queued leaves the queue and never takes the lock. */
 Test(lock, cancelled_waiter_leaves_the_queue)
 {
-    struct shared s = {.lock = cr_lock_new()};
-    RUN_EXPECT(cancel_queued_main, &s, 0);
-    char want[96];
-    snprintf(want, sizeof want, "b:%d release a-in a-out c-in c-out", -ECANCELED);
-    LOG_EQ(&s.log, want);
-    cr_lock_free(s.lock);
+    expect_cancel_log(cancel_queued_main, "b:%d release a-in a-out c-in c-out");
 }
 
 static int cancel_then_release_main(void *arg, void **result)
 {
     (void)result;
     struct shared *s = arg;
-    struct worker a = {s, "a"}, b = {s, "b"};
-    cr_assert_eq(cr_lock_acquire(s->lock), 0);
-    s->t[0] = cr_create_task(critical, &a);
-    s->t[1] = cr_create_task(critical, &b);
-    cr_assert_eq(cr_sleep(0), 0); /* both queue */
+    struct worker w[2];
+    queue_workers(s, w, 2); /* both queue */
     /* Cancel the head waiter and release in the same turn, before it runs. */
     cr_assert(cr_cancel(s->t[0]));
     tlog_add(&s->log, "release");
     cr_assert_eq(cr_lock_release(s->lock), 0);
-    cr_assert_eq(cr_gather(s->t, 2, NULL, NULL, CR_RETURN_EXCEPTIONS), 0);
-    cr_assert(cr_future_cancelled(s->t[0]));
+    gather_cancelled(s, 2, 0);
     cr_assert_not(cr_lock_locked(s->lock));
-    for (int i = 0; i < 2; i++)
-        cr_future_unref(s->t[i]);
     return 0;
 }
 
 /* A head waiter cancelled just before a release never takes the lock; the next waiter does. */
 Test(lock, cancelled_head_waiter_passes_the_lock_on)
 {
-    struct shared s = {.lock = cr_lock_new()};
-    RUN_EXPECT(cancel_then_release_main, &s, 0);
-    char want[96];
-    snprintf(want, sizeof want, "release a:%d b-in b-out", -ECANCELED);
-    LOG_EQ(&s.log, want);
-    cr_lock_free(s.lock);
+    expect_cancel_log(cancel_then_release_main, "release a:%d b-in b-out");
 }
 
 static int release_then_cancel_main(void *arg, void **result)
 {
     (void)result;
     struct shared *s = arg;
-    struct worker a = {s, "a"}, b = {s, "b"};
-    cr_assert_eq(cr_lock_acquire(s->lock), 0);
-    s->t[0] = cr_create_task(critical, &a);
-    s->t[1] = cr_create_task(critical, &b);
-    cr_assert_eq(cr_sleep(0), 0);
+    struct worker w[2];
+    queue_workers(s, w, 2);
     /* Handed to a, then a is cancelled before it resumes: a is still inside
      * acquire(), so it must not come out holding the lock. */
     tlog_add(&s->log, "release");
     cr_assert_eq(cr_lock_release(s->lock), 0);
     cr_assert(cr_cancel(s->t[0]));
-    cr_assert_eq(cr_gather(s->t, 2, NULL, NULL, CR_RETURN_EXCEPTIONS), 0);
-    cr_assert(cr_future_cancelled(s->t[0]));
+    gather_cancelled(s, 2, 0);
     cr_assert_not(cr_lock_locked(s->lock));
-    for (int i = 0; i < 2; i++)
-        cr_future_unref(s->t[i]);
     return 0;
 }
 
 /* A waiter handed the lock but cancelled before it resumes returns -ECANCELED and passes the lock on. */
 Test(lock, cancel_after_hand_off_passes_the_lock_on)
 {
-    struct shared s = {.lock = cr_lock_new()};
-    RUN_EXPECT(release_then_cancel_main, &s, 0);
-    char want[96];
-    snprintf(want, sizeof want, "release a:%d b-in b-out", -ECANCELED);
-    LOG_EQ(&s.log, want);
-    cr_lock_free(s.lock);
+    expect_cancel_log(release_then_cancel_main, "release a:%d b-in b-out");
 }
 
 static int guarded(struct shared *s, const char *name, bool early)

@@ -223,9 +223,7 @@ static int accept_race_main(void *arg, void **result)
 /* accept that wins the race against a cancel: the new fd is closed. */
 Test(net, accept_completing_after_cancel_does_not_leak)
 {
-    int before = count_fds();
-    RUN_EXPECT(accept_race_main, NULL, 0);
-    cr_assert_eq(count_fds(), before);
+    RUN_NO_FD_LEAK(accept_race_main, NULL);
 }
 
 /* ---- address families ---- */
@@ -343,9 +341,7 @@ static int acceptor_main(void *arg, void **result)
 /* One multishot accept serves 300 connections, in order, then times out. */
 Test(net, multishot_accept_many)
 {
-    int before = count_fds();
-    RUN_EXPECT(acceptor_main, NULL, 0);
-    cr_assert_eq(count_fds(), before);
+    RUN_NO_FD_LEAK(acceptor_main, NULL);
 }
 
 static int emfile_main(void *arg, void **result)
@@ -354,24 +350,11 @@ static int emfile_main(void *arg, void **result)
     (void)result;
     enum { N = 4 };
     int l = cr_listen_tcp("127.0.0.1", 0, 16);
-    struct sockaddr_storage ss;
-    socklen_t len;
-    cr_sockaddr_ip("127.0.0.1", cr_local_port(l), &ss, &len);
     cr_acceptor *a;
     cr_assert_eq(cr_acceptor_new(cr_get_running_loop(NULL), l, &a), 0);
     int c[N];
-    for (int i = 0; i < N; i++)
-        c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    /* No fd left for accept to create. */
-    struct rlimit old, low;
-    getrlimit(RLIMIT_NOFILE, &old);
-    low = old;
-    int probe = dup(0); /* the lowest free fd number: the limit is on fd numbers */
-    close(probe);
-    low.rlim_cur = (rlim_t)probe;
-    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-    for (int i = 0; i < N; i++)
-        cr_assert_eq(connect(c[i], (struct sockaddr *)&ss, len), 0);
+    struct rlimit old;
+    connect_out_of_fds(c, N, cr_local_port(l), &old); /* no fd left for accept to create */
     cr_assert_eq(cr_acceptor_next(a, 0.05), -ETIMEDOUT, "EMFILE is never surfaced");
     cr_acceptor_stats st;
     cr_acceptor_get_stats(a, &st);

@@ -268,6 +268,34 @@ Test(pool, to_thread_results_and_errors)
     RUN_EXPECT(to_thread_main, NULL, 0);
 }
 
+/* A task body that awaits fn(arg) run on pool. */
+struct job {
+    cr_pool *pool;
+    int (*fn)(void *, void **);
+    void *arg;
+};
+
+static int run_job(void *arg, void **result)
+{
+    (void)result;
+    struct job *j = arg;
+    return cr_run_in_executor(j->pool, j->fn, j->arg, NULL);
+}
+
+/* On a fresh loop, run main_fn(arg) to completion, then run_forever until the
+ * pool's dropped completions are back; the caller checks and frees the loop. */
+static cr_loop *run_main_then_idle(int (*main_fn)(void *, void **), void *arg)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_task *m;
+    cr_assert_eq(cr_loop_create_task(l, main_fn, arg, NULL, &m), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, m, NULL), 0);
+    cr_future_unref(m);
+    cr_assert_eq(cr_loop_run_forever(l), 0, "returns once the dropped job came back");
+    return l;
+}
+
 struct cancel_case {
     latch started, release;
     _Atomic int finished;
@@ -286,13 +314,6 @@ static int slow_fn(void *arg, void **result)
     return 7;
 }
 
-static int awaits_slow(void *arg, void **result)
-{
-    (void)result;
-    struct cancel_case *c = arg;
-    return cr_run_in_executor(c->pool, slow_fn, c, NULL);
-}
-
 static int wait_started_fn(void *arg, void **result)
 {
     (void)result;
@@ -304,7 +325,8 @@ static int cancel_main(void *arg, void **result)
 {
     (void)result;
     struct cancel_case *c = arg;
-    cr_task *t = cr_create_task(awaits_slow, c);
+    struct job j = {c->pool, slow_fn, c};
+    cr_task *t = cr_create_task(run_job, &j);
     /* Wait (on another worker) until slow_fn is running. */
     cr_assert_eq(cr_run_in_executor(c->pool, wait_started_fn, c, NULL), 0);
     cr_assert(cr_cancel(t));
@@ -324,13 +346,7 @@ Test(pool, cancel_while_function_runs)
     struct cancel_case c = {LATCH_INIT, LATCH_INIT, 0, NULL};
     cr_pool_opts o = {.workers = 2};
     cr_assert_eq(cr_pool_new(&c.pool, &o), 0);
-    cr_loop *l;
-    cr_assert_eq(cr_loop_new(&l, NULL), 0);
-    cr_task *m;
-    cr_assert_eq(cr_loop_create_task(l, cancel_main, &c, NULL, &m), 0);
-    cr_assert_eq(cr_loop_run_until_complete(l, m, NULL), 0);
-    cr_future_unref(m);
-    cr_assert_eq(cr_loop_run_forever(l), 0, "returns once the dropped job came back");
+    cr_loop *l = run_main_then_idle(cancel_main, &c);
     cr_assert_eq(atomic_load(&c.finished), 1);
     cr_assert_eq(cr_loop_free(l), 0);
     cr_assert_eq(cr_pool_free(c.pool), 0);
@@ -413,13 +429,6 @@ static int outlives(void *arg, void **result)
     return 0;
 }
 
-static int awaits_outlives(void *arg, void **result)
-{
-    (void)result;
-    struct cancel_case *c = arg;
-    return cr_run_in_executor(c->pool, outlives, c, NULL);
-}
-
 /* A loop freed while its to_thread job still runs: the job's completion is
  * refused by the closed queue and freed by the worker (no use after free). */
 Test(pool, loop_freed_while_job_runs)
@@ -430,7 +439,8 @@ Test(pool, loop_freed_while_job_runs)
     cr_loop *l;
     cr_assert_eq(cr_loop_new(&l, NULL), 0);
     cr_task *t;
-    cr_assert_eq(cr_loop_create_task(l, awaits_outlives, &c, NULL, &t), 0);
+    struct job j = {c.pool, outlives, &c};
+    cr_assert_eq(cr_loop_create_task(l, run_job, &j, NULL, &t), 0);
     cr_loop_stop(l);
     cr_assert_eq(cr_loop_run_forever(l), 0);
     latch_wait(&c.started);
@@ -454,26 +464,13 @@ static int mark_ran(void *arg, void **result)
     return 0;
 }
 
-static int blocks_worker(void *arg, void **result)
-{
-    (void)result;
-    struct notrun *n = arg;
-    return cr_run_in_executor(n->pool, block_fn, &n->b, NULL);
-}
-
-static int awaits_mark(void *arg, void **result)
-{
-    (void)result;
-    struct notrun *n = arg;
-    return cr_run_in_executor(n->pool, mark_ran, n, NULL);
-}
-
 static int notrun_main(void *arg, void **result)
 {
     (void)result;
     struct notrun *n = arg;
-    cr_task *busy = cr_create_task(blocks_worker, n);
-    cr_task *t = cr_create_task(awaits_mark, n);
+    struct job block = {n->pool, block_fn, &n->b}, mark = {n->pool, mark_ran, n};
+    cr_task *busy = cr_create_task(run_job, &block);
+    cr_task *t = cr_create_task(run_job, &mark);
     cr_assert_eq(cr_sleep(0), 0); /* both submitted; the only worker blocks */
     cr_assert(cr_cancel(t));
     cr_assert_eq(cr_await(t, NULL), -ECANCELED);
@@ -490,13 +487,7 @@ Test(pool, cancel_before_start_never_runs)
     struct notrun n = {{LATCH_INIT, LATCH_INIT}, 0, NULL};
     cr_pool_opts o = {.workers = 1};
     cr_assert_eq(cr_pool_new(&n.pool, &o), 0);
-    cr_loop *l;
-    cr_assert_eq(cr_loop_new(&l, NULL), 0);
-    cr_task *m;
-    cr_assert_eq(cr_loop_create_task(l, notrun_main, &n, NULL, &m), 0);
-    cr_assert_eq(cr_loop_run_until_complete(l, m, NULL), 0);
-    cr_future_unref(m);
-    cr_assert_eq(cr_loop_run_forever(l), 0);
+    cr_loop *l = run_main_then_idle(notrun_main, &n);
     cr_assert_eq(cr_loop_free(l), 0);
     cr_assert_eq(cr_pool_free(n.pool), 0);
     cr_assert_eq(atomic_load(&n.ran), 0);

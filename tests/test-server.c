@@ -71,9 +71,7 @@ static int many_main(void *arg, void **result)
 /* 200 concurrent clients are each echoed correctly over one multishot accept. */
 Test(server, echo_many_clients)
 {
-    int before = count_fds();
-    RUN_EXPECT(many_main, NULL, 0);
-    cr_assert_eq(count_fds(), before);
+    RUN_NO_FD_LEAK(many_main, NULL);
 }
 
 static int half_close_handler(cr_stream *s, void *arg)
@@ -123,9 +121,7 @@ static int half_close_main(void *arg, void **result)
 /* Peer resets and half-closed connections are handled; the server survives. */
 Test(server, reset_and_half_close)
 {
-    int before = count_fds();
-    RUN_EXPECT(half_close_main, NULL, 0);
-    cr_assert_eq(count_fds(), before);
+    RUN_NO_FD_LEAK(half_close_main, NULL);
 }
 
 static int stuck_handler(cr_stream *s, void *arg)
@@ -175,9 +171,7 @@ static int shutdown_main(void *arg, void **result)
  * period, cancel the rest, close everything. */
 Test(server, shutdown_with_connections_open)
 {
-    int before = count_fds();
-    RUN_EXPECT(shutdown_main, NULL, 0);
-    cr_assert_eq(count_fds(), before);
+    RUN_NO_FD_LEAK(shutdown_main, NULL);
 }
 
 static int leftover_main(void *arg, void **result)
@@ -198,9 +192,7 @@ static int leftover_main(void *arg, void **result)
  * without leaking fds or memory. */
 Test(server, loop_close_frees_a_running_server)
 {
-    int before = count_fds();
-    RUN_EXPECT(leftover_main, NULL, 0);
-    cr_assert_eq(count_fds(), before);
+    RUN_NO_FD_LEAK(leftover_main, NULL);
 }
 
 static int unix_main(void *arg, void **result)
@@ -372,12 +364,8 @@ static int slow_client_main(void *arg, void **result)
  * and shutdown aborts it with a send still in the kernel — no leak, no UAF. */
 Test(server, slow_client_shutdown_aborts_inflight_send)
 {
-    int before = count_fds();
-    RUN_EXPECT(slow_client_main, NULL, 0);
-    cr_assert_eq(count_fds(), before);
+    RUN_NO_FD_LEAK(slow_client_main, NULL);
 }
-
-#include <sys/resource.h>
 
 static int emfile_server_main(void *arg, void **result)
 {
@@ -386,21 +374,9 @@ static int emfile_server_main(void *arg, void **result)
     enum { N = 5 };
     cr_server *srv;
     cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, echo_handler, NULL, NULL, &srv), 0);
-    struct sockaddr_storage ss;
-    socklen_t len;
-    cr_sockaddr_ip("127.0.0.1", cr_server_port(srv), &ss, &len);
     int c[N];
-    for (int i = 0; i < N; i++)
-        c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct rlimit old, low;
-    getrlimit(RLIMIT_NOFILE, &old);
-    low = old;
-    int probe = dup(0); /* the limit is on fd numbers: no new fd fits */
-    close(probe);
-    low.rlim_cur = (rlim_t)probe;
-    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
-    for (int i = 0; i < N; i++)
-        cr_assert_eq(connect(c[i], (struct sockaddr *)&ss, len), 0);
+    struct rlimit old;
+    connect_out_of_fds(c, N, cr_server_port(srv), &old);
     cr_sleep(0.03);
     cr_acceptor_stats st;
     cr_acceptor_get_stats(cr_server_acceptor(srv), &st);
@@ -423,7 +399,5 @@ static int emfile_server_main(void *arg, void **result)
  * and resumes by itself once fds are available again. */
 Test(server, survives_emfile_and_resumes)
 {
-    int before = count_fds();
-    RUN_EXPECT(emfile_server_main, NULL, 0);
-    cr_assert_eq(count_fds(), before);
+    RUN_NO_FD_LEAK(emfile_server_main, NULL);
 }

@@ -351,9 +351,7 @@ static int open_conn_main(void *arg, void **result)
 /* open_connection to localhost works and leaks no fd. */
 Test(stream, open_connection)
 {
-    int before = count_fds();
-    RUN_EXPECT(open_conn_main, NULL, 0);
-    cr_assert_eq(count_fds(), before);
+    RUN_NO_FD_LEAK(open_conn_main, NULL);
 }
 
 static int stream_timeout_main(void *arg, void **result)

@@ -111,9 +111,7 @@ Test(task, cancel_wakes_a_sleep)
 {
     tlog log = {{0}};
     RUN_EXPECT(cancel_sleep_main, &log, 0);
-    char want[64];
-    snprintf(want, sizeof want, "cancel sleep:%s", cr_strerror(-ECANCELED));
-    LOG_EQ(&log, want);
+    LOG_EQF(&log, "cancel sleep:%s", cr_strerror(-ECANCELED));
 }
 
 static int swallow(void *arg, void **result)
@@ -149,9 +147,7 @@ Test(task, swallowed_cancel_ends_normally)
 {
     struct ctx c = {0};
     RUN_EXPECT(swallow_main, &c, 0);
-    char want[64];
-    snprintf(want, sizeof want, "sleep:%d uncancel:0 next:0", -ECANCELED);
-    LOG_EQ(&c.log, want);
+    LOG_EQF(&c.log, "sleep:%d uncancel:0 next:0", -ECANCELED);
 }
 
 static int return_ecanceled(void *arg, void **result)
@@ -241,10 +237,8 @@ Test(task, await_propagates_cancel_and_waits)
 {
     tlog log = {{0}};
     RUN_EXPECT(propagate_main, &log, 0);
-    char want[128];
-    snprintf(want, sizeof want, "cancel-outer inner:%d inner-cleanup-done outer:%d inner-done:1",
-             -ECANCELED, -ECANCELED);
-    LOG_EQ(&log, want);
+    LOG_EQF(&log, "cancel-outer inner:%d inner-cleanup-done outer:%d inner-done:1",
+                  -ECANCELED, -ECANCELED);
 }
 
 static int awaited_cancel_main(void *arg, void **result)
@@ -267,10 +261,8 @@ Test(task, cancelled_awaited_task_does_not_cancel_the_awaiter)
 {
     tlog log = {{0}};
     RUN_EXPECT(awaited_cancel_main, &log, 0);
-    char want[128];
-    snprintf(want, sizeof want, "sleep:%s outer:%d inner-done:1", cr_strerror(-ECANCELED),
-             -ECANCELED);
-    LOG_EQ(&log, want);
+    LOG_EQF(&log, "sleep:%s outer:%d inner-done:1", cr_strerror(-ECANCELED),
+                  -ECANCELED);
 }
 
 static int yield_forever(void *arg, void **result)
@@ -301,9 +293,7 @@ Test(task, cancel_a_yielding_task)
 {
     tlog log = {{0}};
     RUN_EXPECT(cancel_yielder_main, &log, 0);
-    char want[32];
-    snprintf(want, sizeof want, "yield:%d", -ECANCELED);
-    LOG_EQ(&log, want);
+    LOG_EQF(&log, "yield:%d", -ECANCELED);
 }
 
 static int pending_cancel_check(void *arg, void **result)
@@ -326,9 +316,7 @@ Test(task, cancel_of_running_task_hits_next_suspension)
     cr_task *t;
     cr_assert_eq(cr_loop_create_task(l, pending_cancel_check, &log, NULL, &t), 0);
     cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0, "swallowed: ends normally");
-    char want[64];
-    snprintf(want, sizeof want, "still-running sleep:%d", -ECANCELED);
-    LOG_EQ(&log, want);
+    LOG_EQF(&log, "still-running sleep:%d", -ECANCELED);
     cr_future_unref(t);
     cr_loop_free(l);
 }
@@ -470,10 +458,8 @@ Test(task, run_cancels_and_waits_for_leftovers)
     void *v = NULL;
     cr_assert_eq(cr_run(run_main, &log, &v), 0);
     cr_assert_eq(PINT(v), 11);
-    char want[128];
-    snprintf(want, sizeof want, "leftover-start main-returns leftover-cleanup:%d leftover-end",
-             -ECANCELED);
-    LOG_EQ(&log, want);
+    LOG_EQF(&log, "leftover-start main-returns leftover-cleanup:%d leftover-end",
+                  -ECANCELED);
     cr_assert_null(cr_get_running_loop(NULL));
 }
 

@@ -32,6 +32,27 @@ static void done_stream(cr_stream *s, int p[2])
     close(p[1]);
 }
 
+/* The body of a test on one stream s over the TCP pair p. */
+typedef void pair_fn(cr_stream *s, int p[2]);
+
+static int on_pair(void *arg, void **result)
+{
+    (void)result;
+    pair_fn *body = *(pair_fn **)arg;
+    int p[2];
+    cr_stream *s = pair_stream(p);
+    body(s, p);
+    done_stream(s, p);
+    return 0;
+}
+
+/* Run body in a task on a fresh stream, then close the stream and its peer. */
+#define RUN_ON_PAIR(body)                                                         \
+    do {                                                                          \
+        pair_fn *body_ = (body);                                                  \
+        RUN_EXPECT(on_pair, &body_, 0);                                           \
+    } while (0)
+
 static int feed(void *arg, void **result)
 {
     (void)result;
@@ -40,12 +61,8 @@ static int feed(void *arg, void **result)
     return 0;
 }
 
-static int echo_main(void *arg, void **result)
+static void echo_body(cr_stream *s, int p[2])
 {
-    (void)arg;
-    (void)result;
-    int p[2];
-    cr_stream *s = pair_stream(p);
     /* The data arrives while read_buf is parked: the view is the provided buffer. */
     cr_task *t = cr_create_task(feed, IPTR(p[1]));
     cr_buf b;
@@ -72,23 +89,17 @@ static int echo_main(void *arg, void **result)
     shutdown(p[1], SHUT_WR);
     cr_assert_eq(cr_stream_read_buf(s, &b), 0);
     cr_assert_null(b.data);
-    done_stream(s, p);
-    return 0;
 }
 
 /* A chunk that arrives while read_buf waits is handed over in its provided
  * buffer, echoed from it, and the buffer returns to the ring after the send. */
 Test(zerocopy, read_buf_and_write_buf_echo)
 {
-    RUN_EXPECT(echo_main, NULL, 0);
+    RUN_ON_PAIR(echo_body);
 }
 
-static int pinned_main(void *arg, void **result)
+static void pinned_body(cr_stream *s, int p[2])
 {
-    (void)arg;
-    (void)result;
-    int p[2];
-    cr_stream *s = pair_stream(p);
     char big[8192];
     memset(big, 'x', sizeof big);
     cr_assert_eq(write(p[1], "abc", 3), 3);
@@ -124,15 +135,13 @@ static int pinned_main(void *arg, void **result)
     char tmp[8];
     cr_assert_eq(cr_recv(p[1], tmp, sizeof tmp, 0, 5.0), 3);
     cr_assert_eq(memcmp(tmp, "def", 3), 0);
-    done_stream(s, p);
-    return 0;
 }
 
 /* Data already buffered is viewed in place; the stream never moves a pinned
  * buffer, even when more data than it holds arrives; misuse is -EINVAL. */
 Test(zerocopy, view_of_buffered_data_is_pinned)
 {
-    RUN_EXPECT(pinned_main, NULL, 0);
+    RUN_ON_PAIR(pinned_body);
 }
 
 static int free_main(void *arg, void **result)
