@@ -97,7 +97,6 @@ typedef struct cr__timer_heap {
 CR_HIDDEN int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when);
 CR_HIDDEN void cr__timer_disarm(cr_loop *l, cr__timer *t);
 CR_HIDDEN cr__timer *cr__timer_peek(cr_loop *l);
-CR_HIDDEN void cr__timer_pop(cr_loop *l, cr__timer *t);
 CR_HIDDEN void cr__timer_heap_free(cr__timer_heap *h);
 static inline bool cr__timer_armed(const cr__timer *t) { return t->idx != CR__TIMER_IDLE; }
 static inline void cr__timer_init(cr__timer *t, void (*fire)(cr__timer *))
@@ -201,13 +200,11 @@ static inline cr__task *cr__as_task(cr_future *f) { return (cr__task *)f; }
 
 /* The running task of this thread (NULL on the loop's own stack). */
 CR_HIDDEN cr__task *cr__current(void);
-/* Park the current task until cr__task_wake. If the task is cancelled while
- * parked, `hook(t, ctx)` is called (it may wake the task with -ECANCELED, or
- * start an interruption and wake it later); hook NULL = wake with -ECANCELED
- * at once. A pending cancel (must_cancel) is delivered before parking: returns
- * -ECANCELED without parking. */
-CR_HIDDEN int cr__park(cr__cancel_hook hook, void *ctx);
-/* Park without delivering a pending cancel first (the caller handled it). */
+/* Park the current task until cr__task_wake; returns the wake code. If the
+ * task is cancelled while parked, `hook(t, ctx)` is called (it may wake the
+ * task with -ECANCELED, or start an interruption and wake it later); hook
+ * NULL = wake with -ECANCELED at once. A cancel already pending is NOT
+ * delivered here: suspending calls deliver it on entry, through cr__enter. */
 CR_HIDDEN int cr__park_nocheck(cr__cancel_hook hook, void *ctx);
 CR_HIDDEN void cr__task_wake(cr__task *t, int rc);
 /* Re-queue the current task behind everything ready and switch away;

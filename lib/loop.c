@@ -126,7 +126,7 @@ static void expire_timers(cr_loop *l)
     int64_t now = cr__now_ns();
     cr__stack_trim(l, now);
     while ((t = cr__timer_peek(l)) && t->when <= now) {
-        cr__timer_pop(l, t);
+        cr__timer_disarm(l, t);
         t->fire(t);
     }
 }

@@ -175,16 +175,6 @@ int cr__yield(void)
     return 0;
 }
 
-int cr__park(cr__cancel_hook hook, void *ctx)
-{
-    cr__task *t = cr__current();
-    if (t->must_cancel) {
-        t->must_cancel = false;
-        return -ECANCELED;
-    }
-    return cr__park_nocheck(hook, ctx);
-}
-
 /* Up to TASK_CACHE freed task structs wait on their loop for reuse: a calloc
  * and a free per spawn were ~15% of spawn+run+join. Not under ASan, which
  * should see every use after free. */

@@ -104,11 +104,6 @@ cr__timer *cr__timer_peek(cr_loop *l)
     return l->timers.n ? l->timers.v[0].t : NULL;
 }
 
-void cr__timer_pop(cr_loop *l, cr__timer *t)
-{
-    cr__timer_disarm(l, t);
-}
-
 void cr__timer_heap_free(cr__timer_heap *h)
 {
     for (size_t i = 0; i < h->n; i++)
