@@ -80,13 +80,9 @@ static void task_run(cr__handle *h)
     cr__task *t = CR_CONTAINER_OF(h, cr__task, run);
     cr_loop *l = t->f.loop;
     if (CR_UNLIKELY(t->state == CR__T_CREATED)) {
-        if (t->must_cancel) {
-            t->state = CR__T_DONE;
-            task_finish(t, -ECANCELED, NULL);
-            cr_future_unref(&t->f);
-            return;
-        }
-        int rc = cr__stack_get(l, t->stack_size, &t->stack);
+        /* Cancelled before it started, or no stack to be had: it ends here
+         * without ever running its body. */
+        int rc = t->must_cancel ? -ECANCELED : cr__stack_get(l, t->stack_size, &t->stack);
         if (rc < 0) {
             t->state = CR__T_DONE;
             task_finish(t, rc, NULL);
