@@ -5,6 +5,13 @@
 set -euo pipefail
 what=${1:-build}
 
+# `make -j` runs deps-build and deps-test side by side; two apt-get calls at once
+# fail on dpkg's lock, so the checks and installs of every caller take turns.
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"${TMPDIR:-/tmp}/coring-deps.lock"
+    flock 9
+fi
+
 need=()
 have_hdr() { echo "#include <$1>" | ${CC:-gcc} -E -x c - >/dev/null 2>&1; }
 have_cmd() { command -v "$1" >/dev/null 2>&1; }
