@@ -26,7 +26,7 @@ $(error coring has no context switch for $(MACHINE) yet)
 endif
 
 WARN     := -Wall -Wextra -Werror
-CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden $(WARN) -Iinclude
+CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden $(WARN) -Iinclude -Ilib
 LDLIBS_BASE := -luring -lpthread
 
 comma := ,
@@ -43,7 +43,8 @@ endif
 CFLAGS   := $(CFLAGS_BASE) $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS  := $(SANFLAGS)
 
-LIB_SRCS := $(filter-out lib/arch/%,$(wildcard lib/*.c))
+LIB_SRCS := $(wildcard lib/*/*.c)
+LIB_HDRS := $(wildcard lib/*/*.h) include/coring.h $(wildcard include/coring/*.h)
 LIB_OBJS := $(patsubst lib/%.c,$(BUILD)/lib/%.o,$(LIB_SRCS)) $(BUILD)/lib/arch.o
 STATIC   := $(LIBDIR)/libcoring.a
 SHARED   := $(LIBDIR)/libcoring.so.$(VERSION)
@@ -56,11 +57,11 @@ CTX_TEST  := $(BUILD)/tests/ctx-selftest
 .PHONY: all test test-build deps bench install uninstall clean check-aarch64 examples
 all: $(STATIC) $(SHARED) coring.pc
 
-$(BUILD)/lib/%.o: lib/%.c lib/*.h include/coring.h include/coring/*.h | deps-build
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS) | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/lib/arch.o: $(ARCH_SRC) lib/ctx.h
+$(BUILD)/lib/arch.o: $(ARCH_SRC) lib/arch/ctx.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -96,9 +97,9 @@ endif
 
 $(BUILD)/tests/test-%: tests/test-%.c tests/*.h tests/lite/criterion/criterion.h $(STATIC) | deps-test
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(TEST_INC) -Ilib -o $@ $< $(STATIC) $(LDFLAGS) $(TEST_LIBS) $(LDLIBS_BASE)
+	$(CC) $(CFLAGS) $(TEST_INC) -o $@ $< $(STATIC) $(LDFLAGS) $(TEST_LIBS) $(LDLIBS_BASE)
 
-$(CTX_TEST): tests/ctx-selftest.c $(ARCH_SRC) lib/ctx.h
+$(CTX_TEST): tests/ctx-selftest.c $(ARCH_SRC) lib/arch/ctx.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ tests/ctx-selftest.c $(ARCH_SRC) $(LDFLAGS)
 

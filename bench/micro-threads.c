@@ -13,9 +13,9 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
-#include "deque.h"
+#include "thread/deque.h"
 #include "micro-threads.h"
-#include "mpsc.h"
+#include "thread/mpsc.h"
 
 static cr__mpsc q;
 static cr__mpsc_node nodes[MICRO_BATCH];

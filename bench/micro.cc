@@ -22,7 +22,7 @@
 
 extern "C" {
 #include <coring.h>
-#include "ctx.h" // cr__ctx_switch / cr__ctx_make: hidden, but linkable from the static archive
+#include "arch/ctx.h" // cr__ctx_switch / cr__ctx_make: hidden, but linkable from the static archive
 #if __has_include("mpsc.h")
 #include "micro-threads.h"
 #endif

@@ -9,7 +9,7 @@
  *
  *   tools/bench-threads.sh   (or: ROUNDS=7 build/bench/thread-deque)
  */
-#include "deque.h"
+#include "thread/deque.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include "thread-common.h"

@@ -9,7 +9,7 @@
  *
  * Prints "ctx-selftest: N passed, M failed" and exits non-zero on failure.
  */
-#include "../lib/ctx.h"
+#include "../lib/arch/ctx.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
  * (MXCSR) is thread-wide, not per context.
  */
 #include "helpers.h"
-#include "ctx.h"
+#include "arch/ctx.h"
 #include <stdint.h>
 #include <sys/mman.h>
 

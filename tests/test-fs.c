@@ -5,7 +5,7 @@
  * leaking fds. Real files in a mkdtemp directory.
  */
 #include "io-helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 #include <stdlib.h>
 #include <sys/stat.h>
 

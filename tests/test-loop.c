@@ -4,7 +4,7 @@
  * errors, and the io_uring setup diagnostics.
  */
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 #include <pthread.h>
 
 static void log_cb(void *arg)

@@ -6,8 +6,8 @@
  * ENOBUFS on a tiny buffer ring. Real sockets on 127.0.0.1 only.
  */
 #include "io-helpers.h"
-#include "internal.h"
-#include "io-internal.h"
+#include "core/internal.h"
+#include "io/io.h"
 #include <arpa/inet.h>
 #include <poll.h>
 #include <sys/resource.h>

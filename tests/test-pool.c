@@ -5,8 +5,8 @@
  * and shutdown with jobs queued (run or handed back, join with a deadline).
  */
 #include "helpers.h"
-#include "internal.h"
-#include "deque.h"
+#include "core/internal.h"
+#include "thread/deque.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  * answering curl and a raw pipelined request sent in pieces.
  */
 #include "io-helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 #include <pthread.h>
 #include <stdlib.h>
 

@@ -5,7 +5,7 @@
  * report of a stack overflow.
  */
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>

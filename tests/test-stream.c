@@ -6,7 +6,7 @@
  * closing. Real sockets on 127.0.0.1.
  */
 #include "io-helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 #include <poll.h>
 
 /* A stream on p[0] of a TCP pair; the test drives p[1] with plain syscalls. */

@@ -6,8 +6,8 @@
  * producers each run exactly once, and one loop per core.
  */
 #include "helpers.h"
-#include "internal.h"
-#include "xq.h"
+#include "core/internal.h"
+#include "thread/xq.h"
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>

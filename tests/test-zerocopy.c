@@ -8,7 +8,7 @@
  * Real sockets on 127.0.0.1.
  */
 #include "io-helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 
 static unsigned in_use(void)
 {

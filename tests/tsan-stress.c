@@ -10,8 +10,8 @@
  * thieves, and pool shutdown with jobs queued.
  */
 #include <coring.h>
-#include "internal.h"
-#include "deque.h"
+#include "core/internal.h"
+#include "thread/deque.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>

@@ -154,7 +154,7 @@ void _start(void)
 EOF
 BTIFLAGS=(-O2 -Wall -Wextra -Werror -mbranch-protection=standard -ffreestanding
           -fno-stack-protector -fno-tree-loop-distribute-patterns -nostdlib
-          -static -fno-pie -no-pie -I "$ROOT/lib")
+          -static -fno-pie -no-pie -I "$ROOT/lib/arch")
 "$CC" "${BTIFLAGS[@]}" "$OUT/bti.c" "$ASM" -o "$OUT/bti" || die "building the BTI smoke test"
 "$CC" "${BTIFLAGS[@]}" -DPROBE "$OUT/bti.c" "$ASM" -o "$OUT/bti-probe" ||
     die "building the BTI probe"

@@ -1,0 +1,326 @@
+/*
+ * task.c — tasks: futures whose outcome is a function run on its own
+ * coroutine stack, and the park/wake primitive every suspending call uses.
+ *
+ * Life of a task: CREATED (queued, no stack yet) → RUNNING ⇄ PARKED/READY →
+ * DONE. The stack is taken from the pool only when the task first runs, so a
+ * task cancelled before it starts never costs a stack and never runs its body.
+ * The loop holds one reference to every unfinished task; it drops it (and
+ * returns the stack) right after the task's last switch out.
+ *
+ * Cancellation (asyncio's rules): cr_cancel sets must_cancel and raises the
+ * cancelling count. A PARKED task has its park's cancel hook called, which
+ * interrupts the wait (a sleep is woken at once; an await cancels what it
+ * awaits and keeps waiting; an I/O op asks the kernel to cancel and keeps
+ * waiting for the CQE). A task that is READY or RUNNING gets -ECANCELED at its
+ * next suspending call: a wait that already completed keeps its result.
+ *
+ * Loop thread only.
+ */
+#include "core/internal.h"
+#include "arch/ctx.h"
+#include "core/san.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+cr__task *cr__current(void)
+{
+    cr_loop *l = cr__tls_running;
+    return l ? l->current : NULL;
+}
+
+cr_task *cr_current_task(void) { return (cr_task *)cr__current(); }
+
+static void task_finish(cr__task *t, int rc, void *result)
+{
+    cr_loop *l = t->f.loop;
+    l->ntasks--;
+    l->stats.tasks_finished++;
+    if (rc == -ECANCELED || (rc >= 0 && t->must_cancel)) {
+        t->must_cancel = false;
+        cr__future_complete(&t->f, CR__CANCELLED, -ECANCELED, NULL);
+    } else if (rc < 0) {
+        cr__future_complete(&t->f, CR__DONE, rc, NULL);
+    } else {
+        cr__future_complete(&t->f, CR__DONE, 0, result);
+    }
+}
+
+/* Runs on the task's own stack; never returns. */
+static void task_main(void *p)
+{
+    cr__task *t = p;
+    cr_loop *l = t->f.loop;
+    cr__san_in_task(l, t);
+    void *result = NULL;
+    int rc = t->fn(t->arg, &result);
+    task_finish(t, rc, result);
+    t->state = CR__T_DONE;
+    cr__san_leave_task(l, t, true);
+    cr__ctx_switch(&t->sp, l->sched_sp, NULL);
+    __builtin_unreachable();
+}
+
+void cr__task_release_stack(cr_loop *l, cr__task *t)
+{
+    if (t->stack.lo)
+        cr__stack_put(l, &t->stack);
+#ifdef CR_TSAN
+    if (t->san_fiber) {
+        __tsan_destroy_fiber(t->san_fiber);
+        t->san_fiber = NULL;
+    }
+#endif
+}
+
+/* The ready-queue handler of a task: start or resume it. */
+static void task_run(cr__handle *h)
+{
+    cr__task *t = CR_CONTAINER_OF(h, cr__task, run);
+    cr_loop *l = t->f.loop;
+    if (CR_UNLIKELY(t->state == CR__T_CREATED)) {
+        /* Cancelled before it started, or no stack to be had: it ends here
+         * without ever running its body. */
+        int rc = t->must_cancel ? -ECANCELED : cr__stack_get(l, t->stack_size, &t->stack);
+        if (rc < 0) {
+            t->state = CR__T_DONE;
+            task_finish(t, rc, NULL);
+            cr_future_unref(&t->f);
+            return;
+        }
+        t->sp = cr__ctx_make(t->stack.hi, task_main, t);
+    }
+    t->state = CR__T_RUNNING;
+    l->current = t;
+    int64_t t0 = l->debug ? cr__now_ns() : 0; /* issue 4: debug slow-task check */
+    cr__san_enter_task(l, t);
+    cr__ctx_switch(&l->sched_sp, t->sp, NULL);
+    cr__san_back_in_loop(l, t);
+    l->current = NULL;
+    l->stats.switches++;
+    if (CR_UNLIKELY(l->debug))
+        cr__debug_slow(l, t, cr__now_ns() - t0);
+    if (t->state == CR__T_DONE) {
+        cr__stack_put(l, &t->stack);
+        cr_future_unref(&t->f);
+    }
+}
+
+static void task_drop(cr__handle *h)
+{
+    (void)h; /* the loop's reference is dropped by close's walk of its futures */
+}
+
+void cr__task_wake(cr__task *t, int rc)
+{
+    if (t->state != CR__T_PARKED)
+        return;
+    t->wake_rc = rc;
+    t->state = CR__T_READY;
+    cr__loop_schedule(t->f.loop, &t->run);
+}
+
+int cr__enter(cr__task **out)
+{
+    cr__task *t = cr__current();
+    *out = t;
+    if (!t)
+        return -EPERM;
+    t->waiting_on = NULL; /* issue 4: each park site names its wait afresh */
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+int cr__park_nocheck(cr__cancel_hook hook, void *ctx)
+{
+    cr__task *t = cr__current();
+    cr_loop *l = t->f.loop;
+    t->on_cancel = hook;
+    t->cancel_ctx = ctx;
+    /* A task that queued itself (cr_sleep(0)) switches out READY: it must not
+     * look PARKED, or a cancel or wake would queue it twice. */
+    if (t->state == CR__T_RUNNING)
+        t->state = CR__T_PARKED;
+    cr__san_leave_task(l, t, false);
+    cr__ctx_switch(&t->sp, l->sched_sp, NULL);
+    cr__san_in_task(l, t);
+    t->on_cancel = NULL;
+    t->cancel_ctx = NULL;
+    return t->wake_rc;
+}
+
+int cr__yield(void)
+{
+    /* Queued behind everything already ready, READY (not PARKED), so a cancel
+     * meanwhile only sets must_cancel and can never queue the task twice. */
+    cr__task *t = cr__current();
+    cr_loop *l = t->f.loop;
+    t->state = CR__T_READY;
+    cr__loop_schedule(l, &t->run);
+    cr__san_leave_task(l, t, false);
+    cr__ctx_switch(&t->sp, l->sched_sp, NULL);
+    cr__san_in_task(l, t);
+    if (t->must_cancel) {
+        t->must_cancel = false;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+/* Up to TASK_CACHE freed task structs wait on their loop for reuse: a calloc
+ * and a free per spawn were ~15% of spawn+run+join. Not under ASan, which
+ * should see every use after free. */
+#define TASK_CACHE 256
+
+static cr__task *task_alloc(cr_loop *l)
+{
+    cr__task *t = l->task_cache;
+    if (!t)
+        return calloc(1, sizeof *t);
+    l->task_cache = *(void **)t;
+    l->ntask_cache--;
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+void cr__task_free(cr__task *t)
+{
+    free(t->name);
+#ifndef CR_ASAN
+    cr_loop *l = t->f.loop;
+    if (l && !l->closed && l->ntask_cache < TASK_CACHE) {
+        *(void **)t = l->task_cache;
+        l->task_cache = t;
+        l->ntask_cache++;
+        return;
+    }
+#endif
+    free(t);
+}
+
+void cr__task_cache_free(cr_loop *l)
+{
+    while (l->task_cache) {
+        void *t = l->task_cache;
+        l->task_cache = *(void **)t;
+        free(t);
+    }
+    l->ntask_cache = 0;
+}
+
+int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_opts *opts,
+                        cr_task **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!fn)
+        return -EINVAL;
+    int rc = cr__loop_check(loop);
+    if (rc < 0)
+        return rc;
+    cr__task *t = task_alloc(loop);
+    if (!t)
+        return -ENOMEM;
+    if (opts && opts->name && !(t->name = strdup(opts->name))) {
+        cr__task_free(t);
+        return -ENOMEM;
+    }
+    cr__future_init(&t->f, loop);
+    t->f.is_task = 1;
+    t->f.refs = 2; /* the caller's and the loop's */
+    t->fn = fn;
+    t->arg = arg;
+    t->id = ++loop->next_task_id;
+    t->state = CR__T_CREATED;
+    t->stack_size = opts ? opts->stack_size : 0;
+    t->run.run = task_run;
+    t->run.drop = task_drop;
+    loop->ntasks++;
+    loop->stats.tasks_created++;
+    cr__loop_schedule(loop, &t->run);
+    *out = &t->f;
+    return 0;
+}
+
+cr_task *cr_create_task(cr_task_fn fn, void *arg)
+{
+    cr_task *t;
+    cr_loop *l = cr__tls_running;
+    if (!l)
+        return NULL;
+    return cr_loop_create_task(l, fn, arg, NULL, &t) == 0 ? t : NULL;
+}
+
+cr_future *cr_ensure_future(cr_future *fut, cr_task_fn fn, void *arg)
+{
+    if (fut && !fn)
+        return cr_future_ref(fut);
+    if (fn && !fut)
+        return cr_create_task(fn, arg);
+    return NULL;
+}
+
+size_t cr_all_tasks(cr_loop *loop, cr_task **out, size_t cap)
+{
+    if (!loop)
+        loop = cr__tls_running;
+    if (!loop)
+        return 0;
+    size_t n = 0;
+    for (cr_future *f = loop->futures; f; f = f->all_next) {
+        if (!f->is_task || f->state != CR__PENDING)
+            continue;
+        if (out && n < cap)
+            out[n] = f;
+        n++;
+    }
+    return n;
+}
+
+const char *cr_task_get_name(const cr_task *f)
+{
+    if (!f || !f->is_task)
+        return NULL;
+    cr__task *t = cr__as_task((cr_future *)f);
+    if (!t->name) {
+        char buf[32];
+        snprintf(buf, sizeof buf, "Task-%llu", (unsigned long long)t->id);
+        t->name = strdup(buf);
+    }
+    return t->name;
+}
+
+int cr_task_set_name(cr_task *f, const char *name)
+{
+    if (!f || !f->is_task || !name)
+        return -EINVAL;
+    char *n = strdup(name);
+    if (!n)
+        return -ENOMEM;
+    cr__task *t = cr__as_task(f);
+    free(t->name);
+    t->name = n;
+    return 0;
+}
+
+int cr_task_cancelling(const cr_task *f)
+{
+    if (!f || !f->is_task)
+        return -EINVAL;
+    return cr__as_task((cr_future *)f)->cancelling;
+}
+
+int cr_task_uncancel(cr_task *f)
+{
+    if (!f || !f->is_task)
+        return -EINVAL;
+    cr__task *t = cr__as_task(f);
+    if (t->cancelling > 0 && --t->cancelling == 0)
+        t->must_cancel = false;
+    return t->cancelling;
+}

@@ -1,0 +1,150 @@
+/*
+ * io-internal.h — what the I/O files (bufring.c, net.c, fs.c, stream.c,
+ * server.c) share: the per-loop I/O state, the list of live I/O objects that
+ * loop close frees, and the multishot recv that streams build on.
+ *
+ * Loop thread only.
+ */
+#ifndef CORING_IO_INTERNAL_H
+#define CORING_IO_INTERNAL_H
+
+#include "core/internal.h"
+
+/* Every heap I/O object whose ops may still be in the kernel is on its loop's
+ * live list; cr_loop_close (after the ring is gone) calls destroy on those
+ * left, which closes their fds and frees them without touching the ring. */
+typedef struct cr__io_obj cr__io_obj;
+struct cr__io_obj {
+    cr__io_obj *prev, *next;
+    void (*destroy)(cr__io_obj *o);
+};
+
+typedef struct cr_mrecv cr_mrecv;
+
+struct cr__io_state {
+    cr__io_obj *live;
+    /* the provided-buffer ring (group CR__BGID) */
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    char *mem;
+    unsigned count, size, mask;
+    unsigned held;       /* buffers out of the ring (queued or with a reader) */
+    bool registered;
+    cr_mrecv *starved;   /* recvs stopped by ENOBUFS, waiting for buffers */
+    uint64_t enobufs, rearms;
+};
+#define CR__BGID 0x4352
+
+CR_HIDDEN struct cr__io_state *cr__io_state(cr_loop *l); /* NULL: out of memory */
+CR_HIDDEN void cr__io_obj_add(cr_loop *l, cr__io_obj *o, void (*destroy)(cr__io_obj *));
+CR_HIDDEN void cr__io_obj_del(cr_loop *l, cr__io_obj *o);
+/* Registers the buffer ring on first use. */
+CR_HIDDEN int cr__bufring_ready(cr_loop *l);
+CR_HIDDEN void cr__bufring_put(cr_loop *l, int bid);
+static inline char *cr__bufring_data(struct cr__io_state *s, int bid)
+{
+    return s->mem + (size_t)bid * s->size;
+}
+
+/* Deadline helper: timeout seconds (< 0 = none) → absolute ns or -1. */
+static inline int64_t cr__deadline(double timeout)
+{
+    return timeout < 0 ? -1 : cr__now_ns() + cr__secs_to_ns(timeout);
+}
+
+/* A task waiting on an I/O object: it lives on the task's stack and the
+ * object's slot points at it. Whoever wakes it (cr__wake_slot, the deadline,
+ * a cancel) clears the slot and disarms the timer, so after the park neither
+ * side touches the other: an object may be freed right after waking its
+ * waiters with -ESHUTDOWN. */
+typedef struct cr__waiter cr__waiter;
+struct cr__waiter {
+    cr__task *t;
+    cr__waiter **slot;
+    cr__timer tm;
+};
+/* Parks on *slot (which must be empty) until cr__wake_slot, the deadline
+ * (-ETIMEDOUT) or a cancel (-ECANCELED, consumed). deadline_ns < 0: none. */
+CR_HIDDEN int cr__park_until(cr__waiter **slot, int64_t deadline_ns);
+CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
+
+/* ---- multishot recv (bufring.c) ---- */
+
+/* A sink takes a chunk as it arrives (stream.c). It returns CR__SINK_COPIED
+ * (the data was copied out: the buffer goes straight back to the ring),
+ * CR__SINK_KEPT (the sink keeps buffer `bid` and returns it later with
+ * cr__bufring_put: zero-copy reads) or CR__SINK_FAILED (out of memory). */
+enum { CR__SINK_FAILED = 0, CR__SINK_COPIED = 1, CR__SINK_KEPT = 2 };
+typedef int (*cr__mrecv_sink)(void *ctx, const char *data, size_t len, int bid);
+
+struct cr__chunk {
+    int bid;
+    unsigned len;
+};
+
+/* The first cache line holds what a CQE touches (streams allocate it 64-byte
+ * aligned); the rest is for queueing readers, starvation and teardown. */
+struct cr_mrecv {
+    _Alignas(64) cr__op op;
+    cr_loop *loop;
+    cr__mrecv_sink sink;
+    void *sink_ctx;
+    void (*notify)(void *ctx); /* something changed (data, EOF, error) */
+    cr__waiter *waiter;
+    int err;             /* sticky: 0, or the socket's error */
+    bool eof;
+    bool armed;          /* an op is in the kernel */
+    bool cancel_sent;
+    bool paused;         /* stopped by us: queue full / sink full */
+    bool starved;        /* stopped by ENOBUFS, on the starved list */
+    bool closing;        /* freed by its owner; goes when !armed */
+    /* -- colder -- */
+    cr__io_obj obj;
+    int fd;
+    unsigned max_queued;
+    struct cr__chunk *q; /* FIFO ring of received chunks */
+    unsigned qhead, qlen, qcap;
+    cr_mrecv *next_starved;
+};
+
+CR_HIDDEN int cr__mrecv_init(cr_mrecv *m, cr_loop *l, int fd, unsigned max_queued);
+/* Pause (cancels the op) / resume (re-arms) reception: sink back-pressure. */
+CR_HIDDEN void cr__mrecv_pause(cr_mrecv *m);
+CR_HIDDEN void cr__mrecv_resume(cr_mrecv *m);
+/* Test seam: cancel the op as if the kernel had ended it (no F_MORE). */
+CR_HIDDEN void cr__mrecv_kick_for_test(cr_mrecv *m);
+
+/* ---- hostname resolution (resolve.c) ---- */
+
+struct addrinfo;
+/* cr_getaddrinfo with a deadline (absolute ns, < 0 = none): -ETIMEDOUT when it
+ * passes; the lookup runs on alone and frees its own result. */
+CR_HIDDEN int cr__getaddrinfo_until(const char *host, const char *port,
+                                    const struct addrinfo *hints, struct addrinfo **res,
+                                    int64_t deadline_ns);
+
+
+/* ---- starting a single-shot op (net.c, fs.c) ---- */
+
+/* Start an op: declares `io` and `sqe`, returns the error if there is none. */
+#define CR__IO_START(io, sqe)                                                    \
+    struct cr__io io;                                                            \
+    int io_err_ = 0;                                                             \
+    struct io_uring_sqe *sqe = cr__io_prep(&io, &io_err_);                       \
+    if (!sqe)                                                                    \
+        return io_err_
+
+/* The op produced an fd: if the task was cancelled meanwhile, nobody will
+ * own it, so close it and report the cancel. */
+#include <unistd.h>
+static inline int cr__io_fd_result(struct cr__io *io, int res)
+{
+    if (res >= 0 && io->task->must_cancel) {
+        close(res);
+        cr__consume_cancel(io->task);
+        return -ECANCELED;
+    }
+    return res;
+}
+
+#endif

@@ -1,0 +1,599 @@
+/*
+ * net.c — socket operations, each an awaitable single-shot op on the loop's
+ * ring (cr__io_prep / cr__io_wait: cancel- and timeout-safe), the address
+ * helpers, and the multishot accept behind servers (cr_acceptor).
+ *
+ * Invariants:
+ *  - An fd that the kernel created for a task that was cancelled meanwhile is
+ *    closed here and the call returns -ECANCELED: it never leaks.
+ *  - Every send carries MSG_NOSIGNAL, so a reset peer is an error, not SIGPIPE.
+ *  - The acceptor's op lives until its CQE without F_MORE; fds that arrive
+ *    after cr_acceptor_free are closed.
+ *
+ * Loop thread only (the address helpers: any thread).
+ */
+#include "io/io.h"
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* ---- addresses ---- */
+
+int cr_sockaddr_ip(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    if (!ss || !len || port < 0 || port > 65535)
+        return -EINVAL;
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (!host || !*host || !strcmp(host, "localhost")) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        v4->sin_addr.s_addr = htonl(host && *host ? INADDR_LOOPBACK : INADDR_ANY);
+        *len = sizeof *v4;
+        return 0;
+    }
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        *len = sizeof *v4;
+        return 0;
+    }
+    /* "[::1]" and "::1" both name IPv6. */
+    char buf[INET6_ADDRSTRLEN + 2];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof buf) {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = 0;
+        host = buf;
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *len = sizeof *v6;
+        return 0;
+    }
+    /* Hostnames need getaddrinfo, which blocks: cr_getaddrinfo runs it on the
+     * thread pool, and cr_connect_tcp / cr_listen_tcp fall back to it on this
+     * code. This call never blocks, so it stops here. */
+    return -EAFNOSUPPORT;
+}
+
+int cr_sockaddr_unix(const char *path, struct sockaddr_storage *ss, socklen_t *len)
+{
+    if (!path || !ss || !len || !*path)
+        return -EINVAL;
+    struct sockaddr_un *un = (struct sockaddr_un *)ss;
+    size_t n = strlen(path);
+    if (n >= sizeof un->sun_path)
+        return -ENAMETOOLONG;
+    memset(ss, 0, sizeof *ss);
+    un->sun_family = AF_UNIX;
+    memcpy(un->sun_path, path, n + 1);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
+    return 0;
+}
+
+int cr_local_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -EAFNOSUPPORT;
+}
+
+/* ---- sockets ---- */
+
+int cr_socket(int domain, int type, int protocol)
+{
+    CR__IO_START(io, sqe);
+    io_uring_prep_socket(sqe, domain, type | SOCK_CLOEXEC, protocol, 0);
+    return cr__io_fd_result(&io, cr__io_wait(&io, -1));
+}
+
+static int listen_on(const struct sockaddr_storage *ss, socklen_t len, int backlog)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (ss->ss_family != AF_UNIX)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (const struct sockaddr *)ss, len) < 0 ||
+        listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+        int err = -errno;
+        close(fd);
+        return err;
+    }
+    return fd;
+}
+
+static int listen_resolved(const char *host, int port, int backlog);
+
+int cr_listen_tcp(const char *host, int port, int backlog)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = cr_sockaddr_ip(host, port, &ss, &len);
+    if (rc == -EAFNOSUPPORT)
+        return listen_resolved(host, port, backlog); /* a hostname: suspends */
+    return rc < 0 ? rc : listen_on(&ss, len, backlog);
+}
+
+int cr_listen_unix(const char *path, int backlog)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = cr_sockaddr_unix(path, &ss, &len);
+    if (rc < 0)
+        return rc;
+    unlink(path); /* a stale socket file from an earlier run */
+    return listen_on(&ss, len, backlog);
+}
+
+int cr_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
+{
+    if ((addr == NULL) != (len == NULL))
+        return -EINVAL;
+    CR__IO_START(io, sqe);
+    io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC);
+    return cr__io_fd_result(&io, cr__io_wait(&io, cr__deadline(timeout)));
+}
+
+int cr_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout)
+{
+    if (!addr)
+        return -EINVAL;
+    CR__IO_START(io, sqe);
+    io_uring_prep_connect(sqe, fd, addr, len);
+    return cr__io_wait(&io, cr__deadline(timeout));
+}
+
+static int connect_to(const struct sockaddr_storage *ss, socklen_t len, double timeout)
+{
+    cr__task *t;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (ss->ss_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    rc = cr_connect(fd, (const struct sockaddr *)ss, len, timeout);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int connect_resolved(const char *host, int port, double timeout);
+
+int cr_connect_tcp(const char *host, int port, double timeout)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = cr_sockaddr_ip(host, port, &ss, &len);
+    if (rc == -EAFNOSUPPORT)
+        return connect_resolved(host, port, timeout);
+    return rc < 0 ? rc : connect_to(&ss, len, timeout);
+}
+
+/* ---- hostnames (getaddrinfo on the pool: resolve.c) ---- */
+
+/* Resolves host:port for a TCP socket; *res to free with freeaddrinfo. */
+static int resolve_tcp(const char *host, int port, int flags, int64_t deadline,
+                       struct addrinfo **res)
+{
+    char ps[8];
+    snprintf(ps, sizeof ps, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = flags | AI_NUMERICSERV};
+    return cr__getaddrinfo_until(host, ps, &hints, res, deadline);
+}
+
+/* From ai on, the first address that fits a sockaddr_storage, copied into
+ * *ss; NULL at the end. Lets both loops below walk getaddrinfo's list. */
+static const struct addrinfo *next_fit(const struct addrinfo *ai, struct sockaddr_storage *ss)
+{
+    for (; ai; ai = ai->ai_next)
+        if (ai->ai_addrlen <= sizeof *ss) {
+            memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+            return ai;
+        }
+    return NULL;
+}
+
+static double remaining(int64_t deadline)
+{
+    if (deadline < 0)
+        return CR_NO_TIMEOUT;
+    int64_t left = deadline - cr__now_ns();
+    return left > 0 ? (double)left / 1e9 : 0;
+}
+
+/* Every address in the order getaddrinfo gives (RFC 6724: usually IPv6
+ * first), one at a time, within the one overall timeout; the last error if
+ * none connects. Not happy eyeballs: a silent first address costs the rest of
+ * the timeout. */
+static int connect_resolved(const char *host, int port, double timeout)
+{
+    int64_t deadline = cr__deadline(timeout);
+    struct addrinfo *res;
+    int rc = resolve_tcp(host, port, 0, deadline, &res);
+    if (rc < 0)
+        return rc;
+    rc = -ENXIO;
+    struct sockaddr_storage ss;
+    for (const struct addrinfo *ai = res; (ai = next_fit(ai, &ss)); ai = ai->ai_next) {
+        rc = connect_to(&ss, ai->ai_addrlen, remaining(deadline));
+        if (rc >= 0 || rc == -ECANCELED || rc == -EPERM)
+            break;
+        /* The kernel's own SYN timeout is per address: try the next one;
+         * ours is for the whole call. */
+        if (rc == -ETIMEDOUT && deadline >= 0 && cr__now_ns() >= deadline)
+            break;
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+/* The first address that binds (asyncio binds them all; one listener here). */
+static int listen_resolved(const char *host, int port, int backlog)
+{
+    struct addrinfo *res;
+    int rc = resolve_tcp(host, port, AI_PASSIVE, -1, &res);
+    if (rc < 0)
+        return rc;
+    rc = -ENXIO;
+    struct sockaddr_storage ss;
+    for (const struct addrinfo *ai = res; (ai = next_fit(ai, &ss)); ai = ai->ai_next) {
+        if ((rc = listen_on(&ss, ai->ai_addrlen, backlog)) >= 0)
+            break;
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+int cr_connect_unix(const char *path, double timeout)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = cr_sockaddr_unix(path, &ss, &len);
+    return rc < 0 ? rc : connect_to(&ss, len, timeout);
+}
+
+ssize_t cr_recv(int fd, void *buf, size_t len, int flags, double timeout)
+{
+    if (!buf && len)
+        return -EINVAL;
+    CR__IO_START(io, sqe);
+    io_uring_prep_recv(sqe, fd, buf, len, flags);
+    return cr__io_wait(&io, cr__deadline(timeout));
+}
+
+ssize_t cr_send(int fd, const void *buf, size_t len, int flags, double timeout)
+{
+    if (!buf && len)
+        return -EINVAL;
+    CR__IO_START(io, sqe);
+    io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL);
+    return cr__io_wait(&io, cr__deadline(timeout));
+}
+
+ssize_t cr_send_all(int fd, const void *buf, size_t len, double timeout)
+{
+    int64_t deadline = cr__deadline(timeout);
+    size_t done = 0;
+    while (done < len) {
+        double left = -1;
+        if (deadline >= 0) {
+            left = (double)(deadline - cr__now_ns()) / 1e9;
+            if (left <= 0)
+                return -ETIMEDOUT;
+        }
+        ssize_t n = cr_send(fd, (const char *)buf + done, len - done, 0, left);
+        if (n < 0)
+            return n;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+ssize_t cr_recvmsg(int fd, struct msghdr *msg, int flags, double timeout)
+{
+    if (!msg)
+        return -EINVAL;
+    CR__IO_START(io, sqe);
+    io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
+    return cr__io_wait(&io, cr__deadline(timeout));
+}
+
+ssize_t cr_sendmsg(int fd, const struct msghdr *msg, int flags, double timeout)
+{
+    if (!msg)
+        return -EINVAL;
+    CR__IO_START(io, sqe);
+    io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)(flags | MSG_NOSIGNAL));
+    return cr__io_wait(&io, cr__deadline(timeout));
+}
+
+int cr_shutdown(int fd, int how)
+{
+    CR__IO_START(io, sqe);
+    io_uring_prep_shutdown(sqe, fd, how);
+    return cr__io_wait(&io, -1);
+}
+
+int cr_close(int fd)
+{
+    cr__task *t = cr__current();
+    if (fd < 0)
+        return -EBADF;
+    struct cr__io io;
+    int err = 0;
+    struct io_uring_sqe *sqe = t && !t->must_cancel ? cr__io_prep(&io, &err) : NULL;
+    if (!sqe) {
+        /* Outside a task, a cancel pending, or no SQE: close right here (a
+         * pending cancel stays for the caller's next suspending call). */
+        return close(fd) < 0 ? -errno : 0;
+    }
+    io_uring_prep_close(sqe, fd);
+    /* A close is not cancellable half-way: wait for it whatever happens. If a
+     * cancel arrived meanwhile, report the close's own result and keep the
+     * cancel pending. */
+    int rc = cr__io_wait(&io, -1);
+    if (rc == -ECANCELED && io.res != -ECANCELED) {
+        t->must_cancel = true;
+        rc = io.res;
+    }
+    return rc;
+}
+
+/* ---- multishot accept ---- */
+
+struct cr_acceptor {
+    cr__op op;
+    cr__io_obj obj;
+    cr_loop *loop;
+    int lfd;
+    int *q; /* FIFO of accepted fds */
+    unsigned qhead, qlen, qcap;
+    int err;
+    bool armed, cancel_sent, closing;
+    bool out_of_fds;  /* EMFILE & co seen: back off when the op ends */
+    cr__timer backoff;
+    int64_t backoff_ns;
+    cr__waiter *waiter;
+    cr_acceptor_stats st;
+    void (*notify)(void *ctx); /* servers: an fd is queued */
+    void *notify_ctx;
+};
+
+static void acc_complete(cr__op *op, int res, unsigned flags);
+
+static void acc_arm(cr_acceptor *a)
+{
+    struct io_uring_sqe *sqe = cr__ring_sqe(a->loop, &a->op);
+    if (!sqe) {
+        a->err = -EIO;
+        return;
+    }
+    io_uring_prep_multishot_accept(sqe, a->lfd, NULL, NULL, SOCK_CLOEXEC);
+    a->armed = true;
+    a->cancel_sent = false;
+}
+
+static void acc_cancel(cr_acceptor *a)
+{
+    if (!a->armed || a->cancel_sent)
+        return;
+    struct io_uring_sqe *sqe = cr__ring_sqe(a->loop, NULL);
+    if (!sqe)
+        return;
+    io_uring_prep_cancel(sqe, &a->op, 0);
+    a->cancel_sent = true;
+}
+
+static void acc_destroy(cr__io_obj *o)
+{
+    cr_acceptor *a = CR_CONTAINER_OF(o, cr_acceptor, obj);
+    while (a->qlen) {
+        close(a->q[a->qhead]);
+        a->qhead = (a->qhead + 1) % a->qcap;
+        a->qlen--;
+    }
+    free(a->q);
+    free(a);
+}
+
+static void acc_backoff_fire(cr__timer *tm)
+{
+    cr_acceptor *a = CR_CONTAINER_OF(tm, cr_acceptor, backoff);
+    if (!a->armed && !a->closing) {
+        a->st.rearms++;
+        acc_arm(a);
+    }
+}
+
+static bool acc_push(cr_acceptor *a, int fd)
+{
+    if (a->qlen == a->qcap) {
+        unsigned cap = a->qcap ? a->qcap * 2 : 16;
+        int *q = malloc(cap * sizeof *q);
+        if (!q)
+            return false;
+        for (unsigned i = 0; i < a->qlen; i++)
+            q[i] = a->q[(a->qhead + i) % a->qcap];
+        free(a->q);
+        a->q = q;
+        a->qcap = cap;
+        a->qhead = 0;
+    }
+    a->q[(a->qhead + a->qlen) % a->qcap] = fd;
+    a->qlen++;
+    return true;
+}
+
+static void acc_complete(cr__op *op, int res, unsigned flags)
+{
+    cr_acceptor *a = CR_CONTAINER_OF(op, cr_acceptor, op);
+    bool more = flags & IORING_CQE_F_MORE;
+    if (res >= 0) {
+        if (a->closing || !acc_push(a, res))
+            close(res); /* nobody will take it */
+        else
+            a->st.accepted++;
+    } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+        /* Out of fds or memory: retrying at once would spin. Stop (if the
+         * kernel did not), then back off. */
+        a->st.emfile++;
+        a->out_of_fds = true;
+        if (more)
+            acc_cancel(a);
+    } else if (!more && (res == -EBADF || res == -EINVAL || res == -ENOTSOCK)) {
+        a->err = res; /* the listener is gone: the waiter sees it */
+    }
+    if (!more) {
+        a->armed = false;
+        a->cancel_sent = false;
+        if (a->closing) {
+            cr__io_obj_del(a->loop, &a->obj);
+            acc_destroy(&a->obj);
+            return;
+        }
+        if (a->err) {
+            /* dead */
+        } else if (a->out_of_fds) {
+            a->out_of_fds = false;
+            a->backoff_ns = a->backoff_ns ? a->backoff_ns * 2 : 1000000;
+            if (a->backoff_ns > 100000000)
+                a->backoff_ns = 100000000;
+            cr__timer_arm(a->loop, &a->backoff, cr__now_ns() + a->backoff_ns);
+        } else {
+            a->st.rearms++;
+            acc_arm(a);
+        }
+    }
+    if (res >= 0)
+        a->backoff_ns = 0; /* accepting again: the next EMFILE starts at 1 ms */
+    cr__wake_slot(&a->waiter, 0);
+    if (a->notify && (a->qlen || a->err))
+        a->notify(a->notify_ctx);
+}
+
+int cr_acceptor_new(cr_loop *loop, int lfd, cr_acceptor **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (lfd < 0)
+        return -EBADF;
+    int rc = cr__loop_check(loop);
+    if (rc < 0)
+        return rc;
+    if (!cr__io_state(loop))
+        return -ENOMEM;
+    cr_acceptor *a = calloc(1, sizeof *a);
+    if (!a)
+        return -ENOMEM;
+    a->op.complete = acc_complete;
+    a->loop = loop;
+    a->lfd = lfd;
+    cr__timer_init(&a->backoff, acc_backoff_fire);
+    cr__io_obj_add(loop, &a->obj, acc_destroy);
+    acc_arm(a);
+    *out = a;
+    return 0;
+}
+
+/* Internal (server.c): pop a queued fd without suspending; -EAGAIN if none. */
+CR_HIDDEN int cr__acceptor_pop(cr_acceptor *a);
+CR_HIDDEN void cr__acceptor_set_notify(cr_acceptor *a, void (*fn)(void *), void *ctx);
+
+int cr__acceptor_pop(cr_acceptor *a)
+{
+    if (a->qlen) {
+        int fd = a->q[a->qhead];
+        a->qhead = (a->qhead + 1) % a->qcap;
+        a->qlen--;
+        return fd;
+    }
+    return a->err ? a->err : -EAGAIN;
+}
+
+void cr__acceptor_set_notify(cr_acceptor *a, void (*fn)(void *), void *ctx)
+{
+    a->notify = fn;
+    a->notify_ctx = ctx;
+}
+
+int cr_acceptor_next(cr_acceptor *a, double timeout)
+{
+    cr__task *t;
+    if (!a)
+        return -EINVAL;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if (a->waiter)
+        return -EBUSY;
+    int64_t deadline = cr__deadline(timeout);
+    for (;;) {
+        int fd = cr__acceptor_pop(a);
+        if (fd != -EAGAIN)
+            return fd;
+        rc = cr__park_until(&a->waiter, deadline);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+void cr_acceptor_kick(cr_acceptor *a)
+{
+    if (!a || a->closing || a->armed || !cr__timer_armed(&a->backoff))
+        return;
+    cr__timer_disarm(a->loop, &a->backoff);
+    a->st.rearms++;
+    acc_arm(a);
+}
+
+void cr_acceptor_get_stats(const cr_acceptor *a, cr_acceptor_stats *out)
+{
+    if (a && out)
+        *out = a->st;
+}
+
+void cr_acceptor_free(cr_acceptor *a)
+{
+    if (!a)
+        return;
+    a->closing = true;
+    cr__timer_disarm(a->loop, &a->backoff);
+    while (a->qlen) {
+        close(a->q[a->qhead]);
+        a->qhead = (a->qhead + 1) % a->qcap;
+        a->qlen--;
+    }
+    cr__wake_slot(&a->waiter, -ESHUTDOWN);
+    if (a->armed) {
+        acc_cancel(a); /* freed at the final CQE */
+        return;
+    }
+    cr__io_obj_del(a->loop, &a->obj);
+    acc_destroy(&a->obj);
+}

@@ -1,0 +1,275 @@
+/*
+ * server.c — asyncio.start_server: a listening socket served by one multishot
+ * accept (cr_acceptor), a task per connection running the user's handler on a
+ * cr_stream, and graceful shutdown.
+ *
+ * Invariants:
+ *  - Every live connection is on srv->conns and holds a reference to its task
+ *    until the task is done (conn_done, a future hook: bookkeeping only).
+ *  - A connection's stream is closed when its handler ends: gracefully if it
+ *    returned, aborted (unsent data dropped) if it was cancelled or failed.
+ *  - EMFILE/ENFILE are the acceptor's business (back-off, no spin); a closed
+ *    connection kicks it, since that freed an fd.
+ *
+ * Loop thread only.
+ */
+#include "io/io.h"
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+CR_HIDDEN int cr__acceptor_pop(cr_acceptor *a);
+CR_HIDDEN void cr__acceptor_set_notify(cr_acceptor *a, void (*fn)(void *), void *ctx);
+
+struct conn {
+    cr__cb cb;
+    cr_server *srv;
+    cr_stream *s;
+    cr_task *task;
+    struct conn *prev, *next;
+};
+
+struct cr_server {
+    cr__io_obj obj;
+    cr_loop *loop;
+    int lfd, port;
+    char *unix_path;
+    cr_acceptor *acc;
+    cr_stream_handler fn;
+    void *arg;
+    cr_server_opts opts;
+    struct conn *conns;
+    size_t nconns;
+    cr__waiter *waiter; /* shutdown waiting for handlers */
+};
+
+static void conn_unlink(struct conn *c)
+{
+    cr_server *srv = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+}
+
+static int conn_main(void *arg, void **result)
+{
+    (void)result;
+    struct conn *c = arg;
+    return c->srv->fn(c->s, c->srv->arg);
+}
+
+static void conn_done(cr__cb *cb)
+{
+    struct conn *c = CR_CONTAINER_OF(cb, struct conn, cb);
+    cr_server *srv = c->srv;
+    if (c->task->state != CR__DONE || c->task->err)
+        cr_stream_abort(c->s);
+    cr_stream_free(c->s);
+    conn_unlink(c);
+    cr_future_unref(c->task);
+    free(c);
+    if (srv->acc)
+        cr_acceptor_kick(srv->acc); /* an fd was freed */
+    if (!srv->nconns)
+        cr__wake_slot(&srv->waiter, 0);
+}
+
+/* The loop closed under a live connection: its stream dies with the loop. */
+static void conn_dispose(cr__cb *cb)
+{
+    struct conn *c = CR_CONTAINER_OF(cb, struct conn, cb);
+    conn_unlink(c);
+    cr_future_unref(c->task);
+    free(c);
+}
+
+static void start_conn(cr_server *srv, int fd)
+{
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on Unix */
+    struct conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    if (cr_stream_new(srv->loop, fd, &srv->opts.stream, &c->s) < 0) {
+        free(c);
+        return;
+    }
+    cr_task_opts to = {.name = "conn", .stack_size = srv->opts.stack_size};
+    if (cr_loop_create_task(srv->loop, conn_main, c, &to, &c->task) < 0) {
+        cr_stream_abort(c->s);
+        cr_stream_free(c->s);
+        free(c);
+        return;
+    }
+    c->srv = srv;
+    c->cb.on_done = conn_done;
+    c->cb.dispose = conn_dispose;
+    cr__future_add_cb(c->task, &c->cb);
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+}
+
+static void on_accept(void *ctx)
+{
+    cr_server *srv = ctx;
+    int fd;
+    while ((fd = cr__acceptor_pop(srv->acc)) >= 0)
+        start_conn(srv, fd);
+}
+
+static void server_destroy(cr__io_obj *o)
+{
+    cr_server *srv = CR_CONTAINER_OF(o, cr_server, obj);
+    if (srv->lfd >= 0)
+        close(srv->lfd);
+    if (srv->unix_path)
+        unlink(srv->unix_path);
+    free(srv->unix_path);
+    free(srv);
+}
+
+static int start(cr_loop *loop, int lfd, const char *path, cr_stream_handler fn, void *arg,
+                 const cr_server_opts *opts, cr_server **out)
+{
+    cr_server *srv = calloc(1, sizeof *srv);
+    int rc = srv ? 0 : -ENOMEM;
+    if (rc == 0 && path && !(srv->unix_path = strdup(path)))
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = cr_acceptor_new(loop, lfd, &srv->acc);
+    if (rc < 0) {
+        if (srv)
+            free(srv->unix_path);
+        free(srv);
+        close(lfd);
+        return rc;
+    }
+    srv->loop = loop;
+    srv->lfd = lfd;
+    srv->port = path ? 0 : cr_local_port(lfd);
+    srv->fn = fn;
+    srv->arg = arg;
+    if (opts)
+        srv->opts = *opts;
+    cr__acceptor_set_notify(srv->acc, on_accept, srv);
+    cr__io_obj_add(loop, &srv->obj, server_destroy);
+    *out = srv;
+    return 0;
+}
+
+static int check_start(cr_loop **loop, cr_stream_handler fn, cr_server **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!fn)
+        return -EINVAL;
+    if (!*loop)
+        *loop = cr__tls_running;
+    int rc = cr__loop_check(*loop);
+    if (rc < 0)
+        return rc;
+    return cr__io_state(*loop) ? 0 : -ENOMEM;
+}
+
+int cr_start_server(cr_loop *loop, const char *host, int port, cr_stream_handler fn,
+                    void *arg, const cr_server_opts *opts, cr_server **out)
+{
+    int rc = check_start(&loop, fn, out);
+    if (rc < 0)
+        return rc;
+    int lfd = cr_listen_tcp(host, port, opts ? opts->backlog : 0);
+    if (lfd < 0)
+        return lfd;
+    return start(loop, lfd, NULL, fn, arg, opts, out);
+}
+
+int cr_start_unix_server(cr_loop *loop, const char *path, cr_stream_handler fn, void *arg,
+                         const cr_server_opts *opts, cr_server **out)
+{
+    int rc = check_start(&loop, fn, out);
+    if (rc < 0)
+        return rc;
+    int lfd = cr_listen_unix(path, opts ? opts->backlog : 0);
+    if (lfd < 0)
+        return lfd;
+    return start(loop, lfd, path, fn, arg, opts, out);
+}
+
+int cr_server_port(const cr_server *srv) { return srv ? srv->port : -EINVAL; }
+size_t cr_server_connections(const cr_server *srv) { return srv ? srv->nconns : 0; }
+const cr_acceptor *cr_server_acceptor(const cr_server *srv) { return srv ? srv->acc : NULL; }
+
+static void stop_accepting(cr_server *srv)
+{
+    if (srv->acc) {
+        cr_acceptor_free(srv->acc);
+        srv->acc = NULL;
+    }
+    if (srv->lfd >= 0) {
+        close(srv->lfd);
+        srv->lfd = -1;
+    }
+    if (srv->unix_path)
+        unlink(srv->unix_path);
+}
+
+int cr_server_shutdown(cr_server *srv, double grace)
+{
+    cr__task *t;
+    if (!srv)
+        return -EINVAL;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if (srv->waiter)
+        return -EBUSY;
+    stop_accepting(srv);
+    bool cancelled_caller = false;
+    int64_t deadline = cr__deadline(grace < 0 ? 0 : grace);
+    while (srv->nconns) {
+        rc = cr__park_until(&srv->waiter, deadline);
+        if (rc == -ETIMEDOUT)
+            break;
+        if (rc == -ECANCELED) {
+            cancelled_caller = true;
+            break;
+        }
+    }
+    int n = 0;
+    for (struct conn *c = srv->conns; c; c = c->next, n++)
+        cr_cancel(c->task);
+    /* Handlers must be gone before we return (their streams point at srv). */
+    while (srv->nconns) {
+        if (cr__park_until(&srv->waiter, -1) == -ECANCELED)
+            cancelled_caller = true;
+    }
+    if (cancelled_caller) {
+        t->must_cancel = true; /* delivered at the caller's next suspending call */
+        return -ECANCELED;
+    }
+    return n;
+}
+
+int cr_server_free(cr_server *srv)
+{
+    if (!srv)
+        return 0;
+    if (srv->nconns || srv->waiter)
+        return -EBUSY;
+    stop_accepting(srv);
+    cr__io_obj_del(srv->loop, &srv->obj);
+    server_destroy(&srv->obj);
+    return 0;
+}

@@ -1,0 +1,831 @@
+/*
+ * stream.c — asyncio streams: one cr_stream is a connection's reader and
+ * writer.
+ *
+ * Reading: a multishot recv (bufring.c) hands each chunk to stream_sink, which
+ * copies it into the stream's linear buffer and gives the provided buffer
+ * straight back, so buffers are never held by slow readers. Once `pause_at`
+ * bytes wait unread the recv is paused (peer sees TCP back-pressure): memory
+ * per connection stays bounded by the limit plus one chunk in flight.
+ *
+ * Writing: write() appends and never suspends. One send is in flight at a
+ * time (byte order holds) from `wb`, which must not move while the kernel reads
+ * it, so new data goes to `pb`; the two swap when `wb` is fully sent.
+ *
+ * Zero copy (read_buf / write_buf): a reader parked in read_buf is handed the
+ * provided buffer itself (the sink keeps it); write_buf sends straight from it
+ * when nothing else is queued and gives it back to the ring when the send is
+ * done. At most one view per stream is with the user; while it is, the other
+ * read calls return -EBUSY. A view of data already in `rb` pins `rb`: the sink
+ * never moves or reallocates a pinned `rb`, it moves on to a fresh one.
+ * Zero-copy sends pin a provided buffer while the peer reads, so they are
+ * only used while at least half the ring is free (slow peers cannot starve
+ * the other connections); otherwise write_buf copies.
+ *
+ * Lifetime: refs = the user's handle + one while a send is in the kernel.
+ * The memory goes when refs reach 0, or at loop close (which closes the fd).
+ *
+ * Loop thread only.
+ */
+#include "io/io.h"
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct wbuf {
+    char *p;
+    size_t off, len, cap;
+};
+
+/* Laid out by heat: an echo-like request touches the first four cache lines
+ * (reader, reader/state, sender, write buffers) and nothing after them; at
+ * hundreds of connections per loop each line is a likely cache miss. */
+struct cr_stream {
+    /* -- reader, hot -- */
+    cr__waiter *reader;
+    cr_buf *rd_view;   /* a parked cr_stream_read_buf's view: the sink hands it a buffer */
+    char *rd_buf;      /* a parked cr_stream_read's buffer: the sink fills it directly */
+    size_t rd_got, roff, rlen;
+    cr_mrecv *rx;      /* NULL once closing */
+    int refs;
+    int view_bid;      /* the user's view's provided buffer, or -1: a view into rb */
+    /* -- per call -- */
+    cr_loop *loop;
+    int64_t timeout_ns; /* per call, for reads/drain/wait_closed; -1 = none */
+    size_t pause_at, limit, rd_cap;
+    int fd;
+    int werr;
+    bool view_out;     /* a view is with the user (read_buf until release/write_buf) */
+    bool want_eof, eof_sent;
+    bool closing, close_sent, closed;
+    /* -- sender, hot (own line: streams are allocated 64-aligned) -- */
+    _Alignas(64) cr__op send_op;
+    bool sending;
+    int zc_bid;        /* a send straight from this provided buffer, or -1 */
+    const char *zc_p;
+    size_t zc_off, zc_len;
+    cr__waiter *drainer;
+    size_t high, low;
+    struct wbuf wb, pb; /* wb: being sent; pb: appended meanwhile */
+    /* -- cold -- */
+    cr__io_obj obj;
+    char *rb;
+    size_t rcap;
+    char *pinned_rb;   /* the rb a view points into; freed on release if rb moved on */
+    cr__waiter *closer;
+};
+
+static size_t unread(const cr_stream *s) { return s->rlen - s->roff; }
+static size_t unsent(const cr_stream *s)
+{
+    return s->wb.len - s->wb.off + s->pb.len + (s->zc_bid >= 0 ? s->zc_len - s->zc_off : 0);
+}
+
+static void stream_destroy(cr__io_obj *o)
+{
+    cr_stream *s = CR_CONTAINER_OF(o, cr_stream, obj);
+    if (!s->closed && s->fd >= 0)
+        close(s->fd); /* loop closed with the stream open: never leak the fd */
+    if (s->pinned_rb && s->pinned_rb != s->rb)
+        free(s->pinned_rb);
+    free(s->rb);
+    free(s->wb.p);
+    free(s->pb.p);
+    free(s);
+}
+
+static void unref(cr_stream *s)
+{
+    if (--s->refs == 0) {
+        cr__io_obj_del(s->loop, &s->obj);
+        stream_destroy(&s->obj);
+    }
+}
+
+#define CR__GONE (-EOWNERDEAD) /* internal: the stream was freed while we waited */
+
+/* Parks on *slot holding a reference, so that a cr_stream_free by another
+ * task cannot free s under a waiter. Returns CR__GONE if that happened:
+ * then s is gone and must not be touched. *direct (may be NULL) gets what the
+ * sink copied straight into a parked reader's buffer. */
+static inline __attribute__((always_inline)) int park_ref(cr_stream *s, cr__waiter **slot, int64_t deadline, size_t *direct)
+{
+    s->refs++;
+    int rc = cr__park_until(slot, deadline);
+    if (slot == &s->reader) {
+        if (direct)
+            *direct = s->rd_got;
+        s->rd_buf = NULL;
+        s->rd_view = NULL;
+        s->rd_got = 0;
+    }
+    if (--s->refs == 0) {
+        cr__io_obj_del(s->loop, &s->obj);
+        stream_destroy(&s->obj);
+        return CR__GONE;
+    }
+    return rc;
+}
+
+/* ---- reading ---- */
+
+/* Room for len more bytes at rb + rlen. A pinned rb (a view points into it)
+ * is never moved: unread data goes to a fresh buffer instead. */
+static bool rb_room(cr_stream *s, size_t len)
+{
+    if (s->rlen + len <= s->rcap)
+        return true;
+    size_t keep = unread(s);
+    size_t cap = s->rcap ? s->rcap : 4096;
+    while (cap < keep + len)
+        cap *= 2;
+    if (s->pinned_rb && s->pinned_rb == s->rb) {
+        char *p = malloc(cap);
+        if (!p)
+            return false;
+        if (keep)
+            memcpy(p, s->rb + s->roff, keep);
+        s->rb = p;
+        s->rcap = cap;
+        s->roff = 0;
+        s->rlen = keep;
+        return true;
+    }
+    if (s->roff) {
+        memmove(s->rb, s->rb + s->roff, keep);
+        s->rlen = keep;
+        s->roff = 0;
+        if (keep + len <= s->rcap)
+            return true;
+    }
+    char *p = realloc(s->rb, cap);
+    if (!p)
+        return false;
+    s->rb = p;
+    s->rcap = cap;
+    return true;
+}
+
+static int stream_sink(void *ctx, const char *data, size_t len, int bid)
+{
+    cr_stream *s = ctx;
+    if (s->reader && !s->rd_got && !unread(s)) {
+        if (s->rd_view) {
+            /* Zero copy: the parked read_buf takes the provided buffer. */
+            s->rd_view->data = data;
+            s->rd_view->len = len;
+            s->rd_view->bid = bid;
+            s->rd_got = len;
+            return CR__SINK_KEPT;
+        }
+        if (s->rd_buf) {
+            /* A reader waits with its own buffer; skip ours. */
+            size_t k = len < s->rd_cap ? len : s->rd_cap;
+            memcpy(s->rd_buf, data, k);
+            s->rd_got = k;
+            data += k;
+            len -= k;
+            if (!len)
+                return CR__SINK_COPIED;
+        }
+    }
+    if (!rb_room(s, len))
+        return CR__SINK_FAILED;
+    memcpy(s->rb + s->rlen, data, len);
+    s->rlen += len;
+    if (unread(s) >= s->pause_at)
+        cr__mrecv_pause(s->rx);
+    return CR__SINK_COPIED;
+}
+
+static void stream_notify(void *ctx)
+{
+    cr_stream *s = ctx;
+    cr__wake_slot(&s->reader, 0);
+}
+
+static void consume(cr_stream *s, size_t n)
+{
+    s->roff += n;
+    if (s->roff == s->rlen)
+        s->roff = s->rlen = 0;
+    if (s->rx && s->rx->paused && unread(s) < s->pause_at)
+        cr__mrecv_resume(s->rx);
+}
+
+/* Waits for more data (or EOF/error). Returns 0 when something may have
+ * changed, or -ECANCELED / -ESHUTDOWN. `need` > limit lets readexactly grow. */
+static int64_t call_deadline(const cr_stream *s)
+{
+    return s->timeout_ns < 0 ? -1 : cr__now_ns() + s->timeout_ns;
+}
+
+static inline __attribute__((always_inline)) int wait_more(cr_stream *s, size_t need, int64_t deadline, void *dbuf, size_t dcap,
+                     size_t *direct)
+{
+    if (direct)
+        *direct = 0;
+    if (!s->rx)
+        return -ESHUTDOWN;
+    if (s->reader)
+        return -EBUSY; /* one reader at a time */
+    s->rd_buf = dbuf;
+    s->rd_cap = dcap;
+    s->rd_got = 0;
+    s->pause_at = need > s->limit ? need : s->limit;
+    if (s->rx->paused && unread(s) < s->pause_at)
+        cr__mrecv_resume(s->rx);
+    int rc = park_ref(s, &s->reader, deadline, direct);
+    if (rc == CR__GONE)
+        return -ESHUTDOWN; /* s is gone: callers return at once on rc < 0 */
+    s->pause_at = s->limit;
+    return rc;
+}
+
+static int rstate(const cr_stream *s) /* 0 = more may come, 1 = EOF, <0 = error */
+{
+    if (!s->rx)
+        return -ESHUTDOWN;
+    if (s->rx->err)
+        return s->rx->err;
+    return s->rx->eof ? 1 : 0;
+}
+
+static int reader_enter(cr_stream *s)
+{
+    cr__task *t;
+    if (!s)
+        return -EINVAL;
+    if (s->view_out)
+        return -EBUSY; /* release the view first: it may pin rb */
+    return cr__enter(&t);
+}
+
+ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n)
+{
+    int rc = reader_enter(s);
+    if (rc < 0)
+        return rc;
+    if (!buf && n)
+        return -EINVAL;
+    int64_t dl = call_deadline(s);
+    while (!unread(s)) {
+        int st = rstate(s);
+        if (st)
+            return st < 0 ? st : 0;
+        if (!n)
+            return 0;
+        size_t got;
+        rc = wait_more(s, 1, dl, buf, n, &got);
+        if (got) {
+            /* Data landed in buf: it is returned even if a cancel raced in,
+             * and the cancel is kept for the next suspending call. */
+            if (rc == -ECANCELED)
+                cr__current()->must_cancel = true;
+            return (ssize_t)got;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    size_t k = unread(s) < n ? unread(s) : n;
+    if (k)
+        memcpy(buf, s->rb + s->roff, k);
+    consume(s, k);
+    return (ssize_t)k;
+}
+
+ssize_t cr_stream_readexactly(cr_stream *s, void *buf, size_t n, size_t *got)
+{
+    if (got)
+        *got = 0;
+    int rc = reader_enter(s);
+    if (rc < 0)
+        return rc;
+    if (!buf && n)
+        return -EINVAL;
+    int64_t dl = call_deadline(s);
+    while (unread(s) < n) {
+        int st = rstate(s);
+        if (st) {
+            size_t k = unread(s);
+            if (k)
+                memcpy(buf, s->rb + s->roff, k);
+            consume(s, k);
+            if (got)
+                *got = k;
+            return st < 0 ? st : CR_EINCOMPLETE;
+        }
+        if ((rc = wait_more(s, n, dl, NULL, 0, NULL)) < 0)
+            return rc;
+    }
+    if (n)
+        memcpy(buf, s->rb + s->roff, n);
+    consume(s, n);
+    if (got)
+        *got = n;
+    return (ssize_t)n;
+}
+
+ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *buf,
+                            size_t cap, size_t *got)
+{
+    if (got)
+        *got = 0;
+    int rc = reader_enter(s);
+    if (rc < 0)
+        return rc;
+    if (!sep || !seplen || !buf)
+        return -EINVAL;
+    size_t max = cap < s->limit ? cap : s->limit;
+    size_t from = 0; /* where the separator may still start */
+    int64_t dl = call_deadline(s);
+    for (;;) {
+        size_t have = unread(s);
+        if (have >= seplen) {
+            const char *hit = memmem(s->rb + s->roff + from, have - from, sep, seplen);
+            if (hit) {
+                size_t len = (size_t)(hit - (s->rb + s->roff)) + seplen;
+                if (len > max)
+                    return CR_ELIMIT; /* the data stays buffered */
+                memcpy(buf, s->rb + s->roff, len);
+                consume(s, len);
+                if (got)
+                    *got = len;
+                return (ssize_t)len;
+            }
+            from = have - seplen + 1;
+        }
+        if (have >= max)
+            return CR_ELIMIT;
+        int st = rstate(s);
+        if (st) {
+            if (st < 0)
+                return st;
+            size_t k = have < cap ? have : cap;
+            if (k) /* rb may never have been allocated */
+                memcpy(buf, s->rb + s->roff, k);
+            consume(s, k);
+            if (got)
+                *got = k;
+            return CR_EINCOMPLETE;
+        }
+        if ((rc = wait_more(s, 1, dl, NULL, 0, NULL)) < 0)
+            return rc;
+    }
+}
+
+ssize_t cr_stream_readline(cr_stream *s, void *buf, size_t cap)
+{
+    size_t got;
+    ssize_t n = cr_stream_readuntil(s, "\n", 1, buf, cap, &got);
+    return n == CR_EINCOMPLETE ? (ssize_t)got : n;
+}
+
+bool cr_stream_at_eof(const cr_stream *s)
+{
+    return s && !unread(s) && (!s->rx || s->rx->eof);
+}
+
+/* ---- writing ---- */
+
+static void start_close(cr_stream *s);
+
+static void send_complete(cr__op *op, int res, unsigned flags);
+
+/* Gives a zero-copy send's provided buffer back to the ring. */
+static void zc_drop(cr_stream *s)
+{
+    if (s->zc_bid >= 0) {
+        cr__bufring_put(s->loop, s->zc_bid);
+        s->zc_bid = -1;
+    }
+}
+
+static inline __attribute__((always_inline)) void kick_send(cr_stream *s)
+{
+    const char *p;
+    size_t n;
+    if (s->sending || s->closed)
+        return;
+    if (s->zc_bid >= 0) {
+        p = s->zc_p + s->zc_off;
+        n = s->zc_len - s->zc_off;
+    } else {
+        if (s->wb.off == s->wb.len)
+            return;
+        p = s->wb.p + s->wb.off;
+        n = s->wb.len - s->wb.off;
+    }
+    struct io_uring_sqe *sqe = cr__ring_sqe(s->loop, &s->send_op);
+    if (!sqe) {
+        s->werr = -EIO;
+        zc_drop(s);
+        return;
+    }
+    io_uring_prep_send(sqe, s->fd, p, n, MSG_NOSIGNAL);
+    s->sending = true;
+    s->refs++;
+}
+
+/* Nothing is queued to send any more: finish a write_eof or a close. */
+static void writer_idle(cr_stream *s)
+{
+    if (s->want_eof && !s->eof_sent && !s->closed) {
+        s->eof_sent = true;
+        shutdown(s->fd, SHUT_WR); /* never blocks */
+    }
+    if (s->closing && !s->close_sent)
+        start_close(s);
+}
+
+static void send_complete(cr__op *op, int res, unsigned flags)
+{
+    (void)flags;
+    cr_stream *s = CR_CONTAINER_OF(op, cr_stream, send_op);
+    s->sending = false;
+    if (res < 0) {
+        s->werr = res == -ECANCELED ? -ECONNABORTED : res;
+        s->wb.off = s->wb.len = 0;
+        s->pb.len = 0;
+        zc_drop(s);
+    } else {
+        if (s->zc_bid >= 0) {
+            /* wb was empty while a provided buffer went out; what was
+             * written meanwhile is in pb and swaps in below. */
+            s->zc_off += (size_t)res;
+            if (s->zc_off == s->zc_len)
+                zc_drop(s);
+        } else {
+            s->wb.off += (size_t)res;
+        }
+        if (s->zc_bid < 0 && s->wb.off == s->wb.len && !s->pb.len) {
+            s->wb.off = s->wb.len = 0; /* all sent, nothing queued: no swap */
+        } else if (s->zc_bid < 0 && s->wb.off == s->wb.len) {
+            struct wbuf t = s->wb;
+            s->wb = s->pb;
+            s->pb = t;
+            s->pb.off = s->pb.len = 0;
+        }
+    }
+    if (!s->werr)
+        kick_send(s);
+    if (s->werr || unsent(s) <= s->low)
+        cr__wake_slot(&s->drainer, 0);
+    if (!s->sending)
+        writer_idle(s);
+    unref(s);
+}
+
+static int append(struct wbuf *b, const void *data, size_t len)
+{
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return -ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+ssize_t cr_stream_write(cr_stream *s, const void *data, size_t len)
+{
+    if (!s || (!data && len))
+        return -EINVAL;
+    if (s->closing || s->want_eof)
+        return -ESHUTDOWN;
+    if (s->werr)
+        return s->werr;
+    if (!len)
+        return 0;
+    /* While a send is in flight the kernel reads wb: append to pb instead. */
+    int rc = append(s->sending ? &s->pb : &s->wb, data, len);
+    if (rc < 0)
+        return rc;
+    kick_send(s);
+    return (ssize_t)len;
+}
+
+/* ---- zero copy ---- */
+
+ssize_t cr_stream_read_buf(cr_stream *s, cr_buf *out)
+{
+    if (!out)
+        return -EINVAL;
+    if (s && s->view_out)
+        return -EBUSY; /* out may be that very view: leave it intact */
+    out->data = NULL;
+    out->len = 0;
+    out->bid = -1;
+    int rc = reader_enter(s);
+    if (rc < 0)
+        return rc;
+    int64_t dl = call_deadline(s);
+    while (!unread(s)) {
+        int st = rstate(s);
+        if (st)
+            return st < 0 ? st : 0;
+        if (s->reader)
+            return -EBUSY;
+        size_t got;
+        s->rd_view = out;
+        rc = wait_more(s, 1, dl, NULL, 0, &got);
+        if (got) {
+            /* The sink handed over a provided buffer; as in read, a cancel
+             * that raced in is kept for the next suspending call. */
+            if (rc == -ECANCELED)
+                cr__current()->must_cancel = true;
+            s->view_out = true;
+            s->view_bid = out->bid;
+            return (ssize_t)out->len;
+        }
+        if (rc < 0)
+            return rc;
+    }
+    /* Data arrived while nobody waited: a view into rb, consumed now but
+     * pinned (never moved) until released. */
+    size_t k = unread(s);
+    out->data = s->rb + s->roff;
+    out->len = k;
+    s->roff += k;
+    s->pinned_rb = s->rb;
+    s->view_out = true;
+    s->view_bid = -1;
+    if (s->rx && s->rx->paused)
+        cr__mrecv_resume(s->rx);
+    return (ssize_t)k;
+}
+
+/* b must be the view the stream handed out (or an already empty cr_buf). */
+static int view_check(const cr_stream *s, const cr_buf *b)
+{
+    if (!s || !b)
+        return -EINVAL;
+    if (!s->view_out || b->bid != s->view_bid || !b->data)
+        return -EINVAL;
+    return 0;
+}
+
+/* The user lets go of the view: its buffer goes back to the ring, or rb is
+ * unpinned. */
+static void view_put(cr_stream *s)
+{
+    if (s->view_bid >= 0) {
+        cr__bufring_put(s->loop, s->view_bid);
+    } else {
+        if (s->pinned_rb != s->rb)
+            free(s->pinned_rb); /* rb moved on while pinned */
+        else if (s->roff == s->rlen)
+            s->roff = s->rlen = 0;
+        s->pinned_rb = NULL;
+    }
+    s->view_out = false;
+    s->view_bid = -1;
+}
+
+static void view_clear(cr_stream *s, cr_buf *b)
+{
+    s->view_out = false;
+    s->view_bid = -1;
+    b->data = NULL;
+    b->len = 0;
+    b->bid = -1;
+}
+
+int cr_stream_release_buf(cr_stream *s, cr_buf *b)
+{
+    if (b && !b->data && b->bid < 0)
+        return 0; /* already released / handed to write_buf */
+    int rc = view_check(s, b);
+    if (rc < 0)
+        return rc;
+    view_put(s);
+    view_clear(s, b);
+    return 0;
+}
+
+ssize_t cr_stream_write_buf(cr_stream *s, cr_buf *b)
+{
+    int rc = view_check(s, b);
+    if (rc < 0)
+        return rc;
+    size_t len = b->len;
+    struct cr__io_state *io = s->loop->io;
+    if (b->bid >= 0 && !s->sending && !s->closing && !s->want_eof && !s->werr &&
+        s->wb.off == s->wb.len && !s->pb.len && io->held <= io->count / 2) {
+        /* Nothing queued: send straight from the provided buffer. */
+        s->zc_bid = b->bid;
+        s->zc_p = b->data;
+        s->zc_off = 0;
+        s->zc_len = len;
+        view_clear(s, b);
+        kick_send(s);
+        return s->werr ? s->werr : (ssize_t)len;
+    }
+    ssize_t n = cr_stream_write(s, b->data, len);
+    cr_stream_release_buf(s, b);
+    return n;
+}
+
+int cr_stream_drain(cr_stream *s)
+{
+    cr__task *t;
+    if (!s)
+        return -EINVAL;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    if (s->drainer)
+        return -EBUSY;
+    if (unsent(s) > s->high) {
+        int64_t dl = call_deadline(s); /* only now: it may read the clock */
+        while (unsent(s) > s->low && !s->werr && !s->closed) {
+            if ((rc = park_ref(s, &s->drainer, dl, NULL)) < 0)
+                return rc == CR__GONE ? -ESHUTDOWN : rc;
+        }
+    }
+    return s->werr;
+}
+
+int cr_stream_write_eof(cr_stream *s)
+{
+    if (!s)
+        return -EINVAL;
+    if (s->closing)
+        return -ESHUTDOWN;
+    s->want_eof = true;
+    if (!s->sending)
+        writer_idle(s);
+    return 0;
+}
+
+/* ---- closing ---- */
+
+/* The fd is closed with a plain close(2): a socket close never blocks (no
+ * SO_LINGER here), and doing it through the ring would leave loop close unable
+ * to tell whether a queued close ran. The cancel of the multishot recv is
+ * already queued; the socket goes once the kernel drops that op's reference. */
+static void start_close(cr_stream *s)
+{
+    s->close_sent = true;
+    close(s->fd);
+    s->closed = true;
+    cr__wake_slot(&s->closer, 0);
+    cr__wake_slot(&s->drainer, 0);
+}
+
+static void stop_reading(cr_stream *s)
+{
+    if (s->rx) {
+        cr_mrecv_free(s->rx); /* cancels; queued before the close in the SQ */
+        s->rx = NULL;
+    }
+    cr__wake_slot(&s->reader, -ESHUTDOWN);
+}
+
+void cr_stream_close(cr_stream *s)
+{
+    if (!s || s->closing)
+        return;
+    s->closing = true;
+    stop_reading(s);
+    if (!s->sending)
+        writer_idle(s);
+}
+
+void cr_stream_abort(cr_stream *s)
+{
+    if (!s)
+        return;
+    if (s->sending && !s->closed) {
+        /* The kernel still reads wb: cancel, and close once it lets go. */
+        struct io_uring_sqe *sqe = cr__ring_sqe(s->loop, NULL);
+        if (sqe)
+            io_uring_prep_cancel(sqe, &s->send_op, 0);
+    }
+    s->pb.len = 0;
+    s->want_eof = false;
+    cr_stream_close(s);
+}
+
+int cr_stream_wait_closed(cr_stream *s)
+{
+    cr__task *t;
+    if (!s)
+        return -EINVAL;
+    int rc = cr__enter(&t);
+    if (rc < 0)
+        return rc;
+    cr_stream_close(s);
+    int64_t dl = call_deadline(s);
+    while (!s->closed) {
+        if (s->closer)
+            return -EBUSY;
+        if ((rc = park_ref(s, &s->closer, dl, NULL)) < 0)
+            return rc == CR__GONE ? 0 : rc; /* freed: it was closed */
+    }
+    return 0;
+}
+
+void cr_stream_free(cr_stream *s)
+{
+    if (!s)
+        return;
+    if (s->view_out)
+        view_put(s); /* the user's view dies with the handle */
+    cr_stream_close(s);
+    unref(s);
+}
+
+/* ---- making streams ---- */
+
+int cr_stream_fd(const cr_stream *s) { return s ? s->fd : -EINVAL; }
+
+int cr_stream_set_timeout(cr_stream *s, double timeout)
+{
+    if (!s)
+        return -EINVAL;
+    s->timeout_ns = timeout < 0 ? -1 : cr__secs_to_ns(timeout);
+    return 0;
+}
+
+int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream **out)
+{
+    if (!out) {
+        if (fd >= 0)
+            close(fd);
+        return -EINVAL;
+    }
+    *out = NULL;
+    if (fd < 0)
+        return -EBADF;
+    int rc = loop ? cr__loop_check(loop) : -EINVAL;
+    cr_stream *s = NULL;
+    if (rc == 0 && !cr__io_state(loop))
+        rc = -ENOMEM;
+    if (rc == 0 && !(s = aligned_alloc(_Alignof(cr_stream), sizeof *s)))
+        rc = -ENOMEM;
+    if (s)
+        memset(s, 0, sizeof *s);
+    if (rc == 0 && !(s->rx = aligned_alloc(_Alignof(cr_mrecv), sizeof *s->rx)))
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = cr__mrecv_init(s->rx, loop, fd, 0);
+    if (rc < 0) {
+        if (s)
+            free(s->rx);
+        free(s);
+        close(fd);
+        return rc;
+    }
+    s->loop = loop;
+    s->fd = fd;
+    s->refs = 1;
+    s->timeout_ns = -1;
+    s->view_bid = -1;
+    s->zc_bid = -1;
+    s->limit = opts && opts->limit ? opts->limit : 64 * 1024;
+    s->pause_at = s->limit;
+    s->high = opts && opts->high_water ? opts->high_water : 64 * 1024;
+    s->low = opts && opts->low_water ? opts->low_water : s->high / 4;
+    if (s->low > s->high)
+        s->low = s->high;
+    s->send_op.complete = send_complete;
+    s->rx->sink = stream_sink;
+    s->rx->notify = stream_notify;
+    s->rx->sink_ctx = s;
+    cr__io_obj_add(loop, &s->obj, stream_destroy);
+    *out = s;
+    return 0;
+}
+
+static int open_fd(int fd, const cr_stream_opts *opts, cr_stream **out)
+{
+    if (fd < 0)
+        return fd;
+    return cr_stream_new(cr__tls_running, fd, opts, out);
+}
+
+int cr_open_connection(const char *host, int port, const cr_stream_opts *opts,
+                       double timeout, cr_stream **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    return open_fd(cr_connect_tcp(host, port, timeout), opts, out);
+}
+
+int cr_open_unix_connection(const char *path, const cr_stream_opts *opts, double timeout,
+                            cr_stream **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    return open_fd(cr_connect_unix(path, timeout), opts, out);
+}

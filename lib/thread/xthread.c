@@ -1,0 +1,273 @@
+/*
+ * xthread.c — the door into a loop from other threads: the loop's side of its
+ * cross-thread queue (struct cr__xq), the one coalesced eventfd wakeup, the
+ * count of external wakers that keeps an idle loop waiting, and the public
+ * calls built on it (call_soon_threadsafe, stop_threadsafe, hold/unhold).
+ * The producers' side — one lane per producer thread, node blocks — is
+ * lane.c; the queue itself lib/mpsc.h; the shared structures lib/xq.h.
+ *
+ * Owns: struct cr__xq (heap, refcounted: the loop holds one reference, and so
+ * does every pool job that will post its completion back here, so a worker
+ * finishing after cr_loop_free still finds the queue alive and closed).
+ *
+ * Invariants:
+ *  - Closing: the gate's closed flag is set (shared-lane producers are waited
+ *    out), then every lane is sealed and drained (lane.c). The eventfd lives
+ *    until the last reference, since a producer may still be writing to it.
+ *  - Wakeup (Dekker-style, both sides seq_cst): the loop stores sleeping=1 and
+ *    then re-reads the queues; a producer pushes and then reads `sleeping`.
+ *    One of the two must see the other. Only a producer that sees sleeping=1
+ *    AND wins the exchange of wake_pending 0→1 writes the eventfd, so a burst
+ *    costs one write per loop wakeup. wake_pending returns to 0 when the loop
+ *    reaps the eventfd read.
+ *  - The eventfd read is kept armed on the ring while the loop may block; it
+ *    is not counted in loop->inflight (an armed read alone must not keep the
+ *    loop alive); external wakers (`wakers`) decide that instead.
+ *
+ * Threads: hold/unhold, call_soon_threadsafe and stop_threadsafe from any
+ * thread; everything else on the loop's thread.
+ */
+#include "thread/xq.h"
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+/* ---- wakeup ---- */
+
+static void read_done(cr__op *op, int res, unsigned flags)
+{
+    (void)res;
+    (void)flags;
+    cr__xq *q = CR_CONTAINER_OF(op, cr__xq, read_op);
+    q->armed = false;
+    q->loop->inflight++; /* dispatch decremented it; the read never counted */
+    atomic_store_explicit(&q->wake_pending, 0, memory_order_release);
+}
+
+static void arm_read(cr__xq *q)
+{
+    if (q->armed)
+        return;
+    struct io_uring_sqe *sqe = cr__ring_sqe(q->loop, &q->read_op);
+    if (!sqe)
+        return;
+    io_uring_prep_read(sqe, q->efd, &q->read_buf, sizeof q->read_buf, 0);
+    q->loop->inflight--; /* see the header: only `wakers` may keep us alive */
+    q->armed = true;
+}
+
+/* ---- the loop's side (loop thread) ---- */
+
+int cr__xq_init(cr_loop *l)
+{
+    cr__xq *q = aligned_alloc(64, sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    memset(q, 0, sizeof *q);
+    q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (q->efd < 0) {
+        int err = -errno;
+        free(q);
+        return err;
+    }
+    cr__lanes_init(q);
+    atomic_init(&q->refs, 1);
+    q->read_op.complete = read_done;
+    q->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? LOOP_SPIN_NS : 0;
+    q->loop = l;
+    l->xq = q;
+    return 0;
+}
+
+bool cr__xq_keeps_alive(cr_loop *l)
+{
+    cr__xq *q = l->xq;
+    return atomic_load_explicit(&q->wakers, memory_order_acquire) > 0 || cr__lanes_nonempty(q);
+}
+
+bool cr__xq_prepare_sleep(cr_loop *l)
+{
+    cr__xq *q = l->xq;
+    cr__pool_flush(); /* to_thread jobs this iteration queued */
+    /* Would we block only because external wakers exist? Then the last one
+     * going away while we fall asleep must not be missed: re-check below. */
+    bool only_wakers = !l->inflight && !l->sq_pending && !cr__timer_peek(l);
+    /* Jobs are out on a pool (not mere holds): their completions usually
+     * follow within microseconds, while a sleep costs a wakeup later: an
+     * eventfd write, and on a VM an idle vCPU to wake (tens of µs; measured:
+     * this poll halves to_thread's cost per job on the 2-vCPU box). Only
+     * with a second CPU to run the workers on. */
+    if (q->jobs > 0 && q->spin_ns > 0) {
+        int64_t until = cr__now_ns() + q->spin_ns;
+        do {
+            for (int i = 0; i < 8; i++) {
+                if (cr__lanes_nonempty(q))
+                    return true;
+                cr__cpu_relax();
+            }
+            /* Yield rather than only pause: on a busy machine a worker
+             * runnable on this CPU runs now (and posts what we wait for);
+             * on an idle one this returns at once and the vCPU stays up. */
+            sched_yield();
+        } while (cr__now_ns() < until);
+    }
+    arm_read(q);
+    atomic_store_explicit(&q->sleeping, 1, memory_order_seq_cst);
+    if (cr__lanes_nonempty(q) ||
+        (only_wakers && atomic_load_explicit(&q->wakers, memory_order_seq_cst) == 0)) {
+        atomic_store_explicit(&q->sleeping, 0, memory_order_relaxed);
+        return true;
+    }
+    return false;
+}
+
+void cr__xq_after_sleep(cr_loop *l)
+{
+    atomic_store_explicit(&l->xq->sleeping, 0, memory_order_relaxed);
+}
+
+void cr__xq_drain(cr_loop *l)
+{
+    cr__pool_flush();
+    cr__lanes_drain(l->xq, l);
+}
+
+void cr__xq_end_run(cr_loop *l)
+{
+    (void)l;
+    cr__pool_flush();
+}
+
+void cr__xq_close(cr_loop *l)
+{
+    cr__xq *q = l->xq;
+    if (!q || q->closed)
+        return;
+    q->closed = true;
+    /* Producers inside only push and maybe write the eventfd: a short wait. */
+    cr__gate_close(&q->gate); /* shared-lane producers are out, lanes get no new ones */
+    cr__lanes_close(q);
+    /* The eventfd stays open until the last reference: a worker that posted
+     * just before the seal may still be writing to it. */
+    q->loop = NULL;
+}
+
+void cr__xq_release(cr_loop *l)
+{
+    cr__lanes_publish(l->xq); /* blocks freed by the close go back to their lanes */
+    cr__xq_unref(l->xq);
+    l->xq = NULL;
+}
+
+/* ---- any thread ---- */
+
+cr__xq *cr__xq_ref(cr__xq *q)
+{
+    atomic_fetch_add_explicit(&q->refs, 1, memory_order_relaxed);
+    return q;
+}
+
+void cr__xq_unref(cr__xq *q)
+{
+    if (!q || atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    cr__lanes_release(q);
+    close(q->efd);
+    free(q);
+}
+
+/* Loop thread only (the loop is awake: no kick needed). A foreign thread
+ * that drops the count to 0 kicks the loop itself (cr_loop_unhold). */
+void cr__xq_waker_add(cr__xq *q, long d)
+{
+    q->jobs += d;
+    atomic_fetch_add_explicit(&q->wakers, d, memory_order_seq_cst);
+}
+
+cr_pool *cr__xq_executor(cr__xq *q) { return q->executor; }
+
+/* ---- public: call_soon_threadsafe and friends ---- */
+
+struct xcall {
+    cr__xnode n;
+    cr_callback fn;
+    void *arg;
+};
+
+static void xcall_run(cr__handle *h)
+{
+    struct xcall *c = CR_CONTAINER_OF(h, struct xcall, n.h);
+    cr_callback fn = c->fn;
+    void *arg = c->arg;
+    cr__xq_block_free(c);
+    fn(arg);
+}
+
+static void xcall_drop(cr__handle *h) { cr__xq_block_free(CR_CONTAINER_OF(h, struct xcall, n.h)); }
+
+int cr_call_soon_threadsafe(cr_loop *loop, cr_callback fn, void *arg)
+{
+    if (!loop || !fn || !loop->xq)
+        return -EINVAL;
+    _Static_assert(sizeof(struct xcall) <= CR__XQ_BLOCK, "xcall fits a block");
+    struct xcall *c = cr__xq_block_alloc(loop->xq);
+    if (!c)
+        return -ENOMEM;
+    c->n.h.run = xcall_run;
+    c->n.h.drop = xcall_drop;
+    c->fn = fn;
+    c->arg = arg;
+    int rc = cr__xq_post(loop->xq, &c->n);
+    if (rc < 0)
+        cr__xq_block_unpost(c);
+    return rc;
+}
+
+static void stop_cb(void *arg) { cr_loop_stop(arg); }
+
+int cr_loop_stop_threadsafe(cr_loop *loop) { return cr_call_soon_threadsafe(loop, stop_cb, loop); }
+
+int cr_loop_hold(cr_loop *loop)
+{
+    if (!loop || !loop->xq)
+        return -EINVAL;
+    cr__xq *q = loop->xq;
+    if (cr__gate_closed(&q->gate))
+        return -ESHUTDOWN;
+    atomic_fetch_add_explicit(&q->wakers, 1, memory_order_acq_rel);
+    return 0;
+}
+
+static void noop_cb(void *arg) { (void)arg; }
+
+int cr_loop_unhold(cr_loop *loop)
+{
+    if (!loop || !loop->xq)
+        return -EINVAL;
+    cr__xq *q = loop->xq;
+    long w = atomic_load_explicit(&q->wakers, memory_order_acquire);
+    do {
+        if (w <= 0)
+            return -EINVAL;
+    } while (!atomic_compare_exchange_weak_explicit(&q->wakers, &w, w - 1,
+                                                    memory_order_acq_rel,
+                                                    memory_order_acquire));
+    if (w == 1) {
+        /* Reached zero: the loop may be asleep only because of holds. Kick it
+         * with a node (a post is safe against a concurrent close and free;
+         * a bare eventfd write would not be). */
+        cr_call_soon_threadsafe(loop, noop_cb, NULL);
+    }
+    return 0;
+}
+
+int cr_loop_set_default_executor(cr_loop *loop, cr_pool *pool)
+{
+    int rc = cr__loop_check(loop);
+    if (rc < 0)
+        return rc;
+    loop->xq->executor = pool;
+    return 0;
+}
