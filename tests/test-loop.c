@@ -5,6 +5,7 @@
  */
 #include "helpers.h"
 #include "core/internal.h"
+#include <liburing.h>
 #include <pthread.h>
 
 static void log_cb(void *arg)
@@ -204,13 +205,13 @@ Test(loop, get_event_loop_is_per_thread)
 Test(loop, setup_failure_names_the_cause)
 {
     cr_loop *l;
-    cr__ring_set_fault(-ENOSYS);
+    cr__uring_set_fault(-ENOSYS);
     cr_assert_eq(cr_loop_new(&l, NULL), -ENOSYS);
     cr_assert(strstr(cr_setup_error(), "no io_uring"), "%s", cr_setup_error());
-    cr__ring_set_fault(-ENOMEM);
+    cr__uring_set_fault(-ENOMEM);
     cr_assert_eq(cr_loop_new(&l, NULL), -ENOMEM);
     cr_assert(strstr(cr_setup_error(), "RLIMIT_MEMLOCK"), "%s", cr_setup_error());
-    cr__ring_set_fault(-EPERM);
+    cr__uring_set_fault(-EPERM);
     cr_assert_eq(cr_loop_new(&l, NULL), -EPERM);
     cr_assert(strstr(cr_setup_error(), "io_uring"), "%s", cr_setup_error());
     cr_assert_null(strchr(cr_setup_error(), '\n'), "one line");
@@ -224,13 +225,13 @@ Test(loop, ring_uses_single_issuer_and_defer_taskrun)
 {
     cr_loop *l;
     cr_assert_eq(cr_loop_new(&l, NULL), 0);
-    cr_assert(l->ring_flags & IORING_SETUP_SINGLE_ISSUER);
-    cr_assert(l->ring_flags & IORING_SETUP_DEFER_TASKRUN);
+    cr_assert(cr__uring_setup_flags(&l->be) & IORING_SETUP_SINGLE_ISSUER);
+    cr_assert(cr__uring_setup_flags(&l->be) & IORING_SETUP_DEFER_TASKRUN);
     cr_loop_free(l);
     cr_loop_opts o = {.flags = CR_LOOP_NO_DEFER_TASKRUN};
     cr_assert_eq(cr_loop_new(&l, &o), 0);
-    cr_assert(l->ring_flags & IORING_SETUP_COOP_TASKRUN);
-    cr_assert_not(l->ring_flags & IORING_SETUP_DEFER_TASKRUN);
+    cr_assert(cr__uring_setup_flags(&l->be) & IORING_SETUP_COOP_TASKRUN);
+    cr_assert_not(cr__uring_setup_flags(&l->be) & IORING_SETUP_DEFER_TASKRUN);
     cr_loop_free(l);
 }
 
@@ -264,10 +265,10 @@ Test(loop, at_most_one_enter_per_iteration)
     cr_assert_eq(cr_loop_create_task(l, many_sleepers, NULL, NULL, &t), 0);
     cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0);
     cr_future_unref(t);
-    cr_assert_leq(l->stats.enters, l->stats.iterations);
+    cr_assert_leq(l->be.stats.enters, l->stats.iterations);
     /* The only SQE: the eventfd read that lets other threads wake a sleeping
      * loop (xthread.c), armed once when the loop first blocks. */
-    cr_assert_leq(l->stats.sqes, 1, "sleeping costs no SQE");
+    cr_assert_leq(l->be.stats.submitted, 1, "sleeping costs no SQE");
     cr_loop_free(l);
 }
 

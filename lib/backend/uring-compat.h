@@ -1,14 +1,13 @@
 /*
- * compat.h — io_uring and kernel constants newer than Debian's liburing 2.3 /
- * glibc headers. The kernel here (6.x) knows them; old kernels reject them
- * with EINVAL, and the code that uses them probes and degrades.
- * Every such constant lives in this one file.
+ * uring-compat.h — io_uring constants newer than Debian's liburing 2.3. The
+ * kernel here (6.x) knows them; old kernels reject them with EINVAL, and the
+ * backend probes and degrades. Every such io_uring constant lives in this
+ * one file (and other kernel constants in lib/compat.h).
  */
-#ifndef CORING_COMPAT_H
-#define CORING_COMPAT_H
+#ifndef CORING_URING_COMPAT_H
+#define CORING_URING_COMPAT_H
 
 #include <liburing.h>
-#include <sys/mman.h>
 
 #ifndef IORING_SETUP_SUBMIT_ALL
 #define IORING_SETUP_SUBMIT_ALL (1U << 7)
@@ -36,7 +35,7 @@
 #define IORING_ASYNC_CANCEL_ALL (1U << 0)
 #endif
 
-/* I/O (issue 5): multishot accept (5.19), provided buffer rings (5.19). */
+/* Multishot accept (5.19), provided buffer rings (5.19). */
 #ifndef IORING_ACCEPT_MULTISHOT
 #define IORING_ACCEPT_MULTISHOT (1U << 0)
 #endif
@@ -48,14 +47,6 @@
 #endif
 #ifndef IOSQE_BUFFER_SELECT
 #define IOSQE_BUFFER_SELECT (1U << 5)
-#endif
-
-/* Linux 6.13: guard pages that cost no VMA. */
-#ifndef MADV_GUARD_INSTALL
-#define MADV_GUARD_INSTALL 102
-#endif
-#ifndef MADV_GUARD_REMOVE
-#define MADV_GUARD_REMOVE 103
 #endif
 
 #endif

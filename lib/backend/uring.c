@@ -1,37 +1,55 @@
 /*
- * ring.c — the one place that enters the kernel: io_uring setup (probing and
- * degrading one flag at a time), handing out SQEs, the single submit-and-wait
- * of each loop iteration, and dispatching CQEs to their operations.
+ * uring.c — the io_uring backend: set-up (probing and degrading one flag at a
+ * time, with a one-line explanation when io_uring is refused), the
+ * operation table that turns a cr__op into an SQE, the single
+ * submit-and-wait of each loop iteration, CQE dispatch, and the provided-
+ * buffer ring behind RECV_MULTI.
  *
  * Invariants:
  *  - Every SQE with a non-zero user_data names a live cr__op, which stays
  *    alive until its last CQE (one without IORING_CQE_F_MORE) is dispatched.
- *  - loop->inflight counts ops still owed a final CQE; the loop uses it to
- *    decide whether a non-blocking poll is worth a syscall.
+ *    Cancel requests carry user_data 0: their own CQEs are skipped.
+ *  - b->inflight counts strong ops still owed a final CQE (backend.h).
  *  - Only the loop's thread calls anything here (SINGLE_ISSUER).
  */
-#include "core/internal.h"
+#include "backend/backend.h"
+#include "backend/uring-compat.h"
+#include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static __thread char setup_error[256];
+_Static_assert(CR__OPF_BUFFER == IORING_CQE_F_BUFFER, "completion flags are io_uring's");
+_Static_assert(CR__OPF_MORE == IORING_CQE_F_MORE, "completion flags are io_uring's");
+_Static_assert(CR__OPF_BID_SHIFT == IORING_CQE_BUFFER_SHIFT, "completion flags are io_uring's");
+
+#define BGID 0x4352 /* the loop's one provided-buffer group */
+
+struct uring {
+    struct io_uring ring;
+    unsigned flags;      /* IORING_SETUP_* granted */
+    bool enabled;        /* R_DISABLED ring enabled on its thread */
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    unsigned br_mask;
+};
+
+static inline struct uring *U(cr__backend *b) { return b->impl; }
+
 static int fault_next_setup;
 
-const char *cr_setup_error(void) { return setup_error; }
+void cr__uring_set_fault(int err) { fault_next_setup = err; }
 
-void cr__set_setup_error(const char *fmt, ...)
+unsigned cr__uring_setup_flags(const cr__backend *b)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(setup_error, sizeof setup_error, fmt, ap);
-    va_end(ap);
+    return b->ops == &cr__uring_ops ? ((struct uring *)b->impl)->flags : 0;
 }
-
-void cr__ring_set_fault(int err) { fault_next_setup = err; }
 
 static int read_sysctl_int(const char *path)
 {
@@ -87,7 +105,7 @@ static const unsigned optional_flags[] = {
     IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, IORING_SETUP_R_DISABLED,
 };
 
-int cr__ring_init(cr_loop *l, const cr_loop_opts *opts)
+static int setup(struct uring *u, const cr_loop_opts *opts)
 {
     unsigned entries = opts && opts->ring_entries ? opts->ring_entries : 256;
     unsigned uflags = opts ? opts->flags : 0;
@@ -102,7 +120,6 @@ int cr__ring_init(cr_loop *l, const cr_loop_opts *opts)
         else
             want |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     }
-    setup_error[0] = 0;
     if (fault_next_setup) {
         int err = fault_next_setup;
         fault_next_setup = 0;
@@ -114,11 +131,10 @@ int cr__ring_init(cr_loop *l, const cr_loop_opts *opts)
         memset(&p, 0, sizeof p);
         p.flags = want | IORING_SETUP_CQSIZE;
         p.cq_entries = entries * 4;
-        int rc = io_uring_queue_init_params(entries, &l->ring, &p);
+        int rc = io_uring_queue_init_params(entries, &u->ring, &p);
         if (rc == 0) {
-            l->ring_flags = p.flags;
-            l->ring_ready = true;
-            l->ring_enabled = !(p.flags & IORING_SETUP_R_DISABLED);
+            u->flags = p.flags;
+            u->enabled = !(p.flags & IORING_SETUP_R_DISABLED);
             return 0;
         }
         if (rc != -EINVAL) {
@@ -143,74 +159,176 @@ int cr__ring_init(cr_loop *l, const cr_loop_opts *opts)
     }
 }
 
-int cr__ring_bind_thread(cr_loop *l)
+static int uring_init(cr__backend *b, const cr_loop_opts *opts)
 {
-    if (l->ring_enabled)
-        return 0;
-    /* liburing 2.3 declares io_uring_enable_rings but does not export it. */
-    if (syscall(__NR_io_uring_register, l->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
-        return -errno;
-    l->ring_enabled = true;
+    struct uring *u = calloc(1, sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    int rc = setup(u, opts);
+    if (rc < 0) {
+        free(u);
+        return rc;
+    }
+    b->impl = u;
     return 0;
 }
 
-void cr__ring_exit(cr_loop *l)
+static int uring_bind_thread(cr__backend *b)
 {
-    if (l->ring_ready) {
-        io_uring_queue_exit(&l->ring);
-        l->ring_ready = false;
-    }
+    struct uring *u = U(b);
+    if (u->enabled)
+        return 0;
+    /* liburing 2.3 declares io_uring_enable_rings but does not export it. */
+    if (syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+        return -errno;
+    u->enabled = true;
+    return 0;
 }
 
-struct io_uring_sqe *cr__ring_sqe(cr_loop *l, cr__op *op)
+static void uring_exit(cr__backend *b)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&l->ring);
-    if (CR_UNLIKELY(!sqe)) {
-        /* SQ full: submit what is queued (an extra enter, only under bursts). */
-        l->stats.enters++;
-        if (io_uring_submit(&l->ring) < 0)
+    struct uring *u = U(b);
+    io_uring_queue_exit(&u->ring);
+    if (u->br)
+        munmap(u->br, u->br_bytes);
+    free(u);
+    b->impl = NULL;
+}
+
+/* An SQE; flushes the SQ when full (an extra enter, only under bursts). */
+static struct io_uring_sqe *get_sqe(cr__backend *b)
+{
+    struct uring *u = U(b);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (__builtin_expect(!!(!sqe), 0)) {
+        b->stats.enters++;
+        if (io_uring_submit(&u->ring) < 0)
             return NULL;
-        l->sq_pending = 0;
-        sqe = io_uring_get_sqe(&l->ring);
-        if (!sqe)
-            return NULL;
+        b->pending = 0;
+        sqe = io_uring_get_sqe(&u->ring);
     }
-    io_uring_sqe_set_data(sqe, op);
-    if (op)
-        l->inflight++;
-    l->sq_pending++;
-    l->stats.sqes++;
     return sqe;
 }
 
-static void dispatch(cr_loop *l)
+/* The operation table: one cr__op → one SQE. */
+static int uring_submit(cr__backend *b, cr__op *op)
 {
+    struct io_uring_sqe *sqe = get_sqe(b);
+    if (!sqe)
+        return -EIO; /* the ring is broken */
+    int fd = op->fd;
+    switch (op->code) {
+    case CR__OP_SOCKET:
+        io_uring_prep_socket(sqe, op->a.sock.domain, op->a.sock.type, op->a.sock.protocol, 0);
+        break;
+    case CR__OP_ACCEPT:
+        io_uring_prep_accept(sqe, fd, op->a.acc.addr, op->a.acc.lenp, SOCK_CLOEXEC);
+        break;
+    case CR__OP_CONNECT:
+        io_uring_prep_connect(sqe, fd, op->a.acc.addr, op->a.acc.len);
+        break;
+    case CR__OP_RECV:
+        io_uring_prep_recv(sqe, fd, op->a.rw.buf, op->a.rw.len, op->a.rw.flags);
+        break;
+    case CR__OP_SEND:
+        io_uring_prep_send(sqe, fd, op->a.rw.buf, op->a.rw.len, op->a.rw.flags);
+        break;
+    case CR__OP_RECVMSG:
+        io_uring_prep_recvmsg(sqe, fd, op->a.rw.buf, (unsigned)op->a.rw.flags);
+        break;
+    case CR__OP_SENDMSG:
+        io_uring_prep_sendmsg(sqe, fd, op->a.rw.buf, (unsigned)op->a.rw.flags);
+        break;
+    case CR__OP_SHUTDOWN:
+        io_uring_prep_shutdown(sqe, fd, op->a.rw.flags);
+        break;
+    case CR__OP_CLOSE:
+        io_uring_prep_close(sqe, fd);
+        break;
+    case CR__OP_OPENAT:
+        io_uring_prep_openat(sqe, fd, op->a.path.path, op->a.path.flags, op->a.path.mode);
+        break;
+    case CR__OP_READ:
+        io_uring_prep_read(sqe, fd, op->a.rw.buf, (unsigned)op->a.rw.len, op->a.rw.off);
+        break;
+    case CR__OP_WRITE:
+        io_uring_prep_write(sqe, fd, op->a.rw.buf, (unsigned)op->a.rw.len, op->a.rw.off);
+        break;
+    case CR__OP_FSYNC:
+        io_uring_prep_fsync(sqe, fd, op->a.rw.flags & CR__FSYNC_DATA ? IORING_FSYNC_DATASYNC : 0);
+        break;
+    case CR__OP_STATX:
+        io_uring_prep_statx(sqe, fd, op->a.path.path, op->a.path.flags, op->a.path.mask,
+                            op->a.path.out);
+        break;
+    case CR__OP_SPLICE:
+        io_uring_prep_splice(sqe, fd, op->a.splice.off_in, op->a.splice.fd_out,
+                             op->a.splice.off_out, op->a.splice.len, op->a.splice.flags);
+        break;
+    case CR__OP_POLL:
+        io_uring_prep_poll_add(sqe, fd, (unsigned)op->a.rw.flags);
+        break;
+    case CR__OP_ACCEPT_MULTI:
+        io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_CLOEXEC);
+        break;
+    case CR__OP_RECV_MULTI:
+        io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = BGID;
+        break;
+    default:
+        io_uring_prep_nop(sqe); /* keep the SQ consistent; report the misuse */
+        io_uring_sqe_set_data(sqe, NULL);
+        return -EINVAL;
+    }
+    io_uring_sqe_set_data(sqe, op);
+    cr__be_started(b, op);
+    return 0;
+}
+
+/* Ask the kernel to end op early; its own CQE still comes. */
+static void uring_cancel(cr__backend *b, cr__op *op)
+{
+    struct io_uring_sqe *sqe = get_sqe(b);
+    if (!sqe)
+        return; /* ring broken: the completion will still come when it closes */
+    io_uring_prep_cancel(sqe, op, 0);
+    io_uring_sqe_set_data(sqe, NULL);
+    b->pending++;
+}
+
+static void dispatch(cr__backend *b)
+{
+    struct uring *u = U(b);
     struct io_uring_cqe *cqe;
     unsigned head, n = 0;
-    io_uring_for_each_cqe(&l->ring, head, cqe)
+    io_uring_for_each_cqe(&u->ring, head, cqe)
     {
         cr__op *op = io_uring_cqe_get_data(cqe);
         n++;
         if (!op)
             continue;
         if (!(cqe->flags & IORING_CQE_F_MORE))
-            l->inflight--;
+            cr__be_ended(b, op);
         /* complete() may queue SQEs but never reaps, so the ring head is ours. */
         op->complete(op, cqe->res, cqe->flags);
     }
-    io_uring_cq_advance(&l->ring, n);
-    l->stats.cqes += n;
+    io_uring_cq_advance(&u->ring, n);
+    b->stats.completions += n;
+    if (u->ring.cq.koverflow)
+        b->stats.overflows = *u->ring.cq.koverflow;
 }
 
-int cr__ring_poll(cr_loop *l, int64_t timeout_ns)
+static int uring_poll(cr__backend *b, int64_t timeout_ns)
 {
+    struct uring *u = U(b);
     int rc = 0;
     if (timeout_ns == 0) {
         /* Busy iteration: enter only if there is something to submit or a
          * completion we might be owed (DEFER_TASKRUN posts them only on entry). */
-        if (l->sq_pending || l->inflight) {
-            l->stats.enters++;
-            rc = io_uring_submit_and_get_events(&l->ring);
+        if (b->pending || b->inflight) {
+            b->stats.enters++;
+            rc = io_uring_submit_and_get_events(&u->ring);
         }
     } else {
         struct io_uring_cqe *cqe = NULL;
@@ -220,87 +338,66 @@ int cr__ring_poll(cr_loop *l, int64_t timeout_ns)
             ts.tv_nsec = timeout_ns % 1000000000;
             tsp = &ts;
         }
-        l->stats.enters++;
-        rc = io_uring_submit_and_wait_timeout(&l->ring, &cqe, 1, tsp, NULL);
+        b->stats.enters++;
+        rc = io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tsp, NULL);
     }
-    l->sq_pending = 0;
+    b->pending = 0;
     if (rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY)
         rc = 0;
-    dispatch(l);
+    dispatch(b);
     return rc < 0 ? rc : 0;
 }
 
-/* ---- awaitable single-shot I/O ---- */
+/* ---- the provided-buffer ring ---- */
 
-static void io_complete(cr__op *op, int res, unsigned flags)
+static int uring_bufs_register(cr__backend *b, char *mem, unsigned count, unsigned size)
 {
-    struct cr__io *io = CR_CONTAINER_OF(op, struct cr__io, op);
-    io->res = res;
-    io->flags = flags;
-    io->done = true;
-    cr__timer_disarm(io->loop, &io->deadline);
-    cr__task_wake(io->task, 0);
-}
-
-/* Ask the kernel to cancel io; the task stays parked until io's own CQE. */
-static void io_send_cancel(struct cr__io *io)
-{
-    if (io->cancel_sent || io->done)
-        return;
-    struct io_uring_sqe *sqe = cr__ring_sqe(io->loop, NULL);
-    if (!sqe)
-        return; /* ring broken: the completion will still come when it closes */
-    io_uring_prep_cancel(sqe, io, 0);
-    io->cancel_sent = true;
-}
-
-static void io_on_cancel(cr__task *t, void *ctx)
-{
-    (void)t;
-    io_send_cancel(ctx);
-}
-
-static void io_on_deadline(cr__timer *tm)
-{
-    struct cr__io *io = CR_CONTAINER_OF(tm, struct cr__io, deadline);
-    io->timed_out = true;
-    io_send_cancel(io);
-}
-
-struct io_uring_sqe *cr__io_prep(struct cr__io *io, int *err)
-{
-    cr__task *t;
-    int rc = cr__enter(&t);
+    struct uring *u = U(b);
+    long page = sysconf(_SC_PAGESIZE);
+    size_t bytes = ((size_t)count * sizeof(struct io_uring_buf) + page - 1) & ~(size_t)(page - 1);
+    struct io_uring_buf_ring *br =
+        mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (br == MAP_FAILED)
+        return -ENOMEM;
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.ring_addr = (uintptr_t)br;
+    reg.ring_entries = count;
+    reg.bgid = BGID;
+    int rc = io_uring_register_buf_ring(&u->ring, &reg, 0);
     if (rc < 0) {
-        *err = rc;
-        return NULL;
+        munmap(br, bytes);
+        return rc;
     }
-    memset(io, 0, sizeof *io);
-    io->op.complete = io_complete;
-    io->task = t;
-    io->loop = t->f.loop;
-    cr__timer_init(&io->deadline, io_on_deadline);
-    struct io_uring_sqe *sqe = cr__ring_sqe(io->loop, &io->op);
-    if (!sqe)
-        *err = -EIO;
-    return sqe;
+    u->br = br;
+    u->br_bytes = bytes;
+    u->br_mask = io_uring_buf_ring_mask(count);
+    io_uring_buf_ring_init(br);
+    for (unsigned i = 0; i < count; i++)
+        io_uring_buf_ring_add(br, mem + (size_t)i * size, size, (unsigned short)i, u->br_mask, (int)i);
+    io_uring_buf_ring_advance(br, (int)count);
+    b->buf_mem = mem;
+    b->buf_count = count;
+    b->buf_size = size;
+    return 0;
 }
 
-int cr__io_wait(struct cr__io *io, int64_t deadline_ns)
+static void uring_buf_recycle(cr__backend *b, unsigned bid)
 {
-    if (deadline_ns >= 0 && cr__timer_arm(io->loop, &io->deadline, deadline_ns) < 0)
-        io_send_cancel(io); /* cannot time it: fail it rather than wait forever */
-    /* Rule 3: the kernel may write into this stack until io->done. */
-    io->task->waiting_on = "io"; /* issue 4 */
-    while (!io->done)
-        cr__park_nocheck(io_on_cancel, io);
-    if (io->res == -ECANCELED) {
-        if (io->task->must_cancel) {
-            cr__consume_cancel(io->task);
-            return -ECANCELED;
-        }
-        if (io->timed_out)
-            return -ETIMEDOUT;
-    }
-    return io->res;
+    struct uring *u = U(b);
+    io_uring_buf_ring_add(u->br, b->buf_mem + (size_t)bid * b->buf_size, b->buf_size,
+                          (unsigned short)bid, u->br_mask, 0);
+    io_uring_buf_ring_advance(u->br, 1);
 }
+
+const struct cr__backend_ops cr__uring_ops = {
+    .name = "io_uring",
+    .init = uring_init,
+    .exit = uring_exit,
+    .bind_thread = uring_bind_thread,
+    .submit = uring_submit,
+    .cancel = uring_cancel,
+    .poll = uring_poll,
+    .bufs_register = uring_bufs_register,
+    .buf_recycle = uring_buf_recycle,
+};

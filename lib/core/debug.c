@@ -140,11 +140,11 @@ int cr_loop_stats(cr_loop *l, struct cr_loop_stats *out)
         .tasks_created = s->tasks_created,
         .tasks_finished = s->tasks_finished,
         .switches = s->switches,
-        .sqes = s->sqes,
-        .cqes = s->cqes,
-        .enters = s->enters,
+        .sqes = l->be.stats.submitted,
+        .cqes = l->be.stats.completions,
+        .enters = l->be.stats.enters,
         .iterations = s->iterations,
-        .cq_overflows = l->ring_ready && l->ring.cq.koverflow ? *l->ring.cq.koverflow : 0,
+        .cq_overflows = l->be.stats.overflows,
         .enobufs = s->enobufs,
     };
     return 0;

@@ -18,9 +18,9 @@
 #define CORING_INTERNAL_H
 
 #include "coring.h"
-#include "backend/uring-compat.h"
+#include "backend/backend.h"
+#include "core/resource.h"
 #include "thread/mpsc.h" /* issue 3 */
-#include <liburing.h>
 #include <pthread.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -225,60 +225,35 @@ CR_HIDDEN void cr__task_cache_free(cr_loop *l);
  * wait holds (references, a heap node array). Stack still mapped. */
 CR_HIDDEN void cr__wait_abandon(cr__task *t);
 
-/* ------------------------------------------------------------ the ring ---- */
-
-/* A submitted operation: its CQEs call complete(). user_data = the op. */
-typedef struct cr__op cr__op;
-struct cr__op {
-    void (*complete)(cr__op *op, int res, unsigned flags);
+/* park.c: a task waiting on an object (a stream, an acceptor, a recv): it lives on the task's stack and the
+ * object's slot points at it. Whoever wakes it (cr__wake_slot, the deadline,
+ * a cancel) clears the slot and disarms the timer, so after the park neither
+ * side touches the other: an object may be freed right after waking its
+ * waiters with -ESHUTDOWN. */
+typedef struct cr__waiter cr__waiter;
+struct cr__waiter {
+    cr__task *t;
+    cr__waiter **slot;
+    cr__timer tm;
 };
-
-CR_HIDDEN int cr__ring_init(cr_loop *l, const cr_loop_opts *opts);
-CR_HIDDEN void cr__ring_exit(cr_loop *l);
-CR_HIDDEN int cr__ring_bind_thread(cr_loop *l); /* enable a R_DISABLED ring */
-/* An SQE for op (op NULL: a CQE nobody waits for, e.g. a cancel request).
- * Flushes the SQ when full; NULL only if the ring is broken. */
-CR_HIDDEN struct io_uring_sqe *cr__ring_sqe(cr_loop *l, cr__op *op);
-/* Submit what is queued and reap: timeout_ns < 0 waits for a completion
- * without limit, 0 does not wait. At most one io_uring_enter. */
-CR_HIDDEN int cr__ring_poll(cr_loop *l, int64_t timeout_ns);
-CR_HIDDEN void cr__ring_set_fault(int err); /* test seam: next setup fails */
-
-/* Awaitable single-shot I/O, cancel-safe (rule 3). Usage:
- *     struct cr__io io;
- *     struct io_uring_sqe *sqe = cr__io_prep(&io);  ... io_uring_prep_xxx(sqe, ...)
- *     int res = cr__io_wait(&io, deadline_ns);       // -1: no deadline
- */
-struct cr__io {
-    cr__op op;
-    cr__task *task;
-    cr_loop *loop;
-    cr__timer deadline;
-    int res;
-    unsigned flags;
-    bool done, cancel_sent, timed_out;
-};
-CR_HIDDEN struct io_uring_sqe *cr__io_prep(struct cr__io *io, int *err);
-CR_HIDDEN int cr__io_wait(struct cr__io *io, int64_t deadline_ns);
+/* Parks on *slot (which must be empty) until cr__wake_slot, the deadline
+ * (-ETIMEDOUT) or a cancel (-ECANCELED, consumed). deadline_ns < 0: none. */
+CR_HIDDEN int cr__park_until(cr__waiter **slot, int64_t deadline_ns);
+CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
 
 /* --------------------------------------------------------------- loops ---- */
 
 typedef struct cr__stats {
-    uint64_t iterations, enters, sqes, cqes, switches;
+    uint64_t iterations, switches;
     uint64_t tasks_created, tasks_finished;
     uint64_t enobufs; /* issue 4: counted by the I/O layer's buffer rings */
 } cr__stats;
 
 struct cr_loop {
-    struct io_uring ring;
-    unsigned ring_flags;
-    bool ring_ready;      /* io_uring set up */
-    bool ring_enabled;    /* R_DISABLED ring enabled on its thread */
+    cr__backend be;       /* the kernel seam (backend/backend.h) */
     bool running, closed, stopping;
     pthread_t owner;
     bool has_owner;
-    unsigned inflight;    /* ops with a CQE still to come */
-    unsigned sq_pending;  /* SQEs queued since the last enter */
 
     cr__queue ready;
     cr__timer_heap timers;
@@ -311,21 +286,25 @@ struct cr_loop {
     int64_t slow_ns;            /* debug: warn when a task runs longer */
     cr_debug_fn debug_fn;       /* NULL: stderr */
     void *debug_arg;
-    struct cr__signals *signals; /* NULL until the first signal handler */
 
-    /* ---- issue 5 ---- */
-    struct cr__io_state *io; /* I/O objects + provided buffers (bufring.c), lazy */
+    /* The resource list (core/resource.h): head of the pushed list, or
+     * CR__RES_SEALED once closing began (the list is then in `sealed`). */
+    _Atomic(cr__resource *) resources;
+    cr__resource *sealed;
 
-    /* ---- issue 3 ---- */
-    struct cr__xq *xq;    /* cross-thread queue + wakeup (xthread.c, issue 3) */
+    /* Each subsystem's per-loop state, created on first use and registered
+     * as a resource; only its own module looks inside. */
+    struct cr__signals *signals;      /* os/signal.c */
+    struct cr__io_state *io;          /* io/iostate.c: I/O objects, buffers */
+    struct cr__xq *_Atomic xq;        /* thread/xthread.c: the cross-thread inbox */
 };
+#define CR__RES_SEALED ((cr__resource *)1)
 
 /* ---- issue 4: hooks the core calls into debug.c / signal.c ---- */
 CR_HIDDEN void cr__debug_init(cr_loop *l, const cr_loop_opts *opts);
 CR_HIDDEN void cr__debug_log(cr_loop *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 CR_HIDDEN void cr__debug_slow(cr_loop *l, cr__task *t, int64_t ran_ns);
 CR_HIDDEN void cr__debug_unretrieved(cr_future *f); /* f about to be freed */
-CR_HIDDEN void cr__signals_close(cr_loop *l);        /* loop close, before the ring goes */
 /* cr_run's SIGINT handling: start before the main task runs, stop after. */
 CR_HIDDEN int cr__sigint_start(cr_loop *l, cr_task *main_task);
 CR_HIDDEN bool cr__sigint_stop(cr_loop *l); /* true if a second SIGINT stopped the loop */
@@ -336,11 +315,14 @@ CR_HIDDEN extern __thread cr_loop *cr__tls_running;
 CR_HIDDEN int cr__loop_check(cr_loop *l); /* -ESHUTDOWN if closed, -EINVAL if NULL */
 CR_HIDDEN void cr__loop_schedule(cr_loop *l, cr__handle *h);
 CR_HIDDEN int cr__loop_run_until(cr_loop *l, cr_future *fut); /* fut NULL = until stop */
-CR_HIDDEN void cr__set_setup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Running a loop (run.c drives these for cr_run's clean-up turn). */
+CR_HIDDEN int cr__loop_begin_run(cr_loop *l);
+CR_HIDDEN void cr__loop_end_run(cr_loop *l);
+CR_HIDDEN int cr__loop_run_while(cr_loop *l, bool (*done)(cr_loop *l));
+/* current.c: swap the thread's current loop; forget l everywhere (free). */
+CR_HIDDEN cr_loop *cr__tls_loop_swap(cr_loop *l);
+CR_HIDDEN void cr__loop_forget(cr_loop *l);
 
-/* I/O (issue 5): frees the loop's I/O objects and buffer ring once the ring
- * is gone (loop close). Defined in bufring.c. */
-CR_HIDDEN void cr__io_loop_close(cr_loop *l);
 
 /* ------------------------------------- cross-thread queue (xthread.c) ---- */
 
@@ -355,14 +337,9 @@ struct cr__xnode {
 };
 typedef struct cr__xq cr__xq;
 
-CR_HIDDEN int cr__xq_init(cr_loop *l);        /* cr_loop_new */
-CR_HIDDEN void cr__xq_close(cr_loop *l);      /* cr_loop_close: reject new, drop queued */
-CR_HIDDEN void cr__xq_release(cr_loop *l);    /* cr_loop_free */
-/* Loop thread, in poll_ring: */
-CR_HIDDEN bool cr__xq_keeps_alive(cr_loop *l);   /* queued nodes or external wakers */
-CR_HIDDEN bool cr__xq_prepare_sleep(cr_loop *l); /* true: do not block after all */
-CR_HIDDEN void cr__xq_after_sleep(cr_loop *l);
-CR_HIDDEN void cr__xq_drain(cr_loop *l);         /* the drain_threadsafe phase */
+/* The loop's inbox, created (and registered as a resource) by the first
+ * thread that needs it; NULL when out of memory or the loop is closing. */
+CR_HIDDEN cr__xq *cr__xq_get(cr_loop *l);
 /* Any thread: -ESHUTDOWN once the queue is closed (n untouched, caller keeps it). */
 CR_HIDDEN int cr__xq_post(cr__xq *q, cr__xnode *n);
 CR_HIDDEN cr__xq *cr__xq_ref(cr__xq *q);
@@ -379,7 +356,6 @@ CR_HIDDEN void cr__xq_block_free(void *b);
 CR_HIDDEN void cr__xq_block_unpost(void *b);
 CR_HIDDEN size_t cr__xq_lanes(cr_loop *l); /* test seam: lanes on the list */
 CR_HIDDEN void cr__pool_flush(void); /* wake the pool this thread deferred (pool.c) */
-CR_HIDDEN void cr__xq_end_run(cr_loop *l); /* the loop stops running */
 
 static inline int64_t cr__secs_to_ns(double s)
 {

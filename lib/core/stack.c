@@ -28,6 +28,7 @@
  * Touched only by the loop's thread (the handler reads the thread's own state).
  */
 #include "core/internal.h"
+#include "compat.h"
 #include "arch/ctx.h"
 #include "core/san.h"
 #include <signal.h>

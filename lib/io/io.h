@@ -22,18 +22,16 @@ struct cr__io_obj {
 typedef struct cr_mrecv cr_mrecv;
 
 struct cr__io_state {
+    cr__resource res; /* on the loop's list (core/resource.h) */
     cr__io_obj *live;
-    /* the provided-buffer ring (group CR__BGID) */
-    struct io_uring_buf_ring *br;
-    size_t br_bytes;
+    /* the provided buffers (the backend's pool behind RECV_MULTI) */
     char *mem;
-    unsigned count, size, mask;
+    unsigned count, size;
     unsigned held;       /* buffers out of the ring (queued or with a reader) */
     bool registered;
     cr_mrecv *starved;   /* recvs stopped by ENOBUFS, waiting for buffers */
     uint64_t enobufs, rearms;
 };
-#define CR__BGID 0x4352
 
 CR_HIDDEN struct cr__io_state *cr__io_state(cr_loop *l); /* NULL: out of memory */
 CR_HIDDEN void cr__io_obj_add(cr_loop *l, cr__io_obj *o, void (*destroy)(cr__io_obj *));
@@ -52,21 +50,7 @@ static inline int64_t cr__deadline(double timeout)
     return timeout < 0 ? -1 : cr__now_ns() + cr__secs_to_ns(timeout);
 }
 
-/* A task waiting on an I/O object: it lives on the task's stack and the
- * object's slot points at it. Whoever wakes it (cr__wake_slot, the deadline,
- * a cancel) clears the slot and disarms the timer, so after the park neither
- * side touches the other: an object may be freed right after waking its
- * waiters with -ESHUTDOWN. */
-typedef struct cr__waiter cr__waiter;
-struct cr__waiter {
-    cr__task *t;
-    cr__waiter **slot;
-    cr__timer tm;
-};
-/* Parks on *slot (which must be empty) until cr__wake_slot, the deadline
- * (-ETIMEDOUT) or a cancel (-ECANCELED, consumed). deadline_ns < 0: none. */
-CR_HIDDEN int cr__park_until(cr__waiter **slot, int64_t deadline_ns);
-CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
+
 
 /* ---- multishot recv (bufring.c) ---- */
 
@@ -85,7 +69,7 @@ struct cr__chunk {
 /* The first cache line holds what a CQE touches (streams allocate it 64-byte
  * aligned); the rest is for queueing readers, starvation and teardown. */
 struct cr_mrecv {
-    _Alignas(64) cr__op op;
+    _Alignas(64) cr__mshot ms; /* the multishot recv */
     cr_loop *loop;
     cr__mrecv_sink sink;
     void *sink_ctx;
@@ -93,8 +77,6 @@ struct cr_mrecv {
     cr__waiter *waiter;
     int err;             /* sticky: 0, or the socket's error */
     bool eof;
-    bool armed;          /* an op is in the kernel */
-    bool cancel_sent;
     bool paused;         /* stopped by us: queue full / sink full */
     bool starved;        /* stopped by ENOBUFS, on the starved list */
     bool closing;        /* freed by its owner; goes when !armed */
@@ -113,6 +95,8 @@ CR_HIDDEN void cr__mrecv_pause(cr_mrecv *m);
 CR_HIDDEN void cr__mrecv_resume(cr_mrecv *m);
 /* Test seam: cancel the op as if the kernel had ended it (no F_MORE). */
 CR_HIDDEN void cr__mrecv_kick_for_test(cr_mrecv *m);
+/* bufpool.c, when a buffer comes back: re-arm the recvs that ran dry. */
+CR_HIDDEN void cr__mrecv_feed_starved(struct cr__io_state *s);
 
 /* ---- hostname resolution (resolve.c) ---- */
 
@@ -124,15 +108,33 @@ CR_HIDDEN int cr__getaddrinfo_until(const char *host, const char *port,
                                     int64_t deadline_ns);
 
 
-/* ---- starting a single-shot op (net.c, fs.c) ---- */
+/* ---- the awaitable single-shot op (await.c) ---- */
 
-/* Start an op: declares `io` and `sqe`, returns the error if there is none. */
-#define CR__IO_START(io, sqe)                                                    \
+/* Usage:
+ *     CR__IO_START(io, CR__OP_RECV, fd);      // declares io; returns on error
+ *     io.op.a.rw.buf = buf; ...               // the op's arguments
+ *     return cr__io_wait(&io, deadline_ns);   // submit and park; -1: no deadline
+ */
+struct cr__io {
+    cr__op op;
+    cr__task *task;
+    cr_loop *loop;
+    cr__timer deadline;
+    int res;
+    unsigned flags;
+    bool done, cancel_sent, timed_out;
+};
+/* Entry check (cr__enter) and set-up; -EPERM outside a task, -ECANCELED. */
+CR_HIDDEN int cr__io_begin(struct cr__io *io, int code, int fd);
+CR_HIDDEN int cr__io_wait(struct cr__io *io, int64_t deadline_ns);
+
+#define CR__IO_START(io, code, fd)                                               \
     struct cr__io io;                                                            \
-    int io_err_ = 0;                                                             \
-    struct io_uring_sqe *sqe = cr__io_prep(&io, &io_err_);                       \
-    if (!sqe)                                                                    \
-        return io_err_
+    do {                                                                         \
+        int io_err_ = cr__io_begin(&io, (code), (fd));                           \
+        if (io_err_ < 0)                                                         \
+            return io_err_;                                                      \
+    } while (0)
 
 /* The op produced an fd: if the task was cancelled meanwhile, nobody will
  * own it, so close it and report the cancel. */

@@ -1,6 +1,6 @@
 /*
  * net.c — socket operations, each an awaitable single-shot op on the loop's
- * ring (cr__io_prep / cr__io_wait: cancel- and timeout-safe), the address
+ * backend (io/await.c: cancel- and timeout-safe), the address
  * helpers, and the multishot accept behind servers (cr_acceptor).
  *
  * Invariants:
@@ -97,8 +97,10 @@ int cr_local_port(int fd)
 
 int cr_socket(int domain, int type, int protocol)
 {
-    CR__IO_START(io, sqe);
-    io_uring_prep_socket(sqe, domain, type | SOCK_CLOEXEC, protocol, 0);
+    CR__IO_START(io, CR__OP_SOCKET, -1);
+    io.op.a.sock.domain = domain;
+    io.op.a.sock.type = type | SOCK_CLOEXEC;
+    io.op.a.sock.protocol = protocol;
     return cr__io_fd_result(&io, cr__io_wait(&io, -1));
 }
 
@@ -146,8 +148,9 @@ int cr_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
 {
     if ((addr == NULL) != (len == NULL))
         return -EINVAL;
-    CR__IO_START(io, sqe);
-    io_uring_prep_accept(sqe, fd, addr, len, SOCK_CLOEXEC);
+    CR__IO_START(io, CR__OP_ACCEPT, fd);
+    io.op.a.acc.addr = addr;
+    io.op.a.acc.lenp = len;
     return cr__io_fd_result(&io, cr__io_wait(&io, cr__deadline(timeout)));
 }
 
@@ -155,8 +158,9 @@ int cr_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeou
 {
     if (!addr)
         return -EINVAL;
-    CR__IO_START(io, sqe);
-    io_uring_prep_connect(sqe, fd, addr, len);
+    CR__IO_START(io, CR__OP_CONNECT, fd);
+    io.op.a.acc.addr = (void *)addr;
+    io.op.a.acc.len = len;
     return cr__io_wait(&io, cr__deadline(timeout));
 }
 
@@ -281,8 +285,10 @@ ssize_t cr_recv(int fd, void *buf, size_t len, int flags, double timeout)
 {
     if (!buf && len)
         return -EINVAL;
-    CR__IO_START(io, sqe);
-    io_uring_prep_recv(sqe, fd, buf, len, flags);
+    CR__IO_START(io, CR__OP_RECV, fd);
+    io.op.a.rw.buf = buf;
+    io.op.a.rw.len = len;
+    io.op.a.rw.flags = flags;
     return cr__io_wait(&io, cr__deadline(timeout));
 }
 
@@ -290,8 +296,10 @@ ssize_t cr_send(int fd, const void *buf, size_t len, int flags, double timeout)
 {
     if (!buf && len)
         return -EINVAL;
-    CR__IO_START(io, sqe);
-    io_uring_prep_send(sqe, fd, buf, len, flags | MSG_NOSIGNAL);
+    CR__IO_START(io, CR__OP_SEND, fd);
+    io.op.a.rw.buf = (void *)buf;
+    io.op.a.rw.len = len;
+    io.op.a.rw.flags = flags | MSG_NOSIGNAL;
     return cr__io_wait(&io, cr__deadline(timeout));
 }
 
@@ -318,8 +326,9 @@ ssize_t cr_recvmsg(int fd, struct msghdr *msg, int flags, double timeout)
 {
     if (!msg)
         return -EINVAL;
-    CR__IO_START(io, sqe);
-    io_uring_prep_recvmsg(sqe, fd, msg, (unsigned)flags);
+    CR__IO_START(io, CR__OP_RECVMSG, fd);
+    io.op.a.rw.buf = msg;
+    io.op.a.rw.flags = flags;
     return cr__io_wait(&io, cr__deadline(timeout));
 }
 
@@ -327,15 +336,16 @@ ssize_t cr_sendmsg(int fd, const struct msghdr *msg, int flags, double timeout)
 {
     if (!msg)
         return -EINVAL;
-    CR__IO_START(io, sqe);
-    io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)(flags | MSG_NOSIGNAL));
+    CR__IO_START(io, CR__OP_SENDMSG, fd);
+    io.op.a.rw.buf = (void *)msg;
+    io.op.a.rw.flags = flags | MSG_NOSIGNAL;
     return cr__io_wait(&io, cr__deadline(timeout));
 }
 
 int cr_shutdown(int fd, int how)
 {
-    CR__IO_START(io, sqe);
-    io_uring_prep_shutdown(sqe, fd, how);
+    CR__IO_START(io, CR__OP_SHUTDOWN, fd);
+    io.op.a.rw.flags = how;
     return cr__io_wait(&io, -1);
 }
 
@@ -345,14 +355,11 @@ int cr_close(int fd)
     if (fd < 0)
         return -EBADF;
     struct cr__io io;
-    int err = 0;
-    struct io_uring_sqe *sqe = t && !t->must_cancel ? cr__io_prep(&io, &err) : NULL;
-    if (!sqe) {
-        /* Outside a task, a cancel pending, or no SQE: close right here (a
-         * pending cancel stays for the caller's next suspending call). */
+    if (!t || t->must_cancel || cr__io_begin(&io, CR__OP_CLOSE, fd) < 0) {
+        /* Outside a task or a cancel pending: close right here (a pending
+         * cancel stays for the caller's next suspending call). */
         return close(fd) < 0 ? -errno : 0;
     }
-    io_uring_prep_close(sqe, fd);
     /* A close is not cancellable half-way: wait for it whatever happens. If a
      * cancel arrived meanwhile, report the close's own result and keep the
      * cancel pending. */
@@ -367,14 +374,14 @@ int cr_close(int fd)
 /* ---- multishot accept ---- */
 
 struct cr_acceptor {
-    cr__op op;
+    cr__mshot ms; /* the multishot accept */
     cr__io_obj obj;
     cr_loop *loop;
     int lfd;
     int *q; /* FIFO of accepted fds */
     unsigned qhead, qlen, qcap;
     int err;
-    bool armed, cancel_sent, closing;
+    bool closing;
     bool out_of_fds;  /* EMFILE & co seen: back off when the op ends */
     cr__timer backoff;
     int64_t backoff_ns;
@@ -388,26 +395,12 @@ static void acc_complete(cr__op *op, int res, unsigned flags);
 
 static void acc_arm(cr_acceptor *a)
 {
-    struct io_uring_sqe *sqe = cr__ring_sqe(a->loop, &a->op);
-    if (!sqe) {
-        a->err = -EIO;
-        return;
-    }
-    io_uring_prep_multishot_accept(sqe, a->lfd, NULL, NULL, SOCK_CLOEXEC);
-    a->armed = true;
-    a->cancel_sent = false;
+    int rc = cr__mshot_arm(&a->loop->be, &a->ms);
+    if (rc < 0)
+        a->err = rc;
 }
 
-static void acc_cancel(cr_acceptor *a)
-{
-    if (!a->armed || a->cancel_sent)
-        return;
-    struct io_uring_sqe *sqe = cr__ring_sqe(a->loop, NULL);
-    if (!sqe)
-        return;
-    io_uring_prep_cancel(sqe, &a->op, 0);
-    a->cancel_sent = true;
-}
+static void acc_cancel(cr_acceptor *a) { cr__mshot_cancel(&a->loop->be, &a->ms); }
 
 static void acc_destroy(cr__io_obj *o)
 {
@@ -424,7 +417,7 @@ static void acc_destroy(cr__io_obj *o)
 static void acc_backoff_fire(cr__timer *tm)
 {
     cr_acceptor *a = CR_CONTAINER_OF(tm, cr_acceptor, backoff);
-    if (!a->armed && !a->closing) {
+    if (!a->ms.armed && !a->closing) {
         a->st.rearms++;
         acc_arm(a);
     }
@@ -451,8 +444,8 @@ static bool acc_push(cr_acceptor *a, int fd)
 
 static void acc_complete(cr__op *op, int res, unsigned flags)
 {
-    cr_acceptor *a = CR_CONTAINER_OF(op, cr_acceptor, op);
-    bool more = flags & IORING_CQE_F_MORE;
+    cr_acceptor *a = CR_CONTAINER_OF(op, cr_acceptor, ms.op);
+    bool more = flags & CR__OPF_MORE;
     if (res >= 0) {
         if (a->closing || !acc_push(a, res))
             close(res); /* nobody will take it */
@@ -468,9 +461,7 @@ static void acc_complete(cr__op *op, int res, unsigned flags)
     } else if (!more && (res == -EBADF || res == -EINVAL || res == -ENOTSOCK)) {
         a->err = res; /* the listener is gone: the waiter sees it */
     }
-    if (!more) {
-        a->armed = false;
-        a->cancel_sent = false;
+    if (cr__mshot_ended(&a->ms, flags)) {
         if (a->closing) {
             cr__io_obj_del(a->loop, &a->obj);
             acc_destroy(&a->obj);
@@ -511,7 +502,7 @@ int cr_acceptor_new(cr_loop *loop, int lfd, cr_acceptor **out)
     cr_acceptor *a = calloc(1, sizeof *a);
     if (!a)
         return -ENOMEM;
-    a->op.complete = acc_complete;
+    cr__op_init(&a->ms.op, CR__OP_ACCEPT_MULTI, lfd, acc_complete);
     a->loop = loop;
     a->lfd = lfd;
     cr__timer_init(&a->backoff, acc_backoff_fire);
@@ -565,7 +556,7 @@ int cr_acceptor_next(cr_acceptor *a, double timeout)
 
 void cr_acceptor_kick(cr_acceptor *a)
 {
-    if (!a || a->closing || a->armed || !cr__timer_armed(&a->backoff))
+    if (!a || a->closing || a->ms.armed || !cr__timer_armed(&a->backoff))
         return;
     cr__timer_disarm(a->loop, &a->backoff);
     a->st.rearms++;
@@ -590,7 +581,7 @@ void cr_acceptor_free(cr_acceptor *a)
         a->qlen--;
     }
     cr__wake_slot(&a->waiter, -ESHUTDOWN);
-    if (a->armed) {
+    if (a->ms.armed) {
         acc_cancel(a); /* freed at the final CQE */
         return;
     }

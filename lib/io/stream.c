@@ -417,13 +417,14 @@ static inline __attribute__((always_inline)) void kick_send(cr_stream *s)
         p = s->wb.p + s->wb.off;
         n = s->wb.len - s->wb.off;
     }
-    struct io_uring_sqe *sqe = cr__ring_sqe(s->loop, &s->send_op);
-    if (!sqe) {
-        s->werr = -EIO;
+    s->send_op.a.rw.buf = (void *)p;
+    s->send_op.a.rw.len = n;
+    int rc = cr__be_submit(&s->loop->be, &s->send_op);
+    if (rc < 0) {
+        s->werr = rc;
         zc_drop(s);
         return;
     }
-    io_uring_prep_send(sqe, s->fd, p, n, MSG_NOSIGNAL);
     s->sending = true;
     s->refs++;
 }
@@ -705,9 +706,7 @@ void cr_stream_abort(cr_stream *s)
         return;
     if (s->sending && !s->closed) {
         /* The kernel still reads wb: cancel, and close once it lets go. */
-        struct io_uring_sqe *sqe = cr__ring_sqe(s->loop, NULL);
-        if (sqe)
-            io_uring_prep_cancel(sqe, &s->send_op, 0);
+        cr__be_cancel(&s->loop->be, &s->send_op);
     }
     s->pb.len = 0;
     s->want_eof = false;
@@ -796,7 +795,8 @@ int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream *
     s->low = opts && opts->low_water ? opts->low_water : s->high / 4;
     if (s->low > s->high)
         s->low = s->high;
-    s->send_op.complete = send_complete;
+    cr__op_init(&s->send_op, CR__OP_SEND, s->fd, send_complete);
+    s->send_op.a.rw.flags = MSG_NOSIGNAL;
     s->rx->sink = stream_sink;
     s->rx->notify = stream_notify;
     s->rx->sink_ctx = s;

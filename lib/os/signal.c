@@ -16,9 +16,10 @@
  *    unwatched loop can still detect "nothing can ever happen" (-EDEADLK).
  *    The op lives in the state, which is freed only when the loop closes (no
  *    CQE is dispatched after that).
- *  - A watch that only serves cr_run's SIGINT is a daemon: it is not counted
- *    in loop->inflight (taken off after arming, put back just before its CQE
- *    is accounted), so it never keeps a finished program's loop alive.
+ *  - The poll op is weak (backend.h): the signal resource says whether the
+ *    loop must stay up. It keeps the loop alive while a user handler is
+ *    watched; a watch that only serves cr_run's SIGINT is a daemon and does
+ *    not, so it never keeps a finished program's loop alive.
  *  - Removing a signal first consumes any instance of it still pending, then
  *    restores the mask it had, so no stale signal takes the default action.
  *
@@ -40,13 +41,13 @@ struct handler {
 };
 
 struct cr__signals {
+    cr__resource res;        /* on the loop's list (core/resource.h) */
     cr_loop *loop;
     int fd;
     sigset_t set;            /* signals read through fd */
     sigset_t was_blocked;    /* of those, the ones blocked before us */
     struct handler h[_NSIG];
-    cr__op op;
-    bool armed, armed_daemon, cancel_sent;
+    cr__mshot poll;          /* the POLL op on fd */
     cr__handle run;          /* runs the queued handlers */
     bool run_queued;
     int queued[MAX_QUEUED];  /* signals arrived, FIFO; coalesced beyond */
@@ -87,10 +88,8 @@ static void arm(struct cr__signals *s);
 static void poll_done(cr__op *op, int res, unsigned flags)
 {
     (void)res, (void)flags;
-    struct cr__signals *s = CR_CONTAINER_OF(op, struct cr__signals, op);
-    if (s->armed_daemon)
-        s->loop->inflight++; /* dispatch already took one off for this CQE */
-    s->armed = s->armed_daemon = s->cancel_sent = false;
+    struct cr__signals *s = CR_CONTAINER_OF(op, struct cr__signals, poll.op);
+    cr__mshot_ended(&s->poll, 0);
     drain_fd(s, true);
     arm(s);
 }
@@ -107,39 +106,19 @@ static bool is_daemon(const struct cr__signals *s)
 
 static void arm(struct cr__signals *s)
 {
-    if (s->armed || sigisemptyset(&s->set))
+    s->res.keeps_alive = !sigisemptyset(&s->set) && !is_daemon(s);
+    if (s->poll.armed || sigisemptyset(&s->set))
         return;
-    struct io_uring_sqe *sqe = cr__ring_sqe(s->loop, &s->op);
-    if (!sqe)
-        return;
-    io_uring_prep_poll_add(sqe, s->fd, POLLIN);
-    s->armed = true;
-    s->armed_daemon = is_daemon(s);
-    if (s->armed_daemon)
-        s->loop->inflight--;
+    cr__mshot_arm(&s->loop->be, &s->poll);
 }
 
-/* The watched set or its daemon-ness changed: arm, or re-arm via a cancel
- * (the poll's CQE then re-arms with the new settings). */
+/* The watched set or its daemon-ness changed: arm, or stop watching when
+ * the set emptied (the poll's completion then re-arms if it must). */
 static void refresh(struct cr__signals *s)
 {
-    if (!s->armed) {
-        arm(s);
-        return;
-    }
-    if (s->cancel_sent || (!sigisemptyset(&s->set) && is_daemon(s) == s->armed_daemon))
-        return;
-    struct io_uring_sqe *sqe = cr__ring_sqe(s->loop, NULL);
-    if (!sqe)
-        return;
-    io_uring_prep_poll_remove(sqe, (__u64)(uintptr_t)&s->op);
-    s->cancel_sent = true;
-    if (s->armed_daemon) {
-        /* Count it again until its CQE: the cancel's own CQE can come first,
-         * and the loop must not conclude that nothing is left to wait for. */
-        s->armed_daemon = false;
-        s->loop->inflight++;
-    }
+    arm(s);
+    if (s->poll.armed && sigisemptyset(&s->set))
+        cr__mshot_cancel(&s->loop->be, &s->poll);
 }
 
 /* Read every pending siginfo; queue them for the handlers (deliver) or drop. */
@@ -160,6 +139,15 @@ static void drain_fd(struct cr__signals *s, bool deliver)
     }
 }
 
+static void signals_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage);
+static void signals_release(cr_loop *l, cr__resource *r);
+
+static const struct cr__resource_ops signals_ops = {
+    .name = "signals",
+    .close = signals_close,
+    .release = signals_release,
+};
+
 static struct cr__signals *get_state(cr_loop *l)
 {
     if (l->signals)
@@ -175,8 +163,15 @@ static struct cr__signals *get_state(cr_loop *l)
         return NULL;
     }
     s->loop = l;
-    s->op.complete = poll_done;
+    cr__op_init(&s->poll.op, CR__OP_POLL, s->fd, poll_done);
+    s->poll.op.a.rw.flags = POLLIN;
+    s->poll.op.weak = true; /* the resource says whether we keep the loop */
     s->run.run = run_handlers;
+    if (cr__resource_add(l, &s->res, &signals_ops, false) < 0) {
+        close(s->fd);
+        free(s);
+        return NULL;
+    }
     l->signals = s;
     return s;
 }
@@ -260,15 +255,25 @@ int cr_remove_signal_handler(cr_loop *l, int sig)
     return 0;
 }
 
-void cr__signals_close(cr_loop *l)
+/* Loop close, while the backend still runs: restore every signal's mask. The
+ * poll op's memory stays until release (the backend is gone by then). */
+static void signals_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage)
 {
-    struct cr__signals *s = l->signals;
-    if (!s)
+    struct cr__signals *s = CR_CONTAINER_OF(r, struct cr__signals, res);
+    if (stage != CR__CLOSE_DETACH)
         return;
     for (int sig = 1; sig < _NSIG; sig++)
         unwatch(s, sig);
-    close(s->fd);
     cr_future_unref(s->main);
+    s->main = NULL;
+    s->res.keeps_alive = false;
+    (void)l;
+}
+
+static void signals_release(cr_loop *l, cr__resource *r)
+{
+    struct cr__signals *s = CR_CONTAINER_OF(r, struct cr__signals, res);
+    close(s->fd);
     free(s);
     l->signals = NULL;
 }

@@ -253,20 +253,20 @@ cr_stream *cr_subprocess_stdin(cr_subprocess *p) { return stream_or_null(p, 0); 
 cr_stream *cr_subprocess_stdout(cr_subprocess *p) { return stream_or_null(p, 1); }
 cr_stream *cr_subprocess_stderr(cr_subprocess *p) { return stream_or_null(p, 2); }
 
-/* One single-shot op on the ring, counted in busy. */
-static int one_io(cr_subprocess *p, int op, int fd, void *buf, size_t n)
+/* One single-shot op through the backend, counted in busy. */
+static int one_io(cr_subprocess *p, int code, int fd, void *buf, size_t n)
 {
     struct cr__io io;
-    int rc;
-    struct io_uring_sqe *sqe = cr__io_prep(&io, &rc);
-    if (!sqe)
+    int rc = cr__io_begin(&io, code, fd);
+    if (rc < 0)
         return rc;
-    if (op == IORING_OP_READ)
-        io_uring_prep_read(sqe, fd, buf, (unsigned)(n > (1u << 30) ? 1u << 30 : n), (__u64)-1);
-    else if (op == IORING_OP_WRITE)
-        io_uring_prep_write(sqe, fd, buf, (unsigned)(n > (1u << 30) ? 1u << 30 : n), (__u64)-1);
-    else
-        io_uring_prep_poll_add(sqe, fd, POLLIN);
+    if (code == CR__OP_POLL) {
+        io.op.a.rw.flags = POLLIN;
+    } else {
+        io.op.a.rw.buf = buf;
+        io.op.a.rw.len = n > (1u << 30) ? 1u << 30 : n;
+        io.op.a.rw.off = (uint64_t)-1; /* the pipe's own position */
+    }
     p->busy++;
     rc = cr__io_wait(&io, -1);
     p->busy--;
@@ -289,7 +289,7 @@ ssize_t cr_subprocess_read(cr_subprocess *p, int which, void *buf, size_t n)
         p->busy--;
         return r;
     }
-    return one_io(p, IORING_OP_READ, p->fds[which], buf, n);
+    return one_io(p, CR__OP_READ, p->fds[which], buf, n);
 }
 
 ssize_t cr_subprocess_write(cr_subprocess *p, const void *buf, size_t n)
@@ -315,7 +315,7 @@ ssize_t cr_subprocess_write(cr_subprocess *p, const void *buf, size_t n)
     }
     size_t done = 0;
     while (done < n) {
-        int rc = one_io(p, IORING_OP_WRITE, p->fds[0], (char *)buf + done, n - done);
+        int rc = one_io(p, CR__OP_WRITE, p->fds[0], (char *)buf + done, n - done);
         if (rc < 0)
             return rc;
         done += (size_t)rc;
@@ -334,7 +334,7 @@ int cr_subprocess_wait(cr_subprocess *p, int *returncode)
     if (!p)
         return -EINVAL;
     while (!p->reaped) {
-        int rc = one_io(p, -1, p->pidfd, NULL, 0); /* readable = exited */
+        int rc = one_io(p, CR__OP_POLL, p->pidfd, NULL, 0); /* readable = exited */
         if (rc < 0)
             return rc;
         if (p->reaped)

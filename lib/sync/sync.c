@@ -12,8 +12,8 @@
  * Waiter nodes live on the waiting task's stack and are unlinked before
  * acquire() returns. Loop thread only.
  *
- * Event, Semaphore, Condition, Barrier (issue 4, below the lock) use the same
- * hand-off idea through waitq.h: a waker grants and wakes; a woken waiter that
+ * Every primitive here (and queue.c) keeps its waiters on a waitq.h list
+ * with the same hand-off protocol: a waker grants and wakes; a woken waiter that
  * was not granted was cancelled while queued and takes nothing. Each object
  * remembers the thread of its first use; calls from another thread get -EPERM.
  */
@@ -22,60 +22,16 @@
 #include <limits.h>
 #include <stdlib.h>
 
-typedef struct cr__waiter cr__waiter;
-struct cr__waiter {
-    cr__waiter *next, *prev;
-    cr__task *task;
-    cr_lock *lock;
-    bool granted;
-    bool queued; /* linked on lock's queue */
-};
-
 struct cr_lock {
     bool locked;
-    cr__waiter *head, *tail;
+    cr__waitq waiters; /* FIFO; waitq.h's hand-off protocol */
 };
-
-static void wq_push(cr_lock *l, cr__waiter *w)
-{
-    w->next = NULL;
-    w->prev = l->tail;
-    if (l->tail)
-        l->tail->next = w;
-    else
-        l->head = w;
-    l->tail = w;
-}
-
-static void wq_remove(cr_lock *l, cr__waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        l->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        l->tail = w->prev;
-    w->next = w->prev = NULL;
-}
 
 cr_lock *cr_lock_new(void) { return calloc(1, sizeof(cr_lock)); }
 
 void cr_lock_free(cr_lock *l) { free(l); }
 
 bool cr_lock_locked(const cr_lock *l) { return l && l->locked; }
-
-/* Cancel hook of a queued waiter: leave the queue now, not when it resumes. */
-static void waiter_on_cancel(cr__task *t, void *ctx)
-{
-    cr__waiter *w = ctx;
-    if (w->queued) {
-        wq_remove(w->lock, w);
-        w->queued = false;
-    }
-    cr__task_wake(t, -ECANCELED);
-}
 
 int cr_lock_acquire(cr_lock *l)
 {
@@ -85,14 +41,12 @@ int cr_lock_acquire(cr_lock *l)
         return rc;
     if (!l)
         return -EINVAL;
-    if (!l->locked && !l->head) {
+    if (!l->locked && !l->waiters.head) {
         l->locked = true;
         return 0;
     }
-    cr__waiter w = {.task = t, .lock = l, .queued = true};
-    wq_push(l, &w);
-    t->waiting_on = "lock";
-    rc = cr__park_nocheck(waiter_on_cancel, &w);
+    cr__wnode w;
+    rc = cr__wq_wait(&l->waiters, t, &w, "lock");
     if (w.granted) {
         if (!t->must_cancel)
             return 0;
@@ -100,10 +54,7 @@ int cr_lock_acquire(cr_lock *l)
         cr_lock_release(l);
         return -ECANCELED;
     }
-    if (w.queued)
-        wq_remove(l, &w);
-    cr__consume_cancel(t);
-    return rc < 0 ? rc : -ECANCELED;
+    return rc;
 }
 
 int cr_lock_release(cr_lock *l)
@@ -112,15 +63,9 @@ int cr_lock_release(cr_lock *l)
         return -EINVAL;
     if (!l->locked)
         return -EPERM;
-    cr__waiter *w = l->head;
-    if (!w) {
+    /* Hand-off: ownership goes straight to the first waiter. */
+    if (!cr__wq_grant_first(&l->waiters, 0, NULL))
         l->locked = false;
-        return 0;
-    }
-    wq_remove(l, w);
-    w->queued = false;
-    w->granted = true;
-    cr__task_wake(w->task, 0);
     return 0;
 }
 
@@ -298,7 +243,7 @@ int cr_condition_free(cr_condition *c)
 {
     if (!c)
         return 0;
-    if (c->waiters.n || (c->own_lock && c->lock->head))
+    if (c->waiters.n || (c->own_lock && c->lock->waiters.n))
         return -EBUSY;
     if (c->own_lock)
         cr_lock_free(c->lock);

@@ -331,7 +331,8 @@ int cr__xq_post(cr__xq *q, cr__xnode *n)
 size_t cr__xq_lanes(cr_loop *l)
 {
     size_t n = 0;
-    for (lane *ln = atomic_load_explicit(&l->xq->lanes, memory_order_acquire); ln; ln = ln->next)
+    cr__xq *q = cr__xq_get(l);
+    for (lane *ln = q ? atomic_load_explicit(&q->lanes, memory_order_acquire) : NULL; ln; ln = ln->next)
         n++;
     return n;
 }

@@ -110,20 +110,26 @@ int cr__pjob_await(cr__task *t, cr_pool *pool, cr__pjob *pj, cr__pjob_wait *w,
                    int64_t deadline_ns, const char *waiting_on)
 {
     cr_loop *l = t->f.loop;
+    cr__xq *q = cr__xq_get(l);
+    if (!q) {
+        pj->xq = NULL;
+        pj_free(pj);
+        return -ENOMEM;
+    }
     atomic_init(&pj->state, PJ_QUEUED);
     pj->job.run = pj_run;
     pj->job.cancel = pj_handed_back;
     pj->back.home = NULL;
     pj->back.h.run = pj_back;
     pj->back.h.drop = pj_back_drop;
-    pj->xq = cr__xq_ref(l->xq);
+    pj->xq = cr__xq_ref(q);
     pj->wait = w;
     w->task = t;
     w->job = pj;
     w->done = false;
     cr__timer_init(&w->deadline, pj_on_deadline);
     if (!pool)
-        pool = cr__xq_executor(l->xq);
+        pool = cr__xq_executor(q);
     if (!pool && !(pool = cr_pool_default())) {
         pj_free(pj);
         return -ENOMEM;
@@ -133,9 +139,9 @@ int cr__pjob_await(cr__task *t, cr_pool *pool, cr__pjob *pj, cr__pjob_wait *w,
         pj_free(pj);
         return rc;
     }
-    cr__xq_waker_add(l->xq, 1); /* the loop must wait for our completion */
+    cr__xq_waker_add(q, 1); /* the loop must wait for our completion */
     if ((rc = cr__pool_push(pool, &pj->job, true)) < 0) {
-        cr__xq_waker_add(l->xq, -1);
+        cr__xq_waker_add(q, -1);
         cr__timer_disarm(l, &w->deadline);
         pj_free(pj);
         return rc;

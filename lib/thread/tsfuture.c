@@ -178,11 +178,14 @@ int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfu
 {
     if (out)
         *out = NULL;
-    if (!loop || !fn || !loop->xq)
+    if (!loop || !fn)
         return -EINVAL;
+    cr__xq *q = cr__xq_get(loop);
+    if (!q)
+        return loop->closed ? -ESHUTDOWN : -ENOMEM;
     if (!out) {
         _Static_assert(sizeof(struct bare_start) <= CR__XQ_BLOCK, "fits a block");
-        struct bare_start *b = cr__xq_block_alloc(loop->xq);
+        struct bare_start *b = cr__xq_block_alloc(q);
         if (!b)
             return -ENOMEM;
         b->n.h.run = bare_run;
@@ -190,7 +193,7 @@ int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfu
         b->loop = loop;
         b->fn = fn;
         b->arg = arg;
-        int rc = cr__xq_post(loop->xq, &b->n);
+        int rc = cr__xq_post(q, &b->n);
         if (rc < 0)
             cr__xq_block_unpost(b);
         return rc;
@@ -211,7 +214,7 @@ int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfu
     f->arg = arg;
     f->start.h.run = start_run;
     f->start.h.drop = start_drop;
-    int rc = cr__xq_post(loop->xq, &f->start);
+    int rc = cr__xq_post(q, &f->start);
     if (rc < 0) {
         atomic_store(&f->refs, 1);
         cr_tsfuture_unref(f);
@@ -255,7 +258,8 @@ bool cr_tsfuture_cancel(cr_tsfuture *f)
     c->n.h.run = cancel_run;
     c->n.h.drop = cancel_drop;
     c->f = cr_tsfuture_ref(f);
-    if (cr__xq_post(f->loop->xq, &c->n) < 0) {
+    cr__xq *q = cr__xq_get(f->loop);
+    if (!q || cr__xq_post(q, &c->n) < 0) {
         cr_tsfuture_unref(f);
         free(c);
     }

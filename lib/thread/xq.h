@@ -45,13 +45,13 @@ struct lane {
 };
 
 struct cr__xq {
+    cr__resource res;      /* on the loop's list (core/resource.h) */
     cr__gate gate;         /* producers inside; closed by cr__xq_close */
     cr__mpsc shared;       /* for threads with no lane slot left */
     _Atomic(lane *) lanes; /* pushed by producers (at the head), relinked by the loop */
     uint64_t id;           /* unique for the process: names this xq in threads' slots */
-    cr__op read_op;
+    cr__mshot read;        /* the eventfd read: weak, `wakers` keep the loop */
     uint64_t read_buf;
-    bool armed;
     bool closed; /* loop thread's view (set by close) */
     cr_loop *loop;
     cr_pool *executor;

@@ -20,9 +20,12 @@
  *    AND wins the exchange of wake_pending 0→1 writes the eventfd, so a burst
  *    costs one write per loop wakeup. wake_pending returns to 0 when the loop
  *    reaps the eventfd read.
- *  - The eventfd read is kept armed on the ring while the loop may block; it
- *    is not counted in loop->inflight (an armed read alone must not keep the
- *    loop alive); external wakers (`wakers`) decide that instead.
+ *  - The eventfd read is kept armed while the loop may block; it is a weak op
+ *    (an armed read alone must not keep the loop alive); the xq's resource
+ *    hook `alive` (external wakers, queued nodes) decides that instead.
+ *  - Created by the first thread that needs it (cr__xq_get: any thread, one
+ *    CAS), registered on the loop's resource list; loop close's REFUSE stage
+ *    closes it, cr_loop_free's release drops the loop's reference.
  *
  * Threads: hold/unhold, call_soon_threadsafe and stop_threadsafe from any
  * thread; everything else on the loop's thread.
@@ -40,60 +43,33 @@ static void read_done(cr__op *op, int res, unsigned flags)
 {
     (void)res;
     (void)flags;
-    cr__xq *q = CR_CONTAINER_OF(op, cr__xq, read_op);
-    q->armed = false;
-    q->loop->inflight++; /* dispatch decremented it; the read never counted */
+    cr__xq *q = CR_CONTAINER_OF(op, cr__xq, read.op);
+    cr__mshot_ended(&q->read, 0);
     atomic_store_explicit(&q->wake_pending, 0, memory_order_release);
 }
 
 static void arm_read(cr__xq *q)
 {
-    if (q->armed)
-        return;
-    struct io_uring_sqe *sqe = cr__ring_sqe(q->loop, &q->read_op);
-    if (!sqe)
-        return;
-    io_uring_prep_read(sqe, q->efd, &q->read_buf, sizeof q->read_buf, 0);
-    q->loop->inflight--; /* see the header: only `wakers` may keep us alive */
-    q->armed = true;
+    if (!q->read.armed)
+        cr__mshot_arm(&q->loop->be, &q->read);
 }
 
-/* ---- the loop's side (loop thread) ---- */
+/* ---- the loop's side (loop thread), as resource hooks ---- */
 
-int cr__xq_init(cr_loop *l)
+static bool xq_alive(cr_loop *l, cr__resource *r)
 {
-    cr__xq *q = aligned_alloc(64, sizeof *q);
-    if (!q)
-        return -ENOMEM;
-    memset(q, 0, sizeof *q);
-    q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (q->efd < 0) {
-        int err = -errno;
-        free(q);
-        return err;
-    }
-    cr__lanes_init(q);
-    atomic_init(&q->refs, 1);
-    q->read_op.complete = read_done;
-    q->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? LOOP_SPIN_NS : 0;
-    q->loop = l;
-    l->xq = q;
-    return 0;
-}
-
-bool cr__xq_keeps_alive(cr_loop *l)
-{
-    cr__xq *q = l->xq;
+    (void)l;
+    cr__xq *q = CR_CONTAINER_OF(r, cr__xq, res);
     return atomic_load_explicit(&q->wakers, memory_order_acquire) > 0 || cr__lanes_nonempty(q);
 }
 
-bool cr__xq_prepare_sleep(cr_loop *l)
+static bool xq_before_block(cr_loop *l, cr__resource *r)
 {
-    cr__xq *q = l->xq;
+    cr__xq *q = CR_CONTAINER_OF(r, cr__xq, res);
     cr__pool_flush(); /* to_thread jobs this iteration queued */
     /* Would we block only because external wakers exist? Then the last one
      * going away while we fall asleep must not be missed: re-check below. */
-    bool only_wakers = !l->inflight && !l->sq_pending && !cr__timer_peek(l);
+    bool only_wakers = !cr__be_busy(&l->be) && !cr__timer_peek(l);
     /* Jobs are out on a pool (not mere holds): their completions usually
      * follow within microseconds, while a sleep costs a wakeup later: an
      * eventfd write, and on a VM an idle vCPU to wake (tens of µs; measured:
@@ -123,27 +99,30 @@ bool cr__xq_prepare_sleep(cr_loop *l)
     return false;
 }
 
-void cr__xq_after_sleep(cr_loop *l)
-{
-    atomic_store_explicit(&l->xq->sleeping, 0, memory_order_relaxed);
-}
-
-void cr__xq_drain(cr_loop *l)
-{
-    cr__pool_flush();
-    cr__lanes_drain(l->xq, l);
-}
-
-void cr__xq_end_run(cr_loop *l)
+static void xq_after_block(cr_loop *l, cr__resource *r)
 {
     (void)l;
-    cr__pool_flush();
+    atomic_store_explicit(&CR_CONTAINER_OF(r, cr__xq, res)->sleeping, 0, memory_order_relaxed);
 }
 
-void cr__xq_close(cr_loop *l)
+static void xq_drain(cr_loop *l, cr__resource *r)
 {
-    cr__xq *q = l->xq;
-    if (!q || q->closed)
+    cr__pool_flush();
+    cr__lanes_drain(CR_CONTAINER_OF(r, cr__xq, res), l);
+}
+
+static void xq_end_run(cr_loop *l, cr__resource *r)
+{
+    (void)l;
+    (void)r;
+    cr__pool_flush(); /* wakeups deferred to the end of a phase (pool.c) */
+}
+
+static void xq_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage)
+{
+    (void)l;
+    cr__xq *q = CR_CONTAINER_OF(r, cr__xq, res);
+    if (stage != CR__CLOSE_REFUSE || q->closed)
         return;
     q->closed = true;
     /* Producers inside only push and maybe write the eventfd: a short wait. */
@@ -154,11 +133,64 @@ void cr__xq_close(cr_loop *l)
     q->loop = NULL;
 }
 
-void cr__xq_release(cr_loop *l)
+static void xq_release(cr_loop *l, cr__resource *r)
 {
-    cr__lanes_publish(l->xq); /* blocks freed by the close go back to their lanes */
-    cr__xq_unref(l->xq);
+    cr__xq *q = CR_CONTAINER_OF(r, cr__xq, res);
+    cr__lanes_publish(q); /* blocks freed by the close go back to their lanes */
     l->xq = NULL;
+    cr__xq_unref(q);
+}
+
+static const struct cr__resource_ops xq_ops = {
+    .name = "cross-thread inbox",
+    .close = xq_close,
+    .release = xq_release,
+    .alive = xq_alive,
+    .before_block = xq_before_block,
+    .after_block = xq_after_block,
+    .drain = xq_drain,
+    .end_run = xq_end_run,
+};
+
+cr__xq *cr__xq_get(cr_loop *l)
+{
+    cr__xq *q = atomic_load_explicit(&l->xq, memory_order_acquire);
+    if (q)
+        return q;
+    q = aligned_alloc(64, sizeof *q);
+    if (!q)
+        return NULL;
+    memset(q, 0, sizeof *q);
+    q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (q->efd < 0) {
+        free(q);
+        return NULL;
+    }
+    cr__lanes_init(q);
+    atomic_init(&q->refs, 1);
+    cr__op_init(&q->read.op, CR__OP_READ, q->efd, read_done);
+    q->read.op.a.rw.buf = &q->read_buf;
+    q->read.op.a.rw.len = sizeof q->read_buf;
+    q->read.op.weak = true;
+    q->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? LOOP_SPIN_NS : 0;
+    q->loop = l;
+    /* Publish: one thread wins the pointer, and only the winner joins the
+     * resource list (which refuses it once the loop is closing). */
+    cr__xq *none = NULL;
+    if (!atomic_compare_exchange_strong_explicit(&l->xq, &none, q, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        cr__lanes_release(q);
+        close(q->efd);
+        free(q);
+        return none;
+    }
+    if (cr__resource_add(l, &q->res, &xq_ops, false) < 0) {
+        /* The loop is closing: a closed inbox answers -ESHUTDOWN to posts. */
+        q->closed = true;
+        cr__gate_close(&q->gate);
+        q->loop = NULL;
+    }
+    return q;
 }
 
 /* ---- any thread ---- */
@@ -209,17 +241,20 @@ static void xcall_drop(cr__handle *h) { cr__xq_block_free(CR_CONTAINER_OF(h, str
 
 int cr_call_soon_threadsafe(cr_loop *loop, cr_callback fn, void *arg)
 {
-    if (!loop || !fn || !loop->xq)
+    if (!loop || !fn)
         return -EINVAL;
+    cr__xq *q = cr__xq_get(loop);
+    if (!q)
+        return loop->closed ? -ESHUTDOWN : -ENOMEM;
     _Static_assert(sizeof(struct xcall) <= CR__XQ_BLOCK, "xcall fits a block");
-    struct xcall *c = cr__xq_block_alloc(loop->xq);
+    struct xcall *c = cr__xq_block_alloc(q);
     if (!c)
         return -ENOMEM;
     c->n.h.run = xcall_run;
     c->n.h.drop = xcall_drop;
     c->fn = fn;
     c->arg = arg;
-    int rc = cr__xq_post(loop->xq, &c->n);
+    int rc = cr__xq_post(q, &c->n);
     if (rc < 0)
         cr__xq_block_unpost(c);
     return rc;
@@ -231,9 +266,11 @@ int cr_loop_stop_threadsafe(cr_loop *loop) { return cr_call_soon_threadsafe(loop
 
 int cr_loop_hold(cr_loop *loop)
 {
-    if (!loop || !loop->xq)
+    if (!loop)
         return -EINVAL;
-    cr__xq *q = loop->xq;
+    cr__xq *q = cr__xq_get(loop);
+    if (!q)
+        return -ENOMEM;
     if (cr__gate_closed(&q->gate))
         return -ESHUTDOWN;
     atomic_fetch_add_explicit(&q->wakers, 1, memory_order_acq_rel);
@@ -244,9 +281,11 @@ static void noop_cb(void *arg) { (void)arg; }
 
 int cr_loop_unhold(cr_loop *loop)
 {
-    if (!loop || !loop->xq)
+    if (!loop)
         return -EINVAL;
-    cr__xq *q = loop->xq;
+    cr__xq *q = cr__xq_get(loop);
+    if (!q)
+        return -EINVAL;
     long w = atomic_load_explicit(&q->wakers, memory_order_acquire);
     do {
         if (w <= 0)
@@ -268,6 +307,9 @@ int cr_loop_set_default_executor(cr_loop *loop, cr_pool *pool)
     int rc = cr__loop_check(loop);
     if (rc < 0)
         return rc;
-    loop->xq->executor = pool;
+    cr__xq *q = cr__xq_get(loop);
+    if (!q)
+        return -ENOMEM;
+    q->executor = pool;
     return 0;
 }

@@ -1,0 +1,89 @@
+/*
+ * iostate.c — the loop's I/O state: created on the first I/O object or
+ * buffer request and registered as a resource, it keeps the list of live
+ * heap I/O objects (acceptors, multishot recvs, streams, servers) that loop
+ * close must free, and the provided buffers' memory (bufpool.c).
+ *
+ * Invariant: every heap I/O object whose op may still be with the backend is
+ * on the live list; at loop close (after the backend is gone) each one's
+ * destroy closes its fds and frees it without touching the backend.
+ *
+ * Loop thread only.
+ */
+#include "io/io.h"
+#include <stdlib.h>
+#include <sys/mman.h>
+
+static void io_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage);
+static void io_release(cr_loop *l, cr__resource *r);
+
+static const struct cr__resource_ops io_ops = {
+    .name = "I/O objects and buffers",
+    .close = io_close,
+    .release = io_release,
+};
+
+struct cr__io_state *cr__io_state(cr_loop *l)
+{
+    if (l->io)
+        return l->io;
+    struct cr__io_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->count = 1024;
+    s->size = 4096;
+    if (cr__resource_add(l, &s->res, &io_ops, false) < 0) {
+        free(s);
+        return NULL;
+    }
+    l->io = s;
+    return s;
+}
+
+void cr__io_obj_add(cr_loop *l, cr__io_obj *o, void (*destroy)(cr__io_obj *))
+{
+    struct cr__io_state *s = l->io; /* callers made it with cr__io_state */
+    o->destroy = destroy;
+    o->prev = NULL;
+    o->next = s->live;
+    if (s->live)
+        s->live->prev = o;
+    s->live = o;
+}
+
+void cr__io_obj_del(cr_loop *l, cr__io_obj *o)
+{
+    struct cr__io_state *s = l->io;
+    if (o->prev)
+        o->prev->next = o->next;
+    else if (s->live == o)
+        s->live = o->next;
+    if (o->next)
+        o->next->prev = o->prev;
+    o->prev = o->next = NULL;
+}
+
+/* Loop close, once the backend is gone (stage FREE): the kernel no longer
+ * holds any op of these objects nor any buffer, so they go without a word
+ * to it: fds closed, memory freed. */
+static void io_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage)
+{
+    struct cr__io_state *s = CR_CONTAINER_OF(r, struct cr__io_state, res);
+    if (stage != CR__CLOSE_FREE)
+        return;
+    while (s->live) {
+        cr__io_obj *o = s->live;
+        cr__io_obj_del(l, o);
+        o->destroy(o);
+    }
+    if (s->mem)
+        munmap(s->mem, (size_t)s->count * s->size);
+    s->mem = NULL;
+}
+
+static void io_release(cr_loop *l, cr__resource *r)
+{
+    free(CR_CONTAINER_OF(r, struct cr__io_state, res));
+    l->io = NULL;
+}
+
