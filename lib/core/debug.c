@@ -4,7 +4,7 @@
  *
  * Owns: the loop's debug settings (debug, slow_ns, debug_fn/arg in cr_loop).
  * The core calls in through three cheap hooks: cr__debug_init (cr_loop_new),
- * cr__debug_slow (task.c, only when l->debug), cr__debug_unretrieved
+ * cr__debug_slow (task.c, only when l->dbg.debug), cr__debug_unretrieved
  * (future.c, when a task is freed). Messages go to the debug handler, one
  * line each, never from inside a task switch that could re-enter the loop.
  *
@@ -21,8 +21,8 @@
 void cr__debug_init(cr_loop *l, const cr_loop_opts *opts)
 {
     const char *env = getenv("CORING_DEBUG");
-    l->debug = (opts && (opts->flags & CR_LOOP_DEBUG)) || (env && strcmp(env, "1") == 0);
-    l->slow_ns = DEFAULT_SLOW_NS;
+    l->dbg.debug = (opts && (opts->flags & CR_LOOP_DEBUG)) || (env && strcmp(env, "1") == 0);
+    l->dbg.slow_ns = DEFAULT_SLOW_NS;
 }
 
 void cr__debug_log(cr_loop *l, const char *fmt, ...)
@@ -32,23 +32,23 @@ void cr__debug_log(cr_loop *l, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (l->debug_fn)
-        l->debug_fn(msg, l->debug_arg);
+    if (l->dbg.debug_fn)
+        l->dbg.debug_fn(msg, l->dbg.debug_arg);
     else
         fprintf(stderr, "coring: %s\n", msg);
 }
 
 void cr__debug_slow(cr_loop *l, cr__task *t, int64_t ran_ns)
 {
-    if (ran_ns > l->slow_ns)
+    if (ran_ns > l->dbg.slow_ns)
         cr__debug_log(l, "task '%s' blocked the loop for %.1f ms (slow threshold %.1f ms)",
-                      cr_task_get_name(&t->f), (double)ran_ns / 1e6, (double)l->slow_ns / 1e6);
+                      cr_task_get_name(&t->f), (double)ran_ns / 1e6, (double)l->dbg.slow_ns / 1e6);
 }
 
 void cr__debug_unretrieved(cr_future *f)
 {
     cr_loop *l = f->loop;
-    if (!l || !l->debug || !f->is_task || f->retrieved || f->state != CR__DONE || f->err >= 0)
+    if (!l || !l->dbg.debug || !f->is_task || f->retrieved || f->state != CR__DONE || f->err >= 0)
         return;
     cr__debug_log(l, "task '%s' failed with %d (%s) and nobody retrieved the error",
                   cr_task_get_name(f), f->err, cr_strerror(f->err));
@@ -67,11 +67,11 @@ int cr_loop_set_debug(cr_loop *l, bool on)
 {
     int rc = owner_ok(l);
     if (rc == 0)
-        l->debug = on;
+        l->dbg.debug = on;
     return rc;
 }
 
-bool cr_loop_get_debug(const cr_loop *l) { return l && l->debug; }
+bool cr_loop_get_debug(const cr_loop *l) { return l && l->dbg.debug; }
 
 int cr_loop_set_slow_callback_duration(cr_loop *l, double seconds)
 {
@@ -80,7 +80,7 @@ int cr_loop_set_slow_callback_duration(cr_loop *l, double seconds)
         return rc;
     if (seconds < 0)
         return -EINVAL;
-    l->slow_ns = cr__secs_to_ns(seconds);
+    l->dbg.slow_ns = cr__secs_to_ns(seconds);
     return 0;
 }
 
@@ -88,8 +88,8 @@ int cr_loop_set_debug_handler(cr_loop *l, cr_debug_fn fn, void *arg)
 {
     int rc = owner_ok(l);
     if (rc == 0) {
-        l->debug_fn = fn;
-        l->debug_arg = arg;
+        l->dbg.debug_fn = fn;
+        l->dbg.debug_arg = arg;
     }
     return rc;
 }

@@ -107,8 +107,8 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
         return rc;
     }
     atomic_init(&l->resources, NULL);
-    l->stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
-    l->stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
+    l->stacks.stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
+    l->stacks.stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
     cr__debug_init(l, opts);
     *out = l;
     return 0;
@@ -362,7 +362,7 @@ int cr_loop_close(cr_loop *l)
         cr_future_unref(all[i]);
     free(all);
     l->futures = NULL;
-    l->ntasks = 0;
+    l->tasks.ntasks = 0;
     close_stage(l, CR__CLOSE_DETACH); /* watches and fds, while the backend runs */
     cr__be_exit(&l->be);
     close_stage(l, CR__CLOSE_FREE); /* the kernel holds none of their memory now */

@@ -6,9 +6,10 @@
  * The calling thread only; refuses to nest inside a running loop.
  */
 #include "core/internal.h"
+#include "os/signal.h"
 #include <stdio.h>
 
-static bool no_tasks_left(cr_loop *l) { return l->ntasks == 0; }
+static bool no_tasks_left(cr_loop *l) { return l->tasks.ntasks == 0; }
 
 int cr_run(cr_task_fn fn, void *arg, void **result)
 {
@@ -37,7 +38,7 @@ int cr_run(cr_task_fn fn, void *arg, void **result)
         for (cr_future *f = l->futures; f; f = f->all_next)
             if (f->is_task && f->state == CR__PENDING)
                 cr_cancel(f);
-        if (!hard_stop && l->ntasks && cr__loop_begin_run(l) == 0) {
+        if (!hard_stop && l->tasks.ntasks && cr__loop_begin_run(l) == 0) {
             cr__loop_run_while(l, no_tasks_left);
             cr__loop_end_run(l);
         }

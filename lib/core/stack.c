@@ -97,21 +97,21 @@ static void *map(size_t len)
 
 static int push_free(cr_loop *l, char *lo)
 {
-    if (l->nfree == l->free_cap) {
-        size_t cap = l->free_cap ? l->free_cap * 2 : 64;
-        char **v = realloc(l->free_stacks, cap * sizeof(*v));
+    if (l->stacks.nfree == l->stacks.free_cap) {
+        size_t cap = l->stacks.free_cap ? l->stacks.free_cap * 2 : 64;
+        char **v = realloc(l->stacks.free_stacks, cap * sizeof(*v));
         if (!v)
             return -ENOMEM;
-        l->free_stacks = v;
-        l->free_cap = cap;
+        l->stacks.free_stacks = v;
+        l->stacks.free_cap = cap;
     }
-    l->free_stacks[l->nfree++] = lo;
+    l->stacks.free_stacks[l->stacks.nfree++] = lo;
     return 0;
 }
 
 static int grow(cr_loop *l)
 {
-    size_t stride = CR__GUARD + l->stack_size;
+    size_t stride = CR__GUARD + l->stacks.stack_size;
     size_t count = SLAB_BYTES / stride;
     if (count < 4)
         count = 4;
@@ -124,8 +124,8 @@ static int grow(cr_loop *l)
         free(s);
         return -ENOMEM;
     }
-    s->next = l->slabs;
-    l->slabs = s;
+    s->next = l->stacks.slabs;
+    l->stacks.slabs = s;
     /* Push in reverse so the lowest addresses are handed out first. */
     for (size_t i = count; i-- > 0;) {
         char *g = (char *)s->base + i * stride;
@@ -140,20 +140,20 @@ static int grow(cr_loop *l)
 
 int cr__stack_get(cr_loop *l, size_t size, cr__stack *out)
 {
-    size = size ? cr__stack_round(size) : l->stack_size;
+    size = size ? cr__stack_round(size) : l->stacks.stack_size;
     if (size > STACK_MAX)
         return -ENOMEM;
-    if (size == l->stack_size) {
-        if (!l->nfree) {
+    if (size == l->stacks.stack_size) {
+        if (!l->stacks.nfree) {
             int rc = grow(l);
-            if (rc < 0 && !l->nfree)
+            if (rc < 0 && !l->stacks.nfree)
                 return rc;
         }
-        out->lo = l->free_stacks[--l->nfree];
-        if (l->nclean > l->nfree)
-            l->nclean = l->nfree;
-        if (l->low_water > l->nfree)
-            l->low_water = l->nfree;
+        out->lo = l->stacks.free_stacks[--l->stacks.nfree];
+        if (l->stacks.nclean > l->stacks.nfree)
+            l->stacks.nclean = l->stacks.nfree;
+        if (l->stacks.low_water > l->stacks.nfree)
+            l->stacks.low_water = l->stacks.nfree;
     } else {
         char *g = map(CR__GUARD + size);
         if (!g)
@@ -175,7 +175,7 @@ void cr__stack_put(cr_loop *l, cr__stack *s)
     if (!s->lo)
         return;
     cr__san_stack_reset(s->lo, s->size);
-    if (s->size != l->stack_size) {
+    if (s->size != l->stacks.stack_size) {
         munmap(s->lo - CR__GUARD, CR__GUARD + s->size);
     } else if (push_free(l, s->lo) < 0) {
         madvise(s->lo, s->size, MADV_DONTNEED); /* lost to the slab until loop free */
@@ -193,50 +193,50 @@ static int by_address(const void *a, const void *b)
 
 void cr__stack_trim(cr_loop *l, int64_t now)
 {
-    if (now < l->next_trim)
+    if (now < l->stacks.next_trim)
         return;
-    l->next_trim = now + TRIM_PERIOD_NS;
+    l->stacks.next_trim = now + TRIM_PERIOD_NS;
     /* Entries below low_water were not touched for a whole period. */
-    size_t idle = l->low_water < l->nfree ? l->low_water : l->nfree;
-    l->low_water = l->nfree;
-    if (idle <= l->stack_cache || idle <= l->nclean)
+    size_t idle = l->stacks.low_water < l->stacks.nfree ? l->stacks.low_water : l->stacks.nfree;
+    l->stacks.low_water = l->stacks.nfree;
+    if (idle <= l->stacks.stack_cache || idle <= l->stacks.nclean)
         return;
-    size_t from = l->nclean, to = idle - l->stack_cache;
+    size_t from = l->stacks.nclean, to = idle - l->stacks.stack_cache;
     if (to <= from)
         return;
     size_t n = to - from;
     char **v = malloc(n * sizeof *v);
     if (v) {
-        memcpy(v, l->free_stacks + from, n * sizeof *v);
+        memcpy(v, l->stacks.free_stacks + from, n * sizeof *v);
         qsort(v, n, sizeof *v, by_address);
     }
     /* With MADV_GUARD_INSTALL guards survive MADV_DONTNEED, so neighbouring
      * stacks (and the guards between them) go in one call. */
-    size_t stride = CR__GUARD + l->stack_size;
+    size_t stride = CR__GUARD + l->stacks.stack_size;
     for (size_t i = 0; i < n;) {
-        char *lo = v ? v[i] : l->free_stacks[from + i];
+        char *lo = v ? v[i] : l->stacks.free_stacks[from + i];
         size_t j = i + 1;
         while (v && guard_mode == 1 && j < n && v[j] == v[j - 1] + stride)
             j++;
-        char *hi = (v ? v[j - 1] : lo) + l->stack_size;
+        char *hi = (v ? v[j - 1] : lo) + l->stacks.stack_size;
         madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
         i = j;
     }
     free(v);
-    l->nclean = to;
+    l->stacks.nclean = to;
 }
 
 void cr__stack_pool_free(cr_loop *l)
 {
-    for (struct cr__slab *s = l->slabs, *n; s; s = n) {
+    for (struct cr__slab *s = l->stacks.slabs, *n; s; s = n) {
         n = s->next;
         munmap(s->base, s->len);
         free(s);
     }
-    l->slabs = NULL;
-    free(l->free_stacks);
-    l->free_stacks = NULL;
-    l->nfree = l->free_cap = 0;
+    l->stacks.slabs = NULL;
+    free(l->stacks.free_stacks);
+    l->stacks.free_stacks = NULL;
+    l->stacks.nfree = l->stacks.free_cap = 0;
 }
 
 /* ---- overflow reporting ---- */

@@ -35,7 +35,7 @@ cr_task *cr_current_task(void) { return (cr_task *)cr__current(); }
 static void task_finish(cr__task *t, int rc, void *result)
 {
     cr_loop *l = t->f.loop;
-    l->ntasks--;
+    l->tasks.ntasks--;
     l->stats.tasks_finished++;
     if (rc == -ECANCELED || (rc >= 0 && t->must_cancel)) {
         t->must_cancel = false;
@@ -93,13 +93,13 @@ static void task_run(cr__handle *h)
     }
     t->state = CR__T_RUNNING;
     l->current = t;
-    int64_t t0 = l->debug ? cr__now_ns() : 0; /* issue 4: debug slow-task check */
+    int64_t t0 = l->dbg.debug ? cr__now_ns() : 0; /* issue 4: debug slow-task check */
     cr__san_enter_task(l, t);
     cr__ctx_switch(&l->sched_sp, t->sp, NULL);
     cr__san_back_in_loop(l, t);
     l->current = NULL;
     l->stats.switches++;
-    if (CR_UNLIKELY(l->debug))
+    if (CR_UNLIKELY(l->dbg.debug))
         cr__debug_slow(l, t, cr__now_ns() - t0);
     if (t->state == CR__T_DONE) {
         cr__stack_put(l, &t->stack);
@@ -178,11 +178,11 @@ int cr__yield(void)
 
 static cr__task *task_alloc(cr_loop *l)
 {
-    cr__task *t = l->task_cache;
+    cr__task *t = l->tasks.task_cache;
     if (!t)
         return calloc(1, sizeof *t);
-    l->task_cache = *(void **)t;
-    l->ntask_cache--;
+    l->tasks.task_cache = *(void **)t;
+    l->tasks.ntask_cache--;
     memset(t, 0, sizeof *t);
     return t;
 }
@@ -192,10 +192,10 @@ void cr__task_free(cr__task *t)
     free(t->name);
 #ifndef CR_ASAN
     cr_loop *l = t->f.loop;
-    if (l && !l->closed && l->ntask_cache < TASK_CACHE) {
-        *(void **)t = l->task_cache;
-        l->task_cache = t;
-        l->ntask_cache++;
+    if (l && !l->closed && l->tasks.ntask_cache < TASK_CACHE) {
+        *(void **)t = l->tasks.task_cache;
+        l->tasks.task_cache = t;
+        l->tasks.ntask_cache++;
         return;
     }
 #endif
@@ -204,12 +204,12 @@ void cr__task_free(cr__task *t)
 
 void cr__task_cache_free(cr_loop *l)
 {
-    while (l->task_cache) {
-        void *t = l->task_cache;
-        l->task_cache = *(void **)t;
+    while (l->tasks.task_cache) {
+        void *t = l->tasks.task_cache;
+        l->tasks.task_cache = *(void **)t;
         free(t);
     }
-    l->ntask_cache = 0;
+    l->tasks.ntask_cache = 0;
 }
 
 int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_opts *opts,
@@ -235,12 +235,12 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     t->f.refs = 2; /* the caller's and the loop's */
     t->fn = fn;
     t->arg = arg;
-    t->id = ++loop->next_task_id;
+    t->id = ++loop->tasks.next_task_id;
     t->state = CR__T_CREATED;
     t->stack_size = opts ? opts->stack_size : 0;
     t->run.run = task_run;
     t->run.drop = task_drop;
-    loop->ntasks++;
+    loop->tasks.ntasks++;
     loop->stats.tasks_created++;
     cr__loop_schedule(loop, &t->run);
     *out = &t->f;

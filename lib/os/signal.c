@@ -26,6 +26,7 @@
  * Loop thread only (the signal mask is per thread).
  */
 #include "core/internal.h"
+#include "os/signal.h"
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>

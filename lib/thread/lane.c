@@ -331,7 +331,8 @@ int cr__xq_post(cr__xq *q, cr__xnode *n)
 size_t cr__xq_lanes(cr_loop *l)
 {
     size_t n = 0;
-    cr__xq *q = cr__xq_get(l);
+    int err = 0;
+    cr__xq *q = cr__xq_get(l, &err);
     for (lane *ln = q ? atomic_load_explicit(&q->lanes, memory_order_acquire) : NULL; ln; ln = ln->next)
         n++;
     return n;

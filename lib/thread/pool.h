@@ -5,6 +5,7 @@
 #define CORING_POOL_H
 
 #include "core/internal.h"
+#include "thread/inbox.h"
 
 typedef struct cr__job cr__job;
 struct cr__job {

@@ -110,11 +110,12 @@ int cr__pjob_await(cr__task *t, cr_pool *pool, cr__pjob *pj, cr__pjob_wait *w,
                    int64_t deadline_ns, const char *waiting_on)
 {
     cr_loop *l = t->f.loop;
-    cr__xq *q = cr__xq_get(l);
+    int err = 0;
+    cr__xq *q = cr__xq_get(l, &err);
     if (!q) {
         pj->xq = NULL;
         pj_free(pj);
-        return -ENOMEM;
+        return err;
     }
     atomic_init(&pj->state, PJ_QUEUED);
     pj->job.run = pj_run;

@@ -16,6 +16,7 @@
  * Threads: every public function here is thread-safe.
  */
 #include "core/internal.h"
+#include "thread/inbox.h"
 #include <stdlib.h>
 #include <time.h>
 
@@ -180,9 +181,10 @@ int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfu
         *out = NULL;
     if (!loop || !fn)
         return -EINVAL;
-    cr__xq *q = cr__xq_get(loop);
+    int err = 0;
+    cr__xq *q = cr__xq_get(loop, &err);
     if (!q)
-        return loop->closed ? -ESHUTDOWN : -ENOMEM;
+        return err;
     if (!out) {
         _Static_assert(sizeof(struct bare_start) <= CR__XQ_BLOCK, "fits a block");
         struct bare_start *b = cr__xq_block_alloc(q);
@@ -258,7 +260,8 @@ bool cr_tsfuture_cancel(cr_tsfuture *f)
     c->n.h.run = cancel_run;
     c->n.h.drop = cancel_drop;
     c->f = cr_tsfuture_ref(f);
-    cr__xq *q = cr__xq_get(f->loop);
+    int err = 0;
+    cr__xq *q = cr__xq_get(f->loop, &err);
     if (!q || cr__xq_post(q, &c->n) < 0) {
         cr_tsfuture_unref(f);
         free(c);

@@ -7,6 +7,7 @@
 #define CORING_XQ_H
 
 #include "core/internal.h"
+#include "thread/inbox.h"
 #include <unistd.h>
 
 #define DRAIN_BUDGET 1024 /* nodes per iteration: producers cannot starve the loop */

@@ -23,8 +23,8 @@
  *  - The eventfd read is kept armed while the loop may block; it is a weak op
  *    (an armed read alone must not keep the loop alive); the xq's resource
  *    hook `alive` (external wakers, queued nodes) decides that instead.
- *  - Created by the first thread that needs it (cr__xq_get: any thread, one
- *    CAS), registered on the loop's resource list; loop close's REFUSE stage
+ *  - Created by the first thread that needs it (cr__xq_get: any thread),
+ *    registered on the loop's resource list before it is published; loop close's REFUSE stage
  *    closes it, cr_loop_free's release drops the loop's reference.
  *
  * Threads: hold/unhold, call_soon_threadsafe and stop_threadsafe from any
@@ -152,19 +152,32 @@ static const struct cr__resource_ops xq_ops = {
     .end_run = xq_end_run,
 };
 
-cr__xq *cr__xq_get(cr_loop *l)
+/* Creation is rare (once per loop) and may race between threads: one
+ * process-wide mutex makes "register, then publish" atomic, so an inbox is
+ * never registered twice nor published unregistered (and so never leaks). */
+static pthread_mutex_t create_mu = PTHREAD_MUTEX_INITIALIZER;
+
+cr__xq *cr__xq_get(cr_loop *l, int *err)
 {
     cr__xq *q = atomic_load_explicit(&l->xq, memory_order_acquire);
     if (q)
         return q;
+    pthread_mutex_lock(&create_mu);
+    q = atomic_load_explicit(&l->xq, memory_order_acquire);
+    if (q)
+        goto out;
     q = aligned_alloc(64, sizeof *q);
-    if (!q)
-        return NULL;
+    if (!q) {
+        *err = -ENOMEM;
+        goto out;
+    }
     memset(q, 0, sizeof *q);
     q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (q->efd < 0) {
+        *err = -errno;
         free(q);
-        return NULL;
+        q = NULL;
+        goto out;
     }
     cr__lanes_init(q);
     atomic_init(&q->refs, 1);
@@ -174,22 +187,16 @@ cr__xq *cr__xq_get(cr_loop *l)
     q->read.op.weak = true;
     q->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? LOOP_SPIN_NS : 0;
     q->loop = l;
-    /* Publish: one thread wins the pointer, and only the winner joins the
-     * resource list (which refuses it once the loop is closing). */
-    cr__xq *none = NULL;
-    if (!atomic_compare_exchange_strong_explicit(&l->xq, &none, q, memory_order_acq_rel,
-                                                 memory_order_acquire)) {
-        cr__lanes_release(q);
+    if ((*err = cr__resource_add(l, &q->res, &xq_ops, false)) < 0) {
+        cr__lanes_release(q); /* the loop is closing: it takes no inbox now */
         close(q->efd);
         free(q);
-        return none;
+        q = NULL;
+        goto out;
     }
-    if (cr__resource_add(l, &q->res, &xq_ops, false) < 0) {
-        /* The loop is closing: a closed inbox answers -ESHUTDOWN to posts. */
-        q->closed = true;
-        cr__gate_close(&q->gate);
-        q->loop = NULL;
-    }
+    atomic_store_explicit(&l->xq, q, memory_order_release);
+out:
+    pthread_mutex_unlock(&create_mu);
     return q;
 }
 
@@ -243,9 +250,10 @@ int cr_call_soon_threadsafe(cr_loop *loop, cr_callback fn, void *arg)
 {
     if (!loop || !fn)
         return -EINVAL;
-    cr__xq *q = cr__xq_get(loop);
+    int rc = 0;
+    cr__xq *q = cr__xq_get(loop, &rc);
     if (!q)
-        return loop->closed ? -ESHUTDOWN : -ENOMEM;
+        return rc;
     _Static_assert(sizeof(struct xcall) <= CR__XQ_BLOCK, "xcall fits a block");
     struct xcall *c = cr__xq_block_alloc(q);
     if (!c)
@@ -254,7 +262,7 @@ int cr_call_soon_threadsafe(cr_loop *loop, cr_callback fn, void *arg)
     c->n.h.drop = xcall_drop;
     c->fn = fn;
     c->arg = arg;
-    int rc = cr__xq_post(q, &c->n);
+    rc = cr__xq_post(q, &c->n);
     if (rc < 0)
         cr__xq_block_unpost(c);
     return rc;
@@ -268,9 +276,10 @@ int cr_loop_hold(cr_loop *loop)
 {
     if (!loop)
         return -EINVAL;
-    cr__xq *q = cr__xq_get(loop);
+    int rc = 0;
+    cr__xq *q = cr__xq_get(loop, &rc);
     if (!q)
-        return -ENOMEM;
+        return rc;
     if (cr__gate_closed(&q->gate))
         return -ESHUTDOWN;
     atomic_fetch_add_explicit(&q->wakers, 1, memory_order_acq_rel);
@@ -283,9 +292,10 @@ int cr_loop_unhold(cr_loop *loop)
 {
     if (!loop)
         return -EINVAL;
-    cr__xq *q = cr__xq_get(loop);
+    int rc = 0;
+    cr__xq *q = cr__xq_get(loop, &rc);
     if (!q)
-        return -EINVAL;
+        return rc;
     long w = atomic_load_explicit(&q->wakers, memory_order_acquire);
     do {
         if (w <= 0)
@@ -307,9 +317,9 @@ int cr_loop_set_default_executor(cr_loop *loop, cr_pool *pool)
     int rc = cr__loop_check(loop);
     if (rc < 0)
         return rc;
-    cr__xq *q = cr__xq_get(loop);
+    cr__xq *q = cr__xq_get(loop, &rc);
     if (!q)
-        return -ENOMEM;
+        return rc;
     q->executor = pool;
     return 0;
 }

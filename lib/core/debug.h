@@ -1,0 +1,23 @@
+/*
+ * debug.h — debug mode (debug.c): slow-task warnings, errors nobody
+ * retrieved, task dumps, loop statistics. Loop thread only.
+ */
+#ifndef CORING_CORE_DEBUG_H
+#define CORING_CORE_DEBUG_H
+
+#include "core/task.h"
+
+/* The loop's debug mode (debug.c owns every field). */
+struct cr__debug_state {
+    bool debug;
+    int64_t slow_ns;            /* warn when a task runs longer */
+    cr_debug_fn debug_fn;       /* NULL: stderr */
+    void *debug_arg;
+};
+
+CR_HIDDEN void cr__debug_init(cr_loop *l, const cr_loop_opts *opts);
+CR_HIDDEN void cr__debug_log(cr_loop *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+CR_HIDDEN void cr__debug_slow(cr_loop *l, cr__task *t, int64_t ran_ns);
+CR_HIDDEN void cr__debug_unretrieved(cr_future *f); /* f about to be freed */
+
+#endif

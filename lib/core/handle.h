@@ -1,0 +1,46 @@
+/*
+ * handle.h — what can sit on a loop's ready queue, and the queue itself (a
+ * FIFO of intrusive handles). Loop thread only.
+ */
+#ifndef CORING_CORE_HANDLE_H
+#define CORING_CORE_HANDLE_H
+
+#include "core/common.h"
+
+/* Anything that can sit on the ready queue. */
+typedef struct cr__handle cr__handle;
+struct cr__handle {
+    cr__handle *next;
+    void (*run)(cr__handle *h);
+    void (*drop)(cr__handle *h); /* loop closed before it ran; NULL = nothing to free */
+};
+
+typedef struct cr__queue {
+    cr__handle *head, *tail;
+    size_t n;
+} cr__queue;
+
+static inline void cr__queue_push(cr__queue *q, cr__handle *h)
+{
+    h->next = NULL;
+    if (q->tail)
+        q->tail->next = h;
+    else
+        q->head = h;
+    q->tail = h;
+    q->n++;
+}
+
+static inline cr__handle *cr__queue_pop(cr__queue *q)
+{
+    cr__handle *h = q->head;
+    if (h) {
+        q->head = h->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->n--;
+    }
+    return h;
+}
+
+#endif

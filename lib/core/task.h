@@ -1,0 +1,100 @@
+/*
+ * task.h — tasks (a task is a future), parking and waking (task.c), the
+ * waits' hold-list (wait.c) and the park-with-deadline slot waiter (park.c).
+ * Loop thread only.
+ */
+#ifndef CORING_CORE_TASK_H
+#define CORING_CORE_TASK_H
+
+#include "core/future.h"
+#include "core/stack.h"
+#include "core/timer.h"
+
+enum { CR__T_CREATED, CR__T_READY, CR__T_RUNNING, CR__T_PARKED, CR__T_DONE };
+
+typedef struct cr__task cr__task;
+typedef void (*cr__cancel_hook)(cr__task *t, void *ctx);
+
+struct cr__task {
+    cr_future f;              /* first: a task is a future */
+    cr__handle run;           /* its place on the ready queue */
+    void *sp;                 /* saved context while not running */
+    cr__stack stack;
+    cr_task_fn fn;
+    void *arg;
+    char *name;               /* NULL = "Task-<id>" */
+    uint64_t id;
+    int state;
+    int cancelling;           /* asyncio's cancel-request count */
+    bool must_cancel;         /* a cancel not yet delivered to the body */
+    int wake_rc;              /* what the current park returns */
+    cr__cancel_hook on_cancel; /* set while parked: how to interrupt the wait */
+    void *cancel_ctx;
+    size_t stack_size;
+    void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
+    /* wait.c: the waiter nodes of the current wait; each registered node
+     * holds a reference on its future until the wait returns. A loop closed
+     * while the task is inside the wait releases them (cr__wait_abandon). */
+    cr__cb *holds;
+    size_t nholds;
+    bool holds_heap; /* holds was malloc'd */
+    /* What the task is parked on, for cr_dump_tasks; set by park sites,
+     * static strings only, NULL = unspecified. */
+    const char *waiting_on;
+};
+
+static inline cr__task *cr__as_task(cr_future *f) { return (cr__task *)f; }
+
+/* The running task of this thread (NULL on the loop's own stack). */
+CR_HIDDEN cr__task *cr__current(void);
+/* Park the current task until cr__task_wake; returns the wake code. If the
+ * task is cancelled while parked, `hook(t, ctx)` is called (it may wake the
+ * task with -ECANCELED, or start an interruption and wake it later); hook
+ * NULL = wake with -ECANCELED at once. A cancel already pending is NOT
+ * delivered here: suspending calls deliver it on entry, through cr__enter. */
+CR_HIDDEN int cr__park_nocheck(cr__cancel_hook hook, void *ctx);
+CR_HIDDEN void cr__task_wake(cr__task *t, int rc);
+/* Re-queue the current task behind everything ready and switch away;
+ * -ECANCELED if a cancel arrived meanwhile. */
+CR_HIDDEN int cr__yield(void);
+/* Entry check for suspending calls: -EPERM outside a task; -ECANCELED (and
+ * consumes it) if a cancel is pending. */
+CR_HIDDEN int cr__enter(cr__task **out);
+/* Consume a delivered cancel (when a park site reports -ECANCELED). */
+static inline void cr__consume_cancel(cr__task *t) { t->must_cancel = false; }
+/* Loop teardown of a task that never finished: its stack back to l's pool,
+ * its TSan fiber destroyed. (t->f.loop may already be NULL.) */
+CR_HIDDEN void cr__task_release_stack(cr_loop *l, cr__task *t);
+/* Task structs are recycled per loop (spawn is a hot path). */
+CR_HIDDEN void cr__task_free(cr__task *t);
+CR_HIDDEN void cr__task_cache_free(cr_loop *l);
+/* Loop teardown, for a task that will never resume: drop what its current
+ * wait holds (references, a heap node array). Stack still mapped. */
+CR_HIDDEN void cr__wait_abandon(cr__task *t);
+
+/* park.c: a task waiting on an object (a stream, an acceptor, a recv): it lives on the task's stack and the
+ * object's slot points at it. Whoever wakes it (cr__wake_slot, the deadline,
+ * a cancel) clears the slot and disarms the timer, so after the park neither
+ * side touches the other: an object may be freed right after waking its
+ * waiters with -ESHUTDOWN. */
+typedef struct cr__waiter cr__waiter;
+struct cr__waiter {
+    cr__task *t;
+    cr__waiter **slot;
+    cr__timer tm;
+};
+/* Parks on *slot (which must be empty) until cr__wake_slot, the deadline
+ * (-ETIMEDOUT) or a cancel (-ECANCELED, consumed). deadline_ns < 0: none. */
+CR_HIDDEN int cr__park_until(cr__waiter **slot, int64_t deadline_ns);
+CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
+
+
+/* The loop's task bookkeeping (task.c owns every field). */
+struct cr__task_state {
+    void *task_cache;     /* freed task structs, linked through their first word */
+    unsigned ntask_cache;
+    size_t ntasks;        /* unfinished tasks */
+    uint64_t next_task_id;
+};
+
+#endif
