@@ -114,7 +114,8 @@ int cr_dump_tasks(cr_loop *l, FILE *out)
         return rc;
     if (!out)
         return -EINVAL;
-    for (cr_future *f = l->futures; f; f = f->all_next) {
+    CR__LIST_FOR_EACH(p, &l->futures) {
+        cr_future *f = CR_CONTAINER_OF(p, cr_future, all);
         if (!f->is_task || f->state != CR__PENDING)
             continue;
         cr__task *t = cr__as_task(f);

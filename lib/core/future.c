@@ -23,25 +23,12 @@ void cr__future_init(cr_future *f, cr_loop *l)
     f->retrieved = 0;
     f->loop = l;
     f->cb_head = f->cb_tail = NULL;
-    f->all_prev = NULL;
-    f->all_next = l->futures;
-    if (l->futures)
-        l->futures->all_prev = f;
-    l->futures = f;
+    cr__list_push_front(&l->futures, &f->all); /* newest first, as all_tasks lists them */
 }
 
 static void unlink_future(cr_future *f)
 {
-    cr_loop *l = f->loop;
-    if (!l)
-        return;
-    if (f->all_prev)
-        f->all_prev->all_next = f->all_next;
-    else
-        l->futures = f->all_next;
-    if (f->all_next)
-        f->all_next->all_prev = f->all_prev;
-    f->all_prev = f->all_next = NULL;
+    cr__list_del(&f->all);
 }
 
 /* Drop every registration without running it (the future dies or its loop

@@ -6,6 +6,7 @@
 #define CORING_CORE_FUTURE_H
 
 #include "core/handle.h"
+#include "core/list.h"
 
 enum { CR__PENDING = 0, CR__DONE = 1, CR__CANCELLED = 2 };
 
@@ -31,7 +32,7 @@ struct cr_future {
     cr_loop *loop;      /* NULL once the loop is closed */
     uint8_t retrieved;  /* issue 4 (debug): the error was read by someone */
     cr__cb *cb_head, *cb_tail;
-    cr_future *all_prev, *all_next; /* the loop's list of live futures */
+    cr__list all;       /* on the loop's list of live futures */
 };
 
 CR_HIDDEN void cr__future_init(cr_future *f, cr_loop *l);

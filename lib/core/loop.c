@@ -107,6 +107,7 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
         return rc;
     }
     atomic_init(&l->resources, NULL);
+    cr__list_init(&l->futures);
     l->stacks.stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
     l->stacks.stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
     cr__debug_init(l, opts);
@@ -337,12 +338,13 @@ int cr_loop_close(cr_loop *l)
      *    loop's reference to unfinished tasks. Hold a reference meanwhile so a
      *    dispose that unrefs another future cannot free one under our feet. */
     size_t n = 0;
-    for (cr_future *f = l->futures; f; f = f->all_next)
+    CR__LIST_FOR_EACH(p, &l->futures)
         n++;
     cr_future **all = n ? malloc(n * sizeof *all) : NULL;
     size_t i = 0;
-    for (cr_future *f = l->futures; f && all; f = f->all_next)
-        all[i++] = cr_future_ref(f);
+    if (all)
+        CR__LIST_FOR_EACH(p, &l->futures)
+            all[i++] = cr_future_ref(CR_CONTAINER_OF(p, cr_future, all));
     /* First detach every callback list, THEN free stacks: a list may run
      * through waiter nodes on another task's stack, and an odd-sized stack is
      * munmap'd (a cached one zeroed) when it goes back (rule 3). */
@@ -361,7 +363,7 @@ int cr_loop_close(cr_loop *l)
     for (i = 0; all && i < n; i++)
         cr_future_unref(all[i]);
     free(all);
-    l->futures = NULL;
+    cr__list_init(&l->futures); /* every future was detached (abandon unlinks it) */
     l->tasks.ntasks = 0;
     close_stage(l, CR__CLOSE_DETACH); /* watches and fds, while the backend runs */
     cr__be_exit(&l->be);

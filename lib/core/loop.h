@@ -29,7 +29,7 @@ struct cr_loop {
     void *sched_sp;       /* the loop's own context while a task runs */
     cr__task *current;
 
-    cr_future *futures;   /* every live future and task (for all_tasks, close) */
+    cr__list futures;     /* every live future and task (cr_future.all), newest first */
 
     /* The core modules' own state: each module initialises and touches
      * only its sub-struct. */

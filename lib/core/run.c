@@ -35,9 +35,11 @@ int cr_run(cr_task_fn fn, void *arg, void **result)
         rc = cr_loop_run_until_complete(l, main_task, result);
         bool hard_stop = cr__sigint_stop(l); /* skip the clean-up run */
         /* Cancel what main left behind and wait for it, as asyncio.run does. */
-        for (cr_future *f = l->futures; f; f = f->all_next)
+        CR__LIST_FOR_EACH_SAFE(p, &l->futures) {
+            cr_future *f = CR_CONTAINER_OF(p, cr_future, all);
             if (f->is_task && f->state == CR__PENDING)
                 cr_cancel(f);
+        }
         if (!hard_stop && l->tasks.ntasks && cr__loop_begin_run(l) == 0) {
             cr__loop_run_while(l, no_tasks_left);
             cr__loop_end_run(l);

@@ -272,7 +272,8 @@ size_t cr_all_tasks(cr_loop *loop, cr_task **out, size_t cap)
     if (!loop)
         return 0;
     size_t n = 0;
-    for (cr_future *f = loop->futures; f; f = f->all_next) {
+    CR__LIST_FOR_EACH(p, &loop->futures) {
+        cr_future *f = CR_CONTAINER_OF(p, cr_future, all);
         if (!f->is_task || f->state != CR__PENDING)
             continue;
         if (out && n < cap)

@@ -77,7 +77,26 @@ void cr__bufring_put(cr_loop *l, int bid)
     struct cr__io_state *s = l->io;
     l->be.ops->buf_recycle(&l->be, (unsigned)bid);
     s->held--;
-    if (s->starved)
-        cr__mrecv_feed_starved(s); /* buffers are back: recvs that ran dry go on */
+    /* Buffers are back: everything that ran dry may go on. Feeding all of
+     * them costs one op each per returned buffer at worst, and only while the
+     * pool is exhausted; a recv with no data pending takes no buffer. */
+    if (!cr__list_empty(&s->starved)) {
+        cr__list batch;
+        cr__list_init(&batch);
+        CR__LIST_FOR_EACH_SAFE(p, &s->starved) {
+            cr__list_del(p);
+            cr__list_push_back(&batch, p);
+        }
+        cr__list *n;
+        while ((n = cr__list_first(&batch))) {
+            cr__list_del(n);
+            CR_CONTAINER_OF(n, cr__buf_waiter, link)->fed(CR_CONTAINER_OF(n, cr__buf_waiter, link));
+        }
+    }
+}
+
+void cr__bufpool_wait(cr_loop *l, cr__buf_waiter *w)
+{
+    cr__list_push_back(&l->io->starved, &w->link);
 }
 

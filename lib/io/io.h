@@ -15,7 +15,7 @@
  * left, which closes their fds and frees them without touching the ring. */
 typedef struct cr__io_obj cr__io_obj;
 struct cr__io_obj {
-    cr__io_obj *prev, *next;
+    cr__list link; /* on the loop's live list */
     void (*destroy)(cr__io_obj *o);
 };
 
@@ -23,13 +23,13 @@ typedef struct cr_mrecv cr_mrecv;
 
 struct cr__io_state {
     cr__resource res; /* on the loop's list (core/resource.h) */
-    cr__io_obj *live;
+    cr__list live;       /* cr__io_obj.link */
     /* the provided buffers (the backend's pool behind RECV_MULTI) */
     char *mem;
     unsigned count, size;
     unsigned held;       /* buffers out of the ring (queued or with a reader) */
     bool registered;
-    cr_mrecv *starved;   /* recvs stopped by ENOBUFS, waiting for buffers */
+    cr__list starved;    /* cr__buf_waiter.link: stopped by ENOBUFS, waiting for buffers */
     uint64_t enobufs, rearms;
 };
 
@@ -54,6 +54,15 @@ static inline int64_t cr__deadline(double timeout)
 
 /* ---- multishot recv (bufring.c) ---- */
 
+/* Something waiting for the pool to have buffers again (bufpool.c calls fed
+ * once a buffer comes back; the waiter is off the list by then). */
+typedef struct cr__buf_waiter cr__buf_waiter;
+struct cr__buf_waiter {
+    cr__list link;
+    void (*fed)(cr__buf_waiter *w);
+};
+CR_HIDDEN void cr__bufpool_wait(cr_loop *l, cr__buf_waiter *w);
+
 /* A sink takes a chunk as it arrives (stream.c). It returns CR__SINK_COPIED
  * (the data was copied out: the buffer goes straight back to the ring),
  * CR__SINK_KEPT (the sink keeps buffer `bid` and returns it later with
@@ -68,6 +77,16 @@ struct cr__chunk {
 
 /* The first cache line holds what a CQE touches (streams allocate it 64-byte
  * aligned); the rest is for queueing readers, starvation and teardown. */
+/* Why a multishot recv is (not) receiving; whether its op is with the
+ * backend is ms.armed. The diagram is in mrecv.c. */
+enum cr__mrecv_state {
+    CR__MR_RECEIVING, /* armed, or about to be re-armed */
+    CR__MR_PAUSED,    /* the reader is behind: op cancelled, resume re-arms */
+    CR__MR_STARVED,   /* the pool ran dry: on its waiter list */
+    CR__MR_ENDED,     /* EOF or an error (sticky, the reader sees it) */
+    CR__MR_CLOSING,   /* its owner let go: freed at the op's final completion */
+};
+
 struct cr_mrecv {
     _Alignas(64) cr__mshot ms; /* the multishot recv */
     cr_loop *loop;
@@ -77,26 +96,23 @@ struct cr_mrecv {
     cr__waiter *waiter;
     int err;             /* sticky: 0, or the socket's error */
     bool eof;
-    bool paused;         /* stopped by us: queue full / sink full */
-    bool starved;        /* stopped by ENOBUFS, on the starved list */
-    bool closing;        /* freed by its owner; goes when !armed */
+    uint8_t state;       /* enum cr__mrecv_state (mrecv.c has the diagram) */
     /* -- colder -- */
     cr__io_obj obj;
     int fd;
     unsigned max_queued;
     struct cr__chunk *q; /* FIFO ring of received chunks */
     unsigned qhead, qlen, qcap;
-    cr_mrecv *next_starved;
+    cr__buf_waiter starve; /* on the pool's list while STARVED */
 };
 
 CR_HIDDEN int cr__mrecv_init(cr_mrecv *m, cr_loop *l, int fd, unsigned max_queued);
 /* Pause (cancels the op) / resume (re-arms) reception: sink back-pressure. */
 CR_HIDDEN void cr__mrecv_pause(cr_mrecv *m);
 CR_HIDDEN void cr__mrecv_resume(cr_mrecv *m);
+static inline bool cr__mrecv_paused(const cr_mrecv *m) { return m->state == CR__MR_PAUSED; }
 /* Test seam: cancel the op as if the kernel had ended it (no F_MORE). */
 CR_HIDDEN void cr__mrecv_kick_for_test(cr_mrecv *m);
-/* bufpool.c, when a buffer comes back: re-arm the recvs that ran dry. */
-CR_HIDDEN void cr__mrecv_feed_starved(struct cr__io_state *s);
 
 /* ---- hostname resolution (resolve.c) ---- */
 

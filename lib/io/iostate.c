@@ -32,6 +32,8 @@ struct cr__io_state *cr__io_state(cr_loop *l)
         return NULL;
     s->count = 1024;
     s->size = 4096;
+    cr__list_init(&s->live);
+    cr__list_init(&s->starved);
     if (cr__resource_add(l, &s->res, &io_ops, false) < 0) {
         free(s);
         return NULL;
@@ -44,23 +46,13 @@ void cr__io_obj_add(cr_loop *l, cr__io_obj *o, void (*destroy)(cr__io_obj *))
 {
     struct cr__io_state *s = l->io; /* callers made it with cr__io_state */
     o->destroy = destroy;
-    o->prev = NULL;
-    o->next = s->live;
-    if (s->live)
-        s->live->prev = o;
-    s->live = o;
+    cr__list_push_front(&s->live, &o->link);
 }
 
 void cr__io_obj_del(cr_loop *l, cr__io_obj *o)
 {
-    struct cr__io_state *s = l->io;
-    if (o->prev)
-        o->prev->next = o->next;
-    else if (s->live == o)
-        s->live = o->next;
-    if (o->next)
-        o->next->prev = o->prev;
-    o->prev = o->next = NULL;
+    (void)l;
+    cr__list_del(&o->link);
 }
 
 /* Loop close, once the backend is gone (stage FREE): the kernel no longer
@@ -71,8 +63,9 @@ static void io_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage)
     struct cr__io_state *s = CR_CONTAINER_OF(r, struct cr__io_state, res);
     if (stage != CR__CLOSE_FREE)
         return;
-    while (s->live) {
-        cr__io_obj *o = s->live;
+    cr__list *n;
+    while ((n = cr__list_first(&s->live))) {
+        cr__io_obj *o = CR_CONTAINER_OF(n, cr__io_obj, link);
         cr__io_obj_del(l, o);
         o->destroy(o);
     }

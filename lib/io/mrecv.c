@@ -12,6 +12,22 @@
  *  - A reader that does not read holds at most max_queued buffers: past that
  *    the recv is cancelled (paused) and re-armed when the reader catches up.
  *
+ * States (enum cr__mrecv_state in io.h; whether the op is with the backend
+ * is ms.armed, orthogonal to them):
+ *
+ *               reader behind: pause (cancel the op)
+ *   RECEIVING ───────────────────────────────────────▶ PAUSED
+ *     ▲  ▲  │  ◀─────────────────────────────────────────┘
+ *     │  │  │      reader caught up: resume (re-arm once the op has ended)
+ *     │  │  │
+ *     │  │  └─ final completion with ENOBUFS, pool empty ─▶ STARVED
+ *     │  └──────────────── a buffer comes back: re-arm ──────┘
+ *     │
+ *     └─ final completion otherwise: re-arm at once
+ *
+ *   RECEIVING / PAUSED / STARVED ── EOF or error ──▶ ENDED (sticky)
+ *   any ── cr_mrecv_free ──▶ CLOSING ── final completion ──▶ freed
+ *
  * Loop thread only.
  */
 #include "io/io.h"
@@ -22,30 +38,37 @@
 static void mrecv_complete(cr__op *op, int res, unsigned flags);
 static void mrecv_arm(cr_mrecv *m);
 
-/* Every recv that ran dry may go on. Re-arming all of them costs one op each
- * per returned buffer at worst, and only while the pool is exhausted; a recv
- * with no data pending takes no buffer. */
-void cr__mrecv_feed_starved(struct cr__io_state *s)
+/* A buffer came back to the pool while we were STARVED. */
+static void mrecv_fed(cr__buf_waiter *w)
 {
-    cr_mrecv *m = s->starved;
-    s->starved = NULL;
-    while (m) {
-        cr_mrecv *next = m->next_starved;
-        m->next_starved = NULL;
-        m->starved = false;
-        if (!m->ms.armed && !m->closing && !m->paused && !m->eof && !m->err) {
-            s->rearms++;
-            mrecv_arm(m);
-        }
-        m = next;
+    cr_mrecv *m = CR_CONTAINER_OF(w, cr_mrecv, starve);
+    if (m->state != CR__MR_STARVED)
+        return;
+    m->state = CR__MR_RECEIVING;
+    if (!m->ms.armed) {
+        m->loop->io->rearms++;
+        mrecv_arm(m);
     }
+}
+
+/* The recv ended for the reader: EOF (err 0) or a sticky error. */
+static void mrecv_end(cr_mrecv *m, int err)
+{
+    if (err && !m->err)
+        m->err = err;
+    if (!err)
+        m->eof = true;
+    if (m->state == CR__MR_STARVED)
+        cr__list_del(&m->starve.link);
+    if (m->state != CR__MR_CLOSING)
+        m->state = CR__MR_ENDED;
 }
 
 static void mrecv_send_cancel(cr_mrecv *m) { cr__mshot_cancel(&m->loop->be, &m->ms); }
 
 static void mrecv_changed(cr_mrecv *m)
 {
-    if (m->closing)
+    if (m->state == CR__MR_CLOSING)
         return; /* the owner let go: nobody to tell */
     cr__wake_slot(&m->waiter, 0);
     if (m->notify)
@@ -56,7 +79,7 @@ static void mrecv_arm(cr_mrecv *m)
 {
     int rc = cr__mshot_arm(&m->loop->be, &m->ms);
     if (rc < 0) {
-        m->err = rc;
+        mrecv_end(m, rc);
         mrecv_changed(m);
     }
 }
@@ -68,21 +91,6 @@ static void mrecv_destroy(cr__io_obj *o)
     free(m);
 }
 
-static void mrecv_unstarve(cr_mrecv *m)
-{
-    struct cr__io_state *s = m->loop->io;
-    if (!m->starved)
-        return;
-    for (cr_mrecv **pp = &s->starved; *pp; pp = &(*pp)->next_starved) {
-        if (*pp == m) {
-            *pp = m->next_starved;
-            break;
-        }
-    }
-    m->next_starved = NULL;
-    m->starved = false;
-}
-
 static void enqueue(cr_mrecv *m, int bid, unsigned len)
 {
     if (m->qlen == m->qcap) {
@@ -90,7 +98,7 @@ static void enqueue(cr_mrecv *m, int bid, unsigned len)
         struct cr__chunk *q = malloc(cap * sizeof *q);
         if (!q) {
             cr__bufring_put(m->loop, bid);
-            m->err = -ENOMEM;
+            mrecv_end(m, -ENOMEM);
             return;
         }
         for (unsigned i = 0; i < m->qlen; i++)
@@ -114,14 +122,14 @@ static void mrecv_complete(cr__op *op, int res, unsigned flags)
     if (flags & CR__OPF_BUFFER) {
         int bid = (int)(flags >> CR__OPF_BID_SHIFT);
         s->held++;
-        if (res <= 0 || m->closing || m->err) {
+        if (res <= 0 || m->state == CR__MR_CLOSING || m->err) {
             cr__bufring_put(m->loop, bid);
         } else if (m->sink) {
             /* The sink copies it out (the buffer goes straight back) or keeps
              * it for a zero-copy reader, who gives it back. */
             int kept = m->sink(m->sink_ctx, cr__bufring_data(s, bid), (size_t)res, bid);
             if (kept == CR__SINK_FAILED)
-                m->err = -ENOMEM;
+                mrecv_end(m, -ENOMEM);
             if (kept != CR__SINK_KEPT)
                 cr__bufring_put(m->loop, bid);
         } else {
@@ -129,25 +137,24 @@ static void mrecv_complete(cr__op *op, int res, unsigned flags)
         }
     }
     if (res == 0) {
-        m->eof = true;
+        mrecv_end(m, 0);
     } else if (res == -ENOBUFS) {
         s->enobufs++;
         starve = true;
     } else if (res < 0 && res != -ECANCELED && !m->err) {
-        m->err = res;
+        mrecv_end(m, res);
     }
     if (cr__mshot_ended(&m->ms, flags)) {
-        if (m->closing) {
+        if (m->state == CR__MR_CLOSING) {
             cr__io_obj_del(m->loop, &m->obj);
             mrecv_destroy(&m->obj);
             return;
         }
-        if (m->eof || m->err || m->paused) {
+        if (m->state == CR__MR_ENDED || m->state == CR__MR_PAUSED) {
             /* stays down: the reader sees it, or resume re-arms */
         } else if (starve && s->held >= s->count) {
-            m->starved = true;
-            m->next_starved = s->starved;
-            s->starved = m;
+            m->state = CR__MR_STARVED;
+            cr__bufpool_wait(m->loop, &m->starve);
         } else {
             /* The kernel ended it without an error (or ENOBUFS raced with a
              * buffer coming back, or someone else cancelled it): go on. */
@@ -168,6 +175,9 @@ int cr__mrecv_init(cr_mrecv *m, cr_loop *l, int fd, unsigned max_queued)
     m->loop = l;
     m->fd = fd;
     m->max_queued = max_queued ? max_queued : 16;
+    m->state = CR__MR_RECEIVING;
+    cr__list_init(&m->starve.link);
+    m->starve.fed = mrecv_fed;
     cr__io_obj_add(l, &m->obj, mrecv_destroy);
     mrecv_arm(m);
     return 0;
@@ -175,19 +185,20 @@ int cr__mrecv_init(cr_mrecv *m, cr_loop *l, int fd, unsigned max_queued)
 
 void cr__mrecv_pause(cr_mrecv *m)
 {
-    if (m->paused)
+    if (m->state == CR__MR_STARVED)
+        cr__list_del(&m->starve.link);
+    else if (m->state != CR__MR_RECEIVING)
         return;
-    m->paused = true;
-    mrecv_unstarve(m);
+    m->state = CR__MR_PAUSED;
     mrecv_send_cancel(m);
 }
 
 void cr__mrecv_resume(cr_mrecv *m)
 {
-    if (!m->paused)
+    if (m->state != CR__MR_PAUSED)
         return;
-    m->paused = false;
-    if (!m->ms.armed && !m->closing && !m->eof && !m->err) {
+    m->state = CR__MR_RECEIVING;
+    if (!m->ms.armed) {
         m->loop->io->rearms++;
         mrecv_arm(m);
     }
@@ -236,7 +247,7 @@ ssize_t cr_mrecv_next(cr_mrecv *m, cr_buf *out, double timeout)
             out->bid = c.bid;
             out->len = c.len;
             out->data = cr__bufring_data(m->loop->io, c.bid);
-            if (m->paused && m->qlen <= m->max_queued / 2)
+            if (m->state == CR__MR_PAUSED && m->qlen <= m->max_queued / 2)
                 cr__mrecv_resume(m);
             return (ssize_t)c.len;
         }
@@ -264,8 +275,9 @@ void cr_mrecv_free(cr_mrecv *m)
 {
     if (!m)
         return;
-    m->closing = true;
-    mrecv_unstarve(m);
+    if (m->state == CR__MR_STARVED)
+        cr__list_del(&m->starve.link);
+    m->state = CR__MR_CLOSING;
     while (m->qlen) {
         cr__bufring_put(m->loop, m->q[m->qhead].bid);
         m->qhead = (m->qhead + 1) % m->qcap;

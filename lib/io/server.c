@@ -28,7 +28,7 @@ struct conn {
     cr_server *srv;
     cr_stream *s;
     cr_task *task;
-    struct conn *prev, *next;
+    cr__list link; /* on srv->conns */
 };
 
 struct cr_server {
@@ -40,21 +40,15 @@ struct cr_server {
     cr_stream_handler fn;
     void *arg;
     cr_server_opts opts;
-    struct conn *conns;
+    cr__list conns;     /* struct conn.link */
     size_t nconns;
     cr__waiter *waiter; /* shutdown waiting for handlers */
 };
 
 static void conn_unlink(struct conn *c)
 {
-    cr_server *srv = c->srv;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    srv->nconns--;
+    cr__list_del(&c->link);
+    c->srv->nconns--;
 }
 
 static int conn_main(void *arg, void **result)
@@ -113,10 +107,7 @@ static void start_conn(cr_server *srv, int fd)
     c->cb.on_done = conn_done;
     c->cb.dispose = conn_dispose;
     cr__future_add_cb(c->task, &c->cb);
-    c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
+    cr__list_push_front(&srv->conns, &c->link);
     srv->nconns++;
 }
 
@@ -143,6 +134,8 @@ static int start(cr_loop *loop, int lfd, const char *path, cr_stream_handler fn,
                  const cr_server_opts *opts, cr_server **out)
 {
     cr_server *srv = calloc(1, sizeof *srv);
+    if (srv)
+        cr__list_init(&srv->conns);
     int rc = srv ? 0 : -ENOMEM;
     if (rc == 0 && path && !(srv->unix_path = strdup(path)))
         rc = -ENOMEM;
@@ -248,8 +241,10 @@ int cr_server_shutdown(cr_server *srv, double grace)
         }
     }
     int n = 0;
-    for (struct conn *c = srv->conns; c; c = c->next, n++)
-        cr_cancel(c->task);
+    CR__LIST_FOR_EACH(p, &srv->conns) {
+        cr_cancel(CR_CONTAINER_OF(p, struct conn, link)->task);
+        n++;
+    }
     /* Handlers must be gone before we return (their streams point at srv). */
     while (srv->nconns) {
         if (cr__park_until(&srv->waiter, -1) == -ECANCELED)

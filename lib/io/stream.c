@@ -210,7 +210,7 @@ static void consume(cr_stream *s, size_t n)
     s->roff += n;
     if (s->roff == s->rlen)
         s->roff = s->rlen = 0;
-    if (s->rx && s->rx->paused && unread(s) < s->pause_at)
+    if (s->rx && cr__mrecv_paused(s->rx) && unread(s) < s->pause_at)
         cr__mrecv_resume(s->rx);
 }
 
@@ -234,7 +234,7 @@ static inline __attribute__((always_inline)) int wait_more(cr_stream *s, size_t 
     s->rd_cap = dcap;
     s->rd_got = 0;
     s->pause_at = need > s->limit ? need : s->limit;
-    if (s->rx->paused && unread(s) < s->pause_at)
+    if (cr__mrecv_paused(s->rx) && unread(s) < s->pause_at)
         cr__mrecv_resume(s->rx);
     int rc = park_ref(s, &s->reader, deadline, direct);
     if (rc == CR__GONE)
@@ -558,7 +558,7 @@ ssize_t cr_stream_read_buf(cr_stream *s, cr_buf *out)
     s->pinned_rb = s->rb;
     s->view_out = true;
     s->view_bid = -1;
-    if (s->rx && s->rx->paused)
+    if (s->rx && cr__mrecv_paused(s->rx))
         cr__mrecv_resume(s->rx);
     return (ssize_t)k;
 }

@@ -147,7 +147,7 @@ static void item_added(cr_queue *q)
 /* Put without waiting; the caller checked !full (or a getter is waiting). */
 static int do_put(cr_queue *q, void *item)
 {
-    if (q->getters.head) {
+    if (cr__wq_first(&q->getters)) {
         /* Invariant: getters wait only on an empty queue: hand it over. */
         cr__wq_grant_first(&q->getters, 0, item);
         item_added(q);
@@ -164,7 +164,7 @@ static int do_put(cr_queue *q, void *item)
 static int do_get(cr_queue *q, void **out)
 {
     void *item = store_pop(q);
-    cr__wnode *p = q->putters.head;
+    cr__wnode *p = cr__wq_first(&q->putters);
     if (p && store_push(q, p->item) == 0) {
         item_added(q);
         cr__wq_grant_first(&q->putters, 0, p->item);
@@ -193,7 +193,7 @@ int cr_queue_put_nowait(cr_queue *q, void *item)
         return rc;
     if (q->shutdown)
         return -ESHUTDOWN;
-    if (is_full(q) || q->putters.head)
+    if (is_full(q) || cr__wq_first(&q->putters))
         return -EAGAIN;
     return do_put(q, item);
 }
@@ -218,7 +218,7 @@ int cr_queue_put(cr_queue *q, void *item)
         return rc;
     if (q->shutdown)
         return -ESHUTDOWN;
-    if (!is_full(q) && !q->putters.head)
+    if (!is_full(q) && !cr__wq_first(&q->putters))
         return do_put(q, item);
     cr__wnode w = {.item = item};
     return cr__wq_wait(&q->putters, t, &w, "queue put");

@@ -41,7 +41,7 @@ int cr_lock_acquire(cr_lock *l)
         return rc;
     if (!l)
         return -EINVAL;
-    if (!l->locked && !l->waiters.head) {
+    if (!l->locked && !l->waiters.n) {
         l->locked = true;
         return 0;
     }
@@ -377,7 +377,7 @@ int cr_barrier_wait(cr_barrier *b)
     if (index + 1 == b->parties) {
         /* Last arrival: release the round; indices follow arrival order. */
         unsigned i = 0;
-        while (b->waiters.head)
+        while (b->waiters.n)
             cr__wq_grant_first(&b->waiters, (int)i++, NULL);
         return (int)index;
     }

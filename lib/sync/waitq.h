@@ -19,54 +19,49 @@
 
 typedef struct cr__wnode cr__wnode;
 struct cr__wnode {
-    cr__wnode *next, *prev;
+    cr__list link;       /* on q->list while queued */
     cr__task *task;
     struct cr__waitq *q; /* the list it waits on */
     void *item;   /* queue hand-off: the item given or taken */
     int rc;       /* what the grant says (e.g. -EPIPE for a broken barrier) */
     bool granted;
-    bool linked;
 };
 
+/* Objects holding a waitq are calloc'd: a zeroed waitq is a valid empty
+ * one, and its list head is made on the first push. */
 typedef struct cr__waitq {
-    cr__wnode *head, *tail;
+    cr__list list;
     size_t n;
 } cr__waitq;
 
 static inline void cr__wq_push(cr__waitq *q, cr__wnode *w)
 {
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    w->linked = true;
+    if (!q->list.next)
+        cr__list_init(&q->list);
+    cr__list_push_back(&q->list, &w->link);
     q->n++;
 }
 
+static inline bool cr__wq_linked(const cr__wnode *w) { return cr__list_linked(&w->link); }
+
 static inline void cr__wq_unlink(cr__waitq *q, cr__wnode *w)
 {
-    if (!w->linked)
+    if (!cr__wq_linked(w))
         return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    w->next = w->prev = NULL;
-    w->linked = false;
+    cr__list_del(&w->link);
     q->n--;
+}
+
+/* The first waiter, or NULL. */
+static inline cr__wnode *cr__wq_first(const cr__waitq *q)
+{
+    return q->n ? CR_CONTAINER_OF(q->list.next, cr__wnode, link) : NULL;
 }
 
 /* Grant the first waiter `rc` (and `item`) and wake it; false if none. */
 static inline bool cr__wq_grant_first(cr__waitq *q, int rc, void *item)
 {
-    cr__wnode *w = q->head;
+    cr__wnode *w = cr__wq_first(q);
     if (!w)
         return false;
     cr__wq_unlink(q, w);
@@ -101,6 +96,7 @@ static inline int cr__wq_wait(cr__waitq *q, cr__task *t, cr__wnode *w, const cha
     w->task = t;
     w->q = q;
     w->granted = false;
+    w->link.next = w->link.prev = NULL;
     cr__wq_push(q, w);
     t->waiting_on = what;
     int rc = cr__park_nocheck(cr__wq_on_cancel, w);
