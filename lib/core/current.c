@@ -3,18 +3,28 @@
  * get_event_loop (creating one for the thread, freed when it exits) and
  * get_running_loop.
  *
- * Owns: the thread's current loop (tls_loop) and the pthread key that frees
- * a loop get_event_loop created. Each thread touches only its own.
+ * Owns: the pthread key that frees, at thread exit, a loop get_event_loop
+ * created. The thread's current loop (cr__tls_loop, cr__tls_auto) lives in
+ * loop.c, which forgets a loop there when it is freed. Each thread touches
+ * only its own.
  */
 #include "core/internal.h"
 #include <pthread.h>
 
-static __thread cr_loop *tls_loop;       /* set_event_loop / get_event_loop */
 static pthread_key_t auto_loop_key;
 static pthread_once_t auto_loop_once = PTHREAD_ONCE_INIT;
 static bool auto_key_made;
 
-static void free_auto_loop(void *p) { cr_loop_free(p); }
+/* Thread exit: free the loop get_event_loop made, unless the user freed it
+ * already (cr_loop_free then cleared cr__tls_auto). The key's value is only
+ * a token that makes this run. */
+static void free_auto_loop(void *p)
+{
+    (void)p;
+    cr_loop *l = cr__tls_auto;
+    cr__tls_auto = NULL;
+    cr_loop_free(l);
+}
 static void make_auto_key(void)
 {
     auto_key_made = pthread_key_create(&auto_loop_key, free_auto_loop) == 0;
@@ -24,7 +34,7 @@ int cr_set_event_loop(cr_loop *loop)
 {
     if (loop && loop->closed)
         return -ESHUTDOWN;
-    tls_loop = loop;
+    cr__tls_loop = loop;
     return 0;
 }
 
@@ -32,15 +42,17 @@ cr_loop *cr_get_event_loop(void)
 {
     if (cr__tls_running)
         return cr__tls_running;
-    if (!tls_loop) {
+    if (!cr__tls_loop) {
         cr_loop *l;
         if (cr_loop_new(&l, NULL) < 0)
             return NULL;
         pthread_once(&auto_loop_once, make_auto_key);
-        pthread_setspecific(auto_loop_key, l); /* freed when the thread exits */
-        tls_loop = l;
+        if (auto_key_made)
+            pthread_setspecific(auto_loop_key, &auto_loop_key); /* freed at thread exit */
+        cr__tls_auto = l;
+        cr__tls_loop = l;
     }
-    return tls_loop;
+    return cr__tls_loop;
 }
 
 cr_loop *cr_get_running_loop(int *err)
@@ -53,15 +65,7 @@ cr_loop *cr_get_running_loop(int *err)
 
 cr_loop *cr__tls_loop_swap(cr_loop *l)
 {
-    cr_loop *prev = tls_loop;
-    tls_loop = l;
+    cr_loop *prev = cr__tls_loop;
+    cr__tls_loop = l;
     return prev;
-}
-
-void cr__loop_forget(cr_loop *l)
-{
-    if (tls_loop == l)
-        tls_loop = NULL;
-    if (auto_key_made && pthread_getspecific(auto_loop_key) == l)
-        pthread_setspecific(auto_loop_key, NULL);
 }

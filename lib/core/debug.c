@@ -1,12 +1,11 @@
 /*
- * debug.c — asyncio's debug mode and introspection: slow-task warnings,
- * failures nobody retrieved, cr_dump_tasks, per-loop counters.
+ * debug.c — asyncio's debug mode: its settings, the one place its messages
+ * go (cr__debug_log: the user's handler or stderr, one line each), and the
+ * loop's counters (cr_loop_stats).
  *
- * Owns: the loop's debug settings (debug, slow_ns, debug_fn/arg in cr_loop).
- * The core calls in through three cheap hooks: cr__debug_init (cr_loop_new),
- * cr__debug_slow (task.c, only when l->dbg.debug), cr__debug_unretrieved
- * (future.c, when a task is freed). Messages go to the debug handler, one
- * line each, never from inside a task switch that could re-enter the loop.
+ * Owns: the loop's debug sub-struct (l->dbg). The reports themselves are made
+ * where the facts are: slow tasks in task.c, failures nobody retrieved in
+ * future.c, cr_dump_tasks in task.c. This file knows no task.
  *
  * Loop thread only.
  */
@@ -38,23 +37,7 @@ void cr__debug_log(cr_loop *l, const char *fmt, ...)
         fprintf(stderr, "coring: %s\n", msg);
 }
 
-void cr__debug_slow(cr_loop *l, cr__task *t, int64_t ran_ns)
-{
-    if (ran_ns > l->dbg.slow_ns)
-        cr__debug_log(l, "task '%s' blocked the loop for %.1f ms (slow threshold %.1f ms)",
-                      cr_task_get_name(&t->f), (double)ran_ns / 1e6, (double)l->dbg.slow_ns / 1e6);
-}
-
-void cr__debug_unretrieved(cr_future *f)
-{
-    cr_loop *l = f->loop;
-    if (!l || !l->dbg.debug || !f->is_task || f->retrieved || f->state != CR__DONE || f->err >= 0)
-        return;
-    cr__debug_log(l, "task '%s' failed with %d (%s) and nobody retrieved the error",
-                  cr_task_get_name(f), f->err, cr_strerror(f->err));
-}
-
-static int owner_ok(cr_loop *l)
+int cr__loop_owner_ok(cr_loop *l)
 {
     if (!l)
         return -EINVAL;
@@ -65,7 +48,7 @@ static int owner_ok(cr_loop *l)
 
 int cr_loop_set_debug(cr_loop *l, bool on)
 {
-    int rc = owner_ok(l);
+    int rc = cr__loop_owner_ok(l);
     if (rc == 0)
         l->dbg.debug = on;
     return rc;
@@ -75,7 +58,7 @@ bool cr_loop_get_debug(const cr_loop *l) { return l && l->dbg.debug; }
 
 int cr_loop_set_slow_callback_duration(cr_loop *l, double seconds)
 {
-    int rc = owner_ok(l);
+    int rc = cr__loop_owner_ok(l);
     if (rc < 0)
         return rc;
     if (seconds < 0)
@@ -86,7 +69,7 @@ int cr_loop_set_slow_callback_duration(cr_loop *l, double seconds)
 
 int cr_loop_set_debug_handler(cr_loop *l, cr_debug_fn fn, void *arg)
 {
-    int rc = owner_ok(l);
+    int rc = cr__loop_owner_ok(l);
     if (rc == 0) {
         l->dbg.debug_fn = fn;
         l->dbg.debug_arg = arg;
@@ -94,44 +77,9 @@ int cr_loop_set_debug_handler(cr_loop *l, cr_debug_fn fn, void *arg)
     return rc;
 }
 
-static const char *state_name(const cr__task *t)
-{
-    switch (t->state) {
-    case CR__T_CREATED: return "created";
-    case CR__T_READY: return "ready";
-    case CR__T_RUNNING: return "running";
-    case CR__T_PARKED: return "waiting";
-    default: return "done";
-    }
-}
-
-int cr_dump_tasks(cr_loop *l, FILE *out)
-{
-    if (!l)
-        l = cr__tls_running;
-    int rc = owner_ok(l);
-    if (rc < 0)
-        return rc;
-    if (!out)
-        return -EINVAL;
-    CR__LIST_FOR_EACH(p, &l->futures) {
-        cr_future *f = CR_CONTAINER_OF(p, cr_future, all);
-        if (!f->is_task || f->state != CR__PENDING)
-            continue;
-        cr__task *t = cr__as_task(f);
-        fprintf(out, "%s %s", cr_task_get_name(f), state_name(t));
-        if (t->state == CR__T_PARKED)
-            fprintf(out, " on %s", t->waiting_on ? t->waiting_on : "?");
-        if (t->cancelling)
-            fprintf(out, " (cancelling %d)", t->cancelling);
-        fputc('\n', out);
-    }
-    return 0;
-}
-
 int cr_loop_stats(cr_loop *l, struct cr_loop_stats *out)
 {
-    int rc = owner_ok(l);
+    int rc = cr__loop_owner_ok(l);
     if (rc < 0)
         return rc;
     if (!out)

@@ -5,7 +5,7 @@
 #ifndef CORING_CORE_DEBUG_H
 #define CORING_CORE_DEBUG_H
 
-#include "core/task.h"
+#include "core/common.h"
 
 /* The loop's debug mode (debug.c owns every field). */
 struct cr__debug_state {
@@ -17,7 +17,7 @@ struct cr__debug_state {
 
 CR_HIDDEN void cr__debug_init(cr_loop *l, const cr_loop_opts *opts);
 CR_HIDDEN void cr__debug_log(cr_loop *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-CR_HIDDEN void cr__debug_slow(cr_loop *l, cr__task *t, int64_t ran_ns);
-CR_HIDDEN void cr__debug_unretrieved(cr_future *f); /* f about to be freed */
+/* 0, -EINVAL (NULL) or -EPERM (another thread owns l): introspection calls. */
+CR_HIDDEN int cr__loop_owner_ok(cr_loop *l);
 
 #endif

@@ -67,6 +67,7 @@ cr_future *cr_future_new(cr_loop *loop)
         return NULL;
     cr__future_init(f, loop);
     f->is_task = 0;
+    f->kind = NULL;
     return f;
 }
 
@@ -77,15 +78,25 @@ cr_future *cr_future_ref(cr_future *f)
     return f;
 }
 
+/* Debug mode: a failure nobody read is reported when its future goes. */
+static void report_unretrieved(const cr_future *f)
+{
+    cr_loop *l = f->loop;
+    if (!l || !l->dbg.debug || !f->kind || f->retrieved || f->state != CR__DONE || f->err >= 0)
+        return;
+    cr__debug_log(l, "task '%s' failed with %d (%s) and nobody retrieved the error",
+                  f->kind->name(f), f->err, cr_strerror(f->err));
+}
+
 void cr_future_unref(cr_future *f)
 {
     if (!f || --f->refs)
         return;
-    cr__debug_unretrieved(f); /* issue 4: a failure nobody read */
+    report_unretrieved(f);
     dispose_callbacks(f);
     unlink_future(f);
-    if (f->is_task)
-        cr__task_free(cr__as_task(f));
+    if (f->kind)
+        f->kind->free(f);
     else
         free(f);
 }
@@ -264,16 +275,6 @@ int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *arg)
     return n;
 }
 
-/* Stands in for a parked task's cancel hook while that hook runs. A hook may
- * cancel another task (an await passes the cancel into what it awaits); if
- * that leads back here (a cycle of awaits) the task is already being
- * interrupted: count the request, do not recurse without end. */
-static void cancel_in_progress(cr__task *t, void *ctx)
-{
-    (void)t;
-    (void)ctx;
-}
-
 bool cr_cancel(cr_future *f)
 {
     if (!f || f->state != CR__PENDING)
@@ -284,21 +285,6 @@ bool cr_cancel(cr_future *f)
         cr__future_complete(f, CR__CANCELLED, -ECANCELED, NULL);
         return true;
     }
-    cr__task *t = cr__as_task(f);
-    t->cancelling++;
-    t->must_cancel = true;
-    if (t->state == CR__T_PARKED) {
-        cr__cancel_hook hook = t->on_cancel;
-        if (hook == cancel_in_progress)
-            return true;
-        if (hook) {
-            t->on_cancel = cancel_in_progress;
-            hook(t, t->cancel_ctx);
-            if (t->on_cancel == cancel_in_progress)
-                t->on_cancel = hook;
-        } else {
-            cr__task_wake(t, -ECANCELED);
-        }
-    }
+    f->kind->cancel(f);
     return true;
 }

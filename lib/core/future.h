@@ -23,6 +23,14 @@ struct cr__cb {
     void *arg;
 };
 
+/* What a subtype of future (the task) adds. The base type calls these
+ * instead of knowing its subtypes; a plain future has none (kind NULL). */
+struct cr__future_kind {
+    void (*free)(cr_future *f);             /* the last reference went */
+    void (*cancel)(cr_future *f);           /* cr_cancel of a pending f */
+    const char *(*name)(const cr_future *f); /* for reports */
+};
+
 struct cr_future {
     uint32_t refs;
     uint8_t state;
@@ -30,7 +38,8 @@ struct cr_future {
     int err;            /* 0 = result, < 0 = error; -ECANCELED when cancelled */
     void *value;
     cr_loop *loop;      /* NULL once the loop is closed */
-    uint8_t retrieved;  /* issue 4 (debug): the error was read by someone */
+    uint8_t retrieved;  /* the error was read by someone (debug reports) */
+    const struct cr__future_kind *kind;
     cr__cb *cb_head, *cb_tail;
     cr__list all;       /* on the loop's list of live futures */
 };

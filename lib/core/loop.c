@@ -33,6 +33,8 @@
 #include <string.h>
 
 __thread cr_loop *cr__tls_running;
+__thread cr_loop *cr__tls_loop; /* set_event_loop / get_event_loop (current.c) */
+__thread cr_loop *cr__tls_auto; /* the loop get_event_loop made, freed at thread exit */
 
 const char *cr_version(void) { return CORING_VERSION_STRING; }
 
@@ -355,7 +357,7 @@ int cr_loop_close(cr_loop *l)
         if (!f->is_task || cr__as_task(f)->state == CR__T_DONE)
             continue;
         cr__task *t = cr__as_task(f);
-        cr__wait_abandon(t);         /* reads nodes on its stack: before the put */
+        cr__task_abandon(t);         /* reads nodes on its stack: before the put */
         cr__task_release_stack(l, t); /* f->loop is NULL now: name the loop */
         t->state = CR__T_DONE;
         cr_future_unref(f); /* the loop's own */
@@ -386,7 +388,10 @@ int cr_loop_free(cr_loop *l)
         if (r->ops->release)
             r->ops->release(l, r);
     }
-    cr__loop_forget(l);
+    if (cr__tls_loop == l)
+        cr__tls_loop = NULL;
+    if (cr__tls_auto == l)
+        cr__tls_auto = NULL;
     free(l);
     return 0;
 }

@@ -65,6 +65,7 @@ CR_HIDDEN void cr__loop_end_run(cr_loop *l);
 CR_HIDDEN int cr__loop_run_while(cr_loop *l, bool (*done)(cr_loop *l));
 /* current.c: swap the thread's current loop; forget l everywhere (free). */
 CR_HIDDEN cr_loop *cr__tls_loop_swap(cr_loop *l);
-CR_HIDDEN void cr__loop_forget(cr_loop *l);
+CR_HIDDEN extern __thread cr_loop *cr__tls_loop;
+CR_HIDDEN extern __thread cr_loop *cr__tls_auto;
 
 #endif

@@ -75,6 +75,14 @@ void cr__task_release_stack(cr_loop *l, cr__task *t)
 }
 
 /* The ready-queue handler of a task: start or resume it. */
+/* Debug mode: a task that kept the loop longer than the threshold. */
+static void report_slow(cr_loop *l, cr__task *t, int64_t ran_ns)
+{
+    if (ran_ns > l->dbg.slow_ns)
+        cr__debug_log(l, "task '%s' blocked the loop for %.1f ms (slow threshold %.1f ms)",
+                      cr_task_get_name(&t->f), (double)ran_ns / 1e6, (double)l->dbg.slow_ns / 1e6);
+}
+
 static void task_run(cr__handle *h)
 {
     cr__task *t = CR_CONTAINER_OF(h, cr__task, run);
@@ -93,14 +101,14 @@ static void task_run(cr__handle *h)
     }
     t->state = CR__T_RUNNING;
     l->current = t;
-    int64_t t0 = l->dbg.debug ? cr__now_ns() : 0; /* issue 4: debug slow-task check */
+    int64_t t0 = l->dbg.debug ? cr__now_ns() : 0; /* debug mode: slow-task check */
     cr__san_enter_task(l, t);
     cr__ctx_switch(&l->sched_sp, t->sp, NULL);
     cr__san_back_in_loop(l, t);
     l->current = NULL;
     l->stats.switches++;
     if (CR_UNLIKELY(l->dbg.debug))
-        cr__debug_slow(l, t, cr__now_ns() - t0);
+        report_slow(l, t, cr__now_ns() - t0);
     if (t->state == CR__T_DONE) {
         cr__stack_put(l, &t->stack);
         cr_future_unref(&t->f);
@@ -212,6 +220,47 @@ void cr__task_cache_free(cr_loop *l)
     l->tasks.ntask_cache = 0;
 }
 
+/* Stands in for a parked task's cancel hook while that hook runs. A hook may
+ * cancel another task (an await passes the cancel into what it awaits); if
+ * that leads back here (a cycle of awaits) the task is already being
+ * interrupted: count the request, do not recurse without end. */
+static void cancel_in_progress(cr__task *t, void *ctx)
+{
+    (void)t;
+    (void)ctx;
+}
+
+/* cr_cancel of a pending task: count the request, and interrupt its wait if
+ * it is parked (the park site's hook decides how). */
+static void task_cancel(cr_future *f)
+{
+    cr__task *t = cr__as_task(f);
+    t->cancelling++;
+    t->must_cancel = true;
+    if (t->state == CR__T_PARKED) {
+        cr__cancel_hook hook = t->on_cancel;
+        if (hook == cancel_in_progress)
+            return;
+        if (hook) {
+            t->on_cancel = cancel_in_progress;
+            hook(t, t->cancel_ctx);
+            if (t->on_cancel == cancel_in_progress)
+                t->on_cancel = hook;
+        } else {
+            cr__task_wake(t, -ECANCELED);
+        }
+    }
+}
+
+static void task_kind_free(cr_future *f) { cr__task_free(cr__as_task(f)); }
+static const char *task_kind_name(const cr_future *f) { return cr_task_get_name(f); }
+
+static const struct cr__future_kind task_kind = {
+    .free = task_kind_free,
+    .cancel = task_cancel,
+    .name = task_kind_name,
+};
+
 int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_opts *opts,
                         cr_task **out)
 {
@@ -232,6 +281,7 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     }
     cr__future_init(&t->f, loop);
     t->f.is_task = 1;
+    t->f.kind = &task_kind;
     t->f.refs = 2; /* the caller's and the loop's */
     t->fn = fn;
     t->arg = arg;
@@ -324,4 +374,41 @@ int cr_task_uncancel(cr_task *f)
     if (t->cancelling > 0 && --t->cancelling == 0)
         t->must_cancel = false;
     return t->cancelling;
+}
+
+/* ---- cr_dump_tasks ---- */
+
+static const char *state_name(const cr__task *t)
+{
+    switch (t->state) {
+    case CR__T_CREATED: return "created";
+    case CR__T_READY: return "ready";
+    case CR__T_RUNNING: return "running";
+    case CR__T_PARKED: return "waiting";
+    default: return "done";
+    }
+}
+
+int cr_dump_tasks(cr_loop *l, FILE *out)
+{
+    if (!l)
+        l = cr__tls_running;
+    int rc = cr__loop_owner_ok(l);
+    if (rc < 0)
+        return rc;
+    if (!out)
+        return -EINVAL;
+    CR__LIST_FOR_EACH(p, &l->futures) {
+        cr_future *f = CR_CONTAINER_OF(p, cr_future, all);
+        if (!f->is_task || f->state != CR__PENDING)
+            continue;
+        cr__task *t = cr__as_task(f);
+        fprintf(out, "%s %s", cr_task_get_name(f), state_name(t));
+        if (t->state == CR__T_PARKED)
+            fprintf(out, " on %s", t->waiting_on ? t->waiting_on : "?");
+        if (t->cancelling)
+            fprintf(out, " (cancelling %d)", t->cancelling);
+        fputc('\n', out);
+    }
+    return 0;
 }

@@ -32,12 +32,11 @@ struct cr__task {
     void *cancel_ctx;
     size_t stack_size;
     void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
-    /* wait.c: the waiter nodes of the current wait; each registered node
-     * holds a reference on its future until the wait returns. A loop closed
-     * while the task is inside the wait releases them (cr__wait_abandon). */
-    cr__cb *holds;
-    size_t nholds;
-    bool holds_heap; /* holds was malloc'd */
+    /* Set by a wait that holds something (references on futures, memory)
+     * until it returns: how to let go of it if the loop closes while the
+     * task is still inside the wait (cr__task_abandon). NULL otherwise. */
+    void (*abandon)(cr__task *t, void *ctx);
+    void *abandon_ctx;
     /* What the task is parked on, for cr_dump_tasks; set by park sites,
      * static strings only, NULL = unspecified. */
     const char *waiting_on;
@@ -70,7 +69,11 @@ CR_HIDDEN void cr__task_free(cr__task *t);
 CR_HIDDEN void cr__task_cache_free(cr_loop *l);
 /* Loop teardown, for a task that will never resume: drop what its current
  * wait holds (references, a heap node array). Stack still mapped. */
-CR_HIDDEN void cr__wait_abandon(cr__task *t);
+static inline void cr__task_abandon(cr__task *t)
+{
+    if (t->abandon)
+        t->abandon(t, t->abandon_ctx);
+}
 
 /* park.c: a task waiting on an object (a stream, an acceptor, a recv): it lives on the task's stack and the
  * object's slot points at it. Whoever wakes it (cr__wake_slot, the deadline,

@@ -65,27 +65,43 @@ static void hold(cr_future *f, cr__cb *cb)
     cr__future_add_cb(f, cb);
 }
 
-static void track(cr__task *t, cr__cb *nodes, size_t n, bool heap)
+/* The waiter nodes of the current wait (on the waiting task's stack): each
+ * registered node holds a reference on its future until the wait returns. */
+struct holdset {
+    cr__cb *nodes;
+    size_t n;
+    bool heap; /* nodes was malloc'd */
+};
+
+static void holds_abandon(cr__task *t, void *ctx);
+
+static void track(cr__task *t, struct holdset *hs, cr__cb *nodes, size_t n, bool heap)
 {
-    t->holds = nodes;
-    t->nholds = n;
-    t->holds_heap = heap;
+    *hs = (struct holdset){nodes, n, heap};
+    t->abandon = holds_abandon;
+    t->abandon_ctx = hs;
 }
 
 /* After the wait: drop the references of the nodes that were registered
  * (cb->fut is set only by registration). Does not free the array. */
 static void release_held(cr__task *t)
 {
-    for (size_t i = 0; i < t->nholds; i++)
-        if (t->holds[i].fut)
-            cr_future_unref(t->holds[i].fut);
-    track(t, NULL, 0, false);
+    struct holdset *hs = t->abandon_ctx;
+    t->abandon = NULL;
+    t->abandon_ctx = NULL;
+    if (!hs)
+        return;
+    for (size_t i = 0; i < hs->n; i++)
+        if (hs->nodes[i].fut)
+            cr_future_unref(hs->nodes[i].fut);
 }
 
-void cr__wait_abandon(cr__task *t)
+/* The loop closed while t was inside the wait: let go as the wait would. */
+static void holds_abandon(cr__task *t, void *ctx)
 {
-    cr__cb *nodes = t->holds;
-    bool heap = t->holds_heap;
+    struct holdset *hs = ctx;
+    cr__cb *nodes = hs->nodes;
+    bool heap = hs->heap;
     release_held(t);
     if (heap)
         free(nodes);
@@ -123,10 +139,10 @@ static int enter_one(cr_future *f, void **result, cr__task **t)
 
 /* Tracks node (on the caller's stack) and, if f is still pending, registers
  * it on f (holding a reference); true if so: the caller must park. */
-static bool watch_one(cr__task *t, cr_future *f, cr__cb *node)
+static bool watch_one(cr__task *t, cr_future *f, cr__cb *node, struct holdset *hs)
 {
     *node = (cr__cb){.on_done = waiter_wake, .arg = t};
-    track(t, node, 1, false);
+    track(t, hs, node, 1, false);
     if (f->state != CR__PENDING)
         return false;
     hold(f, node);
@@ -165,7 +181,8 @@ int cr_await(cr_future *f, void **result)
     if (rc < 0)
         return rc;
     cr__cb node;
-    if (watch_one(t, f, &node))
+    struct holdset hs;
+    if (watch_one(t, f, &node, &hs))
         park_until_done(t, f, f->is_task ? "task" : "future");
     return finish_one(t, f, false, result);
 }
@@ -218,7 +235,8 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
     g.nodes = n <= 8 ? local : malloc(n * sizeof *g.nodes);
     if (!g.nodes)
         return -ENOMEM;
-    track(t, g.nodes, n, g.nodes != local);
+    struct holdset hs;
+    track(t, &hs, g.nodes, n, g.nodes != local);
     for (size_t i = 0; i < n; i++) {
         cr_future *f = fs[i];
         g.nodes[i].fut = NULL;
@@ -307,12 +325,13 @@ int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future 
     struct waitset w = {.t = t};
     cr__timer_init(&w.tm, waitset_fire);
     cr__cb local[8];
+    struct holdset hs;
     cr__cb *nodes = NULL; /* freed at the end: they hold references until then */
     if (!wait_satisfied(fs, n, when) && timeout != 0) {
         nodes = n <= 8 ? local : malloc(n * sizeof *nodes);
         if (!nodes)
             return -ENOMEM;
-        track(t, nodes, n, nodes != local);
+        track(t, &hs, nodes, n, nodes != local);
         for (size_t i = 0; i < n; i++) {
             nodes[i] = (cr__cb){.on_done = waitset_child_done, .arg = &w};
             if (fs[i]->state == CR__PENDING)
@@ -378,7 +397,8 @@ int cr_wait_for(cr_future *f, double timeout, void **result)
     struct waitfor w = {.f = f};
     cr__timer_init(&w.tm, waitfor_fire);
     cr__cb node;
-    if (watch_one(t, f, &node)) {
+    struct holdset hs;
+    if (watch_one(t, f, &node, &hs)) {
         if (timeout == 0)
             waitfor_fire(&w.tm);
         else if ((rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout))) < 0)

@@ -327,14 +327,3 @@ int cr__xq_post(cr__xq *q, cr__xnode *n)
     cr__gate_leave(&q->gate, shard);
     return 0;
 }
-
-size_t cr__xq_lanes(cr_loop *l)
-{
-    size_t n = 0;
-    int err = 0;
-    cr__xq *q = cr__xq_get(l, &err);
-    for (lane *ln = q ? atomic_load_explicit(&q->lanes, memory_order_acquire) : NULL; ln; ln = ln->next)
-        n++;
-    return n;
-}
-

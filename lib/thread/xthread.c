@@ -323,3 +323,15 @@ int cr_loop_set_default_executor(cr_loop *loop, cr_pool *pool)
     q->executor = pool;
     return 0;
 }
+
+/* Test seam: how many lanes the loop's inbox has. */
+size_t cr__xq_lanes(cr_loop *l)
+{
+    size_t n = 0;
+    int err = 0;
+    cr__xq *q = cr__xq_get(l, &err);
+    for (lane *ln = q ? atomic_load_explicit(&q->lanes, memory_order_acquire) : NULL; ln; ln = ln->next)
+        n++;
+    return n;
+}
+
