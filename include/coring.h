@@ -271,5 +271,6 @@ CR_API void cr_lock_guard_release(cr_lock_guard *g);
 #include <coring/sync.h>
 #include <coring/thread.h>
 #include <coring/io.h>
+#include <coring/process.h>
 
 #endif /* CORING_H */

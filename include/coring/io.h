@@ -1,4 +1,4 @@
-/* coring/io.h — sockets, files, streams, servers (issue 5).
+/* coring/io.h — sockets, files, streams, servers.
  * Included by <coring.h>; do not include directly.
  *
  * Every call marked "suspends" goes through the loop's io_uring: it parks only
@@ -253,7 +253,7 @@ CR_API ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen,
 CR_API ssize_t cr_stream_readline(cr_stream *s, void *buf, size_t cap);
 /* True once EOF was received and the buffer is empty. */
 CR_API bool cr_stream_at_eof(const cr_stream *s);
-/* ---- zero copy (issue 5 performance) ----
+/* ---- zero copy ----
  * read_buf: like read, but instead of copying it hands back a view of the
  * received bytes: usually the loop's provided buffer itself, or the stream's
  * own buffer when data was already waiting. Suspends. Returns out->len (> 0),

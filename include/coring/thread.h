@@ -1,4 +1,4 @@
-/* coring/thread.h — the thread pool, to_thread, run_coroutine_threadsafe, call_soon_threadsafe, loops per core (issue 3).
+/* coring/thread.h — the thread pool, to_thread, run_coroutine_threadsafe, call_soon_threadsafe, loops per core.
  * Included by <coring.h>; do not include directly.
  *
  * Threads and loops. A loop belongs to the thread that runs it. Other threads

@@ -186,7 +186,7 @@ int cr_future_result(const cr_future *f, void **value)
         return -EINVAL;
     if (f->state == CR__PENDING)
         return -EAGAIN;
-    ((cr_future *)f)->retrieved = 1; /* issue 4 (debug) */
+    ((cr_future *)f)->retrieved = 1; /* debug mode: the error was read */
     if (value)
         *value = f->err ? NULL : f->value;
     return f->err;
@@ -197,7 +197,7 @@ int cr_future_exception(const cr_future *f)
     if (!f)
         return -EINVAL;
     if (f->state != CR__PENDING)
-        ((cr_future *)f)->retrieved = 1; /* issue 4 (debug) */
+        ((cr_future *)f)->retrieved = 1; /* debug mode: the error was read */
     return f->state == CR__PENDING ? -EAGAIN : f->err;
 }
 

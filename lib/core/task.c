@@ -135,7 +135,7 @@ int cr__enter(cr__task **out)
     *out = t;
     if (!t)
         return -EPERM;
-    t->waiting_on = NULL; /* issue 4: each park site names its wait afresh */
+    t->waiting_on = NULL; /* each park site names its wait afresh */
     if (t->must_cancel) {
         t->must_cancel = false;
         return -ECANCELED;

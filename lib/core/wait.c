@@ -43,7 +43,7 @@ int cr_sleep_ns(int64_t ns)
     rc = cr__timer_arm(t->f.loop, &s.tm, cr__now_ns() + ns);
     if (rc < 0)
         return rc;
-    t->waiting_on = "sleep"; /* issue 4 */
+    t->waiting_on = "sleep";
     rc = cr__park_nocheck(NULL, NULL);
     if (rc == -ECANCELED) {
         cr__timer_disarm(t->f.loop, &s.tm);
@@ -152,7 +152,7 @@ static bool watch_one(cr__task *t, cr_future *f, cr__cb *node, struct holdset *h
 /* Until f is done; a cancel of the task cancels f (and waits on). */
 static void park_until_done(cr__task *t, cr_future *f, const char *what)
 {
-    t->waiting_on = what; /* issue 4 */
+    t->waiting_on = what;
     while (f->state == CR__PENDING)
         cr__park_nocheck(propagate_cancel, f);
 }
@@ -249,7 +249,7 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
         hold(f, &g.nodes[i]);
         g.remaining++;
     }
-    t->waiting_on = "gather"; /* issue 4 */
+    t->waiting_on = "gather";
     while (g.remaining && (g.return_exc || !g.first_err || g.cancelled))
         cr__park_nocheck(gather_on_cancel, &g);
     /* Early return on an error: the others keep running, unwatched. */
@@ -262,7 +262,7 @@ int cr_gather(cr_future *const *fs, size_t n, void **results, int *errors, unsig
         if (errors)
             errors[i] = fs[i]->state == CR__PENDING ? -EAGAIN : fs[i]->err;
         if (errors || (fs[i]->err && fs[i]->err == g.first_err))
-            fs[i]->retrieved = 1; /* issue 4 (debug): the caller saw it */
+            fs[i]->retrieved = 1; /* debug mode: the caller saw it */
     }
     release_held(t);
     if (g.nodes != local)
@@ -339,7 +339,7 @@ int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future 
         }
         if (timeout > 0)
             rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout));
-        t->waiting_on = "wait"; /* issue 4 */
+        t->waiting_on = "wait";
         while (rc == 0 && !w.timed_out && !wait_satisfied(fs, n, when))
             rc = cr__park_nocheck(NULL, NULL);
         cr__timer_disarm(t->f.loop, &w.tm);
@@ -421,7 +421,7 @@ static void shield_done(cr__cb *cb)
     struct shield *s = CR_CONTAINER_OF(cb, struct shield, cb);
     cr_future *in = cb->fut, *out = s->outer;
     if (out->state == CR__PENDING && out->loop) {
-        in->retrieved = 1; /* issue 4 (debug): the outer carries the error on */
+        in->retrieved = 1; /* debug mode: the outer carries the error on */
         cr__future_complete(out, in->state, in->err, in->value);
     }
     cr_future_unref(out);

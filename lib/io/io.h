@@ -114,6 +114,13 @@ static inline bool cr__mrecv_paused(const cr_mrecv *m) { return m->state == CR__
 /* Test seam: cancel the op as if the kernel had ended it (no F_MORE). */
 CR_HIDDEN void cr__mrecv_kick_for_test(cr_mrecv *m);
 
+/* ---- the acceptor (acceptor.c), for servers (server.c) ---- */
+
+/* Pop a queued fd without suspending; -EAGAIN if none (or the error). */
+CR_HIDDEN int cr__acceptor_pop(cr_acceptor *a);
+/* fn(ctx) runs when an fd is queued or the acceptor fails. */
+CR_HIDDEN void cr__acceptor_set_notify(cr_acceptor *a, void (*fn)(void *), void *ctx);
+
 /* ---- hostname resolution (resolve.c) ---- */
 
 struct addrinfo;

@@ -20,8 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-CR_HIDDEN int cr__acceptor_pop(cr_acceptor *a);
-CR_HIDDEN void cr__acceptor_set_notify(cr_acceptor *a, void (*fn)(void *), void *ctx);
 
 struct conn {
     cr__cb cb;
