@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# deps.sh build|test|bench — make sure the Debian packages a make target needs
-# are installed. Installs what is missing with apt-get (through sudo when not
-# root); when it cannot, it names exactly what to install and fails.
+# deps.sh build|test|bench|bench-peers [install|check] — make sure the Debian
+# packages a make target needs are installed. `install` (what make test and
+# make bench use) installs what is missing with apt-get (through sudo when not
+# root); `check` (plain make, make install) only names what is missing and
+# fails. When it cannot install, it names exactly what to install and fails.
 set -euo pipefail
 what=${1:-build}
+mode=${2:-install}
 
 # `make -j` runs deps-build and deps-test side by side; two apt-get calls at once
 # fail on dpkg's lock, so the checks and installs of every caller take turns.
@@ -52,6 +55,10 @@ esac
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "coring: '$what' needs these Debian packages: ${need[*]}" >&2
+if [ "$mode" = check ]; then
+    echo "coring: install them (sudo apt-get install ${need[*]}), or run 'make test', which does" >&2
+    exit 1
+fi
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=""
 elif have_cmd sudo && sudo -n true 2>/dev/null; then

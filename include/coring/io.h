@@ -1,5 +1,5 @@
 /* coring/io.h — sockets, files, streams, servers.
- * Included by <coring.h>; do not include directly.
+ * Included by <coring.h>; may also be included on its own.
  *
  * Every call marked "suspends" goes through the loop's io_uring: it parks only
  * the calling task and returns a byte count / fd / 0, or a negative errno.
@@ -15,11 +15,11 @@
  *  - Every fd coring creates is O_CLOEXEC.
  *  - Loop thread only (from a task on the loop), unless a function says so.
  */
+/* Standalone: <coring.h> comes first and includes every subject header in
+ * order (this one among them); the guard below then skips the rest. */
+#include <coring.h>
 #ifndef CORING_IO_H
 #define CORING_IO_H
-#ifndef CORING_H
-#error "include <coring.h>"
-#endif
 
 #include <errno.h>
 #include <sys/types.h>

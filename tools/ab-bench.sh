@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# ab-bench.sh BASE [HEAD] — before/after of a change to a hot path, in ONE
+# interleaved run (these machines drift by tens of percent: never compare with
+# a number from another run).
+#
+#   tools/ab-bench.sh 7f2a600            BASE against the working tree's HEAD
+#   ROUNDS=7 SECS=3 tools/ab-bench.sh A B
+#
+# Builds both commits from clean clones under build/ab/, then for each round
+# runs A then B: the core micro-benchmarks (bench/micro.cc: switch, yield,
+# spawn, future, lock, timer) and the echo server (examples/echo, pinned to
+# CPU 0) under one load generator binary (A's tools/loadgen, pinned to CPU 1,
+# 50 connections, 64-byte messages). Server CPU per request comes from
+# /proc/PID/schedstat (ns on CPU, all threads) over the measured window.
+# Prints per-benchmark medians (min–max) for A and B and the ratio B/A.
+# Needs what `make bench` installs (Google Benchmark, Boost.Context).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+base=${1:?usage: tools/ab-bench.sh BASE [HEAD]}
+head=${2:-HEAD}
+rounds=${ROUNDS:-5}
+secs=${SECS:-3}
+out=$top/build/ab
+mkdir -p "$out"
+
+build() { # name rev
+    local dir=$out/$1
+    rm -rf "$dir"
+    git clone -q "$top" "$dir"
+    git -C "$dir" checkout -q "$2"
+    make -C "$dir" -j2 >/dev/null
+    make -C "$dir/bench" -j2 "$dir/build/bench/micro" >/dev/null 2>&1 ||
+        make -C "$dir/bench" -j2 >/dev/null
+    make -C "$dir" examples >/dev/null
+    echo "$1 = $(git -C "$dir" log --oneline -1)"
+}
+tools/deps.sh bench
+build A "$base"
+build B "$head"
+
+filter='^(switch_coring|yield_two_tasks|spawn_run_join|future_resolve_wake|lock_uncontended|timer_arm_cancel)$'
+loadgen=$out/A/build/release/tools/loadgen
+results=$out/results.txt
+: >"$results"
+
+echo_round() { # side
+    local dir=$out/$1 log=$out/echo-$1.log
+    taskset -c 0 "$dir/build/release/examples/echo" 0 127.0.0.1 >"$log" 2>&1 &
+    local pid=$!
+    local port=""
+    for _ in $(seq 100); do
+        port=$(sed -n 's/.*listening on [^:]*:\([0-9]*\).*/\1/p' "$log")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || { kill $pid; echo "echo server did not start" >&2; exit 1; }
+    # loadgen warms up 0.5 s, then measures `secs`: read the server's CPU
+    # around the measured window only.
+    taskset -c 1 "$loadgen" -p "$port" -c 50 -d "$secs" -s 64 >"$out/lg-$1.txt" &
+    local lg=$!
+    sleep 0.5
+    local c0; c0=$(cat /proc/$pid/task/*/schedstat | awk '{s+=$1} END {print s}')
+    sleep "$secs"
+    local c1; c1=$(cat /proc/$pid/task/*/schedstat | awk '{s+=$1} END {print s}')
+    wait $lg
+    kill -INT $pid; wait $pid || true
+    local reqs; reqs=$(awk '{print $2}' "$out/lg-$1.txt")
+    local rps; rps=$(awk '{print $4}' "$out/lg-$1.txt")
+    [ "${reqs:-0}" -gt 0 ] && echo "$1 echo_cpu_ns_per_req $(( (c1 - c0) / reqs ))" >>"$results"
+    echo "$1 echo_req_per_s $rps" >>"$results"
+}
+
+for r in $(seq "$rounds"); do
+    for side in A B; do
+        "$out/$side/build/bench/micro" --benchmark_filter="$filter" --benchmark_min_time=0.2 \
+            --benchmark_format=csv 2>/dev/null |
+            awk -F, -v s=$side 'NR>1 && $1 !~ /^name/ {gsub(/"/,"",$1); print s, $1, $3}' >>"$results"
+        echo_round $side
+    done
+    echo "round $r/$rounds done" >&2
+done
+
+python3 - "$results" <<'EOF'
+import sys, statistics as st
+from collections import defaultdict
+d = defaultdict(list)
+for line in open(sys.argv[1]):
+    side, name, v = line.split()
+    d[(name, side)].append(float(v))
+names = sorted({n for n, _ in d})
+print(f"{'benchmark':28} {'A median (min–max)':>28} {'B median (min–max)':>28} {'B/A':>6}")
+for n in names:
+    a, b = d.get((n, 'A'), []), d.get((n, 'B'), [])
+    if not a or not b:
+        continue
+    fa = f"{st.median(a):.1f} ({min(a):.1f}–{max(a):.1f})"
+    fb = f"{st.median(b):.1f} ({min(b):.1f}–{max(b):.1f})"
+    print(f"{n:28} {fa:>28} {fb:>28} {st.median(b)/st.median(a):6.3f}")
+print("micro: ns per iteration (real time); echo_cpu_ns_per_req: server CPU (schedstat) "
+      "per request over the measured window; echo_req_per_s: loadgen's figure.")
+EOF
