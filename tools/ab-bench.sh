@@ -13,6 +13,9 @@
 # 50 connections, 64-byte messages). Server CPU per request comes from
 # /proc/PID/schedstat (ns on CPU, all threads) over the measured window.
 # Prints per-benchmark medians (min–max) for A and B and the ratio B/A.
+# With valgrind installed it also counts the echo server's instructions per
+# request under callgrind (inside cr_loop_run_until_complete), a figure that
+# does not drift with the machine's load.
 # Needs what `make bench` installs (Google Benchmark, Boost.Context).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +83,30 @@ for r in $(seq "$rounds"); do
     done
     echo "round $r/$rounds done" >&2
 done
+
+cg_round() { # side: instructions per request of the echo server
+    local dir=$out/$1 log=$out/cg-$1.log
+    valgrind --tool=callgrind --callgrind-out-file="$out/cg-$1.out" \
+        --toggle-collect=cr_loop_run_until_complete \
+        "$dir/build/release/examples/echo" 0 127.0.0.1 >"$log" 2>&1 &
+    local pid=$! port=""
+    for _ in $(seq 200); do
+        port=$(sed -n 's/.*listening on [^:]*:\([0-9]*\).*/\1/p' "$log")
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || { kill $pid; return; }
+    taskset -c 1 "$loadgen" -p "$port" -c 50 -d "$secs" -s 64 >"$out/cglg-$1.txt"
+    kill -INT $pid; wait $pid || true
+    local reqs ir
+    reqs=$(awk '{print $2}' "$out/cglg-$1.txt")
+    ir=$(awk '/^totals/ {print $2}' "$out/cg-$1.out")
+    # loadgen counts after its 0.5 s warm-up; the server served that too.
+    python3 -c "print('$1 echo_instructions_per_req', round($ir / ($reqs * ($secs + 0.5) / $secs), 1))" >>"$results"
+}
+if command -v valgrind >/dev/null && [ "${CALLGRIND:-1}" = 1 ]; then
+    for side in A B; do cg_round $side; done
+fi
 
 python3 - "$results" <<'EOF'
 import sys, statistics as st

@@ -210,12 +210,11 @@ static struct io_uring_sqe *get_sqe(cr__backend *b)
     return sqe;
 }
 
-/* The operation table: one cr__op → one SQE. */
-static int uring_submit(cr__backend *b, cr__op *op)
+/* The operation table: one cr__op → one SQE. Kept out of line, so that the
+ * hot path below (a stream's SEND, measured with callgrind) does not pay
+ * for this switch's register saves. */
+static __attribute__((noinline)) int prep(struct io_uring_sqe *sqe, cr__op *op)
 {
-    struct io_uring_sqe *sqe = get_sqe(b);
-    if (!sqe)
-        return -EIO; /* the ring is broken */
     int fd = op->fd;
     switch (op->code) {
     case CR__OP_SOCKET:
@@ -280,6 +279,21 @@ static int uring_submit(cr__backend *b, cr__op *op)
         io_uring_prep_nop(sqe); /* keep the SQ consistent; report the misuse */
         io_uring_sqe_set_data(sqe, NULL);
         return -EINVAL;
+    }
+    return 0;
+}
+
+static int uring_submit(cr__backend *b, cr__op *op)
+{
+    struct io_uring_sqe *sqe = get_sqe(b);
+    if (!sqe)
+        return -EIO; /* the ring is broken */
+    if (__builtin_expect(op->code == CR__OP_SEND, 1)) {
+        io_uring_prep_send(sqe, op->fd, op->a.rw.buf, op->a.rw.len, op->a.rw.flags);
+    } else {
+        int rc = prep(sqe, op);
+        if (rc < 0)
+            return rc;
     }
     io_uring_sqe_set_data(sqe, op);
     cr__be_started(b, op);
