@@ -25,6 +25,7 @@ case $what in
 test)
     have_hdr criterion/criterion.h || need+=(libcriterion-dev)
     have_cmd curl || need+=(curl) # the HTTP server test's real client
+    have_hdr sys/sdt.h || need+=(systemtap-sdt-dev) # USDT probes (core/trace.h)
     ;;
 bench)
     have_cmd g++ || need+=(g++)

@@ -324,6 +324,7 @@ static void dispatch(cr__backend *b)
             continue;
         if (!(cqe->flags & IORING_CQE_F_MORE))
             cr__be_ended(b, op);
+        CR_TRACE3(op_complete, op, op->code, cqe->res);
         /* complete() may queue SQEs but never reaps, so the ring head is ours. */
         op->complete(op, cqe->res, cqe->flags);
     }
