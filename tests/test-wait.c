@@ -1,24 +1,46 @@
 /*
  * Description: the suspending combinators — sleep ordering and cr_sleep(0)
- * fairness, gather, wait, wait_for, shield and as_completed. Timers use short
- * real delays; every test asserts order, never speed.
+ * fairness, gather, wait, wait_for, shield and as_completed. Every test
+ * asserts order, never speed: a child that must still be pending when the
+ * test looks waits on an event the test sets (job.gate), and children ordered
+ * by time get exact deadlines from one shared start (spawn_all), so their
+ * order never depends on how fast the machine arms them.
  */
 #include "helpers.h"
 #include <math.h>
 
-/* A child: sleep `ms`, log, then return `val` (or fail with it if negative). */
+/* A child: wait, log, then return `val` (or fail with it if negative).
+ * It waits on `gate` if set (the test decides when it finishes), else until
+ * the absolute loop time `at` if spawn stamped one, else cr_sleep(ms). */
 struct job {
     tlog *log;
     const char *name;
     int ms;
     int val;
     bool swallow; /* ignore a cancel and return val anyway */
+    cr_event *gate;
+    double at;
 };
+
+static int job_wait(struct job *j)
+{
+    if (j->gate)
+        return cr_event_wait(j->gate);
+    if (j->at <= 0)
+        return cr_sleep(j->ms / 1000.0);
+    /* An absolute deadline: children stamped from one start wake in ms order
+     * however long it takes to start them. A cancel from outside still ends
+     * the sleep with -ECANCELED; the scope's own expiry is "done". */
+    cr_timeout_scope *to = cr_timeout_at(j->at);
+    cr_assert_not_null(to);
+    int rc = cr_timeout_end(to, cr_sleep(3600));
+    return rc == -ETIMEDOUT ? 0 : rc;
+}
 
 static int job_run(void *arg, void **result)
 {
     struct job *j = arg;
-    int rc = cr_sleep(j->ms / 1000.0);
+    int rc = job_wait(j);
     if (rc < 0) {
         tlog_add(j->log, "%s-cancelled", j->name);
         cr_sleep(0.002); /* cleanup that suspends: others must wait for it */
@@ -34,7 +56,23 @@ static int job_run(void *arg, void **result)
     return 0;
 }
 
-static cr_task *spawn(struct job *j) { return cr_create_task(job_run, j); }
+/* Start n children whose deadlines all count from the same instant. */
+static void spawn_all(struct job *j, cr_task **t, size_t n)
+{
+    double t0 = cr_loop_time(cr_get_running_loop(NULL));
+    for (size_t i = 0; i < n; i++) {
+        if (!j[i].gate)
+            j[i].at = t0 + j[i].ms / 1000.0;
+        t[i] = cr_create_task(job_run, &j[i]);
+    }
+}
+
+static cr_task *spawn(struct job *j)
+{
+    cr_task *t;
+    spawn_all(j, &t, 1);
+    return t;
+}
 
 static void unref_all(cr_task **t, size_t n)
 {
@@ -48,10 +86,13 @@ static int sleep_order_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 0, 0}, {log, "b", 1, 0, 0}, {log, "c", 25, 0, 0}};
+    /* cr_sleep itself is the subject, so these count from each child's own
+     * start (no shared deadline): the gaps (150 ms) are far wider than the
+     * time it takes to start three tasks in one loop turn. */
+    struct job j[] = {{log, "a", 300, 0, 0, NULL, 0}, {log, "b", 1, 0, 0, NULL, 0}, {log, "c", 150, 0, 0, NULL, 0}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+        t[i] = cr_create_task(job_run, &j[i]);
     cr_assert_eq(cr_gather(t, 3, NULL, NULL, 0), 0);
     unref_all(t, 3);
     return 0;
@@ -80,7 +121,7 @@ static int alternate_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job a = {log, "a", 0, 0, 0}, b = {log, "b", 0, 0, 0};
+    struct job a = {log, "a", 0, 0, 0, NULL, 0}, b = {log, "b", 0, 0, 0, NULL, 0};
     cr_task *t[2] = {cr_create_task(yielder, &a), cr_create_task(yielder, &b)};
     cr_assert_eq(cr_gather(t, 2, NULL, NULL, 0), 0);
     unref_all(t, 2);
@@ -101,10 +142,9 @@ static int gather_order_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, 3, 0}};
+    struct job j[] = {{log, "a", 50, 1, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}, {log, "c", 25, 3, 0, NULL, 0}};
     cr_task *t[4];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    spawn_all(j, t, 3);
     cr_future *ready = cr_future_new(NULL); /* an already-done future mixes in */
     cr_future_set_result(ready, IPTR(4));
     t[3] = ready;
@@ -131,21 +171,23 @@ static int gather_error_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 25, 1, 0}, {log, "b", 1, -EIO, 0}, {log, "c", 50, 3, 0}};
+    cr_event *go = cr_event_new(); /* a and c finish (in that order) once we have looked */
+    struct job j[] = {{log, "a", 0, 1, 0, go, 0}, {log, "b", 1, -EIO, 0, NULL, 0}, {log, "c", 0, 3, 0, go, 0}};
     cr_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    spawn_all(j, t, 3);
     void *r[3];
     cr_assert_eq(cr_gather(t, 3, r, NULL, 0), -EIO);
     tlog_add(log, "gather-returned");
     cr_assert_not(cr_future_done(t[0]), "the others keep running");
     cr_assert_not(cr_future_done(t[2]));
+    cr_assert_eq(cr_event_set(go), 0);
     void *v;
     cr_assert_eq(cr_await(t[0], &v), 0);
     cr_assert_eq(PINT(v), 1);
     cr_assert_eq(cr_await(t[2], &v), 0);
     cr_assert_eq(PINT(v), 3);
     unref_all(t, 3);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
@@ -161,10 +203,9 @@ static int gather_exc_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, -EIO, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, -ENOENT, 0}};
+    struct job j[] = {{log, "a", 50, -EIO, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}, {log, "c", 25, -ENOENT, 0, NULL, 0}};
     cr_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    spawn_all(j, t, 3);
     void *r[3];
     int e[3];
     cr_assert_eq(cr_gather(t, 3, r, e, CR_RETURN_EXCEPTIONS), 0);
@@ -207,8 +248,9 @@ static int gather_cancel_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 10000, 1, 0}, {log, "b", 10000, 2, 0}};
-    struct gatherer g = {log, {spawn(&j[0]), spawn(&j[1])}};
+    struct job j[] = {{log, "a", 10000, 1, 0, NULL, 0}, {log, "b", 10000, 2, 0, NULL, 0}};
+    struct gatherer g = {log, {NULL, NULL}};
+    spawn_all(j, g.kids, 2);
     cr_task *gt = cr_create_task(gathering, &g);
     cr_assert_eq(cr_sleep(0), 0);
     cr_assert_eq(cr_sleep(0), 0);
@@ -259,10 +301,9 @@ static int wait_modes_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, -EIO, 0}};
+    struct job j[] = {{log, "a", 50, 1, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}, {log, "c", 25, -EIO, 0, NULL, 0}};
     cr_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    spawn_all(j, t, 3);
     cr_future *done[3], *pend[3];
     size_t nd, np;
     cr_assert_eq(cr_wait(t, 3, -1, CR_FIRST_COMPLETED, done, &nd, pend, &np), 0);
@@ -298,8 +339,9 @@ static int first_exception_all_ok_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 25, 1, 0}, {log, "b", 1, 2, 0}};
-    cr_task *t[2] = {spawn(&j[0]), spawn(&j[1])};
+    struct job j[] = {{log, "a", 25, 1, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}};
+    cr_task *t[2];
+    spawn_all(j, t, 2);
     size_t nd = 0, np = 9;
     cr_assert_eq(cr_wait(t, 2, -1, CR_FIRST_EXCEPTION, NULL, &nd, NULL, &np), 0);
     cr_assert_eq(nd, 2, "no error: FIRST_EXCEPTION waits for all");
@@ -320,11 +362,14 @@ static int wait_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 1, 1, 0}, {log, "b", 60, 2, 0}};
-    cr_task *t[2] = {spawn(&j[0]), spawn(&j[1])};
+    /* a is done within a loop turn; b only once the test sets go */
+    cr_event *go = cr_event_new();
+    struct job j[] = {{log, "a", 0, 1, 0, NULL, 0}, {log, "b", 0, 2, 0, go, 0}};
+    cr_task *t[2];
+    spawn_all(j, t, 2);
     cr_future *done[2], *pend[2];
     size_t nd, np;
-    cr_assert_eq(cr_wait(t, 2, 0.025, CR_ALL_COMPLETED, done, &nd, pend, &np), 0,
+    cr_assert_eq(cr_wait(t, 2, 0.2, CR_ALL_COMPLETED, done, &nd, pend, &np), 0,
                  "a timeout is not an error");
     tlog_add(log, "timeout");
     cr_assert_eq(nd, 1);
@@ -334,10 +379,12 @@ static int wait_timeout_main(void *arg, void **result)
     cr_assert_not(cr_future_cancelled(t[1]), "the timeout cancels nothing");
     cr_assert_eq(cr_wait(t, 2, 0, CR_ALL_COMPLETED, NULL, &nd, NULL, &np), 0);
     cr_assert_eq(np, 1, "timeout 0 just looks");
+    cr_assert_eq(cr_event_set(go), 0);
     void *v;
     cr_assert_eq(cr_await(t[1], &v), 0);
     cr_assert_eq(PINT(v), 2);
     unref_all(t, 2);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
@@ -385,17 +432,25 @@ static int wait_cancel_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 5, 1, 0}, {log, "b", 30, 2, 0}};
-    struct gatherer g = {log, {spawn(&j[0]), spawn(&j[1])}};
+    /* The children stay pending until the test sets go (never a timer: the
+     * cancel and await must not race their finishing), then finish a, b. */
+    cr_event *go = cr_event_new();
+    struct job j[] = {{log, "a", 0, 1, 0, go, 0}, {log, "b", 0, 2, 0, go, 0}};
+    struct gatherer g = {log, {NULL, NULL}};
+    spawn_all(j, g.kids, 2);
     cr_task *wt = cr_create_task(waiting, &g);
     cr_assert_eq(cr_sleep(0), 0);
     cr_assert_eq(cr_sleep(0), 0);
     cr_assert(cr_cancel(wt));
     cr_assert_eq(cr_await(wt, NULL), -ECANCELED);
     tlog_add(log, "waiter-cancelled");
+    cr_assert_not(cr_future_done(g.kids[0]), "children unharmed");
+    cr_assert_not(cr_future_done(g.kids[1]));
+    cr_assert_eq(cr_event_set(go), 0);
     cr_assert_eq(cr_gather(g.kids, 2, NULL, NULL, 0), 0, "children unharmed");
     unref_all(g.kids, 2);
     cr_future_unref(wt);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
@@ -415,7 +470,7 @@ static int wait_for_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 10000, 1, 0};
+    struct job j = {log, "inner", 10000, 1, 0, NULL, 0};
     cr_task *t = spawn(&j);
     void *v = IPTR(5);
     int rc = cr_wait_for(t, 0.01, &v);
@@ -455,26 +510,26 @@ static int wait_for_variants_main(void *arg, void **result)
     cr_assert(cr_future_cancelled(f));
     cr_future_unref(f);
     /* timeout 0 on a pending task: cancelled, waited for */
-    struct job a = {log, "a", 10000, 1, 0};
+    struct job a = {log, "a", 10000, 1, 0, NULL, 0};
     cr_task *t = spawn(&a);
     cr_assert_eq(cr_sleep(0), 0); /* started, so it has cleanup to wait for */
     cr_assert_eq(cr_wait_for(t, 0, &v), -ETIMEDOUT);
     cr_assert(cr_future_done(t));
     cr_future_unref(t);
     /* no timeout (< 0): waits as long as it takes */
-    struct job b = {log, "b", 20, 2, 0};
+    struct job b = {log, "b", 20, 2, 0, NULL, 0};
     t = spawn(&b);
     cr_assert_eq(cr_wait_for(t, -1, &v), 0);
     cr_assert_eq(PINT(v), 2);
     cr_future_unref(t);
     /* finishing before the timeout: its result, and the timer is gone */
-    struct job c = {log, "c", 2, 3, 0};
+    struct job c = {log, "c", 2, 3, 0, NULL, 0};
     t = spawn(&c);
     cr_assert_eq(cr_wait_for(t, 5, &v), 0);
     cr_assert_eq(PINT(v), 3);
     cr_future_unref(t);
     /* an error of the inner comes through as is */
-    struct job d = {log, "d", 1, -EIO, 0};
+    struct job d = {log, "d", 1, -EIO, 0, NULL, 0};
     t = spawn(&d);
     cr_assert_eq(cr_wait_for(t, 5, &v), -EIO);
     cr_future_unref(t);
@@ -493,7 +548,7 @@ static int wait_for_race_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 10000, 77, true};
+    struct job j = {log, "inner", 10000, 77, true, NULL, 0};
     cr_task *t = spawn(&j);
     void *v = NULL;
     cr_assert_eq(cr_wait_for(t, 0.005, &v), 0, "the inner's result wins");
@@ -529,7 +584,7 @@ static int wait_for_cancel_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 10000, 1, 0};
+    struct job j = {log, "inner", 10000, 1, 0, NULL, 0};
     struct wf w = {log, spawn(&j)};
     cr_task *outer = cr_create_task(wait_for_in_task, &w);
     cr_assert_eq(cr_sleep(0), 0);
@@ -570,7 +625,8 @@ static int shield_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 50, 5, 0};
+    cr_event *go = cr_event_new(); /* the inner finishes once we have looked */
+    struct job j = {log, "inner", 0, 5, 0, go, 0};
     struct wf w = {log, spawn(&j)};
     cr_task *outer = cr_create_task(await_shielded, &w);
     cr_assert_eq(cr_sleep(0), 0);
@@ -579,11 +635,13 @@ static int shield_main(void *arg, void **result)
     cr_assert_eq(cr_await(outer, NULL), -ECANCELED);
     tlog_add(log, "outer-gone");
     cr_assert_not(cr_future_done(w.inner), "the inner keeps running");
+    cr_assert_eq(cr_event_set(go), 0);
     void *v;
     cr_assert_eq(cr_await(w.inner, &v), 0);
     cr_assert_eq(PINT(v), 5, "and its result still arrives");
     cr_future_unref(w.inner);
     cr_future_unref(outer);
+    cr_assert_eq(cr_event_free(go), 0);
 
     /* A shield of a done future is that future; a shield mirrors errors. */
     cr_future *f = cr_future_new(NULL);
@@ -619,10 +677,9 @@ static int as_completed_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, 3, 0}};
+    struct job j[] = {{log, "a", 50, 1, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}, {log, "c", 25, 3, 0, NULL, 0}};
     cr_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    spawn_all(j, t, 3);
     cr_as_completed *it = cr_as_completed_new(t, 3, -1);
     cr_assert_not_null(it);
     cr_future *f;
@@ -650,9 +707,11 @@ static int as_completed_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 1, 1, 0}, {log, "b", 10000, 2, 0}};
-    cr_task *t[2] = {spawn(&j[0]), spawn(&j[1])};
-    cr_as_completed *it = cr_as_completed_new(t, 2, 0.03);
+    /* a is done within a loop turn, b never (it is cancelled below) */
+    struct job j[] = {{log, "a", 0, 1, 0, NULL, 0}, {log, "b", 10000, 2, 0, NULL, 0}};
+    cr_task *t[2];
+    spawn_all(j, t, 2);
+    cr_as_completed *it = cr_as_completed_new(t, 2, 0.2);
     cr_future *f;
     cr_assert_eq(cr_as_completed_next(it, &f), 0);
     cr_assert_eq(f, t[0]);
@@ -738,12 +797,16 @@ static int wait_only(void *arg, void **result)
 static int drop_main(void *arg, void **result)
 {
     (void)result;
-    struct job j = {arg, "j", 1, 9, 0};
+    cr_event *go = cr_event_new(); /* j finishes only once all three wait on it */
+    struct job j = {arg, "j", 0, 9, 0, go, 0};
     struct drop_wait w = {arg, spawn(&j)};
     cr_task *ts[] = {cr_create_task(gather_then_drop, &w), cr_create_task(wait_for_only, &w),
                      cr_create_task(wait_only, &w)};
+    cr_assert_eq(cr_sleep(0), 0); /* j and the three waiters have all started */
+    cr_assert_eq(cr_event_set(go), 0);
     cr_assert_eq(cr_gather(ts, 3, NULL, NULL, 0), 0);
     unref_all(ts, 3);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
@@ -766,17 +829,20 @@ static int ac_two_waiters_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "a", 1, 1, 0};
+    cr_event *go = cr_event_new(); /* a stays pending until we set go */
+    struct job j = {log, "a", 0, 1, 0, go, 0};
     cr_task *t = spawn(&j);
     cr_as_completed *it = cr_as_completed_new(&t, 1, -1);
     cr_task *first = cr_create_task(ac_next, it);
     cr_assert_eq(cr_sleep(0), 0); /* first is waiting in next() */
     cr_future *f;
     cr_assert_eq(cr_as_completed_next(it, &f), -EBUSY, "one waiter at a time");
+    cr_assert_eq(cr_event_set(go), 0);
     cr_assert_eq(cr_await(first, NULL), 0, "the first waiter still gets its future");
     cr_as_completed_free(it);
     cr_future_unref(first);
     cr_future_unref(t);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
