@@ -535,7 +535,7 @@ static int free_waiters_main(void *arg, void **result)
     cr_acceptor *a;
     cr_assert_eq(cr_acceptor_new(l, lfd, &a), 0);
     cr_task *t1 = cr_create_task(mrecv_waiter, m), *t2 = cr_create_task(acceptor_waiter, a);
-    cr_sleep(0.005);
+    cr_sleep(0); /* exact: both have started and now wait (nothing can arrive) */
     cr_mrecv_free(m);
     cr_acceptor_free(a);
     cr_assert_eq(cr_await(t1, NULL), -ESHUTDOWN);
