@@ -40,8 +40,9 @@ static int from_task_main(void *arg, void **r)
     EV = cr_event_new();
     cr_assert_eq(cr_add_signal_handler(l, SIGUSR1, on_signal, "usr1"), 0);
     cr_assert(blocked(SIGUSR1));
-    cr_task *s[2] = {cr_create_task(sleeper, IPTR(100)), cr_create_task(sleeper, IPTR(200))};
-    cr_sleep(0.001); /* both sleep now */
+    /* 0.5 s and 0.6 s: far longer than delivering one signal takes, even under TSan */
+    cr_task *s[2] = {cr_create_task(sleeper, IPTR(500)), cr_create_task(sleeper, IPTR(600))};
+    cr_sleep(0); /* exact: both sleep now */
     kill(getpid(), SIGUSR1);
     tlog_add(&LOG, "sent");
     cr_assert_eq(cr_event_wait(EV), 0);
@@ -61,7 +62,7 @@ static int from_task_main(void *arg, void **r)
 Test(signal, handler_runs_from_the_loop_while_tasks_sleep)
 {
     RUN_EXPECT(from_task_main, NULL, 0);
-    LOG_EQ(&LOG, "sent sig10:usr1 woke slept100:0 slept200:0");
+    LOG_EQ(&LOG, "sent sig10:usr1 woke slept500:0 slept600:0");
 }
 
 static void *thread_kill(void *arg)
