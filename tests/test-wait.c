@@ -2,16 +2,17 @@
  * Description: the suspending combinators — sleep ordering and cr_sleep(0)
  * fairness, gather, wait, wait_for, shield and as_completed. Every test
  * asserts order, never speed: a child that must still be pending when the
- * test looks waits on an event the test sets (job.gate), and children ordered
- * by time get exact deadlines from one shared start (spawn_all), so their
- * order never depends on how fast the machine arms them.
+ * test looks waits on an event the test sets (job.gate), and children that
+ * finish "one after another" are released in that order by a driver task
+ * that counts loop turns, not milliseconds (spawn_timed), so their order and
+ * the test's reactions between them are the same on any machine.
  */
 #include "helpers.h"
 #include <math.h>
 
 /* A child: wait, log, then return `val` (or fail with it if negative).
- * It waits on `gate` if set (the test decides when it finishes), else until
- * the absolute loop time `at` if spawn stamped one, else cr_sleep(ms). */
+ * It waits on `gate` if set (the test or the driver decides when it
+ * finishes), else it sleeps `ms`. */
 struct job {
     tlog *log;
     const char *name;
@@ -19,28 +20,12 @@ struct job {
     int val;
     bool swallow; /* ignore a cancel and return val anyway */
     cr_event *gate;
-    double at;
 };
-
-static int job_wait(struct job *j)
-{
-    if (j->gate)
-        return cr_event_wait(j->gate);
-    if (j->at <= 0)
-        return cr_sleep(j->ms / 1000.0);
-    /* An absolute deadline: children stamped from one start wake in ms order
-     * however long it takes to start them. A cancel from outside still ends
-     * the sleep with -ECANCELED; the scope's own expiry is "done". */
-    cr_timeout_scope *to = cr_timeout_at(j->at);
-    cr_assert_not_null(to);
-    int rc = cr_timeout_end(to, cr_sleep(3600));
-    return rc == -ETIMEDOUT ? 0 : rc;
-}
 
 static int job_run(void *arg, void **result)
 {
     struct job *j = arg;
-    int rc = job_wait(j);
+    int rc = j->gate ? cr_event_wait(j->gate) : cr_sleep(j->ms / 1000.0);
     if (rc < 0) {
         tlog_add(j->log, "%s-cancelled", j->name);
         cr_sleep(0.002); /* cleanup that suspends: others must wait for it */
@@ -56,15 +41,10 @@ static int job_run(void *arg, void **result)
     return 0;
 }
 
-/* Start n children whose deadlines all count from the same instant. */
 static void spawn_all(struct job *j, cr_task **t, size_t n)
 {
-    double t0 = cr_loop_time(cr_get_running_loop(NULL));
-    for (size_t i = 0; i < n; i++) {
-        if (!j[i].gate)
-            j[i].at = t0 + j[i].ms / 1000.0;
+    for (size_t i = 0; i < n; i++)
         t[i] = cr_create_task(job_run, &j[i]);
-    }
 }
 
 static cr_task *spawn(struct job *j)
@@ -72,6 +52,61 @@ static cr_task *spawn(struct job *j)
     cr_task *t;
     spawn_all(j, &t, 1);
     return t;
+}
+
+/* Loop turns the driver lets pass before it releases the next child: a
+ * completion reaches a waiting task within a few turns (done callbacks never
+ * run inline), and the waiter then logs and waits again. Turns, not time. */
+#define SETTLE_TURNS 20
+
+/* Children finishing one after another in the order of their `ms` (a rank
+ * here, not a duration; 10000 = never: such a child is cancelled). */
+struct timeline {
+    struct job *j;
+    size_t n;
+    cr_event *ev[4];
+    cr_task *driver;
+};
+
+static int drive(void *arg, void **result)
+{
+    (void)result;
+    struct timeline *tl = arg;
+    for (int last = -1;;) {
+        int next = -1;
+        for (size_t i = 0; i < tl->n; i++)
+            if (tl->ev[i] && tl->j[i].ms > last && tl->j[i].ms < 10000 &&
+                (next < 0 || tl->j[i].ms < tl->j[next].ms))
+                next = (int)i;
+        if (next < 0)
+            return 0;
+        for (int k = 0; k < SETTLE_TURNS; k++)
+            cr_assert_eq(cr_sleep(0), 0);
+        cr_assert_eq(cr_event_set(tl->ev[next]), 0);
+        last = tl->j[next].ms;
+    }
+}
+
+/* Spawn the children gated, plus the driver that releases them by rank. */
+static void spawn_timed(struct timeline *tl, struct job *j, cr_task **t, size_t n)
+{
+    cr_assert_leq(n, 4);
+    *tl = (struct timeline){.j = j, .n = n};
+    for (size_t i = 0; i < n; i++) {
+        tl->ev[i] = cr_event_new();
+        j[i].gate = tl->ev[i];
+    }
+    spawn_all(j, t, n);
+    tl->driver = cr_create_task(drive, tl);
+}
+
+/* After every released child is done: collect the driver, free the gates. */
+static void timeline_end(struct timeline *tl)
+{
+    cr_assert_eq(cr_await(tl->driver, NULL), 0);
+    cr_future_unref(tl->driver);
+    for (size_t i = 0; i < tl->n; i++)
+        cr_assert_eq(cr_event_free(tl->ev[i]), 0);
 }
 
 static void unref_all(cr_task **t, size_t n)
@@ -89,7 +124,9 @@ static int sleep_order_main(void *arg, void **result)
     /* cr_sleep itself is the subject, so these count from each child's own
      * start (no shared deadline): the gaps (150 ms) are far wider than the
      * time it takes to start three tasks in one loop turn. */
-    struct job j[] = {{log, "a", 300, 0, 0, NULL, 0}, {log, "b", 1, 0, 0, NULL, 0}, {log, "c", 150, 0, 0, NULL, 0}};
+    struct job j[] = {{log, "a", 300, 0, 0, NULL},
+                      {log, "b", 1, 0, 0, NULL},
+                      {log, "c", 150, 0, 0, NULL}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
         t[i] = cr_create_task(job_run, &j[i]);
@@ -121,7 +158,7 @@ static int alternate_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job a = {log, "a", 0, 0, 0, NULL, 0}, b = {log, "b", 0, 0, 0, NULL, 0};
+    struct job a = {log, "a", 0, 0, 0, NULL}, b = {log, "b", 0, 0, 0, NULL};
     cr_task *t[2] = {cr_create_task(yielder, &a), cr_create_task(yielder, &b)};
     cr_assert_eq(cr_gather(t, 2, NULL, NULL, 0), 0);
     unref_all(t, 2);
@@ -142,9 +179,12 @@ static int gather_order_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 1, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}, {log, "c", 25, 3, 0, NULL, 0}};
+    struct job j[] = {{log, "a", 3, 1, 0, NULL},
+                      {log, "b", 1, 2, 0, NULL},
+                      {log, "c", 2, 3, 0, NULL}};
     cr_task *t[4];
-    spawn_all(j, t, 3);
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 3);
     cr_future *ready = cr_future_new(NULL); /* an already-done future mixes in */
     cr_future_set_result(ready, IPTR(4));
     t[3] = ready;
@@ -155,6 +195,7 @@ static int gather_order_main(void *arg, void **result)
         cr_assert_eq(PINT(r[i]), i + 1, "results[%d] = %d", i, PINT(r[i]));
         cr_assert_eq(e[i], 0);
     }
+    timeline_end(&tl);
     unref_all(t, 4);
     return 0;
 }
@@ -172,7 +213,9 @@ static int gather_error_main(void *arg, void **result)
     (void)result;
     tlog *log = arg;
     cr_event *go = cr_event_new(); /* a and c finish (in that order) once we have looked */
-    struct job j[] = {{log, "a", 0, 1, 0, go, 0}, {log, "b", 1, -EIO, 0, NULL, 0}, {log, "c", 0, 3, 0, go, 0}};
+    struct job j[] = {{log, "a", 0, 1, 0, go},
+                      {log, "b", 1, -EIO, 0, NULL},
+                      {log, "c", 0, 3, 0, go}};
     cr_task *t[3];
     spawn_all(j, t, 3);
     void *r[3];
@@ -203,9 +246,12 @@ static int gather_exc_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, -EIO, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}, {log, "c", 25, -ENOENT, 0, NULL, 0}};
+    struct job j[] = {{log, "a", 3, -EIO, 0, NULL},
+                      {log, "b", 1, 2, 0, NULL},
+                      {log, "c", 2, -ENOENT, 0, NULL}};
     cr_task *t[3];
-    spawn_all(j, t, 3);
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 3);
     void *r[3];
     int e[3];
     cr_assert_eq(cr_gather(t, 3, r, e, CR_RETURN_EXCEPTIONS), 0);
@@ -217,6 +263,7 @@ static int gather_exc_main(void *arg, void **result)
     cr_assert_null(r[2]);
     for (int i = 0; i < 3; i++)
         cr_assert(cr_future_done(t[i]), "all done before it returns");
+    timeline_end(&tl);
     unref_all(t, 3);
     return 0;
 }
@@ -248,7 +295,7 @@ static int gather_cancel_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 10000, 1, 0, NULL, 0}, {log, "b", 10000, 2, 0, NULL, 0}};
+    struct job j[] = {{log, "a", 10000, 1, 0, NULL}, {log, "b", 10000, 2, 0, NULL}};
     struct gatherer g = {log, {NULL, NULL}};
     spawn_all(j, g.kids, 2);
     cr_task *gt = cr_create_task(gathering, &g);
@@ -301,9 +348,12 @@ static int wait_modes_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 1, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}, {log, "c", 25, -EIO, 0, NULL, 0}};
+    struct job j[] = {{log, "a", 3, 1, 0, NULL},
+                      {log, "b", 1, 2, 0, NULL},
+                      {log, "c", 2, -EIO, 0, NULL}};
     cr_task *t[3];
-    spawn_all(j, t, 3);
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 3);
     cr_future *done[3], *pend[3];
     size_t nd, np;
     cr_assert_eq(cr_wait(t, 3, -1, CR_FIRST_COMPLETED, done, &nd, pend, &np), 0);
@@ -323,6 +373,7 @@ static int wait_modes_main(void *arg, void **result)
     tlog_add(log, "all-completed");
     cr_assert_eq(nd, 3);
     cr_assert_eq(np, 0);
+    timeline_end(&tl);
     unref_all(t, 3);
     return 0;
 }
@@ -339,13 +390,15 @@ static int first_exception_all_ok_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 25, 1, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}};
+    struct job j[] = {{log, "a", 2, 1, 0, NULL}, {log, "b", 1, 2, 0, NULL}};
     cr_task *t[2];
-    spawn_all(j, t, 2);
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 2);
     size_t nd = 0, np = 9;
     cr_assert_eq(cr_wait(t, 2, -1, CR_FIRST_EXCEPTION, NULL, &nd, NULL, &np), 0);
     cr_assert_eq(nd, 2, "no error: FIRST_EXCEPTION waits for all");
     cr_assert_eq(np, 0);
+    timeline_end(&tl);
     unref_all(t, 2);
     return 0;
 }
@@ -364,7 +417,7 @@ static int wait_timeout_main(void *arg, void **result)
     tlog *log = arg;
     /* a is done within a loop turn; b only once the test sets go */
     cr_event *go = cr_event_new();
-    struct job j[] = {{log, "a", 0, 1, 0, NULL, 0}, {log, "b", 0, 2, 0, go, 0}};
+    struct job j[] = {{log, "a", 0, 1, 0, NULL}, {log, "b", 0, 2, 0, go}};
     cr_task *t[2];
     spawn_all(j, t, 2);
     cr_future *done[2], *pend[2];
@@ -435,7 +488,7 @@ static int wait_cancel_main(void *arg, void **result)
     /* The children stay pending until the test sets go (never a timer: the
      * cancel and await must not race their finishing), then finish a, b. */
     cr_event *go = cr_event_new();
-    struct job j[] = {{log, "a", 0, 1, 0, go, 0}, {log, "b", 0, 2, 0, go, 0}};
+    struct job j[] = {{log, "a", 0, 1, 0, go}, {log, "b", 0, 2, 0, go}};
     struct gatherer g = {log, {NULL, NULL}};
     spawn_all(j, g.kids, 2);
     cr_task *wt = cr_create_task(waiting, &g);
@@ -470,7 +523,7 @@ static int wait_for_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 10000, 1, 0, NULL, 0};
+    struct job j = {log, "inner", 10000, 1, 0, NULL};
     cr_task *t = spawn(&j);
     void *v = IPTR(5);
     int rc = cr_wait_for(t, 0.01, &v);
@@ -510,26 +563,26 @@ static int wait_for_variants_main(void *arg, void **result)
     cr_assert(cr_future_cancelled(f));
     cr_future_unref(f);
     /* timeout 0 on a pending task: cancelled, waited for */
-    struct job a = {log, "a", 10000, 1, 0, NULL, 0};
+    struct job a = {log, "a", 10000, 1, 0, NULL};
     cr_task *t = spawn(&a);
     cr_assert_eq(cr_sleep(0), 0); /* started, so it has cleanup to wait for */
     cr_assert_eq(cr_wait_for(t, 0, &v), -ETIMEDOUT);
     cr_assert(cr_future_done(t));
     cr_future_unref(t);
     /* no timeout (< 0): waits as long as it takes */
-    struct job b = {log, "b", 20, 2, 0, NULL, 0};
+    struct job b = {log, "b", 20, 2, 0, NULL};
     t = spawn(&b);
     cr_assert_eq(cr_wait_for(t, -1, &v), 0);
     cr_assert_eq(PINT(v), 2);
     cr_future_unref(t);
     /* finishing before the timeout: its result, and the timer is gone */
-    struct job c = {log, "c", 2, 3, 0, NULL, 0};
+    struct job c = {log, "c", 2, 3, 0, NULL};
     t = spawn(&c);
     cr_assert_eq(cr_wait_for(t, 5, &v), 0);
     cr_assert_eq(PINT(v), 3);
     cr_future_unref(t);
     /* an error of the inner comes through as is */
-    struct job d = {log, "d", 1, -EIO, 0, NULL, 0};
+    struct job d = {log, "d", 1, -EIO, 0, NULL};
     t = spawn(&d);
     cr_assert_eq(cr_wait_for(t, 5, &v), -EIO);
     cr_future_unref(t);
@@ -548,7 +601,7 @@ static int wait_for_race_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 10000, 77, true, NULL, 0};
+    struct job j = {log, "inner", 10000, 77, true, NULL};
     cr_task *t = spawn(&j);
     void *v = NULL;
     cr_assert_eq(cr_wait_for(t, 0.005, &v), 0, "the inner's result wins");
@@ -584,7 +637,7 @@ static int wait_for_cancel_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 10000, 1, 0, NULL, 0};
+    struct job j = {log, "inner", 10000, 1, 0, NULL};
     struct wf w = {log, spawn(&j)};
     cr_task *outer = cr_create_task(wait_for_in_task, &w);
     cr_assert_eq(cr_sleep(0), 0);
@@ -626,7 +679,7 @@ static int shield_main(void *arg, void **result)
     (void)result;
     tlog *log = arg;
     cr_event *go = cr_event_new(); /* the inner finishes once we have looked */
-    struct job j = {log, "inner", 0, 5, 0, go, 0};
+    struct job j = {log, "inner", 0, 5, 0, go};
     struct wf w = {log, spawn(&j)};
     cr_task *outer = cr_create_task(await_shielded, &w);
     cr_assert_eq(cr_sleep(0), 0);
@@ -677,9 +730,12 @@ static int as_completed_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 1, 0, NULL, 0}, {log, "b", 1, 2, 0, NULL, 0}, {log, "c", 25, 3, 0, NULL, 0}};
+    struct job j[] = {{log, "a", 3, 1, 0, NULL},
+                      {log, "b", 1, 2, 0, NULL},
+                      {log, "c", 2, 3, 0, NULL}};
     cr_task *t[3];
-    spawn_all(j, t, 3);
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 3);
     cr_as_completed *it = cr_as_completed_new(t, 3, -1);
     cr_assert_not_null(it);
     cr_future *f;
@@ -691,6 +747,7 @@ static int as_completed_main(void *arg, void **result)
     cr_assert_eq(cr_as_completed_next(it, &f), -ENOENT, "-ENOENT at the end, every time");
     cr_assert_null(f);
     cr_as_completed_free(it);
+    timeline_end(&tl);
     unref_all(t, 3);
     return 0;
 }
@@ -708,7 +765,7 @@ static int as_completed_timeout_main(void *arg, void **result)
     (void)result;
     tlog *log = arg;
     /* a is done within a loop turn, b never (it is cancelled below) */
-    struct job j[] = {{log, "a", 0, 1, 0, NULL, 0}, {log, "b", 10000, 2, 0, NULL, 0}};
+    struct job j[] = {{log, "a", 0, 1, 0, NULL}, {log, "b", 10000, 2, 0, NULL}};
     cr_task *t[2];
     spawn_all(j, t, 2);
     cr_as_completed *it = cr_as_completed_new(t, 2, 0.2);
@@ -798,7 +855,7 @@ static int drop_main(void *arg, void **result)
 {
     (void)result;
     cr_event *go = cr_event_new(); /* j finishes only once all three wait on it */
-    struct job j = {arg, "j", 0, 9, 0, go, 0};
+    struct job j = {arg, "j", 0, 9, 0, go};
     struct drop_wait w = {arg, spawn(&j)};
     cr_task *ts[] = {cr_create_task(gather_then_drop, &w), cr_create_task(wait_for_only, &w),
                      cr_create_task(wait_only, &w)};
@@ -830,7 +887,7 @@ static int ac_two_waiters_main(void *arg, void **result)
     (void)result;
     tlog *log = arg;
     cr_event *go = cr_event_new(); /* a stays pending until we set go */
-    struct job j = {log, "a", 0, 1, 0, go, 0};
+    struct job j = {log, "a", 0, 1, 0, go};
     cr_task *t = spawn(&j);
     cr_as_completed *it = cr_as_completed_new(&t, 1, -1);
     cr_task *first = cr_create_task(ac_next, it);
