@@ -258,7 +258,10 @@ static int pipelined_main(void *arg, void **result)
     static char buf[8192];
     size_t have = 0;
     ssize_t n = 1;
-    while (count_responses(buf) < 2 && (n = cr_recv(fd, buf + have, sizeof buf - 1 - have, 0, 2.0)) > 0) {
+    while (count_responses(buf) < 2) {
+        n = cr_recv(fd, buf + have, sizeof buf - 1 - have, 0, 2.0);
+        if (n <= 0)
+            break;
         have += (size_t)n;
         buf[have] = 0;
     }
