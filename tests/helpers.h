@@ -57,6 +57,11 @@ static inline void tlog_add(tlog *l, const char *fmt, ...)
 #define STRESS_ROUNDS(n, tsan) (n)
 #endif
 
+/* A deadline that only guards against a hang and is never meant to be hit:
+ * for tests that start hundreds of tasks at once, which under TSan on a slow
+ * loaded machine can hold the loop for seconds (a fiber each). */
+#define GUARD_S 60.0
+
 #define IPTR(x) ((void *)(intptr_t)(x))
 #define PINT(p) ((int)(intptr_t)(p))
 

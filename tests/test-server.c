@@ -31,14 +31,16 @@ static int echo_handler(cr_stream *s, void *arg)
 static int echo_client(void *arg, void **result)
 {
     (void)result;
-    int fd = cr_connect_tcp("127.0.0.1", PINT(arg), 2.0);
+    /* GUARD_S: 400 tasks (200 clients, 200 handlers) start at once */
+    int fd = cr_connect_tcp("127.0.0.1", PINT(arg), GUARD_S);
     if (fd < 0)
         return fd;
     char msg[32], buf[32];
     int len = snprintf(msg, sizeof msg, "hello %d", fd);
     for (int i = 0; i < 5; i++) {
-        if (cr_send_all(fd, msg, (size_t)len, 2.0) != len ||
-            cr_recv(fd, buf, (size_t)len, MSG_WAITALL, 2.0) != len || memcmp(msg, buf, (size_t)len)) {
+        if (cr_send_all(fd, msg, (size_t)len, GUARD_S) != len ||
+            cr_recv(fd, buf, (size_t)len, MSG_WAITALL, GUARD_S) != len ||
+            memcmp(msg, buf, (size_t)len)) {
             close(fd);
             return -EIO;
         }
