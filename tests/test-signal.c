@@ -12,6 +12,20 @@
 static tlog LOG;
 static cr_event *EV;
 
+/* Each test starts from the default dispositions: a shell that runs the
+ * suite in the background (`bash .ci/run &`, nohup, some CI runners) hands
+ * it SIGINT and SIGQUIT ignored, an ignored signal is discarded even while
+ * blocked for a signalfd, and cr_run rightly leaves an ignored SIGINT alone
+ * (asyncio does the same) — the SIGINT tests would then wait forever. */
+static void default_dispositions(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
+}
+
+TestSuite(signal, .init = default_dispositions);
+
 static void on_signal(int sig, void *arg)
 {
     tlog_add(&LOG, "sig%d:%s", sig, (const char *)arg);
