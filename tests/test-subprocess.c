@@ -21,11 +21,13 @@ static cr_subprocess *spawn(const char *const *argv, int in, int out, int err)
     return p;
 }
 
+/* Three loop turns: it can only finish if the loop runs while main's read
+ * waits (the child writes only after sleeping 20 ms of its own). */
 static int ticker(void *arg, void **r)
 {
     (void)r;
     for (int i = 0; i < 3; i++)
-        cr_sleep(0.001);
+        cr_sleep(0);
     *(int *)arg = 1;
     return 0;
 }
@@ -117,7 +119,7 @@ static int signals_main(void *arg, void **r)
     const char *sl[] = {"sleep", "10", NULL};
     cr_subprocess *p = spawn(sl, 0, 0, 0);
     cr_task *w = cr_create_task(waiter, p);
-    cr_sleep(0.005);
+    cr_sleep(0); /* exact: the waiter has started and waits (the child sleeps 10 s) */
     cr_assert_eq(cr_subprocess_free(p), -EBUSY, "a task waits on it");
     cr_cancel(w); /* waiting is cancellable; the child is untouched */
     cr_assert_eq(cr_await(w, NULL), -ECANCELED);
