@@ -45,7 +45,9 @@
  *
  * Output: one line of key=value pairs on stdout (bench/servers.py parses it).
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
