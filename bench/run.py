@@ -29,9 +29,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 OUT = os.path.join(TOP, "build", "bench")
-RESULTS = os.path.join(HERE, "results")
+RESULTS = os.path.join(HERE, "results")  # git-ignored; bench/reference/ holds the committed report
 PY = "/usr/bin/python3"  # Debian's python: python3-uvloop installs for it
-REL = os.path.join(TOP, "build", "release")  # `make examples`: echo, http, loadgen, floor, uv-echo
+REL = os.path.join(TOP, "build", "release")  # `make examples`: echo, http, floor, uv-echo
 sys.path.insert(0, HERE)
 import servers  # noqa: E402  (the echo/HTTP measuring half of this driver)
 
@@ -53,10 +53,13 @@ if QUICK:
     SPAWN_BATCH_N = 200_000  # 1,000,000 in default mode (asyncio alone takes ~10 s a run)
     SPAWN_SEQ_N = 100_000
     SLEEPERS = [(100_000, 3)]  # (N, rounds); 1,000,000 sleepers only in default mode
-    NET_ROUNDS = 2  # echo and HTTP: rounds of every server
+    NET_ROUNDS = 1  # echo and HTTP: rounds of every server (QUICK: a smoke run, no min-max)
     THREAD_ROUNDS = 2  # to_thread, cross-thread, deque
-    ECHO_DUR = 0.8  # seconds measured per echo run (after loadgen's 0.5 s warm-up)
-    HTTP_DUR = 1    # seconds of wrk per HTTP run (whole seconds)
+    NET_DUR = 0.3   # seconds measured per server window (after a 0.3 s warm-up)
+    VALID_DUR = 1   # seconds of wrk / h2load / loadgen per validation run
+    ECHO_CONNS = [50]
+    IDLE_CONNS = 2_000
+    PAYLOADS = [64, 65536, 1 << 20]
 else:
     ROUNDS = 5
     MICRO_MIN_TIME = 0.2
@@ -65,9 +68,15 @@ else:
     SLEEPERS = [(100_000, 5), (1_000_000, 3)]
     NET_ROUNDS = 3
     THREAD_ROUNDS = 3  # default mode ran 9:42 with 5 here (and Tokio): keep a margin
-    ECHO_DUR = 1.5
-    HTTP_DUR = 2
-ECHO_CONNS = [50, 500]
+    NET_DUR = 1.0
+    VALID_DUR = 2
+    ECHO_CONNS = [50, 500]
+    IDLE_CONNS = 10_000
+    PAYLOADS = [64, 4096, 65536, 1 << 20]
+PAYLOAD_CONNS = 16
+# Fixed offered loads: fractions of the slowest server's saturation (lowest
+# round), the same req/s for every server of a benchmark.
+RATE_FRACTIONS = [("50%", 0.5), ("80%", 0.8)]
 # Threads (issue 3). coring, libuv and Tokio always run the full counts;
 # asyncio/uvloop are ~50× slower per job, so they run fewer and the report
 # compares ns per job / per submission.
@@ -77,6 +86,7 @@ PY_TO_THREAD_N = 10_000 if QUICK else 30_000
 PY_XTHREAD_N = 10_000 if QUICK else 30_000
 ECHO_SIZE = 64
 HTTP_CONNS = 50
+LOADGEN = os.path.join(OUT, "loadgen")  # bench/loadgen.c: plain epoll, nothing of coring
 
 RUN_TIMEOUT = 300  # seconds, one program
 
@@ -261,11 +271,8 @@ def net_servers(runtimes):
     http.append(Server("nginx", "nginx", ["nginx"],
                        "" if shutil.which("nginx") else "no `nginx` (Debian: nginx-light)"))
     whole = {}
-    lg = os.path.join(REL, "tools", "loadgen")
-    if not os.access(lg, os.X_OK):
-        whole["echo"] = f"build/release/tools/loadgen missing ({mk})"
-    if not shutil.which("wrk"):
-        whole["http"] = "no `wrk` (Debian: wrk)"
+    if not os.access(LOADGEN, os.X_OK):
+        whole["echo"] = whole["http"] = "build/bench/loadgen missing (run `make -C bench`)"
     if not shutil.which("taskset"):
         whole["echo"] = whole["http"] = "no `taskset` (Debian: util-linux)"
     return echo, http, whole
@@ -491,6 +498,97 @@ def run_micro(store, rnd):
     return ok
 
 
+NET = {"perf": False, "perf_why": "", "rates": {}}  # filled by main() and run_net()
+
+
+def _measure(store, prog, key, what, rows, title, name, rnd, fn):
+    """Runs fn() -> {figure: (value, unit)} as one progress step; files each
+    figure under row '<title>: <figure>'. Returns True if coring failed."""
+    t = prog.start(key, what)
+    try:
+        res = fn()
+    except (RuntimeError, OSError, subprocess.SubprocessError, KeyError) as e:
+        res = {}
+        store.errors[(f"{title} ({key[0]})", name)] = str(e)
+        log(f"    FAILED: {e}")
+    prog.done(key, t)
+    for fig, (v, unit) in res.items():
+        row = f"{title}: {fig}"
+        rows[row] = (title, fig)
+        store.add(row, name, v, unit, rnd)
+    return not res and name == "coring"
+
+
+def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
+    """The server benchmarks, in phases, each server interleaved with its
+    peers in every round: saturation (closed loop) → the fixed rates derived
+    from it → fixed-rate windows (+ a perf window) → HTTP validation against
+    wrk and h2load → idle connections → payload sweep."""
+    failed = False
+    lg = LOADGEN
+
+    def order(srvs, r):
+        ok = [sv for sv in srvs if sv.ok]
+        return ok if r % 2 == 0 else list(reversed(ok))
+
+    for r in range(NET_ROUNDS):
+        for bench, conns, title, srvs in net_jobs:
+            mode = "echo" if bench == "echo" else "http"
+            for sv in order(srvs, r):
+                failed |= _measure(store, prog, ("sat", conns, bench, sv.name),
+                                   f"round {r + 1}/{NET_ROUNDS} · {title} · saturation · {sv.label}",
+                                   net_rows, title, sv.name, r,
+                                   lambda: servers.saturation(lg, sv.argv, mode, conns, NET_DUR, ECHO_SIZE))
+    for bench, conns, title, srvs in net_jobs:
+        # The slowest server's lowest saturation round sets the offered loads:
+        # every server then gets the same req/s, one it can carry.
+        lows = [(min(x for x in store.get(f"{title}: saturation req/s", sv.name) if x), sv)
+                for sv in srvs if sv.ok and any(store.get(f"{title}: saturation req/s", sv.name))]
+        if not lows:
+            continue
+        low, slow = min(lows, key=lambda p: p[0])
+        NET["rates"][title] = (slow.label, [(lab, round(low * f, -2)) for lab, f in RATE_FRACTIONS])
+    for r in range(NET_ROUNDS):
+        for bench, conns, title, srvs in net_jobs:
+            if title not in NET["rates"]:
+                continue
+            mode = "echo" if bench == "echo" else "http"
+            rates = NET["rates"][title][1]
+            for sv in order(srvs, r):
+                failed |= _measure(store, prog, ("rates", conns, bench, sv.name),
+                                   f"round {r + 1}/{NET_ROUNDS} · {title} · fixed rates "
+                                   + ", ".join(f"{x:,.0f}" for _, x in rates) + f" req/s · {sv.label}",
+                                   net_rows, title, sv.name, r,
+                                   lambda: servers.fixed_rates(lg, sv.argv, mode, conns, NET_DUR, rates,
+                                                               ECHO_SIZE, perf=NET["perf"]))
+    extra = {"validation": {}, "idle": {}, "payload": {}}
+    vtitle = f"HTTP validation, {HTTP_CONNS} connections"
+    tools = [("loadgen", lambda sv: servers.loadgen_closed(lg, sv.argv, HTTP_CONNS, VALID_DUR))]
+    tools += [("wrk", lambda sv: servers.wrk(sv.argv, HTTP_CONNS, VALID_DUR))] if shutil.which("wrk") else []
+    tools += [("h2load", lambda sv: servers.h2load(sv.argv, HTTP_CONNS, VALID_DUR))] if shutil.which("h2load") else []
+    NET["validation_tools"] = [t for t, _ in tools]
+    for r in range(NET_ROUNDS if wanted("http") else 0):
+        for sv in order(http_srv, r):
+            for tool, fn in (tools if r % 2 == 0 else list(reversed(tools))):
+                _measure(store, prog, ("valid", tool, sv.name), f"round {r + 1}/{NET_ROUNDS} · {vtitle} · "
+                         f"{tool} · {sv.label}", extra["validation"], vtitle, sv.name, r, lambda: fn(sv))
+    itile = f"idle connections, {IDLE_CONNS:,} each parked in a read"
+    for r in range(1 if wanted("echo") else 0):
+        for sv in order(echo_srv, r):
+            failed |= _measure(store, prog, ("idle", sv.name), f"{itile} · {sv.label}", extra["idle"], itile,
+                               sv.name, r, lambda: servers.idle_memory(lg, sv.argv, IDLE_CONNS))
+    ptitle = f"echo payload sweep, {PAYLOAD_CONNS} connections, closed loop"
+    sweep = [sv for sv in echo_srv if sv.name in ("coring", "floor", "libuv", "go", "tokio")]
+    for r in range(NET_ROUNDS if wanted("echo") else 0):
+        for size in PAYLOADS:
+            for sv in order(sweep, r):
+                failed |= _measure(store, prog, ("payload", size, sv.name), f"round {r + 1}/{NET_ROUNDS} · "
+                                   f"{ptitle} · {size:,} B · {sv.label}", extra["payload"], ptitle, sv.name, r,
+                                   lambda: servers.payload(lg, sv.argv, size, PAYLOAD_CONNS, NET_DUR))
+    NET["extra"] = extra
+    return failed
+
+
 def main():
     t_start = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t_start))
@@ -510,13 +608,15 @@ def main():
             if sv.ok and bench in net_skip:
                 sv.ok, sv.reason = False, net_skip[bench]
             log(f"  {bench} server {sv.label:14s} " + ("ok" if sv.ok else f"skipped ({sv.reason})"))
-    if not servers.PERF:
-        log(f"  syscall counts: skipped ({servers.PERF_WHY})")
-    # (bench, conns, title, servers, seconds per run)
-    net_jobs = [("echo", c, f"echo, {c} connections, {ECHO_SIZE}-byte messages", echo_srv, ECHO_DUR)
+    # perf is looked for only now, after install_peers() installed linux-perf.
+    NET["perf"], NET["perf_why"] = servers.perf_works()
+    if not NET["perf"]:
+        log(f"  syscall counts: skipped ({NET['perf_why']})")
+    # (bench, conns, title, servers)
+    net_jobs = [("echo", c, f"echo, {c} connections, {ECHO_SIZE}-byte messages", echo_srv)
                 for c in ECHO_CONNS if wanted("echo")]
     if wanted("http"):
-        net_jobs.append(("http", HTTP_CONNS, f"HTTP hello, wrk -t1 -c{HTTP_CONNS}", http_srv, HTTP_DUR))
+        net_jobs.append(("http", HTTP_CONNS, f"HTTP hello, {HTTP_CONNS} connections", http_srv))
     net_rows = {}  # row -> (title, figure)
     th_jobs = thread_jobs(runtimes) if wanted("threads") else []
     for title, rows, runners in th_jobs:
@@ -563,10 +663,11 @@ def main():
                 if rn.ok:
                     prog.plan(("threads", title, rn.name), 2.0)
         if r < NET_ROUNDS:
-            for bench, conns, title, srvs, dur in net_jobs:
+            for bench, conns, title, srvs in net_jobs:
                 for sv in srvs:
                     if sv.ok:
-                        prog.plan((bench, conns, sv.name), dur + 1.2)
+                        prog.plan(("sat", conns, bench, sv.name), NET_DUR + 0.8)
+                        prog.plan(("rates", conns, bench, sv.name), 3 * NET_DUR + 3)
 
     store = Store()
     failed = False
@@ -608,29 +709,7 @@ def main():
                     if fig in rn.figures:
                         row, runtime = rn.figures[fig]
                         store.add(row, runtime, v, unit, r)
-        if r >= NET_ROUNDS:
-            continue
-        for bench, conns, title, srvs, dur in net_jobs:
-            order = [sv for sv in srvs if sv.ok]
-            for sv in order if r % 2 == 0 else reversed(order):
-                key = (bench, conns, sv.name)
-                t = prog.start(key, f"round {r + 1}/{NET_ROUNDS} · {title} · {sv.label}")
-                try:
-                    if bench == "echo":
-                        res = servers.echo(sv.argv, os.path.join(REL, "tools", "loadgen"), conns, dur,
-                                           ECHO_SIZE)
-                    else:
-                        res = servers.http(sv.argv, conns, dur)
-                except (RuntimeError, OSError) as e:
-                    res = {}
-                    store.errors[(title, sv.name)] = str(e)
-                    log(f"    {sv.label}: FAILED: {e}")
-                    failed |= sv.name == "coring"
-                prog.done(key, t)
-                for fig, (v, unit) in res.items():
-                    row = f"{title}: {fig}"
-                    net_rows[row] = (title, fig)
-                    store.add(row, sv.name, v, unit, r)
+    failed |= run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv)
     elapsed = time.time() - t_start
     log(f"done in {fmt_dur(elapsed)}")
     report(stamp, store, runtimes, machine(), elapsed, fig_title, net_jobs, net_rows, th_jobs)
@@ -781,7 +860,7 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
             L.append(f"- {what} — waiting on issue {issue}")
         L.append("")
 
-    plots = plot(stamp, store, peers, fig_title) + plot_latency(stamp, store, net_jobs)
+    plots = plot(stamp, store, peers, fig_title) + plot_servers(stamp, store, net_jobs)
     if plots:
         L.append("## Plots\n")
         for title, base in plots:
@@ -802,10 +881,17 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
     print(text)
 
 
-# Server figures in report order; True where higher is better.
-NET_FIGS = [("req/s", True), ("latency p50", False), ("latency p99", False), ("latency p999", False),
-            ("CPU total/req", False), ("CPU user/req", False), ("CPU kernel/req", False),
-            ("io_uring_enter/req", False), ("syscalls/req", False)]
+# Server figures in report order; True where higher is better. "@X" rows
+# exist once per fixed rate.
+NET_FIGS = [("saturation req/s", True), ("generator busy at saturation", False),
+            ("server busy at saturation", False)]
+RATE_FIGS = [("server CPU/req", False), ("latency p50", False), ("latency p99", False),
+             ("latency p999", False), ("generator lag p99", False), ("syscalls/req", False),
+             ("io_uring_enter/req", False)]
+
+
+def net_figs():
+    return NET_FIGS + [(f"{f} @{lab}", h) for f, h in RATE_FIGS for lab, _ in RATE_FRACTIONS]
 
 
 def best_peer(store, title, fig, srvs, higher):
@@ -820,46 +906,143 @@ def best_peer(store, title, fig, srvs, higher):
     return best[0] if best else None
 
 
-def net_report(store, net_jobs, net_rows):
-    L = ["## Servers: echo and HTTP\n"]
-    L.append(f"Each server runs alone, pinned to CPU 0 (`taskset -c 0`: every runtime gets one core, "
-             f"Go's GOMAXPROCS follows it), the load generator pinned to CPU 1. Rounds: {NET_ROUNDS}, "
-             f"servers interleaved, order reversed every other round. Echo: `tools/loadgen -c N -s "
-             f"{ECHO_SIZE}` (one request in flight per connection), {ECHO_DUR} s measured after a 0.5 s "
-             f"warm-up. HTTP: `wrk -t1 -c{HTTP_CONNS} -d{HTTP_DUR}s --latency`. CPU/req is the server's "
-             f"CPU time over the first half of the measured window divided by the requests answered "
-             f"in it: total from /proc/PID/task/*/schedstat (ns), user/kernel from utime/stime "
-             f"(/proc/PID/stat, {servers.TCK} Hz ticks: a user time under a few ticks reads as 0, "
-             f"and user+kernel need not add up to the total exactly). Syscalls: "
-             + ("`perf stat -e syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter -p PID` over "
-                "the second half (tracing slows syscalls, so CPU is never read with perf attached; "
-                "epoll servers make no io_uring_enter: compare syscalls/req)."
-                if servers.PERF else f"not counted ({servers.PERF_WHY}).")
-             + " Ratios: coring/server per round, then the median; for req/s above 1 means coring "
-             "is faster, for every other row below 1 does. *best peer* = the peer (floor excluded) "
-             "with the best median for that row.\n")
-    for bench, conns, title, srvs, dur in net_jobs:
-        L.append(f"### {title}\n")
-        shown = [sv for sv in srvs if sv.ok]
-        has_floor = any(sv.name == "floor" for sv in shown)
-        L.append("| figure | unit | " + " | ".join(sv.label for sv in shown)
-                 + (" | coring/floor" if has_floor else "") + " | coring/best peer |")
-        L.append("|" + "---|" * (3 + len(shown) + has_floor))
-        for fig, higher in NET_FIGS:
-            row = f"{title}: {fig}"
-            if row not in net_rows:
-                continue
-            c = store.get(row, "coring")
-            line = f"| {fig} | {store.units.get(row, '')} | " + \
-                " | ".join(cell(store.get(row, sv.name)) for sv in shown)
-            if has_floor:
-                line += " | " + ratio_cell(c, store.get(row, "floor"))
+def gen_bound(store, title, name):
+    """True if, in any round, the generator was >= GEN_BOUND busy."""
+    return any(x is not None and x >= servers.GEN_BOUND
+               for x in store.get(f"{title}: generator busy at saturation", name))
+
+
+def net_table(store, title, srvs, figs, mark_bound=False, ratios=True):
+    L = []
+    shown = [sv for sv in srvs if any(store.get(f"{title}: {f}", sv.name) for f, _ in figs)]
+    if not shown:
+        return L
+    has_floor = ratios and any(sv.name == "floor" for sv in shown)
+    L.append("| figure | unit | " + " | ".join(sv.label for sv in shown)
+             + (" | coring/floor" if has_floor else "") + (" | coring/best peer |" if ratios else " |"))
+    L.append("|" + "---|" * (2 + len(shown) + has_floor + ratios))
+    for fig, higher in figs:
+        row = f"{title}: {fig}"
+        if not any(store.get(row, sv.name) for sv in shown):
+            continue
+        c = store.get(row, "coring")
+        cells = []
+        for sv in shown:
+            x = cell(store.get(row, sv.name))
+            if mark_bound and fig == "saturation req/s" and gen_bound(store, title, sv.name):
+                x += " ⚑"
+            cells.append(x)
+        line = f"| {fig} | {store.units.get(row, '')} | " + " | ".join(cells)
+        if has_floor:
+            line += " | " + ratio_cell(c, store.get(row, "floor"))
+        if ratios:
             bp = best_peer(store, title, fig, shown, higher)
             line += " | " + (f"{ratio_cell(c, store.get(row, bp.name))} ({bp.label})" if bp else "—")
-            L.append(line + " |")
+        L.append(line + " |")
+    return L
+
+
+def net_report(store, net_jobs, net_rows):
+    if not net_jobs:
+        return []
+    L = ["## Servers: echo and HTTP\n"]
+    L.append(
+        f"Each server runs alone, pinned to CPU 0 (`taskset -c 0`: every runtime gets one core, Go's "
+        f"GOMAXPROCS follows it); the load generator `build/bench/loadgen` (bench/loadgen.c: plain epoll, "
+        f"nothing of coring) is pinned to CPU 1. Rounds: {NET_ROUNDS}, servers interleaved, order reversed "
+        f"every other round. **Every figure comes from its own window** ({NET_DUR} s after a 0.3 s warm-up):\n\n"
+        f"- *saturation req/s*: closed loop, one request in flight per connection. ⚑ = the generator's "
+        f"thread was ≥ {servers.GEN_BOUND:.0%} busy in some round: the generator, not the server, set that "
+        f"figure (read CPU/request instead).\n"
+        f"- *@50% / @80%*: open loop at a fixed rate, the same for every server: 50% and 80% of the lowest "
+        f"saturation round of the slowest server of the table. *server CPU/req*: the server's CPU over "
+        f"exactly the window whose answers are counted (/proc/PID/task/*/schedstat, read by the generator "
+        f"at the window's edges), divided by them. *latency*: from each request's intended send time to its "
+        f"answer (no coordinated omission), HDR-style histogram (buckets < 0.8% wide). *generator lag "
+        f"p99*: how late the generator itself wrote requests — it is inside every latency figure.\n"
+        + (f"- *syscalls/req*, *io_uring_enter/req*: a separate window at the 50% rate with `perf stat -e "
+           f"raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter -p PID` attached; no other figure "
+           f"is taken while perf is attached (tracing slows every syscall).\n"
+           if NET["perf"] else f"- syscalls: not counted ({NET['perf_why']}).\n")
+        + "- No user/kernel split: the 100 Hz tick split (utime/stime) cannot resolve a few hundred ns per "
+          "request, and this VM exposes no PMU (`perf stat -e instructions:u` is not supported), so "
+          "user-space instructions per request are not measured.\n\n"
+          "Ratios: coring/server per round, then the median; for req/s above 1 means coring is faster, for "
+          "every other row below 1 does. *best peer* = the peer (floor excluded) with the best median for "
+          "that row.\n")
+    for bench, conns, title, srvs in net_jobs:
+        L.append(f"### {title}\n")
+        if title in NET["rates"]:
+            slow, rates = NET["rates"][title]
+            L.append("Fixed rates: " + ", ".join(f"{lab} = {x:,.0f} req/s" for lab, x in rates)
+                     + f" (of {slow}'s lowest saturation round).\n")
+        L += net_table(store, title, srvs, net_figs(), mark_bound=True)
         skipped = [sv for sv in srvs if not sv.ok]
         if skipped:
             L.append("\nSkipped: " + "; ".join(f"{sv.label} ({sv.reason})" for sv in skipped) + ".")
+        L.append("")
+    extra = NET.get("extra", {})
+    http = next((srvs for b, c, t, srvs in net_jobs if b == "http"), [])
+    vt = f"HTTP validation, {HTTP_CONNS} connections"
+    if extra.get("validation"):
+        L.append(f"### {vt}: loadgen beside wrk and h2load\n")
+        L.append(
+            f"The same servers under three generators, each in its own window ({VALID_DUR} s, closed loop, "
+            f"{HTTP_CONNS} connections, one thread pinned to CPU 1): `loadgen -m http`, `wrk -t1 --latency`, "
+            f"`h2load --h1 -t1` (nghttp2-client; it reports a mean, no percentiles). Tolerance stated in "
+            f"advance: where the *server* is the bottleneck (server busy ≥ 0.9, loadgen busy < 0.9), the "
+            f"three req/s agree within ±10% and the mean latencies within ±15% (a closed loop's mean latency "
+            f"is connections / req/s, so it follows). Where a generator is the bottleneck, req/s measures "
+            f"that generator: the table then shows each one's ceiling.\n")
+        figs = [(f, True) for f in ("loadgen req/s", "wrk req/s", "h2load req/s")] + \
+               [(f, False) for f in ("loadgen busy", "server busy (loadgen window)", "loadgen latency mean (closed loop)",
+                                     "h2load latency mean (closed loop)", "loadgen latency p50 (closed loop)",
+                                     "wrk latency p50 (closed loop)", "loadgen latency p99 (closed loop)",
+                                     "wrk latency p99 (closed loop)")]
+        L += net_table(store, vt, http, figs, ratios=False)
+        L.append("")
+        shown = [sv for sv in http if store.get(f"{vt}: loadgen req/s", sv.name)]
+        if shown:
+            L.append("| server | wrk/loadgen req/s | h2load/loadgen req/s | h2load/loadgen mean latency | "
+                     "server-bound? | within tolerance? |")
+            L.append("|---|---|---|---|---|---|")
+            for sv in shown:
+                def rr(a, b):
+                    m = med(paired_ratios(store.get(f"{vt}: {a}", sv.name), store.get(f"{vt}: {b}", sv.name)))
+                    return m[0] if m else None
+                w, h, lat = rr("wrk req/s", "loadgen req/s"), rr("h2load req/s", "loadgen req/s"), \
+                    rr("h2load latency mean (closed loop)", "loadgen latency mean (closed loop)")
+                sb = med(store.get(f"{vt}: server busy (loadgen window)", sv.name))
+                gb = med(store.get(f"{vt}: loadgen busy", sv.name))
+                bound = bool(sb and gb and sb[0] >= 0.9 and gb[0] < 0.9)
+                ok = [abs(x - 1) <= 0.10 for x in (w, h) if x] + ([abs(lat - 1) <= 0.15] if lat else [])
+                f3 = lambda x: f"{x:.3f}" if x else "—"  # noqa: E731
+                L.append(f"| {sv.label} | {f3(w)} | {f3(h)} | {f3(lat)} | {'yes' if bound else 'no (generator-bound)'} | "
+                         + (("yes" if all(ok) else "**no**") if bound else "n/a") + " |")
+            L.append("")
+    if extra.get("idle"):
+        it = f"idle connections, {IDLE_CONNS:,} each parked in a read"
+        L.append(f"### {it}\n")
+        L.append(f"`loadgen -m idle -c {IDLE_CONNS}`: opens the connections, sends one byte on each and reads it "
+                 f"back (so every connection is accepted and its handler parked in a read), waits 0.3 s, then "
+                 f"reads the server's VmRSS. Figure: (VmRSS after − before) / connections. Kernel socket memory "
+                 f"is not in RSS (the same for every server). 100,000 connections are not measured: from the "
+                 f"one client address 127.0.0.1 to one port there are only ~28,000 ephemeral ports.\n")
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        L += net_table(store, it, echo, [(f"RSS per idle connection ({IDLE_CONNS:,})", False)])
+        L.append("")
+    if extra.get("payload"):
+        pt = f"echo payload sweep, {PAYLOAD_CONNS} connections, closed loop"
+        L.append(f"### {pt}\n")
+        L.append(f"`loadgen -c {PAYLOAD_CONNS} -s SIZE`: one message in flight per connection, every echoed byte "
+                 f"checked. MB/s = answers/s × size (one direction); server CPU/KiB from schedstat over the "
+                 f"counted window. At large sizes the copies through loopback TCP dominate every server.\n")
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        figs = []
+        for size in PAYLOADS:
+            figs += [(f"{size} B: MB/s echoed", True), (f"{size} B: server CPU/KiB", False),
+                     (f"{size} B: generator busy", False)]
+        L += net_table(store, pt, echo, figs)
         L.append("")
     return L
 
@@ -924,38 +1107,58 @@ def copy_latest(stamp, base):
             shutil.copyfile(src, os.path.join(RESULTS, base.replace(stamp, "latest") + f".{ext}"))
 
 
-def plot_latency(stamp, store, net_jobs):
-    """Echo latency percentiles (p50/p99/p999) per server, log scale."""
+def plot_servers(stamp, store, net_jobs):
+    """Server results: CPU per request at the fixed rates, latency
+    percentiles at the higher rate, saturation req/s (⚑ generator-bound)."""
     gp = shutil.which("gnuplot")
-    rows = []
-    for bench, conns, title, srvs, dur in net_jobs:
-        if bench != "echo":
-            continue
-        for sv in srvs:
-            vals = [med(store.get(f"{title}: latency {p}", sv.name)) for p in ("p50", "p99", "p999")]
-            if all(vals):
-                rows.append((f"{sv.label} · {conns}", [v[0] for v in vals]))
-    if not gp or not rows:
+    if not gp or not net_jobs:
         return []
     work = os.path.join(OUT, "plot")
     os.makedirs(work, exist_ok=True)
-    dat = os.path.join(work, "latency.dat")
-    with open(dat, "w") as f:
-        f.write('"server · connections" "p50" "p99" "p999"\n')
-        for label, v in rows:
-            f.write(f'"{label}" ' + " ".join(f"{x:.1f}" for x in v) + "\n")
-    gnuplot(gp, f"{stamp}-latency", "1200,600", f"""set title 'echo, {ECHO_SIZE}-byte messages: latency percentiles per server (µs, log scale; medians of rounds)'
+    short = {"echo": "echo", "http": "HTTP"}
+    hi = RATE_FRACTIONS[-1][0]
+    specs = [  # (base, title, ylabel, [figure per column], column titles, log y)
+        ("cpu", "server CPU per request at fixed offered loads (same req/s for every server; medians of rounds)",
+         "server CPU per request (ns, schedstat)", [f"server CPU/req @{lab}" for lab, _ in RATE_FRACTIONS],
+         [f"at {lab} of the slowest server's saturation" for lab, _ in RATE_FRACTIONS], False),
+        ("latency", f"latency at the {hi} fixed rate, from each request's intended send time (open loop)",
+         "latency (µs, log scale)", [f"latency {p} @{hi}" for p in ("p50", "p99", "p999")],
+         ["p50", "p99", "p99.9"], True),
+        ("saturation", "saturation req/s, closed loop (⚑ in the label: the load generator was the bottleneck)",
+         "requests per second", ["saturation req/s"], ["req/s"], False),
+    ]
+    made = []
+    for base, title, ylabel, figs, cols, logy in specs:
+        rows = []
+        for bench, conns, jt, srvs in net_jobs:
+            for sv in srvs:
+                vals = [med(store.get(f"{jt}: {f}", sv.name)) for f in figs]
+                if all(vals):
+                    flag = " ⚑" if base == "saturation" and gen_bound(store, jt, sv.name) else ""
+                    rows.append((f"{sv.label} · {short[bench]} {conns}{flag}", [v[0] for v in vals]))
+        if not rows:
+            continue
+        dat = os.path.join(work, f"servers-{base}.dat")
+        with open(dat, "w") as f:
+            f.write('"server · benchmark, connections" ' + " ".join(f'"{c}"' for c in cols) + "\n")
+            for label, v in rows:
+                f.write(f'"{label}" ' + " ".join(f"{x:.1f}" for x in v) + "\n")
+        gnuplot(gp, f"{stamp}-servers-{base}", "1300,620", f"""set title "{title}"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set logscale y
+{'set logscale y' if logy else 'set yrange [0:*]'}
 set grid ytics
+set ylabel "{ylabel}"
+set xlabel "server · benchmark, connections"
 set key outside right top
-set xtics rotate by -25 left
-plot for [i=2:4] '{dat}' using i:xtic(1) title columnheader(i)
+set xtics rotate by -30 left
+set bmargin 9
+plot for [i=2:{len(cols) + 1}] '{dat}' using i:xtic(1) title columnheader(i)
 """)
-    copy_latest(stamp, f"{stamp}-latency")
-    return [("echo latency percentiles", "latest-latency")]
+        copy_latest(stamp, f"{stamp}-servers-{base}")
+        made.append((title, f"latest-servers-{base}"))
+    return made
 
 
 def plot(stamp, store, peers, fig_title):
