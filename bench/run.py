@@ -81,6 +81,7 @@ RATE_FRACTIONS = [("50%", 0.5), ("80%", 0.8)]
 # asyncio/uvloop are ~50× slower per job, so they run fewer and the report
 # compares ns per job / per submission.
 TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
+POOL_WORKERS = os.cpu_count() or 2  # every peer's to_thread pool gets this many threads
 XTHREAD_N, XTHREAD_PRODUCERS = 1_000_000, 2
 PY_TO_THREAD_N = 10_000 if QUICK else 30_000
 PY_XTHREAD_N = 10_000 if QUICK else 30_000
@@ -294,6 +295,7 @@ def thread_jobs(runtimes):
     and libuv in one process, interleaved, one round per run (ROUNDS=1)."""
     rt = {r.name: r for r in runtimes}
     env1 = dict(os.environ, ROUNDS="1")
+    env_pool = dict(env1, WORKERS=str(POOL_WORKERS))  # coring's and libuv's pools: POOL_WORKERS each
     exe = {p: os.path.join(OUT, p) for p in ("thread-to-thread", "thread-submit", "thread-deque")}
     why = {p: need_exe(e, "run `make -C bench`; needs issue 3 (threads) merged and libuv1-dev")
            for p, e in exe.items()}
@@ -302,16 +304,18 @@ def thread_jobs(runtimes):
         r = rt[name]
         return Runner(name, r.label, r.cmd(bench, args) if r.ok else None, figs, "" if r.ok else r.reason)
 
-    tt = f"to_thread: tiny jobs, {TO_THREAD_INFLIGHT} in flight"
-    row = f"{tt}: ns per job"
-    py_args = [str(PY_TO_THREAD_N), str(TO_THREAD_INFLIGHT)]
-    to_thread = (tt, [row], [
+    tt = f"to_thread: tiny jobs, {TO_THREAD_INFLIGHT} in flight, {POOL_WORKERS} pool threads each"
+    row, cpu = f"{tt}: wall ns per job", f"{tt}: CPU ns per job (all threads)"
+    py_args = [str(PY_TO_THREAD_N), str(TO_THREAD_INFLIGHT), f"--workers={POOL_WORKERS}"]
+    to_thread = (tt, [row, cpu], [
         Runner("coring", "coring + libuv", [exe["thread-to-thread"]],
-               {"to_thread_coring": (row, "coring"), "to_thread_libuv": (row, "libuv")},
-               why["thread-to-thread"], env1),
-        peer("asyncio", "tothread", py_args, {"to_thread": (row, "asyncio")}),
-        peer("uvloop", "tothread", py_args, {"to_thread": (row, "uvloop")}),
-        peer("tokio", "tothread", [str(TO_THREAD_N), str(TO_THREAD_INFLIGHT)], {"to_thread": (row, "tokio")}),
+               {"to_thread_coring": (row, "coring"), "to_thread_libuv": (row, "libuv"),
+                "to_thread_cpu_coring": (cpu, "coring"), "to_thread_cpu_libuv": (cpu, "libuv")},
+               why["thread-to-thread"], env_pool),
+        peer("asyncio", "tothread", py_args, {"to_thread": (row, "asyncio"), "to_thread_cpu": (cpu, "asyncio")}),
+        peer("uvloop", "tothread", py_args, {"to_thread": (row, "uvloop"), "to_thread_cpu": (cpu, "uvloop")}),
+        peer("tokio", "tothread", [str(TO_THREAD_N), str(TO_THREAD_INFLIGHT), str(POOL_WORKERS)],
+             {"to_thread": (row, "tokio"), "to_thread_cpu": (cpu, "tokio")}),
     ])
     xt = f"cross-thread submissions from {XTHREAD_PRODUCERS} threads"
     cb, co = f"{xt}: callback (call_soon_threadsafe), ns/op", f"{xt}: coroutine (run_coroutine_threadsafe), ns/op"
@@ -826,6 +830,13 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
         L.append(f"\nNot in this build of `build/bench/micro`: {', '.join(missing)}.")
     L.append("\n`switch` is one one-way switch (half a ping-pong). `yield` is one task handing "
              "the loop to another through a full loop turn.\n")
+    L.append("**The switches do not do the same work.** coring's `cr__ctx_switch` saves the callee-saved "
+             "general registers and the stack pointer only; it does **not** save or restore the "
+             "floating-point control state (x86-64: MXCSR and the x87 control word; AArch64: FPCR), which "
+             "coring treats as thread-wide (lib/ctx.h). Boost.Context's `jump_fcontext` saves and restores "
+             "MXCSR and the x87 control word on every switch (`stmxcsr`/`fnstcw` + `ldmxcsr`/`fldcw`), and "
+             "`swapcontext` also saves the signal mask with a system call. Part of coring's lead is that "
+             "skipped work: a task that changes the rounding mode changes it for every task of the thread.\n")
 
     # Whole programs.
     L.append("## Whole programs\n")
@@ -1052,18 +1063,23 @@ def threads_report(store, th_jobs):
         return []
     L = ["## Threads: to_thread, cross-thread submission, work-stealing deque\n"]
     L.append(f"coring's programs are `bench/thread-*.c`; each runs coring and libuv one after the "
-             f"other in one process (ROUNDS=1: one sample per round). to_thread: coring "
-             f"`cr_to_thread` (default pool: one worker per CPU), libuv `uv_queue_work` (4 threads), "
-             f"asyncio/uvloop `asyncio.to_thread` (default executor), Tokio `spawn_blocking` "
-             f"(current-thread runtime, blocking pool grows on demand); {TO_THREAD_N:,} jobs "
-             f"({PY_TO_THREAD_N:,} for asyncio/uvloop), first submission to last completion. "
+             f"other in one process (ROUNDS=1: one sample per round). to_thread: every pool gets "
+             f"{POOL_WORKERS} threads (the CPU count): coring `cr_to_thread` (WORKERS={POOL_WORKERS}), "
+             f"libuv `uv_queue_work` (UV_THREADPOOL_SIZE={POOL_WORKERS}), asyncio/uvloop `asyncio.to_thread` "
+             f"(default executor set to a ThreadPoolExecutor of {POOL_WORKERS}), Tokio `spawn_blocking` "
+             f"(current-thread runtime, `max_blocking_threads({POOL_WORKERS})`); {TO_THREAD_N:,} jobs "
+             f"({PY_TO_THREAD_N:,} for asyncio/uvloop), first submission to last completion; *CPU ns per job* "
+             f"is the process's CPU time (every thread) over the same span — coring's workers spin briefly "
+             f"before parking, which buys wall time with CPU: read both rows. "
              f"Cross-thread: {XTHREAD_N:,} submissions ({PY_XTHREAD_N:,} for asyncio/uvloop) from "
              f"{XTHREAD_PRODUCERS} producer threads into one loop, until the loop has run the last: "
              f"callbacks (coring `cr_call_soon_threadsafe`, libuv a mutex-protected list + "
              f"`uv_async_send`, asyncio `call_soon_threadsafe`) and coroutines (coring "
              f"`cr_run_coroutine_threadsafe`, asyncio `run_coroutine_threadsafe`, Tokio "
-             f"`Handle::spawn`). Ratios: coring/peer per round, then the median; below 1 = coring "
-             f"faster.\n")
+             f"`Handle::spawn`). Equal work: coring's coroutine and Tokio's task both bump a plain "
+             f"counter owned by the loop thread and create no future/JoinHandle kept by anyone (Tokio: a "
+             f"thread-local Cell, no Arc clone per task). Ratios: coring/peer per round, then the median; "
+             f"below 1 = coring faster.\n")
     for title, rows, runners in th_jobs:
         cols = []
         for rn in runners:
