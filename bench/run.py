@@ -48,18 +48,22 @@ def wanted(group):
 # ---------------------------------------------------------------- workload --
 
 if QUICK:
-    ROUNDS = 3
-    MICRO_MIN_TIME = 0.05
-    SPAWN_BATCH_N = 200_000  # 1,000,000 in default mode (asyncio alone takes ~10 s a run)
-    SPAWN_SEQ_N = 100_000
-    SLEEPERS = [(100_000, 3)]  # (N, rounds); 1,000,000 sleepers only in default mode
-    NET_ROUNDS = 1  # echo and HTTP: rounds of every server (QUICK: a smoke run, no min-max)
-    THREAD_ROUNDS = 2  # to_thread, cross-thread, deque
-    NET_DUR = 0.3   # seconds measured per server window (after a 0.3 s warm-up)
+    # A smoke run: everything runs, few rounds (< 2 min on 2 cores once the
+    # peers are installed). Its figures are for checking, not for quoting.
+    ROUNDS = 2
+    MICRO_MIN_TIME = 0.02
+    SPAWN_BATCH_N = 100_000  # 1,000,000 in default mode (asyncio alone takes ~10 s a run)
+    SPAWN_SEQ_N = 50_000
+    SLEEPERS = [(100_000, 2)]  # (N, rounds); 1,000,000 sleepers only in default mode
+    NET_ROUNDS = 1  # echo and HTTP: rounds of every server (QUICK: one, no min-max)
+    THREAD_ROUNDS = 1  # to_thread, cross-thread, deque
+    NET_DUR = 0.2   # seconds measured per server window (after NET_WARM)
+    NET_WARM = 0.2
     VALID_DUR = 1   # seconds of wrk / h2load / loadgen per validation run
+    VALID_SERVERS = ("coring",)
     ECHO_CONNS = [50]
     IDLE_CONNS = 2_000
-    PAYLOADS = [64, 65536, 1 << 20]
+    PAYLOADS = [65536]
 else:
     ROUNDS = 5
     MICRO_MIN_TIME = 0.2
@@ -68,8 +72,10 @@ else:
     SLEEPERS = [(100_000, 5), (1_000_000, 3)]
     NET_ROUNDS = 3
     THREAD_ROUNDS = 3  # default mode ran 9:42 with 5 here (and Tokio): keep a margin
-    NET_DUR = 1.0
+    NET_DUR = 0.7
+    NET_WARM = 0.3
     VALID_DUR = 2
+    VALID_SERVERS = ("coring", "go", "nginx")
     ECHO_CONNS = [50, 500]
     IDLE_CONNS = 10_000
     PAYLOADS = [64, 4096, 65536, 1 << 20]
@@ -83,8 +89,8 @@ RATE_FRACTIONS = [("50%", 0.5), ("80%", 0.8)]
 TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
 POOL_WORKERS = os.cpu_count() or 2  # every peer's to_thread pool gets this many threads
 XTHREAD_N, XTHREAD_PRODUCERS = 1_000_000, 2
-PY_TO_THREAD_N = 10_000 if QUICK else 30_000
-PY_XTHREAD_N = 10_000 if QUICK else 30_000
+PY_TO_THREAD_N = 5_000 if QUICK else 30_000
+PY_XTHREAD_N = 5_000 if QUICK else 30_000
 ECHO_SIZE = 64
 HTTP_CONNS = 50
 LOADGEN = os.path.join(OUT, "loadgen")  # bench/loadgen.c: plain epoll, nothing of coring
@@ -530,6 +536,7 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
     wrk and h2load → idle connections → payload sweep."""
     failed = False
     lg = LOADGEN
+    servers.WARM = NET_WARM
 
     def order(srvs, r):
         ok = [sv for sv in srvs if sv.ok]
@@ -572,7 +579,7 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
     tools += [("h2load", lambda sv: servers.h2load(sv.argv, HTTP_CONNS, VALID_DUR))] if shutil.which("h2load") else []
     NET["validation_tools"] = [t for t, _ in tools]
     for r in range(NET_ROUNDS if wanted("http") else 0):
-        for sv in order(http_srv, r):
+        for sv in order([sv for sv in http_srv if sv.name in VALID_SERVERS], r):
             for tool, fn in (tools if r % 2 == 0 else list(reversed(tools))):
                 _measure(store, prog, ("valid", tool, sv.name), f"round {r + 1}/{NET_ROUNDS} · {vtitle} · "
                          f"{tool} · {sv.label}", extra["validation"], vtitle, sv.name, r, lambda: fn(sv))
@@ -961,7 +968,7 @@ def net_report(store, net_jobs, net_rows):
         f"Each server runs alone, pinned to CPU 0 (`taskset -c 0`: every runtime gets one core, Go's "
         f"GOMAXPROCS follows it); the load generator `build/bench/loadgen` (bench/loadgen.c: plain epoll, "
         f"nothing of coring) is pinned to CPU 1. Rounds: {NET_ROUNDS}, servers interleaved, order reversed "
-        f"every other round. **Every figure comes from its own window** ({NET_DUR} s after a 0.3 s warm-up):\n\n"
+        f"every other round. **Every figure comes from its own window** ({NET_DUR} s after a {NET_WARM} s warm-up):\n\n"
         f"- *saturation req/s*: closed loop, one request in flight per connection. ⚑ = the generator's "
         f"thread was ≥ {servers.GEN_BOUND:.0%} busy in some round: the generator, not the server, set that "
         f"figure (read CPU/request instead).\n"

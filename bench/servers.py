@@ -39,6 +39,7 @@ import time
 SERVER_CPU, LOAD_CPU = "0", "1"
 START_TIMEOUT = 10  # seconds for a server to say it listens
 GEN_BOUND = 0.9     # generator busy fraction from which saturation is its, not the server's
+WARM = 0.3          # seconds of load before each measured window (run.py sets it)
 
 
 def free_port():
@@ -158,8 +159,9 @@ def _kv(line):
     return out
 
 
-def loadgen(exe, srv, mode, conns, dur, warm=0.3, rate=None, size=64, depth=1, threads=1):
+def loadgen(exe, srv, mode, conns, dur, warm=None, rate=None, size=64, depth=1, threads=1):
     """One loadgen window against srv: its key=value figures as a dict."""
+    warm = WARM if warm is None else warm
     cmd = ["taskset", "-c", LOAD_CPU, exe, "-p", str(srv.port), "-m", mode, "-c", str(conns),
            "-t", str(threads), "-d", str(dur), "-w", str(warm), "-s", str(size), "-P", str(depth),
            "-S", str(srv.pid)]
@@ -228,10 +230,10 @@ def fixed_rates(exe, argv, mode, conns, dur, rates, size=64, env=None, perf=Fals
             label, rate = rates[0]
             box = {}
             # loadgen's window starts after its warm-up; perf covers the middle of it.
-            t = threading.Thread(target=lambda: box.update(kv=loadgen(exe, srv, mode, conns, dur + 0.4,
+            t = threading.Thread(target=lambda: box.update(kv=loadgen(exe, srv, mode, conns, dur + 0.2,
                                                                       rate=rate, size=size)))
             t.start()
-            time.sleep(0.5)
+            time.sleep(WARM + 0.1)
             t0 = time.monotonic()
             counts = perf_window(srv, dur)
             secs = time.monotonic() - t0
