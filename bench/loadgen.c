@@ -4,7 +4,7 @@
  * coring cannot flatter coring's own figures.
  *
  *   loadgen -p PORT [-h 127.0.0.1] [-c 50] [-t 1] [-d 1] [-w 0.5] [-s 64] [-P 1]
- *           [-m echo|http|idle] [-R RATE] [-B 200] [-S SERVER_PID]
+ *           [-m echo|http|idle|churn] [-R RATE] [-B 200] [-S SERVER_PID]
  *
  * -c connections, spread over -t threads (one epoll loop each); -d seconds
  * measured after -w seconds of warm-up; -s echo payload bytes; -P requests in
@@ -38,6 +38,10 @@
  * Latencies go into an HDR-style histogram: 128 linear sub-buckets per power
  * of two (worst-case bucket width 0.78%; the reported value is the bucket's
  * midpoint, within 0.4%).
+ *
+ * churn mode: each of -c slots connects, sends one -s byte message, reads
+ * its echo, closes, and starts over (closed loop): connections/s, and the
+ * server's CPU per connection; latency runs from connect() to the echo.
  *
  * idle mode: opens -c connections, makes one 1-byte round trip on each (so the
  * server has accepted it and parked a read), then with -S PID reports the
@@ -135,7 +139,7 @@ static double hist_pct(const hist *h, double p)
 
 /* --------------------------------------------------------------- options -- */
 
-enum mode { ECHO, HTTP, IDLE };
+enum mode { ECHO, HTTP, IDLE, CHURN };
 
 static struct {
     const char *host;
@@ -220,7 +224,7 @@ static int flush(worker *w, conn *c)
         size_t off = c->send_off;
         int64_t t = w->rate ? 0 : now_ns();
         while (k < c->queued && n < 64) {
-            if (off == 0 && !w->rate)
+            if (off == 0 && !w->rate && o.mode != CHURN)
                 c->t[k % RING] = t;
             iov[n].iov_base = (char *)req_bytes(c, k) + off;
             iov[n].iov_len = len - off;
@@ -250,7 +254,7 @@ static void answered(worker *w, conn *c, int64_t now)
         hist_add(&w->lat, lat > 0 ? (uint64_t)lat : 0);
         w->done_in_window++;
     }
-    if (!w->rate && !atomic_load_explicit(&stop, memory_order_relaxed))
+    if (!w->rate && o.mode != CHURN && !atomic_load_explicit(&stop, memory_order_relaxed))
         c->queued++;
 }
 
@@ -342,9 +346,37 @@ static int open_conn(void)
     return fd;
 }
 
+/* churn: a fresh nonblocking connection on slot c, one request queued; its
+ * clock starts before connect(). */
+static void churn_open(worker *w, conn *c)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.port)};
+    inet_pton(AF_INET, o.host, &a.sin_addr);
+    int one = 1;
+    c->t[0] = now_ns();
+    if (fd < 0 || (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one),
+                   connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)) {
+        if (!w->errors++ && getenv("LOADGEN_DEBUG"))
+            fprintf(stderr, "loadgen: connect: %s\n", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        c->fd = -1;
+        return;
+    }
+    c->fd = fd;
+    c->queued = 1;
+    c->sent = c->answered = 0;
+    c->send_off = c->recv_off = 0;
+    c->want_out = true;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
 static void drop(worker *w, conn *c)
 {
-    w->errors++;
+    if (!w->errors++ && getenv("LOADGEN_DEBUG"))
+        fprintf(stderr, "loadgen: connection %d dropped: %s\n", c->id, strerror(errno));
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -356,6 +388,10 @@ static void *run(void *arg)
     prctl(PR_SET_TIMERSLACK, 1UL); /* open loop: wake at the due time, not 50 µs late */
     for (int i = 0; i < w->nconn; i++) {
         conn *c = &w->c[i];
+        if (o.mode == CHURN) {
+            churn_open(w, c);
+            continue;
+        }
         if (c->fd < 0)
             continue;
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
@@ -420,6 +456,13 @@ static void *run(void *arg)
                                          : eat_echo(w, c, w->iobuf, (size_t)r, now);
                 if (bad) {
                     drop(w, c);
+                    continue;
+                }
+                if (o.mode == CHURN && c->answered) {
+                    close(c->fd); /* the client closes first, as HTTP/1.0 clients do */
+                    c->fd = -1;
+                    if (!atomic_load_explicit(&stop, memory_order_relaxed))
+                        churn_open(w, c);
                     continue;
                 }
             }
@@ -540,7 +583,7 @@ static int idle(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: loadgen -p PORT [-h 127.0.0.1] [-c CONNS] [-t THREADS] [-d SECS] [-w WARMUP]\n"
-                    "               [-s SIZE] [-P DEPTH] [-m echo|http|idle] [-R RATE] [-S SERVER_PID]\n");
+                    "               [-s SIZE] [-P DEPTH] [-m echo|http|idle|churn] [-R RATE] [-S SERVER_PID]\n");
     exit(2);
 }
 
@@ -561,15 +604,18 @@ int main(int argc, char **argv)
         case 'S': o.server_pid = atoi(optarg); break;
         case 'B': o.spin_ns = (int64_t)(atof(optarg) * 1000); break;
         case 'm':
-            o.mode = !strcmp(optarg, "http") ? HTTP : !strcmp(optarg, "idle") ? IDLE : ECHO;
-            if (strcmp(optarg, "http") && strcmp(optarg, "idle") && strcmp(optarg, "echo"))
+            o.mode = !strcmp(optarg, "http")    ? HTTP
+                     : !strcmp(optarg, "idle")  ? IDLE
+                     : !strcmp(optarg, "churn") ? CHURN
+                                                : ECHO;
+            if (o.mode == ECHO && strcmp(optarg, "echo"))
                 usage();
             break;
         default: usage();
         }
     }
     if (o.port <= 0 || o.conns <= 0 || o.threads <= 0 || o.size <= 0 || o.depth <= 0 ||
-        o.depth >= RING || o.duration <= 0 || o.warmup < 0 || o.rate < 0)
+        o.depth >= RING || o.duration <= 0 || o.warmup < 0 || o.rate < 0 || (o.mode == CHURN && o.rate))
         usage();
     if (o.threads > o.conns)
         o.threads = o.conns;
@@ -586,10 +632,10 @@ int main(int argc, char **argv)
     int connect_errors = 0;
     for (int i = 0; i < o.conns; i++) {
         all[i].id = i;
-        all[i].fd = open_conn();
+        all[i].fd = o.mode == CHURN ? -1 : open_conn();
         all[i].t = malloc(RING * sizeof(int64_t));
         all[i].hb = o.mode == HTTP ? malloc(HBUF) : NULL;
-        connect_errors += all[i].fd < 0;
+        connect_errors += o.mode != CHURN && all[i].fd < 0;
     }
     t_warm = now_ns() + 10000000; /* threads start on a common clock */
     t_begin = t_warm + (int64_t)(o.warmup * 1e9);
@@ -638,7 +684,7 @@ int main(int argc, char **argv)
            "requests=%llu rps=%.0f p50_us=%.2f p90_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f "
            "mean_us=%.2f errors=%llu verify_errors=%llu overflow=%llu gen_cpu_ns_per_req=%.0f "
            "gen_cores=%.3f gen_busy_max=%.3f",
-           o.mode == HTTP ? "http" : "echo", o.rate ? "open" : "closed", o.conns, o.threads,
+           o.mode == HTTP ? "http" : o.mode == CHURN ? "churn" : "echo", o.rate ? "open" : "closed", o.conns, o.threads,
            req_len(), o.depth, o.rate, win, (unsigned long long)done, (double)done / win,
            hist_pct(&lat, .5) / 1e3, hist_pct(&lat, .9) / 1e3, hist_pct(&lat, .99) / 1e3,
            hist_pct(&lat, .999) / 1e3, (double)lat.max / 1e3,

@@ -80,6 +80,7 @@ else:
     IDLE_CONNS = 10_000
     PAYLOADS = [64, 4096, 65536, 1 << 20]
 PAYLOAD_CONNS = 16
+CHURN_CONNS = 50
 # Fixed offered loads: fractions of the slowest server's saturation (lowest
 # round), the same req/s for every server of a benchmark.
 RATE_FRACTIONS = [("50%", 0.5), ("80%", 0.8)]
@@ -88,6 +89,7 @@ RATE_FRACTIONS = [("50%", 0.5), ("80%", 0.8)]
 # compares ns per job / per submission.
 TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
 POOL_WORKERS = os.cpu_count() or 2  # every peer's to_thread pool gets this many threads
+TIMER_SECS, TIMER_RATE, TIMER_LIVE = 1, 100_000, 10_000
 XTHREAD_N, XTHREAD_PRODUCERS = 1_000_000, 2
 PY_TO_THREAD_N = 5_000 if QUICK else 30_000
 PY_XTHREAD_N = 5_000 if QUICK else 30_000
@@ -163,7 +165,7 @@ class Go(Runtime):
             self.reason = "no `go` (Debian package golang-go could not be installed)"
             return
         env = dict(os.environ, GO111MODULE="off", GOCACHE=os.path.join(OUT, "gocache"))
-        for p in ("spawn", "sleepers", "echo", "hello"):
+        for p in ("spawn", "sleepers", "echo", "hello", "timers"):
             r = subprocess.run([go, "build", "-o", os.path.join(OUT, "go-" + p), p + ".go"],
                                cwd=os.path.join(HERE, "peers", "go"), env=env,
                                capture_output=True, text=True)
@@ -343,7 +345,20 @@ def thread_jobs(runtimes):
     deque = (dq, rows, [Runner("coring", "coring", [exe["thread-deque"]],
                                {"deque_push_take": (rows[0], "coring"), "deque_steal": (rows[1], "coring"),
                                 "deque_contended": (rows[2], "coring")}, why["thread-deque"], env1)])
-    return [to_thread, xthread, deque]
+    tm = f"timers: {TIMER_RATE:,} arm+cancel pairs/s with {TIMER_LIVE:,} armed, for {TIMER_SECS} s"
+    trow = f"{tm}: CPU ns per pair"
+    targs = [str(TIMER_SECS), str(TIMER_RATE), str(TIMER_LIVE)]
+    tex = os.path.join(OUT, "timers")
+    timers = (tm, [trow], [
+        Runner("coring", "coring + libuv", [tex] + targs, {"timers_coring": (trow, "coring"),
+                                                           "timers_libuv": (trow, "libuv")},
+               need_exe(tex, "run `make -C bench`; needs libuv1-dev"), env1),
+        peer("go", "timers", targs, {"timers": (trow, "go")}),
+        peer("asyncio", "timers", targs, {"timers": (trow, "asyncio")}),
+        peer("uvloop", "timers", targs, {"timers": (trow, "uvloop")}),
+        peer("tokio", "timers", targs, {"timers": (trow, "tokio")}),
+    ])
+    return [to_thread, xthread, deque, timers]
 
 
 def coring_version():
@@ -508,7 +523,10 @@ def run_micro(store, rnd):
     return ok
 
 
-NET = {"perf": False, "perf_why": "", "rates": {}}  # filled by main() and run_net()
+NET = {"perf": False, "perf_why": "", "rates": {}, "lows": {}, "hi": {}}  # filled by main() and run_net()
+PY_SERVERS = ("asyncio", "uvloop")
+CG_TITLE = "echo under callgrind, 64-byte messages"
+HI = "hi"  # the extra fixed rate for the compiled servers (see run_net)
 
 
 def _measure(store, prog, key, what, rows, title, name, rnd, fn):
@@ -553,19 +571,32 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
     for bench, conns, title, srvs in net_jobs:
         # The slowest server's lowest saturation round sets the offered loads:
         # every server then gets the same req/s, one it can carry.
-        lows = [(min(x for x in store.get(f"{title}: saturation req/s", sv.name) if x), sv)
-                for sv in srvs if sv.ok and any(store.get(f"{title}: saturation req/s", sv.name))]
+        def low(sv):
+            xs = [x for x in store.get(f"{title}: saturation req/s", sv.name) if x]
+            return min(xs) if xs else None
+        lows = [(low(sv), sv) for sv in srvs if sv.ok and low(sv)]
         if not lows:
             continue
-        low, slow = min(lows, key=lambda p: p[0])
-        NET["rates"][title] = (slow.label, [(lab, round(low * f, -2)) for lab, f in RATE_FRACTIONS])
+        lo, slow = min(lows, key=lambda p: p[0])
+        rates = [(lab, round(lo * f, -2)) for lab, f in RATE_FRACTIONS]
+        # When the Python servers set those rates, they say little about the
+        # compiled ones: one more rate, 80% of the slowest of those, which the
+        # servers that cannot carry it skip.
+        compiled = [(x, sv) for x, sv in lows if sv.name not in PY_SERVERS]
+        if compiled and slow.name in PY_SERVERS:
+            clo, cslow = min(compiled, key=lambda p: p[0])
+            rates.append((HI, round(clo * 0.8, -2)))
+            NET["hi"][title] = cslow.label
+        NET["rates"][title] = (slow.label, rates)
+        NET["lows"][title] = {sv.name: x for x, sv in lows}
     for r in range(NET_ROUNDS):
         for bench, conns, title, srvs in net_jobs:
             if title not in NET["rates"]:
                 continue
             mode = "echo" if bench == "echo" else "http"
-            rates = NET["rates"][title][1]
             for sv in order(srvs, r):
+                rates = [(lab, x) for lab, x in NET["rates"][title][1]
+                         if lab != HI or NET["lows"][title].get(sv.name, 0) >= x / 0.9]
                 failed |= _measure(store, prog, ("rates", conns, bench, sv.name),
                                    f"round {r + 1}/{NET_ROUNDS} · {title} · fixed rates "
                                    + ", ".join(f"{x:,.0f}" for _, x in rates) + f" req/s · {sv.label}",
@@ -588,6 +619,12 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
         for sv in order(echo_srv, r):
             failed |= _measure(store, prog, ("idle", sv.name), f"{itile} · {sv.label}", extra["idle"], itile,
                                sv.name, r, lambda: servers.idle_memory(lg, sv.argv, IDLE_CONNS))
+    ctitle = f"connection churn, {CHURN_CONNS} concurrent"
+    for r in range(NET_ROUNDS if wanted("echo") else 0):
+        for sv in order(echo_srv, r):
+            failed |= _measure(store, prog, ("churn", sv.name), f"round {r + 1}/{NET_ROUNDS} · {ctitle} · {sv.label}",
+                               extra.setdefault("churn", {}), ctitle, sv.name, r,
+                               lambda: servers.churn(lg, sv.argv, CHURN_CONNS, NET_DUR))
     ptitle = f"echo payload sweep, {PAYLOAD_CONNS} connections, closed loop"
     sweep = [sv for sv in echo_srv if sv.name in ("coring", "floor", "libuv", "go", "tokio")]
     for r in range(NET_ROUNDS if wanted("echo") else 0):
@@ -596,8 +633,35 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
                 failed |= _measure(store, prog, ("payload", size, sv.name), f"round {r + 1}/{NET_ROUNDS} · "
                                    f"{ptitle} · {size:,} B · {sv.label}", extra["payload"], ptitle, sv.name, r,
                                    lambda: servers.payload(lg, sv.argv, size, PAYLOAD_CONNS, NET_DUR))
+    if not QUICK and wanted("echo"):
+        callgrind(store, prog, echo_srv, extra)
     NET["extra"] = extra
     return failed
+
+
+def callgrind(store, prog, echo_srv, extra):
+    """User-space instructions per echo request under callgrind (bench/io-instr.py):
+    deterministic, so one run. Go cannot run under valgrind; the floor does not
+    stop on a signal under it; Python would take minutes."""
+    if not shutil.which("valgrind"):
+        NET["callgrind_why"] = "no `valgrind` (Debian: valgrind)"
+        return
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("io_instr", os.path.join(HERE, "io-instr.py"))
+    ii = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ii)
+    title = CG_TITLE
+    for sv in echo_srv:
+        if not sv.ok or sv.name not in ("coring", "libuv", "tokio"):
+            continue
+        for conns in ECHO_CONNS:
+            def one():
+                r1, r2 = 20, 60
+                lo, hi = ii.counts(sv.argv[0], conns, r1), ii.counts(sv.argv[0], conns, r2)
+                return {f"user-space instructions/req, {conns} conns": ((hi[0] - lo[0]) / (conns * (r2 - r1)),
+                                                                        "instr")}
+            _measure(store, prog, ("callgrind", conns, sv.name), f"{title} · {conns} connections · {sv.label}",
+                     extra.setdefault("callgrind", {}), title, sv.name, 0, one)
 
 
 def main():
@@ -909,7 +973,8 @@ RATE_FIGS = [("server CPU/req", False), ("latency p50", False), ("latency p99", 
 
 
 def net_figs():
-    return NET_FIGS + [(f"{f} @{lab}", h) for f, h in RATE_FIGS for lab, _ in RATE_FRACTIONS]
+    labs = [lab for lab, _ in RATE_FRACTIONS] + [HI]
+    return NET_FIGS + [(f"{f} @{lab}", h) for f, h in RATE_FIGS for lab in labs]
 
 
 def best_peer(store, title, fig, srvs, higher):
@@ -992,8 +1057,11 @@ def net_report(store, net_jobs, net_rows):
         L.append(f"### {title}\n")
         if title in NET["rates"]:
             slow, rates = NET["rates"][title]
-            L.append("Fixed rates: " + ", ".join(f"{lab} = {x:,.0f} req/s" for lab, x in rates)
-                     + f" (of {slow}'s lowest saturation round).\n")
+            L.append("Fixed rates: " + ", ".join(f"{lab} = {x:,.0f} req/s" for lab, x in rates if lab != HI)
+                     + f" (of {slow}'s lowest saturation round)"
+                     + "".join(f"; {HI} = {x:,.0f} req/s (80% of {NET['hi'][title]}'s, the slowest server but "
+                               f"asyncio and uvloop; servers whose lowest saturation round is under "
+                               f"{x / 0.9:,.0f} req/s skip it)" for lab, x in rates if lab == HI) + ".\n")
         L += net_table(store, title, srvs, net_figs(), mark_bound=True)
         skipped = [sv for sv in srvs if not sv.ok]
         if skipped:
@@ -1049,6 +1117,31 @@ def net_report(store, net_jobs, net_rows):
         echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
         L += net_table(store, it, echo, [(f"RSS per idle connection ({IDLE_CONNS:,})", False)])
         L.append("")
+    if extra.get("churn"):
+        ct = f"connection churn, {CHURN_CONNS} concurrent"
+        L.append(f"### {ct}\n")
+        L.append(f"`loadgen -m churn -c {CHURN_CONNS}`: each of {CHURN_CONNS} slots connects (nonblocking), sends "
+                 f"64 bytes, reads the echo, closes (the client first), and starts over. connections/s over the "
+                 f"window; server CPU per connection from schedstat over the same window; latency from connect() "
+                 f"to the echo. Ports in TIME_WAIT are reused (net.ipv4.tcp_tw_reuse = 2, loopback).\n")
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        L += net_table(store, ct, echo, [("connections/s", True), ("server CPU/connection", False),
+                                         ("connect→echo latency p50", False), ("connect→echo latency p99", False),
+                                         ("generator busy", False)])
+        L.append("")
+    if extra.get("callgrind"):
+        L.append(f"### {CG_TITLE}: user-space instructions per request\n")
+        L.append("`bench/io-instr.py`: the server runs under `valgrind --tool=callgrind` while a client makes "
+                 "C connections do 20, then 60 rounds of one 64-byte message each; the difference of the two "
+                 "runs' instruction counts / (C × 40) is the user-space cost of one request (libc included, the "
+                 "kernel not). Deterministic: one run. Go cannot run under valgrind, the floor does not stop on "
+                 "a signal under it, and Python would take minutes: they are not measured.\n")
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        L += net_table(store, CG_TITLE, echo, [(f"user-space instructions/req, {c} conns", False)
+                                               for c in ECHO_CONNS])
+        L.append("")
+    elif NET.get("callgrind_why"):
+        L.append(f"User-space instructions per request: not measured ({NET['callgrind_why']}).\n")
     if extra.get("payload"):
         pt = f"echo payload sweep, {PAYLOAD_CONNS} connections, closed loop"
         L.append(f"### {pt}\n")
@@ -1085,8 +1178,14 @@ def threads_report(store, th_jobs):
              f"`cr_run_coroutine_threadsafe`, asyncio `run_coroutine_threadsafe`, Tokio "
              f"`Handle::spawn`). Equal work: coring's coroutine and Tokio's task both bump a plain "
              f"counter owned by the loop thread and create no future/JoinHandle kept by anyone (Tokio: a "
-             f"thread-local Cell, no Arc clone per task). Ratios: coring/peer per round, then the median; "
-             f"below 1 = coring faster.\n")
+             f"thread-local Cell, no Arc clone per task). Timers (`bench/timers.c` and its peers): "
+             f"{TIMER_LIVE:,} timers stay armed (deadlines 1–10 s, none fires) and every 1 ms tick "
+             f"{TIMER_RATE // 1000} of them are cancelled and re-armed, for {TIMER_SECS} s; the figure is the "
+             f"process's CPU time per arm+cancel pair, the 1,000 tick wake-ups a second included (the same for "
+             f"every peer): coring `cr_call_later` + `cr_handle_cancel`, libuv `uv_timer_stop` + "
+             f"`uv_timer_start`, Go `time.AfterFunc` + `Stop` (default GOMAXPROCS), asyncio/uvloop `call_later` "
+             f"+ `cancel`, Tokio a `Sleep` registered by one poll and dropped. Ratios: coring/peer per round, "
+             f"then the median; below 1 = coring faster.\n")
     for title, rows, runners in th_jobs:
         cols = []
         for rn in runners:
@@ -1094,7 +1193,7 @@ def threads_report(store, th_jobs):
                 if runtime not in [c for c, _ in cols]:
                     cols.append((runtime, {"coring": "coring"}.get(runtime, runtime)))
         labels = {"coring": "coring", "libuv": "libuv", "asyncio": "asyncio", "uvloop": "uvloop",
-                  "tokio": "Tokio"}
+                  "tokio": "Tokio", "go": "Go"}
         peers = [c for c, _ in cols if c != "coring"]
         L.append(f"### {title}\n")
         L.append("| figure | " + " | ".join(labels.get(c, c) for c, _ in cols)
@@ -1142,8 +1241,13 @@ def plot_servers(stamp, store, net_jobs):
     hi = RATE_FRACTIONS[-1][0]
     specs = [  # (base, title, ylabel, [figure per column], column titles, log y)
         ("cpu", "server CPU per request at fixed offered loads (same req/s for every server; medians of rounds)",
-         "server CPU per request (ns, schedstat)", [f"server CPU/req @{lab}" for lab, _ in RATE_FRACTIONS],
-         [f"at {lab} of the slowest server's saturation" for lab, _ in RATE_FRACTIONS], False),
+         "server CPU per request (ns, schedstat)",
+         [f"server CPU/req @{lab}" for lab, _ in RATE_FRACTIONS] + [f"server CPU/req @{HI}"],
+         [f"at {lab} of the slowest server's saturation" for lab, _ in RATE_FRACTIONS]
+         + ["at 80% of the slowest compiled server's (hi)"], False),
+        ("latency-hi", "latency at the 'hi' rate (80% of the slowest server but asyncio/uvloop), open loop",
+         "latency (µs, log scale)", [f"latency {p} @{HI}" for p in ("p50", "p99", "p999")],
+         ["p50", "p99", "p99.9"], True),
         ("latency", f"latency at the {hi} fixed rate, from each request's intended send time (open loop)",
          "latency (µs, log scale)", [f"latency {p} @{hi}" for p in ("p50", "p99", "p999")],
          ["p50", "p99", "p99.9"], True),
@@ -1156,17 +1260,18 @@ def plot_servers(stamp, store, net_jobs):
         for bench, conns, jt, srvs in net_jobs:
             for sv in srvs:
                 vals = [med(store.get(f"{jt}: {f}", sv.name)) for f in figs]
-                if all(vals):
+                if any(vals):
                     flag = " ⚑" if base == "saturation" and gen_bound(store, jt, sv.name) else ""
-                    rows.append((f"{sv.label} · {short[bench]} {conns}{flag}", [v[0] for v in vals]))
+                    rows.append((f"{sv.label} · {short[bench]} {conns}{flag}", [v[0] if v else None for v in vals]))
         if not rows:
             continue
         dat = os.path.join(work, f"servers-{base}.dat")
         with open(dat, "w") as f:
             f.write('"server · benchmark, connections" ' + " ".join(f'"{c}"' for c in cols) + "\n")
             for label, v in rows:
-                f.write(f'"{label}" ' + " ".join(f"{x:.1f}" for x in v) + "\n")
+                f.write(f'"{label}" ' + " ".join("-" if x is None else f"{x:.1f}" for x in v) + "\n")
         gnuplot(gp, f"{stamp}-servers-{base}", "1300,620", f"""set title "{title}"
+set datafile missing '-'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1

@@ -18,6 +18,7 @@ figure comes from its own window, and no window serves two purposes:
 - syscalls: a separate window at the first fixed rate with
   `perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter -p PID`
   attached; tracing slows every syscall, so no other figure is taken from it;
+- churn: -m churn, each of N slots connects, echoes 64 bytes once, closes;
 - idle: -m idle opens N connections, one byte there and back on each, and
   reads the server's VmRSS growth per connection;
 - HTTP validation: the same server under wrk (saturation, --latency) and
@@ -269,6 +270,20 @@ def payload(exe, argv, size, conns, dur, env=None):
     return {f"{size} B: MB/s echoed": (mb, "MB/s"),
             f"{size} B: server CPU/KiB": (kv["server_cpu_ns_per_req"] / size * 1024, "ns"),
             f"{size} B: generator busy": (kv["gen_busy_max"], "fraction")}
+
+
+def churn(exe, argv, conns, dur, env=None):
+    """Connection churn: connect, one 64-byte echo, close, again (closed loop)."""
+    srv = start(argv, env)
+    try:
+        kv = loadgen(exe, srv, "churn", conns, dur)
+    finally:
+        srv.stop()
+    return {"connections/s": (kv["rps"], "conn/s"),
+            "server CPU/connection": (kv["server_cpu_ns_per_req"], "ns"),
+            "connect→echo latency p50": (kv["p50_us"], "µs"),
+            "connect→echo latency p99": (kv["p99_us"], "µs"),
+            "generator busy": (kv["gen_busy_max"], "fraction")}
 
 
 _UNIT = {"us": 1, "ms": 1e3, "s": 1e6}
