@@ -90,6 +90,7 @@ RATE_FRACTIONS = [("50%", 0.5), ("80%", 0.8)]
 TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
 POOL_WORKERS = os.cpu_count() or 2  # every peer's to_thread pool gets this many threads
 TIMER_SECS, TIMER_RATE, TIMER_LIVE = 1, 100_000, 10_000
+FILE_READS, FILE_INFLIGHT, FILE_MIB = (50_000 if QUICK else 200_000), 64, 64
 XTHREAD_N, XTHREAD_PRODUCERS = 1_000_000, 2
 PY_TO_THREAD_N = 5_000 if QUICK else 30_000
 PY_XTHREAD_N = 5_000 if QUICK else 30_000
@@ -165,7 +166,7 @@ class Go(Runtime):
             self.reason = "no `go` (Debian package golang-go could not be installed)"
             return
         env = dict(os.environ, GO111MODULE="off", GOCACHE=os.path.join(OUT, "gocache"))
-        for p in ("spawn", "sleepers", "echo", "hello", "timers"):
+        for p in ("spawn", "sleepers", "echo", "hello", "timers", "fileread"):
             r = subprocess.run([go, "build", "-o", os.path.join(OUT, "go-" + p), p + ".go"],
                                cwd=os.path.join(HERE, "peers", "go"), env=env,
                                capture_output=True, text=True)
@@ -358,7 +359,21 @@ def thread_jobs(runtimes):
         peer("uvloop", "timers", targs, {"timers": (trow, "uvloop")}),
         peer("tokio", "timers", targs, {"timers": (trow, "tokio")}),
     ])
-    return [to_thread, xthread, deque, timers]
+    fr = f"random 4 KiB reads of a warm {FILE_MIB} MiB file, {FILE_INFLIGHT} in flight, {POOL_WORKERS} pool threads"
+    frow, fcpu = f"{fr}: wall ns per read", f"{fr}: CPU ns per read (all threads)"
+    fargs = [str(FILE_READS), str(FILE_INFLIGHT), str(FILE_MIB)]
+    fex = os.path.join(OUT, "fileread")
+    fileread = (fr, [frow, fcpu], [
+        Runner("coring", "coring + libuv", [fex] + fargs,
+               {"fileread_uring": (frow, "coring"), "fileread_pool": (frow, "coring to_thread"),
+                "fileread_libuv": (frow, "libuv"), "fileread_cpu_uring": (fcpu, "coring"),
+                "fileread_cpu_pool": (fcpu, "coring to_thread"), "fileread_cpu_libuv": (fcpu, "libuv")},
+               need_exe(fex, "run `make -C bench`; needs libuv1-dev"), env_pool),
+        peer("go", "fileread", fargs, {"fileread": (frow, "go"), "fileread_cpu": (fcpu, "go")}),
+        peer("tokio", "fileread", fargs + [str(POOL_WORKERS)],
+             {"fileread": (frow, "tokio"), "fileread_cpu": (fcpu, "tokio")}),
+    ])
+    return [to_thread, xthread, deque, timers, fileread]
 
 
 def coring_version():
@@ -1184,8 +1199,13 @@ def threads_report(store, th_jobs):
              f"process's CPU time per arm+cancel pair, the 1,000 tick wake-ups a second included (the same for "
              f"every peer): coring `cr_call_later` + `cr_handle_cancel`, libuv `uv_timer_stop` + "
              f"`uv_timer_start`, Go `time.AfterFunc` + `Stop` (default GOMAXPROCS), asyncio/uvloop `call_later` "
-             f"+ `cancel`, Tokio a `Sleep` registered by one poll and dropped. Ratios: coring/peer per round, "
-             f"then the median; below 1 = coring faster.\n")
+             f"+ `cancel`, Tokio a `Sleep` registered by one poll and dropped. File reads (`bench/fileread.c` "
+             f"and its peers): {FILE_READS:,} random 4 KiB-aligned reads of a {FILE_MIB} MiB file read through "
+             f"once before (page-cache hits: each path's overhead, not the disk's), {FILE_INFLIGHT} in flight: "
+             f"coring `cr_read` (io_uring), coring `cr_to_thread(pread)` (its pool), libuv `uv_fs_read` (its "
+             f"pool), Go `File.ReadAt` from {FILE_INFLIGHT} goroutines, Tokio `spawn_blocking(pread)` (what "
+             f"tokio::fs does); every pool has {POOL_WORKERS} threads; wall and CPU ns per read. asyncio/uvloop "
+             f"are not run here. Ratios: coring/peer per round, then the median; below 1 = coring faster.\n")
     for title, rows, runners in th_jobs:
         cols = []
         for rn in runners:
@@ -1193,7 +1213,7 @@ def threads_report(store, th_jobs):
                 if runtime not in [c for c, _ in cols]:
                     cols.append((runtime, {"coring": "coring"}.get(runtime, runtime)))
         labels = {"coring": "coring", "libuv": "libuv", "asyncio": "asyncio", "uvloop": "uvloop",
-                  "tokio": "Tokio", "go": "Go"}
+                  "tokio": "Tokio", "go": "Go", "coring to_thread": "coring to_thread(pread)"}
         peers = [c for c, _ in cols if c != "coring"]
         L.append(f"### {title}\n")
         L.append("| figure | " + " | ".join(labels.get(c, c) for c, _ in cols)
