@@ -81,6 +81,7 @@ else:
     PAYLOADS = [64, 4096, 65536, 1 << 20]
 PAYLOAD_CONNS = 16
 CHURN_CONNS = 50
+MULTI_CONNS = 200
 # Fixed offered loads: fractions of the slowest server's saturation (lowest
 # round), the same req/s for every server of a benchmark.
 RATE_FRACTIONS = [("50%", 0.5), ("80%", 0.8)]
@@ -248,11 +249,11 @@ class Tokio(Runtime):
 
 
 class Server:
-    """One echo or HTTP server of the network benchmarks."""
+    """One echo or HTTP server of the network benchmarks; cpus: taskset list."""
 
-    def __init__(self, name, label, argv, reason=""):
+    def __init__(self, name, label, argv, reason="", cpus=None):
         self.name, self.label, self.argv, self.reason = name, label, argv, reason
-        self.ok = not reason
+        self.ok, self.cpus = not reason, cpus
 
 
 def need_exe(path, how):
@@ -280,12 +281,23 @@ def net_servers(runtimes):
                        "" if g.ok else g.reason))
     http.append(Server("nginx", "nginx", ["nginx"],
                        "" if shutil.which("nginx") else "no `nginx` (Debian: nginx-light)"))
+    # All cores: every server may run on every CPU (the generator still takes
+    # CPU 1: on 2 cores it shares one with the server).
+    allc = ",".join(str(i) for i in range(os.cpu_count() or 2))
+    ge = os.path.join(OUT, "group-echo")
+    tk = rt["tokio"]
+    multi = [Server("coring", f"coring loop group ({os.cpu_count()} loops)", [ge, "0"],
+                    need_exe(ge, "run `make -C bench`"), allc),
+             Server("tokio", "Tokio multi-thread", tk.cmd("echo-mt", ["0"]) if tk.ok else None,
+                    "" if tk.ok else tk.reason, allc),
+             Server("go", f"Go (GOMAXPROCS={os.cpu_count()})", rt["go"].server_cmd("echo") if rt["go"].ok else None,
+                    "" if rt["go"].ok else rt["go"].reason, allc)]
     whole = {}
     if not os.access(LOADGEN, os.X_OK):
         whole["echo"] = whole["http"] = "build/bench/loadgen missing (run `make -C bench`)"
     if not shutil.which("taskset"):
         whole["echo"] = whole["http"] = "no `taskset` (Debian: util-linux)"
-    return echo, http, whole
+    return echo, http, multi, whole
 
 
 class Runner:
@@ -582,7 +594,7 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
                 failed |= _measure(store, prog, ("sat", conns, bench, sv.name),
                                    f"round {r + 1}/{NET_ROUNDS} · {title} · saturation · {sv.label}",
                                    net_rows, title, sv.name, r,
-                                   lambda: servers.saturation(lg, sv.argv, mode, conns, NET_DUR, ECHO_SIZE))
+                                   lambda: servers.saturation(lg, sv.argv, mode, conns, NET_DUR, ECHO_SIZE, cpus=sv.cpus))
     for bench, conns, title, srvs in net_jobs:
         # The slowest server's lowest saturation round sets the offered loads:
         # every server then gets the same req/s, one it can carry.
@@ -617,7 +629,7 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
                                    + ", ".join(f"{x:,.0f}" for _, x in rates) + f" req/s · {sv.label}",
                                    net_rows, title, sv.name, r,
                                    lambda: servers.fixed_rates(lg, sv.argv, mode, conns, NET_DUR, rates,
-                                                               ECHO_SIZE, perf=NET["perf"]))
+                                                               ECHO_SIZE, perf=NET["perf"], cpus=sv.cpus))
     extra = {"validation": {}, "idle": {}, "payload": {}}
     vtitle = f"HTTP validation, {HTTP_CONNS} connections"
     tools = [("loadgen", lambda sv: servers.loadgen_closed(lg, sv.argv, HTTP_CONNS, VALID_DUR))]
@@ -692,8 +704,8 @@ def main():
         log("coring itself is not built: " + runtimes[0].reason)
         return 1
     live = [rt for rt in runtimes if rt.ok]
-    echo_srv, http_srv, net_skip = net_servers(runtimes)
-    for bench, lst in (("echo", echo_srv), ("http", http_srv)):
+    echo_srv, http_srv, multi_srv, net_skip = net_servers(runtimes)
+    for bench, lst in (("echo", echo_srv), ("http", http_srv), ("echo", multi_srv)):
         for sv in lst:
             if sv.ok and bench in net_skip:
                 sv.ok, sv.reason = False, net_skip[bench]
@@ -707,6 +719,9 @@ def main():
                 for c in ECHO_CONNS if wanted("echo")]
     if wanted("http"):
         net_jobs.append(("http", HTTP_CONNS, f"HTTP hello, {HTTP_CONNS} connections", http_srv))
+    if wanted("echo"):
+        net_jobs.append(("echo", MULTI_CONNS, f"echo on all cores, {MULTI_CONNS} connections, {ECHO_SIZE}-byte "
+                                              f"messages", multi_srv))
     net_rows = {}  # row -> (title, figure)
     th_jobs = thread_jobs(runtimes) if wanted("threads") else []
     for title, rows, runners in th_jobs:
@@ -1070,6 +1085,15 @@ def net_report(store, net_jobs, net_rows):
           "that row.\n")
     for bench, conns, title, srvs in net_jobs:
         L.append(f"### {title}\n")
+        if title.startswith("echo on all cores"):
+            L.append(f"Every server may use every CPU (`taskset -c 0-{(os.cpu_count() or 2) - 1}`); the generator "
+                     f"stays on CPU 1, so on this 2-CPU machine it shares a core with the server: saturation is "
+                     f"bounded by both, and CPU/request at the fixed rates is the figure to read. coring: "
+                     f"`bench/group-echo.c`, a loop group (`cr_loop_group_start`, one loop per CPU), each loop "
+                     f"accepting on its own SO_REUSEPORT listener (plain socket calls: coring has no "
+                     f"SO_REUSEPORT server helper yet) with the zero-copy handler of examples/echo.c; Tokio: the "
+                     f"multi-thread runtime, one worker per CPU, one listener (`echo-mt.rs`); Go: the echo server "
+                     f"with GOMAXPROCS = the CPU count. nginx (2 workers) is not here: it is an HTTP server.\n")
         if title in NET["rates"]:
             slow, rates = NET["rates"][title]
             L.append("Fixed rates: " + ", ".join(f"{lab} = {x:,.0f} req/s" for lab, x in rates if lab != HI)

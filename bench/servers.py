@@ -115,13 +115,15 @@ class Running:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def start(argv, env=None):
-    """Starts argv on SERVER_CPU; returns Running once it listens, or raises.
-    taskset execs the server, so the Popen pid is the server's."""
+def start(argv, env=None, cpus=None):
+    """Starts argv on cpus (default SERVER_CPU); returns Running once it
+    listens, or raises. taskset execs the server, so the Popen pid is the
+    server's."""
+    cpus = cpus or SERVER_CPU
     if argv[0] == "nginx":
         port = free_port()
         tmp, cmd = nginx_conf(port)
-        p = subprocess.Popen(["taskset", "-c", SERVER_CPU] + cmd, stdout=subprocess.DEVNULL,
+        p = subprocess.Popen(["taskset", "-c", cpus] + cmd, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         srv = Running(p, port, tmp)
         deadline = time.monotonic() + START_TIMEOUT
@@ -135,7 +137,7 @@ def start(argv, env=None):
                 time.sleep(0.02)
         srv.stop()
         raise RuntimeError("nginx did not start listening")
-    p = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv, stdout=subprocess.PIPE,
+    p = subprocess.Popen(["taskset", "-c", cpus] + argv, stdout=subprocess.PIPE,
                          stderr=subprocess.DEVNULL, text=True, env=env)
     # A server that never prints must not hang the suite.
     timer = threading.Timer(START_TIMEOUT, lambda: p.poll() is None and p.kill())
@@ -180,10 +182,10 @@ def loadgen(exe, srv, mode, conns, dur, warm=None, rate=None, size=64, depth=1, 
     return kv
 
 
-def saturation(exe, argv, mode, conns, dur, size=64, env=None):
+def saturation(exe, argv, mode, conns, dur, size=64, env=None, cpus=None):
     """Closed-loop req/s: {figure: (value, unit)}; 'gen busy' >= GEN_BOUND marks
     a figure the generator set."""
-    srv = start(argv, env)
+    srv = start(argv, env, cpus)
     try:
         kv = loadgen(exe, srv, mode, conns, dur, size=size)
     finally:
@@ -208,11 +210,11 @@ def perf_window(srv, secs):
     return out
 
 
-def fixed_rates(exe, argv, mode, conns, dur, rates, size=64, env=None, perf=False):
+def fixed_rates(exe, argv, mode, conns, dur, rates, size=64, env=None, perf=False, cpus=None):
     """One server, one window per rate (open loop), then a perf window at
     rates[0]: {figure: (value, unit)}; figure names carry the rate's label."""
     res = {}
-    srv = start(argv, env)
+    srv = start(argv, env, cpus)
     try:
         for label, rate in rates:
             # A rate below the slowest server's saturation that is not carried
@@ -249,9 +251,9 @@ def fixed_rates(exe, argv, mode, conns, dur, rates, size=64, env=None, perf=Fals
     return res
 
 
-def idle_memory(exe, argv, conns, env=None):
+def idle_memory(exe, argv, conns, env=None, cpus=None):
     """Server RSS growth per idle connection parked in a read."""
-    srv = start(argv, env)
+    srv = start(argv, env, cpus)
     try:
         kv = loadgen(exe, srv, "idle", conns, 1, warm=0.3)
     finally:
@@ -259,9 +261,9 @@ def idle_memory(exe, argv, conns, env=None):
     return {f"RSS per idle connection ({conns:,})": (kv["rss_per_conn_b"], "B")}
 
 
-def payload(exe, argv, size, conns, dur, env=None):
+def payload(exe, argv, size, conns, dur, env=None, cpus=None):
     """Closed-loop echo of size-byte messages: throughput and server CPU/byte."""
-    srv = start(argv, env)
+    srv = start(argv, env, cpus)
     try:
         kv = loadgen(exe, srv, "echo", conns, dur, size=size)
     finally:
@@ -272,9 +274,9 @@ def payload(exe, argv, size, conns, dur, env=None):
             f"{size} B: generator busy": (kv["gen_busy_max"], "fraction")}
 
 
-def churn(exe, argv, conns, dur, env=None):
+def churn(exe, argv, conns, dur, env=None, cpus=None):
     """Connection churn: connect, one 64-byte echo, close, again (closed loop)."""
-    srv = start(argv, env)
+    srv = start(argv, env, cpus)
     try:
         kv = loadgen(exe, srv, "churn", conns, dur)
     finally:
@@ -289,9 +291,9 @@ def churn(exe, argv, conns, dur, env=None):
 _UNIT = {"us": 1, "ms": 1e3, "s": 1e6}
 
 
-def wrk(argv, conns, dur, env=None):
+def wrk(argv, conns, dur, env=None, cpus=None):
     """Saturation and closed-loop latency under wrk -t1 (validation)."""
-    srv = start(argv, env)
+    srv = start(argv, env, cpus)
     try:
         r = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(dur))}s",
                             "--latency", f"http://127.0.0.1:{srv.port}/"], capture_output=True, text=True,
@@ -311,9 +313,9 @@ def wrk(argv, conns, dur, env=None):
     return res
 
 
-def h2load(argv, conns, dur, env=None):
+def h2load(argv, conns, dur, env=None, cpus=None):
     """Saturation and mean latency under h2load --h1 (validation)."""
-    srv = start(argv, env)
+    srv = start(argv, env, cpus)
     try:
         r = subprocess.run(["taskset", "-c", LOAD_CPU, "h2load", "--h1", "-c", str(conns), "-t", "1",
                             "-D", str(max(1, round(dur))), "--warm-up-time=1",
@@ -331,9 +333,9 @@ def h2load(argv, conns, dur, env=None):
             "h2load latency mean (closed loop)": (float(lat.group(5)) * _UNIT[lat.group(6)], "µs")}
 
 
-def loadgen_closed(exe, argv, conns, dur, env=None):
+def loadgen_closed(exe, argv, conns, dur, env=None, cpus=None):
     """loadgen's own closed-loop HTTP figures, for the validation table."""
-    srv = start(argv, env)
+    srv = start(argv, env, cpus)
     try:
         kv = loadgen(exe, srv, "http", conns, dur)
     finally:
