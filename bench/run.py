@@ -959,6 +959,7 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
 
     L += threads_report(store, th_jobs)
     L += net_report(store, net_jobs, net_rows)
+    L += summary(store, runtimes, net_jobs)
 
     if store.errors:
         L.append("## Failures\n")
@@ -1194,6 +1195,61 @@ def net_report(store, net_jobs, net_rows):
                      (f"{size} B: generator busy", False)]
         L += net_table(store, pt, echo, figs)
         L.append("")
+    return L
+
+
+# Rows that describe the measurement, not a runtime: kept out of the summary.
+DIAGNOSTIC = ("generator busy", "server busy", "generator lag", "loadgen ", "wrk ", "h2load ")
+HIGHER_BETTER = ("req/s", "connections/s", "MB/s")
+LABELS = {"coring": "coring", "boost": "Boost.Context", "swapcontext": "swapcontext", "go": "Go",
+          "asyncio": "asyncio", "uvloop": "uvloop", "tokio": "Tokio", "libuv": "libuv", "nginx": "nginx",
+          "floor": "liburing floor", "coring to_thread": "coring to_thread(pread)"}
+
+
+def summary(store, runtimes, net_jobs):
+    """Every figure coring has, one line each: coring, the best peer, their
+    ratio, and who is ahead — the table the README copies."""
+    L = ["## Summary: every figure, coring against its best peer\n"]
+    L.append("One line per figure of this report (diagnostic rows — generator/server busy, generator lag — "
+             "and the validation table excepted). *best peer* = the runtime other than coring (the liburing "
+             "floor excluded: it is a reference, not a runtime) with the best median in that row; the ratio "
+             "is coring/peer per round, then the median (min–max). *ahead*: coring better by > 3% in the "
+             "median and in every round; *behind*: worse by > 3% and in every round; *mixed*: the rounds "
+             "disagree or the medians are within 3%. ⚑ = generator-bound.\n")
+    L.append("| figure | unit | coring | best peer | coring/peer | |")
+    L.append("|---|---|---|---|---|---|")
+    titles = {t: srvs for _, _, t, srvs in net_jobs}
+    for (row, rt), xs in list(store.samples.items()):
+        if rt != "coring" or not any(x is not None for x in xs):
+            continue
+        if any(d in row.split(": ", 1)[-1] for d in DIAGNOSTIC) or row.startswith("HTTP validation"):
+            continue
+        higher = any(row.endswith(h) or f"{h} " in row.split(": ", 1)[-1] for h in HIGHER_BETTER)
+        best = None
+        for (r2, peer), ys in store.samples.items():
+            if r2 != row or peer in ("coring", "floor", "coring to_thread"):
+                continue
+            m = med(ys)
+            if m and m[0] > 0 and (best is None or (m[0] > best[1] if higher else m[0] < best[1])):
+                best = (peer, m[0])
+        title = row.split(": ", 1)[0]
+        mark = lambda name: " ⚑" if row.endswith("saturation req/s") and title in titles and \
+            gen_bound(store, title, name) else ""  # noqa: E731
+        c = cell(xs) + mark("coring")
+        if not best:
+            L.append(f"| {row} | {store.units.get(row, '')} | {c} | — | — | |")
+            continue
+        peer = best[0]
+        rr = paired_ratios(xs, store.get(row, peer))
+        m = med(rr)
+        verdict = ""
+        if m:
+            good = (lambda r: r > 1.03) if higher else (lambda r: r < 0.97)
+            bad = (lambda r: r < 0.97) if higher else (lambda r: r > 1.03)
+            verdict = "ahead" if all(good(r) for r in rr) else "**behind**" if all(bad(r) for r in rr) else "mixed"
+        L.append(f"| {row} | {store.units.get(row, '')} | {c} | {LABELS.get(peer, peer)} "
+                 f"{cell(store.get(row, peer))}{mark(peer)} | {ratio_cell(xs, store.get(row, peer))} | {verdict} |")
+    L.append("")
     return L
 
 
