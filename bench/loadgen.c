@@ -31,7 +31,7 @@
  * counts as an error and the run exits non-zero.
  *
  * Measured window: after -w seconds of warm-up, -d seconds. Only answers
- * completed inside it are counted; at its edges the main thread reads
+ * completed inside it are counted; at its edges the first load thread reads
  *   - its own CPU (each load thread's CPU clock: busy = CPU / window),
  *   - the server's CPU with -S PID (schedstat of every task of PID, ns exact),
  * so server CPU/request divides the CPU of exactly the counted window.
@@ -166,6 +166,12 @@ static int64_t now_ns(void)
 
 static int64_t t_warm, t_begin, t_end; /* start, window start, window end */
 static atomic_bool stop;
+
+/* The CPU readings at the window's edges, taken by worker 0 in its loop as
+ * soon as it passes each edge (within µs when it is busy; its epoll timeout
+ * never reaches past an edge), so the CPU window is the counting window. */
+static int64_t srv_cpu[2] = {-1, -1}, gen_cpu_at[2][256];
+static int edges_taken;
 
 /* ------------------------------------------------------------ connection -- */
 
@@ -382,6 +388,18 @@ static void drop(worker *w, conn *c)
     c->fd = -1;
 }
 
+static int64_t schedstat_ns(int pid);
+static int64_t clock_ns(clockid_t id);
+static worker *workers;
+
+static void take_edge(int i)
+{
+    if (o.server_pid)
+        srv_cpu[i] = schedstat_ns(o.server_pid);
+    for (int k = 0; k < o.threads && k < 256; k++)
+        gen_cpu_at[i][k] = clock_ns(workers[k].cpu);
+}
+
 static void *run(void *arg)
 {
     worker *w = arg;
@@ -409,6 +427,13 @@ static void *run(void *arg)
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         int64_t now = now_ns();
         struct timespec to = {0, 20000000}; /* bounded: notice `stop` */
+        if (w->idx == 0 && edges_taken < 2) {
+            int64_t edge = edges_taken ? t_end : t_begin;
+            if (now >= edge)
+                take_edge(edges_taken++);
+            else if (edge - now < to.tv_nsec)
+                to.tv_nsec = edge - now;
+        }
         if (w->rate) {
             int64_t due;
             while ((due = t0 + (int64_t)(period * (double)j)) <= now) {
@@ -433,7 +458,7 @@ static void *run(void *arg)
             int64_t wait = due - now_ns();
             if (wait < 0)
                 wait = 0;
-            if (wait < 20000000)
+            if (wait < to.tv_nsec)
                 to.tv_nsec = wait < o.spin_ns ? 0 : wait;
         }
         int n = epoll_pwait2(w->epfd, evs, 256, &to, NULL);
@@ -628,6 +653,7 @@ int main(int argc, char **argv)
         pattern[i] = (char)('!' + (i * 7 + i / 251) % 90);
 
     worker *w = calloc((size_t)o.threads, sizeof *w);
+    workers = w;
     conn *all = calloc((size_t)o.conns, sizeof *all);
     int connect_errors = 0;
     for (int i = 0; i < o.conns; i++) {
@@ -653,19 +679,6 @@ int main(int argc, char **argv)
         pthread_getcpuclockid(w[i].th, &w[i].cpu);
     }
     prctl(PR_SET_TIMERSLACK, 1UL);
-    sleep_until(t_begin);
-    int64_t srv0 = o.server_pid ? schedstat_ns(o.server_pid) : -1;
-    int64_t cpu0[256] = {0};
-    for (int i = 0; i < o.threads && i < 256; i++)
-        cpu0[i] = clock_ns(w[i].cpu);
-    sleep_until(t_end);
-    int64_t srv1 = o.server_pid ? schedstat_ns(o.server_pid) : -1;
-    int64_t gen_cpu = 0, gen_max = 0;
-    for (int i = 0; i < o.threads && i < 256; i++) {
-        int64_t d = clock_ns(w[i].cpu) - cpu0[i];
-        gen_cpu += d;
-        gen_max = d > gen_max ? d : gen_max;
-    }
     sleep_until(t_end + 50000000); /* answers in flight at the edge land */
     atomic_store(&stop, true);
     hist lat = {0}, lag = {0};
@@ -678,6 +691,16 @@ int main(int argc, char **argv)
         errors += w[i].errors;
         verify += w[i].verify_errors;
         overflow += w[i].overflow;
+    }
+    if (edges_taken < 2) {
+        fprintf(stderr, "loadgen: the window's edges were not both read\n");
+        return 1;
+    }
+    int64_t srv0 = srv_cpu[0], srv1 = srv_cpu[1], gen_cpu = 0, gen_max = 0;
+    for (int i = 0; i < o.threads && i < 256; i++) {
+        int64_t d = gen_cpu_at[1][i] - gen_cpu_at[0][i];
+        gen_cpu += d;
+        gen_max = d > gen_max ? d : gen_max;
     }
     double win = (double)(t_end - t_begin) / 1e9;
     printf("mode=%s loop=%s conns=%d threads=%d size=%zu depth=%d rate=%.0f window_s=%.3f "
