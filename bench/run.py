@@ -75,7 +75,7 @@ else:
     NET_DUR = 0.7
     NET_WARM = 0.3
     VALID_DUR = 2
-    VALID_SERVERS = ("coring", "go", "nginx")
+    VALID_SERVERS = ("coring", "go", "nginx", "asyncio", "tokio")
     ECHO_CONNS = [50, 500]
     IDLE_CONNS = 10_000
     PAYLOADS = [64, 4096, 65536, 1 << 20]
@@ -167,7 +167,7 @@ class Go(Runtime):
             self.reason = "no `go` (Debian package golang-go could not be installed)"
             return
         env = dict(os.environ, GO111MODULE="off", GOCACHE=os.path.join(OUT, "gocache"))
-        for p in ("spawn", "sleepers", "echo", "hello", "timers", "fileread"):
+        for p in ("spawn", "sleepers", "echo", "hello", "timers", "fileread", "echoclient"):
             r = subprocess.run([go, "build", "-o", os.path.join(OUT, "go-" + p), p + ".go"],
                                cwd=os.path.join(HERE, "peers", "go"), env=env,
                                capture_output=True, text=True)
@@ -630,17 +630,26 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
                                    net_rows, title, sv.name, r,
                                    lambda: servers.fixed_rates(lg, sv.argv, mode, conns, NET_DUR, rates,
                                                                ECHO_SIZE, perf=NET["perf"], cpus=sv.cpus))
-    extra = {"validation": {}, "idle": {}, "payload": {}}
+    extra = {"validation": {}, "echo validation": {}, "idle": {}, "payload": {}}
     vtitle = f"HTTP validation, {HTTP_CONNS} connections"
     tools = [("loadgen", lambda sv: servers.loadgen_closed(lg, sv.argv, HTTP_CONNS, VALID_DUR))]
     tools += [("wrk", lambda sv: servers.wrk(sv.argv, HTTP_CONNS, VALID_DUR))] if shutil.which("wrk") else []
     tools += [("h2load", lambda sv: servers.h2load(sv.argv, HTTP_CONNS, VALID_DUR))] if shutil.which("h2load") else []
     NET["validation_tools"] = [t for t, _ in tools]
-    for r in range(NET_ROUNDS if wanted("http") else 0):
-        for sv in order([sv for sv in http_srv if sv.name in VALID_SERVERS], r):
-            for tool, fn in (tools if r % 2 == 0 else list(reversed(tools))):
-                _measure(store, prog, ("valid", tool, sv.name), f"round {r + 1}/{NET_ROUNDS} · {vtitle} · "
-                         f"{tool} · {sv.label}", extra["validation"], vtitle, sv.name, r, lambda: fn(sv))
+    etitle = f"echo validation, {ECHO_CONNS[0]} connections"
+    goc = os.path.join(OUT, "go-echoclient")
+    etools = [("loadgen", lambda sv: servers.loadgen_closed(lg, sv.argv, ECHO_CONNS[0], VALID_DUR, mode="echo"))]
+    etools += [("Go client", lambda sv: servers.echoclient(goc, sv.argv, ECHO_CONNS[0], VALID_DUR))] \
+        if os.access(goc, os.X_OK) else []
+    for r in range(NET_ROUNDS):
+        for title, srvs, tl, box, want in ((vtitle, http_srv, tools, "validation", "http"),
+                                           (etitle, echo_srv, etools, "echo validation", "echo")):
+            if not wanted(want):
+                continue
+            for sv in order([sv for sv in srvs if sv.name in VALID_SERVERS], r):
+                for tool, fn in (tl if r % 2 == 0 else list(reversed(tl))):
+                    _measure(store, prog, ("valid", title, tool, sv.name), f"round {r + 1}/{NET_ROUNDS} · {title} · "
+                             f"{tool} · {sv.label}", extra[box], title, sv.name, r, lambda: fn(sv))
     itile = f"idle connections, {IDLE_CONNS:,} each parked in a read"
     for r in range(1 if wanted("echo") else 0):
         for sv in order(echo_srv, r):
@@ -1056,6 +1065,36 @@ def net_table(store, title, srvs, figs, mark_bound=False, ratios=True):
     return L
 
 
+def agreement(store, title, srvs, rps_pairs, lat_pair):
+    """The validation verdict per server: other/loadgen ratios, whether the
+    server was the bottleneck, and whether the tolerance held."""
+    L = []
+    shown = [sv for sv in srvs if store.get(f"{title}: loadgen req/s", sv.name)]
+    if not shown:
+        return L
+
+    def rr(sv, a, b):
+        m = med(paired_ratios(store.get(f"{title}: {a}", sv.name), store.get(f"{title}: {b}", sv.name)))
+        return m[0] if m else None
+    hdr = [f"{a.split(' req/s')[0]}/loadgen req/s" for a, _ in rps_pairs] + \
+          [f"{lat_pair[0].split(' latency')[0]}/loadgen mean latency"]
+    L.append("| server | " + " | ".join(hdr) + " | server-bound? | within tolerance? |")
+    L.append("|---|" + "---|" * (len(hdr) + 2))
+    f3 = lambda x: f"{x:.3f}" if x else "—"  # noqa: E731
+    for sv in shown:
+        rps = [rr(sv, a, b) for a, b in rps_pairs]
+        lat = rr(sv, *lat_pair)
+        sb = med(store.get(f"{title}: server busy (loadgen window)", sv.name))
+        gb = med(store.get(f"{title}: loadgen busy", sv.name))
+        bound = bool(sb and gb and sb[0] >= 0.9 and gb[0] < 0.9)
+        ok = [abs(x - 1) <= 0.10 for x in rps if x] + ([abs(lat - 1) <= 0.15] if lat else [])
+        L.append(f"| {sv.label} | " + " | ".join(f3(x) for x in rps + [lat]) + " | "
+                 + ("yes" if bound else f"no (server busy {sb[0]:.2f}, loadgen busy {gb[0]:.2f})" if sb and gb
+                    else "?") + " | " + (("yes" if all(ok) else "**no**") if bound else "n/a") + " |")
+    L.append("")
+    return L
+
+
 def net_report(store, net_jobs, net_rows):
     if not net_jobs:
         return []
@@ -1127,25 +1166,27 @@ def net_report(store, net_jobs, net_rows):
                                      "wrk latency p99 (closed loop)")]
         L += net_table(store, vt, http, figs, ratios=False)
         L.append("")
-        shown = [sv for sv in http if store.get(f"{vt}: loadgen req/s", sv.name)]
-        if shown:
-            L.append("| server | wrk/loadgen req/s | h2load/loadgen req/s | h2load/loadgen mean latency | "
-                     "server-bound? | within tolerance? |")
-            L.append("|---|---|---|---|---|---|")
-            for sv in shown:
-                def rr(a, b):
-                    m = med(paired_ratios(store.get(f"{vt}: {a}", sv.name), store.get(f"{vt}: {b}", sv.name)))
-                    return m[0] if m else None
-                w, h, lat = rr("wrk req/s", "loadgen req/s"), rr("h2load req/s", "loadgen req/s"), \
-                    rr("h2load latency mean (closed loop)", "loadgen latency mean (closed loop)")
-                sb = med(store.get(f"{vt}: server busy (loadgen window)", sv.name))
-                gb = med(store.get(f"{vt}: loadgen busy", sv.name))
-                bound = bool(sb and gb and sb[0] >= 0.9 and gb[0] < 0.9)
-                ok = [abs(x - 1) <= 0.10 for x in (w, h) if x] + ([abs(lat - 1) <= 0.15] if lat else [])
-                f3 = lambda x: f"{x:.3f}" if x else "—"  # noqa: E731
-                L.append(f"| {sv.label} | {f3(w)} | {f3(h)} | {f3(lat)} | {'yes' if bound else 'no (generator-bound)'} | "
-                         + (("yes" if all(ok) else "**no**") if bound else "n/a") + " |")
-            L.append("")
+        L += agreement(store, vt, http, [("wrk req/s", "loadgen req/s"), ("h2load req/s", "loadgen req/s")],
+                       ("h2load latency mean (closed loop)", "loadgen latency mean (closed loop)"))
+    et = f"echo validation, {ECHO_CONNS[0]} connections"
+    if extra.get("echo validation"):
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        L.append(f"### {et}: loadgen beside a second echo client\n")
+        L.append(f"The same echo servers under `loadgen` and under `bench/peers/go/echoclient.go` (written "
+                 f"separately: a goroutine per connection, blocking writes and reads, every latency kept and "
+                 f"sorted, echoed bytes compared), each in its own closed-loop window ({VALID_DUR} s, "
+                 f"{ECHO_CONNS[0]} connections, pinned to CPU 1). Same tolerance: where the server is the "
+                 f"bottleneck (server busy ≥ 0.9, loadgen busy < 0.9), req/s within ±10% and mean latency within "
+                 f"±15%.\n")
+        figs = [("loadgen req/s", True), ("Go client req/s", True), ("loadgen busy", False),
+                ("server busy (loadgen window)", False), ("loadgen latency mean (closed loop)", False),
+                ("Go client latency mean (closed loop)", False), ("loadgen latency p50 (closed loop)", False),
+                ("Go client latency p50 (closed loop)", False), ("loadgen latency p99 (closed loop)", False),
+                ("Go client latency p99 (closed loop)", False)]
+        L += net_table(store, et, echo, figs, ratios=False)
+        L.append("")
+        L += agreement(store, et, echo, [("Go client req/s", "loadgen req/s")],
+                       ("Go client latency mean (closed loop)", "loadgen latency mean (closed loop)"))
     if extra.get("idle"):
         it = f"idle connections, {IDLE_CONNS:,} each parked in a read"
         L.append(f"### {it}\n")
@@ -1222,7 +1263,7 @@ def summary(store, runtimes, net_jobs):
     for (row, rt), xs in list(store.samples.items()):
         if rt != "coring" or not any(x is not None for x in xs):
             continue
-        if any(d in row.split(": ", 1)[-1] for d in DIAGNOSTIC) or row.startswith("HTTP validation"):
+        if any(d in row.split(": ", 1)[-1] for d in DIAGNOSTIC) or " validation, " in row.split(": ", 1)[0]:
             continue
         higher = any(row.endswith(h) or f"{h} " in row.split(": ", 1)[-1] for h in HIGHER_BETTER)
         best = None

@@ -333,11 +333,32 @@ def h2load(argv, conns, dur, env=None, cpus=None):
             "h2load latency mean (closed loop)": (float(lat.group(5)) * _UNIT[lat.group(6)], "µs")}
 
 
-def loadgen_closed(exe, argv, conns, dur, env=None, cpus=None):
-    """loadgen's own closed-loop HTTP figures, for the validation table."""
+def echoclient(exe, argv, conns, dur, env=None, cpus=None):
+    """The Go echo client (bench/peers/go/echoclient.go), for the echo validation."""
     srv = start(argv, env, cpus)
     try:
-        kv = loadgen(exe, srv, "http", conns, dur)
+        r = subprocess.run(["taskset", "-c", LOAD_CPU, exe, str(srv.port), str(conns), str(dur), "64", str(WARM)],
+                           capture_output=True, text=True, timeout=dur + 60)
+    finally:
+        srv.stop()
+    res = {}
+    for line in r.stdout.splitlines():
+        f = line.split()
+        if len(f) == 4 and f[0] == "RESULT":
+            res[f[1]] = float(f[2])
+    if r.returncode or "echoclient_rps" not in res:
+        raise RuntimeError("echoclient: " + ((r.stderr or r.stdout).strip().splitlines() or ["no output"])[-1])
+    return {"Go client req/s": (res["echoclient_rps"], "req/s"),
+            "Go client latency mean (closed loop)": (res["echoclient_mean"], "µs"),
+            "Go client latency p50 (closed loop)": (res["echoclient_p50"], "µs"),
+            "Go client latency p99 (closed loop)": (res["echoclient_p99"], "µs")}
+
+
+def loadgen_closed(exe, argv, conns, dur, env=None, cpus=None, mode="http"):
+    """loadgen's own closed-loop figures, for the validation tables."""
+    srv = start(argv, env, cpus)
+    try:
+        kv = loadgen(exe, srv, mode, conns, dur)
     finally:
         srv.stop()
     return {"loadgen req/s": (kv["rps"], "req/s"),
