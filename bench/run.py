@@ -54,7 +54,7 @@ if QUICK:
     MICRO_MIN_TIME = 0.02
     SPAWN_BATCH_N = 100_000  # 1,000,000 in default mode (asyncio alone takes ~10 s a run)
     SPAWN_SEQ_N = 50_000
-    SLEEPERS = [(100_000, 2)]  # (N, rounds); 1,000,000 sleepers only in default mode
+    SLEEPERS = [(100_000, 1)]  # (N, rounds); 1,000,000 sleepers only in default mode
     NET_ROUNDS = 1  # echo and HTTP: rounds of every server (QUICK: one, no min-max)
     THREAD_ROUNDS = 1  # to_thread, cross-thread, deque
     NET_DUR = 0.2   # seconds measured per server window (after NET_WARM)
@@ -1030,9 +1030,13 @@ def best_peer(store, title, fig, srvs, higher):
 
 
 def gen_bound(store, title, name):
-    """True if, in any round, the generator was >= GEN_BOUND busy."""
-    return any(x is not None and x >= servers.GEN_BOUND
-               for x in store.get(f"{title}: generator busy at saturation", name))
+    """True if, in any round, the generator was >= GEN_BOUND busy, or at least
+    as busy as the server (on a shared machine neither may reach GEN_BOUND,
+    and then the busier one is the bottleneck)."""
+    g = store.get(f"{title}: generator busy at saturation", name)
+    sv = store.get(f"{title}: server busy at saturation", name)
+    return any(x is not None and (x >= servers.GEN_BOUND or (y is not None and x >= y))
+               for x, y in zip(g, sv + [None] * (len(g) - len(sv))))
 
 
 def net_table(store, title, srvs, figs, mark_bound=False, ratios=True):
@@ -1086,7 +1090,7 @@ def agreement(store, title, srvs, rps_pairs, lat_pair):
         lat = rr(sv, *lat_pair)
         sb = med(store.get(f"{title}: server busy (loadgen window)", sv.name))
         gb = med(store.get(f"{title}: loadgen busy", sv.name))
-        bound = bool(sb and gb and sb[0] >= 0.9 and gb[0] < 0.9)
+        bound = bool(sb and gb and sb[0] >= 1.5 * gb[0])
         ok = [abs(x - 1) <= 0.10 for x in rps if x] + ([abs(lat - 1) <= 0.15] if lat else [])
         L.append(f"| {sv.label} | " + " | ".join(f3(x) for x in rps + [lat]) + " | "
                  + ("yes" if bound else f"no (server busy {sb[0]:.2f}, loadgen busy {gb[0]:.2f})" if sb and gb
@@ -1104,9 +1108,10 @@ def net_report(store, net_jobs, net_rows):
         f"GOMAXPROCS follows it); the load generator `build/bench/loadgen` (bench/loadgen.c: plain epoll, "
         f"nothing of coring) is pinned to CPU 1. Rounds: {NET_ROUNDS}, servers interleaved, order reversed "
         f"every other round. **Every figure comes from its own window** ({NET_DUR} s after a {NET_WARM} s warm-up):\n\n"
-        f"- *saturation req/s*: closed loop, one request in flight per connection. ⚑ = the generator's "
-        f"thread was ≥ {servers.GEN_BOUND:.0%} busy in some round: the generator, not the server, set that "
-        f"figure (read CPU/request instead).\n"
+        f"- *saturation req/s*: closed loop, one request in flight per connection. ⚑ = in some round the "
+        f"generator's thread was ≥ {servers.GEN_BOUND:.0%} busy, or at least as busy as the server (on a shared "
+        f"machine neither may reach {servers.GEN_BOUND:.0%}): the generator, not the server, set that figure "
+        f"(read CPU/request instead).\n"
         f"- *@50% / @80%*: open loop at a fixed rate, the same for every server: 50% and 80% of the lowest "
         f"saturation round of the slowest server of the table. *server CPU/req*: the server's CPU over "
         f"exactly the window whose answers are counted (/proc/PID/task/*/schedstat, read by the generator "
@@ -1155,7 +1160,7 @@ def net_report(store, net_jobs, net_rows):
             f"The same servers under three generators, each in its own window ({VALID_DUR} s, closed loop, "
             f"{HTTP_CONNS} connections, one thread pinned to CPU 1): `loadgen -m http`, `wrk -t1 --latency`, "
             f"`h2load --h1 -t1` (nghttp2-client; it reports a mean, no percentiles). Tolerance stated in "
-            f"advance: where the *server* is the bottleneck (server busy ≥ 0.9, loadgen busy < 0.9), the "
+            f"advance: where the *server* is the bottleneck (the server's busy fraction ≥ 1.5× loadgen's: on this shared machine neither reaches 0.9 while other jobs take CPU), the "
             f"three req/s agree within ±10% and the mean latencies within ±15% (a closed loop's mean latency "
             f"is connections / req/s, so it follows). Where a generator is the bottleneck, req/s measures "
             f"that generator: the table then shows each one's ceiling.\n")
@@ -1176,7 +1181,7 @@ def net_report(store, net_jobs, net_rows):
                  f"separately: a goroutine per connection, blocking writes and reads, every latency kept and "
                  f"sorted, echoed bytes compared), each in its own closed-loop window ({VALID_DUR} s, "
                  f"{ECHO_CONNS[0]} connections, pinned to CPU 1). Same tolerance: where the server is the "
-                 f"bottleneck (server busy ≥ 0.9, loadgen busy < 0.9), req/s within ±10% and mean latency within "
+                 f"bottleneck (the server's busy fraction ≥ 1.5× loadgen's: on this shared machine neither reaches 0.9 while other jobs take CPU), req/s within ±10% and mean latency within "
                  f"±15%.\n")
         figs = [("loadgen req/s", True), ("Go client req/s", True), ("loadgen busy", False),
                 ("server busy (loadgen window)", False), ("loadgen latency mean (closed loop)", False),
