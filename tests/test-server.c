@@ -289,6 +289,37 @@ Test(server, http_pipelined_and_partial_requests)
     RUN_EXPECT(pipelined_main, NULL, 0);
 }
 
+static int http10_keepalive_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, http_handler, NULL, NULL, &srv), 0);
+    int fd = cr_connect_tcp("127.0.0.1", cr_server_port(srv), 1.0);
+    const char *req = "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n";
+    static char buf[2048];
+    for (int i = 0; i < 2; i++) { /* the connection stays usable: ab -k's pattern */
+        cr_assert_eq(cr_send_all(fd, req, strlen(req), 1.0), (ssize_t)strlen(req));
+        ssize_t n = cr_recv(fd, buf, sizeof buf - 1, 0, 1.0);
+        cr_assert_gt(n, 0);
+        buf[n] = 0;
+        cr_assert(strstr(buf, "\r\nConnection: keep-alive\r\n"), "%s", buf);
+        cr_assert(strstr(buf, "\r\nDate: ") && strstr(buf, "\r\nServer: "), "%s", buf);
+        cr_assert_eq(count_responses(buf), 1, "%s", buf);
+    }
+    close(fd);
+    cr_assert_geq(cr_server_shutdown(srv, 1.0), 0);
+    cr_assert_eq(cr_server_free(srv), 0);
+    return 0;
+}
+
+/* HTTP/1.0 with Connection: keep-alive is answered "Connection: keep-alive"
+ * and kept open (ab -k hung when the answer did not say so). */
+Test(server, http10_keep_alive_is_announced)
+{
+    RUN_EXPECT(http10_keepalive_main, NULL, 0);
+}
+
 struct curl_job {
     int port;
     int pipefd[2];

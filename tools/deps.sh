@@ -43,6 +43,8 @@ bench-peers)
     have_cmd go || need+=(golang-go)
     /usr/bin/python3 -c 'import uvloop' >/dev/null 2>&1 || need+=(python3-uvloop)
     have_cmd wrk || need+=(wrk)                # HTTP load generator
+    have_cmd h2load || need+=(nghttp2-client)  # a second HTTP client: validates bench/loadgen
+    have_cmd valgrind || need+=(valgrind)      # callgrind: user-space instructions per request
     have_cmd nginx || need+=(nginx-light)      # HTTP peer
     have_cmd perf || need+=(linux-perf)        # syscalls per request
     have_cmd taskset || need+=(util-linux)     # server and load generator pinned apart
