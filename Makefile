@@ -66,7 +66,7 @@ TESTS     ?= $(wildcard tests/test-*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TESTS))
 CTX_TEST  := $(BUILD)/tests/ctx-selftest
 
-.PHONY: all test test-build deps bench install uninstall clean check-aarch64 examples
+.PHONY: all test test-build deps bench install uninstall clean check-aarch64 examples docs check-docs
 all: $(STATIC) $(SHARED) coring.pc
 
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS) | deps-build
@@ -132,6 +132,19 @@ test:
 check-aarch64:
 	tools/check-aarch64.sh
 
+# The API reference: HTML and section-3 man pages (one per public function,
+# suffix 3coring, as OpenSSL's 3ssl) from the public headers' doc comments,
+# by Doxygen (docs/Doxyfile). Needs Debian's doxygen.
+docs:
+	@tools/deps.sh docs $(DEPS)
+	@rm -rf build/docs && mkdir -p build/docs
+	doxygen docs/Doxyfile
+	@echo "coring: API reference in build/docs/html/index.html, man pages in build/docs/man/man3"
+
+# CI: every exported symbol has a page.
+check-docs: all docs
+	tools/check-docs.sh
+
 examples: $(STATIC)
 	$(MAKE) -C examples
 
@@ -150,6 +163,15 @@ install: all
 	ln -sf libcoring.so.$(VERSION) $(DESTDIR)$(libdir)/libcoring.so.$(SOMAJOR)
 	ln -sf libcoring.so.$(SOMAJOR) $(DESTDIR)$(libdir)/libcoring.so
 	$(PC_SED) coring.pc.in > $(DESTDIR)$(pkgconfigdir)/coring.pc
+	@# Man pages, if `make docs` made them: the public API's pages only
+	@# (cr_*, CR_*, and the headers'), not Doxygen's pages for struct fields.
+	@if [ -d build/docs/man/man3 ]; then \
+	    install -d $(DESTDIR)$(mandir)/man3; \
+	    for f in build/docs/man/man3/cr_*.3coring build/docs/man/man3/CR_*.3coring \
+	             build/docs/man/man3/*.h.3coring; do \
+	        [ -e "$$f" ] && install -m 644 "$$f" $(DESTDIR)$(mandir)/man3/; \
+	    done; true; \
+	else echo "coring: no man pages installed (run 'make docs' first: it needs doxygen)"; fi
 	@# A root install to the live system: refresh the loader's cache, or say
 	@# the one line that does (a staged DESTDIR install is the packager's).
 	@if [ -z "$(DESTDIR)" ]; then \
@@ -159,7 +181,8 @@ install: all
 
 uninstall:
 	rm -rf $(DESTDIR)$(includedir)/coring.h $(DESTDIR)$(includedir)/coring \
-	      $(DESTDIR)$(libdir)/libcoring.* $(DESTDIR)$(pkgconfigdir)/coring.pc
+	      $(DESTDIR)$(libdir)/libcoring.* $(DESTDIR)$(pkgconfigdir)/coring.pc \
+	      $(DESTDIR)$(mandir)/man3/*.3coring
 
 clean:
 	rm -rf build lib/libcoring.a lib/libcoring.so* coring.pc

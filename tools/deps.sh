@@ -27,6 +27,9 @@ test)
     have_cmd curl || need+=(curl) # the HTTP server test's real client
     have_hdr sys/sdt.h || need+=(systemtap-sdt-dev) # USDT probes (core/trace.h)
     ;;
+docs)
+    have_cmd doxygen || need+=(doxygen) # make docs: the API reference and man pages
+    ;;
 bench)
     have_cmd g++ || need+=(g++)
     have_hdr benchmark/benchmark.h || need+=(libbenchmark-dev)
