@@ -212,4 +212,7 @@ CR_HIDDEN void cr__uring_set_fault(int err);
 /* io_uring set-up flags granted (0 on another backend): tests and reports. */
 CR_HIDDEN unsigned cr__uring_setup_flags(const cr__backend *b);
 
+/* The epoll backend (epoll.c): the fallback where io_uring is refused. */
+CR_HIDDEN extern const struct cr__backend_ops cr__epoll_ops;
+
 #endif
