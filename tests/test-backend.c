@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
@@ -272,6 +273,50 @@ Test(backend, fd_reused_behind_our_back)
 {
     setenv("CORING_BACKEND", "epoll", 1);
     RUN_EXPECT(reuse_main, NULL, 0);
+}
+
+/* ---- blocking file work stays off the loop ---- */
+
+static int fifo_opener(void *arg, void **result)
+{
+    (void)result;
+    return cr_openat(AT_FDCWD, arg, O_RDONLY, 0, CR_NO_TIMEOUT);
+}
+
+static int fifo_main(void *arg, void **result)
+{
+    (void)result;
+    const char *path = arg;
+    cr_task *t = cr_create_task(fifo_opener, (void *)path);
+    /* The open blocks until a writer comes. The loop must go on meanwhile:
+     * this task runs, and a non-blocking writer open succeeds as soon as the
+     * reader is inside open() (ENXIO before that). */
+    int w = -1;
+    for (int i = 0; i < 5000 && w < 0; i++) {
+        cr_assert_eq(cr_sleep(0.001), 0);
+        w = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    }
+    cr_assert_geq(w, 0, "the reader's open never started");
+    void *res;
+    int fd = cr_await(t, &res);
+    cr_future_unref(t);
+    cr_assert_geq(fd, 0, "%s", cr_strerror(fd));
+    close(fd);
+    close(w);
+    return 0;
+}
+
+/* An openat that blocks (a FIFO without a writer) does not stall the loop:
+ * io_uring punts it to its workers, epoll to its file helpers. */
+Test(backend, blocking_open_does_not_stall_the_loop)
+{
+    char dir[] = "/tmp/coring-be-XXXXXX", path[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    RUN_EXPECT(fifo_main, path, 0);
+    unlink(path);
+    rmdir(dir);
 }
 
 /* ---- under seccomp ---- */

@@ -47,9 +47,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -89,8 +92,29 @@ struct done {
     unsigned flags;
 };
 
+/* The file helpers: blocking file work (a read that missed the page cache,
+ * fsync, openat, statx) runs here, as libuv's pool does it, so a slow disk
+ * never stalls the loop. Up to MAX_HELPERS threads, started on demand; they
+ * share one queue. Everything in this struct, and be_link[] of an op handed
+ * to them, is under mu. A helper posts results to `out` and writes the
+ * eventfd (in the loop's epoll set) when `out` goes non-empty. */
+#define MAX_HELPERS 4
+struct helpers {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    cr__op *head, *tail;    /* queued, linked through be_link[0] */
+    struct done *out;       /* finished, for the loop to take */
+    unsigned nout, out_cap;
+    unsigned nthreads, idle;
+    bool stop;
+    int efd;
+    pthread_t th[MAX_HELPERS];
+};
+
 struct ep {
     int epfd;
+    struct helpers *h;      /* NULL until the first blocking file op */
+    unsigned offloaded;     /* ops with the helpers */
     bool no_pwait2;         /* epoll_pwait2 gave ENOSYS: ms timeouts */
     struct fdrec **recs;
     unsigned nrecs;
@@ -103,8 +127,11 @@ struct ep {
     unsigned long ctls;     /* epoll_ctl calls made (tests pin the cost rule) */
 };
 
-static char done_tag;
+static char done_tag, queued_tag, running_tag;
 #define DONE_TAG ((void *)&done_tag)
+#define HELPER_QUEUED ((void *)&queued_tag)   /* with the helpers, not started */
+#define HELPER_RUNNING ((void *)&running_tag) /* a helper runs it: its result wins */
+#define HELPER_KEY UINT64_MAX                 /* epoll data of the helpers' eventfd */
 
 static inline struct ep *E(cr__backend *b) { return b->impl; }
 
@@ -469,6 +496,205 @@ static int run_sync(cr__backend *b, cr__op *op)
     }
 }
 
+/* ---- the file helpers ---- */
+
+/* Blocking work, on a helper thread: only errno and the op's own memory. */
+static int run_blocking(cr__op *op)
+{
+    switch (op->code) {
+    case CR__OP_READ:
+    case CR__OP_WRITE:
+        return rw_file(op, false);
+    case CR__OP_FSYNC:
+        return neg(op->a.rw.flags & CR__FSYNC_DATA ? fdatasync(op->fd) : fsync(op->fd));
+    case CR__OP_STATX:
+        return neg(statx(op->fd, op->a.path.path, op->a.path.flags, op->a.path.mask, op->a.path.out));
+    case CR__OP_OPENAT:
+        return neg(openat(op->fd, op->a.path.path, op->a.path.flags, (mode_t)op->a.path.mode));
+    default:
+        return -EINVAL;
+    }
+}
+
+static void *helper_main(void *arg)
+{
+    struct helpers *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (!h->head && !h->stop) {
+            h->idle++;
+            pthread_cond_wait(&h->cv, &h->mu);
+            h->idle--;
+        }
+        if (h->stop)
+            break; /* the loop is closing: what is still queued is dropped */
+        cr__op *op = h->head;
+        h->head = op->be_link[0];
+        if (!h->head)
+            h->tail = NULL;
+        op->be_link[1] = HELPER_RUNNING;
+        pthread_mutex_unlock(&h->mu);
+        int res = run_blocking(op);
+        pthread_mutex_lock(&h->mu);
+        if (h->nout == h->out_cap) {
+            unsigned cap = h->out_cap ? h->out_cap * 2 : 16;
+            struct done *v = realloc(h->out, cap * sizeof *v);
+            if (!v)
+                abort(); /* a completion owed and nowhere to keep it */
+            h->out = v;
+            h->out_cap = cap;
+        }
+        bool wake = h->nout == 0;
+        h->out[h->nout++] = (struct done){op, res, 0};
+        op->be_link[1] = DONE_TAG;
+        if (wake) {
+            uint64_t one = 1;
+            while (write(h->efd, &one, sizeof one) < 0 && errno == EINTR)
+                ;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Another helper thread, with every signal blocked: process signals belong
+ * to the threads that wait for them (signalfd on the loop's thread). */
+static int helper_spawn(struct helpers *h)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&h->th[h->nthreads], NULL, helper_main, h);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc == 0)
+        h->nthreads++;
+    return -rc;
+}
+
+static struct helpers *helpers_get(struct ep *e)
+{
+    if (e->h)
+        return e->h;
+    struct helpers *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = HELPER_KEY};
+    if (h->efd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, h->efd, &ev) < 0) {
+        if (h->efd >= 0)
+            close(h->efd);
+        free(h);
+        return NULL;
+    }
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cv, NULL);
+    e->h = h;
+    return h;
+}
+
+/* Hand op to the helpers; false if they cannot be had (then do it here). */
+static bool offload(cr__backend *b, cr__op *op)
+{
+    struct ep *e = E(b);
+    struct helpers *h = helpers_get(e);
+    if (!h)
+        return false;
+    pthread_mutex_lock(&h->mu);
+    if (h->idle == 0 && h->nthreads < MAX_HELPERS)
+        helper_spawn(h);
+    if (h->nthreads == 0) {
+        pthread_mutex_unlock(&h->mu);
+        return false;
+    }
+    op->be_link[0] = NULL;
+    op->be_link[1] = HELPER_QUEUED;
+    if (h->tail)
+        h->tail->be_link[0] = op;
+    else
+        h->head = op;
+    h->tail = op;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    e->offloaded++;
+    e->waiting++; /* so a busy iteration still looks at the eventfd */
+    return true;
+}
+
+/* Completions the helpers posted: delivered now (from poll). */
+static void helpers_reap(cr__backend *b)
+{
+    struct ep *e = E(b);
+    struct helpers *h = e->h;
+    uint64_t v;
+    while (read(h->efd, &v, sizeof v) < 0 && errno == EINTR)
+        ;
+    pthread_mutex_lock(&h->mu);
+    struct done *out = h->out;
+    unsigned n = h->nout;
+    h->out = NULL;
+    h->nout = h->out_cap = 0;
+    pthread_mutex_unlock(&h->mu);
+    for (unsigned i = 0; i < n; i++) {
+        cr__op *op = out[i].op;
+        op->be_link[1] = NULL;
+        e->offloaded--;
+        e->waiting--;
+        if (op->code == CR__OP_OPENAT && out[i].res >= 0)
+            rec_reset(b, out[i].res);
+        finish(b, op, out[i].res, 0);
+    }
+    free(out);
+}
+
+/* An op still queued with the helpers comes back (cancel); false if a
+ * helper already has it. */
+static bool helpers_take_back(struct ep *e, cr__op *op)
+{
+    struct helpers *h = e->h;
+    bool taken = false;
+    pthread_mutex_lock(&h->mu);
+    if (op->be_link[1] == HELPER_QUEUED) {
+        cr__op *prev = NULL;
+        for (cr__op *o = h->head; o; prev = o, o = o->be_link[0]) {
+            if (o != op)
+                continue;
+            if (prev)
+                prev->be_link[0] = o->be_link[0];
+            else
+                h->head = o->be_link[0];
+            if (h->tail == o)
+                h->tail = prev;
+            taken = true;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (taken) {
+        e->offloaded--;
+        e->waiting--;
+    }
+    return taken;
+}
+
+static void helpers_stop(struct ep *e)
+{
+    struct helpers *h = e->h;
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    for (unsigned i = 0; i < h->nthreads; i++)
+        pthread_join(h->th[i], NULL);
+    close(h->efd);
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cv);
+    free(h->out);
+    free(h);
+    e->h = NULL;
+}
+
 /* op could not finish now: park it on fd's queue qi. */
 static int wait_on(cr__backend *b, int fd, int qi, cr__op *op)
 {
@@ -492,11 +718,16 @@ static int ep_submit(cr__backend *b, cr__op *op)
     case CR__OP_SOCKET:
     case CR__OP_SHUTDOWN:
     case CR__OP_CLOSE:
+        cr__be_started(b, op);
+        push_done(b, op, run_sync(b, op));
+        return 0;
     case CR__OP_OPENAT:
     case CR__OP_FSYNC:
     case CR__OP_STATX:
+        /* May wait for the disk (or a FIFO's other end): the helpers. */
         cr__be_started(b, op);
-        push_done(b, op, run_sync(b, op));
+        if (!offload(b, op))
+            push_done(b, op, run_sync(b, op));
         return 0;
     case CR__OP_ACCEPT_MULTI:
     case CR__OP_RECV_MULTI: {
@@ -563,8 +794,13 @@ static int ep_submit(cr__backend *b, cr__op *op)
         rc = wait_on(b, wfd, qi, op);
         if (rc == 0)
             return 0;
-        if (rc == -EPERM && (op->code == CR__OP_READ || op->code == CR__OP_WRITE))
-            rc = rw_file(op, false); /* a regular file said "later": it cannot be polled, so now */
+        if (rc == -EPERM && (op->code == CR__OP_READ || op->code == CR__OP_WRITE)) {
+            /* A regular file said "later" (not in the page cache, or a write
+             * that would wait): it cannot be polled, so a helper does it. */
+            if (offload(b, op))
+                return 0;
+            rc = rw_file(op, false);
+        }
     }
     if (op->code == CR__OP_CONNECT)
         connect_done(e, op);
@@ -575,6 +811,17 @@ static int ep_submit(cr__backend *b, cr__op *op)
 static void ep_cancel(cr__backend *b, cr__op *op)
 {
     struct ep *e = E(b);
+    if (e->h && e->offloaded) {
+        if (helpers_take_back(e, op)) {
+            push_done(b, op, -ECANCELED);
+            return;
+        }
+        pthread_mutex_lock(&e->h->mu); /* a helper may be writing be_link[1] */
+        void *where = op->be_link[1];
+        pthread_mutex_unlock(&e->h->mu);
+        if (where == HELPER_RUNNING || where == DONE_TAG)
+            return; /* a helper has it: its result wins */
+    }
     void *where = op->be_link[1];
     if (!where || where == DONE_TAG)
         return; /* its result is already owed: that wins */
@@ -747,7 +994,12 @@ static int ep_poll(cr__backend *b, int64_t timeout_ns)
             n = 0;
         }
     }
+    bool reap = false;
     for (int i = 0; i < n; i++) {
+        if (ev[i].data.u64 == HELPER_KEY) {
+            reap = true;
+            continue;
+        }
         unsigned fd = (unsigned)ev[i].data.u64;
         if (fd < e->nrecs && e->recs[fd])
             kick(e, e->recs[fd], ev[i].events);
@@ -764,6 +1016,8 @@ static int ep_poll(cr__backend *b, int64_t timeout_ns)
         memmove(e->done, e->done + nd, (e->ndone - nd) * sizeof *e->done);
         e->ndone -= nd;
     }
+    if (reap)
+        helpers_reap(b);
     /* Records with events (or kicked at submit); kicks made meanwhile run
      * at the next poll. */
     struct fdrec *r = e->kick_head;
@@ -815,6 +1069,7 @@ static int ep_init(cr__backend *b, const cr_loop_opts *opts)
 static void ep_exit(cr__backend *b)
 {
     struct ep *e = E(b);
+    helpers_stop(e); /* before the memory their ops point at goes */
     close(e->epfd);
     for (unsigned i = 0; i < e->nrecs; i++)
         free(e->recs[i]);
