@@ -22,9 +22,11 @@
  *  - Multishot ops (ACCEPT_MULTI, RECV_MULTI) sit at the head of the read
  *    queue and complete with CR__OPF_MORE each time the socket yields; they
  *    are kicked at submit, so the first pass runs in the next poll.
- *  - Regular files cannot be polled (epoll_ctl: EPERM): their read/write,
- *    fsync, statx, openat run synchronously at submit on the loop's thread
- *    and complete at the next poll (docs/backends.md says what that costs).
+ *  - Regular files cannot be polled (epoll_ctl: EPERM). A read/write is
+ *    tried with RWF_NOWAIT at submit (page-cache hits finish there); what
+ *    would block, and fsync/statx/openat always, goes to the file helpers
+ *    (up to 4 threads, started on demand), whose results come back through
+ *    an eventfd in the epoll set and are delivered from poll.
  *
  * Invariants:
  *  - op->be_link[0] links an op in one record queue; be_link[1] names that
@@ -40,7 +42,9 @@
  *    EEXIST = still there) whenever an op starts waiting on an idle record.
  *    A busy fd (a multishot recv armed, sends queued) is never re-checked.
  *
- * Threads: the loop's thread only.
+ * Threads: the loop's thread, except the file helpers: they touch only the
+ * struct helpers (under its mutex), be_link[] of the ops handed to them
+ * (under the same mutex) and those ops' own arguments and buffers.
  */
 #include "backend/backend.h"
 #include <errno.h>
