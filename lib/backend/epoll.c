@@ -109,6 +109,7 @@ struct helpers {
     cr__op *head, *tail;    /* queued, linked through be_link[0] */
     struct done *out;       /* finished, for the loop to take */
     unsigned nout, out_cap;
+    unsigned nqueued;       /* ops in the queue, not yet taken by a helper */
     unsigned nthreads, idle;
     bool stop;
     int efd;
@@ -536,6 +537,7 @@ static void *helper_main(void *arg)
         h->head = op->be_link[0];
         if (!h->head)
             h->tail = NULL;
+        h->nqueued--;
         op->be_link[1] = HELPER_RUNNING;
         pthread_mutex_unlock(&h->mu);
         int res = run_blocking(op);
@@ -604,7 +606,10 @@ static bool offload(cr__backend *b, cr__op *op)
     if (!h)
         return false;
     pthread_mutex_lock(&h->mu);
-    if (h->idle == 0 && h->nthreads < MAX_HELPERS)
+    /* More queued than idle helpers to take them (a woken helper counts as
+     * idle until it runs): one more thread, up to the cap. A helper stuck in
+     * a long call (a FIFO open) so never holds up the others' work. */
+    if (h->nqueued + 1 > h->idle && h->nthreads < MAX_HELPERS)
         helper_spawn(h);
     if (h->nthreads == 0) {
         pthread_mutex_unlock(&h->mu);
@@ -617,6 +622,7 @@ static bool offload(cr__backend *b, cr__op *op)
     else
         h->head = op;
     h->tail = op;
+    h->nqueued++;
     pthread_cond_signal(&h->cv);
     pthread_mutex_unlock(&h->mu);
     e->offloaded++;
@@ -668,6 +674,7 @@ static bool helpers_take_back(struct ep *e, cr__op *op)
                 h->head = o->be_link[0];
             if (h->tail == o)
                 h->tail = prev;
+            h->nqueued--;
             taken = true;
             break;
         }
