@@ -97,7 +97,8 @@ enum {
 };
 
 /* asyncio.new_event_loop. opts may be NULL. On failure returns a negative
- * errno and, when io_uring itself is refused, cr_setup_error() says why. */
+ * errno and, when the backend cannot be set up (a forced io_uring that is
+ * refused), cr_setup_error() says why. */
 CR_API int cr_loop_new(cr_loop **out, const cr_loop_opts *opts);
 /* Closes (if not yet) and frees. -EBUSY if running. NULL is a no-op. Tasks still
  * pending are finished as cancelled without running their bodies further. */
