@@ -62,6 +62,18 @@ static inline void tlog_add(tlog *l, const char *fmt, ...)
  * loaded machine can hold the loop for seconds (a fiber each). */
 #define GUARD_S 60.0
 
+/* Does a default loop run on io_uring here (not forced to or fallen back on
+ * epoll)? For the one-line skip of tests that pin an io_uring-only detail. */
+static inline bool on_io_uring(void)
+{
+    cr_loop *l;
+    if (cr_loop_new(&l, NULL) < 0)
+        return false;
+    bool yes = !strcmp(cr_loop_backend(l), "io_uring");
+    cr_loop_free(l);
+    return yes;
+}
+
 #define IPTR(x) ((void *)(intptr_t)(x))
 #define PINT(p) ((int)(intptr_t)(p))
 

@@ -217,4 +217,9 @@ CR_HIDDEN void cr__uring_set_fault(int err);
 /* io_uring set-up flags granted (0 on another backend): tests and reports. */
 CR_HIDDEN unsigned cr__uring_setup_flags(const cr__backend *b);
 
+/* The epoll backend (epoll.c): the fallback where io_uring is refused. */
+CR_HIDDEN extern const struct cr__backend_ops cr__epoll_ops;
+/* epoll_ctl calls so far (0 on another backend): tests pin the cost rule. */
+CR_HIDDEN unsigned long cr__epoll_ctl_calls(const cr__backend *b);
+
 #endif

@@ -159,12 +159,40 @@ static int setup(struct uring *u, const cr_loop_opts *opts)
     }
 }
 
+/* Some seccomp filters (container runtimes' defaults among them) let
+ * io_uring_setup through and refuse io_uring_enter or io_uring_register. One
+ * call of each that changes nothing tells: on the fresh ring, enter answers
+ * EBADFD (still disabled) or 0, and unregistering buffers never registered
+ * answers ENXIO; a filter answers EPERM/EACCES/ENOSYS instead. */
+static int probe_syscalls(struct uring *u)
+{
+    if (syscall(__NR_io_uring_enter, u->ring.ring_fd, 0, 0, 0, NULL, 0) < 0 &&
+        (errno == EPERM || errno == EACCES || errno == ENOSYS)) {
+        int err = -errno;
+        cr__set_setup_error("io_uring_enter refused with %s: a seccomp filter or container "
+                            "policy blocks io_uring (set-up itself was allowed)",
+                            err == -ENOSYS ? "ENOSYS" : "EPERM");
+        return err;
+    }
+    if (syscall(__NR_io_uring_register, u->ring.ring_fd, IORING_UNREGISTER_BUFFERS, NULL, 0) < 0 &&
+        (errno == EPERM || errno == EACCES || errno == ENOSYS)) {
+        int err = -errno;
+        cr__set_setup_error("io_uring_register refused with %s: a seccomp filter or container "
+                            "policy blocks io_uring (set-up itself was allowed)",
+                            err == -ENOSYS ? "ENOSYS" : "EPERM");
+        return err;
+    }
+    return 0;
+}
+
 static int uring_init(cr__backend *b, const cr_loop_opts *opts)
 {
     struct uring *u = calloc(1, sizeof *u);
     if (!u)
         return -ENOMEM;
     int rc = setup(u, opts);
+    if (rc == 0 && (rc = probe_syscalls(u)) < 0)
+        io_uring_queue_exit(&u->ring);
     if (rc < 0) {
         free(u);
         return rc;
