@@ -78,6 +78,17 @@ static inline void connect_out_of_fds(int *c, int n, int port, struct rlimit *ol
         cr_assert_eq(connect(c[i], (struct sockaddr *)&ss, len), 0);
 }
 
+/* Fix the kernel's buffering between a sender fd and its peer's receiving
+ * fd at a few hundred KB: with autotuning, loopback TCP can soak up several
+ * MB given time, so "the peer never reads, the sender must wait" would
+ * depend on how fast the machine is. */
+static inline void small_socket_buffers(int snd_fd, int rcv_fd)
+{
+    int sz = 64 * 1024;
+    cr_assert_eq(setsockopt(snd_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+    cr_assert_eq(setsockopt(rcv_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz), 0);
+}
+
 /* Yield until the bytes written on the TCP socket wfd have reached the loop:
  * the peer acked them (SIOCOUTQ on wfd is 0) and the ring took them off
  * rfd's receive queue (SIOCINQ on rfd is 0); then two loop turns so their
