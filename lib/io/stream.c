@@ -59,6 +59,7 @@ struct cr_stream {
     bool view_out;     /* a view is with the user (read_buf until release/write_buf) */
     bool want_eof, eof_sent;
     bool closing, close_sent, closed;
+    bool aborted;      /* cr_stream_abort: queued data is dropped */
     /* -- sender, hot (own line: streams are allocated 64-aligned) -- */
     _Alignas(64) cr__op send_op;
     bool sending;
@@ -446,7 +447,7 @@ static void send_complete(cr__op *op, int res, unsigned flags)
     cr_stream *s = CR_CONTAINER_OF(op, cr_stream, send_op);
     s->sending = false;
     if (res < 0) {
-        s->werr = res == -ECANCELED ? -ECONNABORTED : res;
+        s->werr = res == -ECANCELED || s->aborted ? -ECONNABORTED : res;
         s->wb.off = s->wb.len = 0;
         s->pb.len = 0;
         zc_drop(s);
@@ -468,6 +469,13 @@ static void send_complete(cr__op *op, int res, unsigned flags)
             s->pb = t;
             s->pb.off = s->pb.len = 0;
         }
+    }
+    if (s->aborted && !s->werr) {
+        /* The cancel ended the send with what it had moved (res > 0): the
+         * rest is dropped, not sent again. */
+        s->werr = -ECONNABORTED;
+        s->wb.off = s->wb.len = 0;
+        zc_drop(s);
     }
     if (!s->werr)
         kick_send(s);
@@ -704,9 +712,14 @@ void cr_stream_abort(cr_stream *s)
 {
     if (!s)
         return;
+    s->aborted = true;
     if (s->sending && !s->closed) {
-        /* The kernel still reads wb: cancel, and close once it lets go. */
+        /* The kernel still reads wb: cancel, and close once it lets go. A
+         * send the kernel already runs blocked in a worker (a peer that
+         * never reads) cannot be cancelled (-EALREADY): shutting the
+         * socket down makes it return, so the abort cannot hang on it. */
         cr__be_cancel(&s->loop->be, &s->send_op);
+        shutdown(s->fd, SHUT_RDWR);
     }
     s->pb.len = 0;
     s->want_eof = false;
