@@ -66,8 +66,14 @@ TESTS     ?= $(wildcard tests/test-*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TESTS))
 CTX_TEST  := $(BUILD)/tests/ctx-selftest
 
-.PHONY: all test test-build deps bench install uninstall clean check-aarch64 examples docs check-docs
-all: $(STATIC) $(SHARED) coring.pc
+.PHONY: all test test-build deps bench install uninstall clean check-aarch64 examples docs check-docs tools
+all: $(STATIC) $(SHARED) coring.pc $(BUILD)/tools/coring-info
+
+# tools/coring-info: the backend and kernel features a loop gets here.
+tools: $(BUILD)/tools/coring-info
+$(BUILD)/tools/coring-info: tools/coring-info.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(ALL_LDFLAGS) $(LDLIBS_BASE)
 
 $(BUILD)/lib/%.o: lib/%.c $(LIB_HDRS) | deps-build
 	@mkdir -p $(dir $@)

@@ -121,6 +121,27 @@ CR_API const char *cr_setup_error(void);
 /* The backend loop runs on: "io_uring" or "epoll" (NULL for a NULL loop). */
 CR_API const char *cr_loop_backend(const cr_loop *loop);
 
+/* What a loop got from the kernel, after set-up's fallbacks (docs/backends.md;
+ * tools/coring-info prints it; debug mode logs it at loop start). */
+typedef struct cr_loop_features {
+    const char *backend;     /* "io_uring" or "epoll" */
+    unsigned ring_flags;     /* IORING_SETUP_* granted (io_uring; 0 on epoll) */
+    bool single_issuer;      /* io_uring SINGLE_ISSUER */
+    bool defer_taskrun;      /* io_uring DEFER_TASKRUN (else COOP_TASKRUN) */
+    bool sqpoll;             /* io_uring SQPOLL */
+    bool multishot_accept;   /* in the kernel (else emulated: epoll) */
+    bool multishot_recv;     /* in the kernel (else emulated: epoll) */
+    bool buffer_rings;       /* kernel provided-buffer rings (else a user-space pool) */
+    bool recv_bundles;       /* io_uring RECVSEND_BUNDLE offered (not used yet) */
+    bool ns_timeouts;        /* waits take ns deadlines (io_uring; epoll_pwait2) */
+    bool guard_pages;        /* stack guards by MADV_GUARD_INSTALL (else mprotect) */
+} cr_loop_features;
+/* Fills *out; -EINVAL on NULL. Any thread that owns the loop. */
+CR_API int cr_loop_get_features(const cr_loop *loop, cr_loop_features *out);
+/* The same as one line of text ("io_uring: single_issuer defer_taskrun ...");
+ * returns its length as snprintf does, or -EINVAL. */
+CR_API int cr_loop_features_str(const cr_loop *loop, char *buf, size_t len);
+
 /* Per OS thread. get_event_loop creates (and sets) one if the thread has none;
  * NULL only if that fails. */
 CR_API int cr_set_event_loop(cr_loop *loop);

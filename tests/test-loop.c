@@ -310,3 +310,34 @@ Test(loop, cancel_of_a_yielding_task_is_delivered_once)
 {
     RUN_EXPECT(cancel_yielder, NULL, 0);
 }
+
+/* The feature report names the loop's backend and what its kernel granted,
+ * as a struct and as one line; bad arguments are -EINVAL. */
+Test(loop, features_report_what_the_loop_got)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_loop_features f;
+    cr_assert_eq(cr_loop_get_features(l, &f), 0);
+    cr_assert_str_eq(f.backend, cr_loop_backend(l));
+    if (!strcmp(f.backend, "io_uring")) {
+        cr_assert(f.single_issuer, "the default ring asks for SINGLE_ISSUER and gets it here");
+        cr_assert_eq(f.ring_flags, cr__uring_setup_flags(&l->be));
+    } else {
+        cr_assert_eq(f.ring_flags, 0u);
+        cr_assert_not(f.multishot_recv, "emulated on epoll");
+    }
+    char line[512];
+    int n = cr_loop_features_str(l, line, sizeof line);
+    cr_assert_gt(n, 0);
+    cr_assert_eq((size_t)n, strlen(line));
+    cr_assert(!strncmp(line, f.backend, strlen(f.backend)), "%s", line);
+    cr_assert_null(strchr(line, '\n'), "one line");
+    char small[8];
+    cr_assert_eq(cr_loop_features_str(l, small, sizeof small), n, "snprintf's length");
+    cr_assert_eq(strlen(small), sizeof small - 1);
+    cr_assert_eq(cr_loop_get_features(NULL, &f), -EINVAL);
+    cr_assert_eq(cr_loop_get_features(l, NULL), -EINVAL);
+    cr_assert_eq(cr_loop_features_str(l, NULL, 4), -EINVAL);
+    cr_loop_free(l);
+}

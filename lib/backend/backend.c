@@ -6,12 +6,13 @@
  * io_uring if it sets up and its syscalls get through (uring.c probes
  * io_uring_enter/register too: some seccomp filters allow set-up and refuse
  * the rest), else epoll. A forced backend that fails fails the loop, with
- * the reason in cr_setup_error(); an automatic fallback says why in one
- * debug line (CR_LOOP_DEBUG or CORING_DEBUG=1).
+ * the reason in cr_setup_error(); the choice and its reason go back to
+ * cr_loop_new, which logs them in debug mode (CR_LOOP_DEBUG or
+ * CORING_DEBUG=1) with the features the loop got.
  *
  * Any thread (set-up runs on the thread that calls cr_loop_new).
  */
-#include "core/internal.h"
+#include "backend/backend.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,14 +45,7 @@ static int backend_from_env(void)
     return -1;
 }
 
-/* debug.c's rule, read before the loop has its debug settings. */
-static bool debug_wanted(const cr_loop_opts *opts)
-{
-    const char *env = getenv("CORING_DEBUG");
-    return (opts && (opts->flags & CR_LOOP_DEBUG)) || (env && !strcmp(env, "1"));
-}
-
-int cr__be_init(cr__backend *b, const cr_loop_opts *opts)
+int cr__be_init(cr__backend *b, const cr_loop_opts *opts, char *why, size_t whylen)
 {
     memset(b, 0, sizeof *b);
     setup_error[0] = 0;
@@ -63,15 +57,14 @@ int cr__be_init(cr__backend *b, const cr_loop_opts *opts)
         return -EINVAL;
     }
     const char *by = opts && opts->backend ? "cr_loop_opts.backend" : "CORING_BACKEND";
-    char why[300];
     const struct cr__backend_ops *ops = want == CR_BACKEND_EPOLL ? &cr__epoll_ops : &cr__uring_ops;
     int rc = ops->init(b, opts);
     if (rc == 0) {
-        snprintf(why, sizeof why, "using %s (%s)", ops->name,
+        snprintf(why, whylen, "using %s (%s)", ops->name,
                  want == CR_BACKEND_AUTO ? "set-up and syscall probe worked" : by);
     } else if (want == CR_BACKEND_AUTO) {
         /* io_uring refused: say why, then the fallback. */
-        snprintf(why, sizeof why, "%s: using epoll", setup_error);
+        snprintf(why, whylen, "%s: using epoll", setup_error);
         ops = &cr__epoll_ops;
         setup_error[0] = 0;
         memset(b, 0, sizeof *b);
@@ -80,11 +73,6 @@ int cr__be_init(cr__backend *b, const cr_loop_opts *opts)
     if (rc < 0)
         return rc;
     b->ops = ops;
-    if (debug_wanted(opts)) {
-        /* b is the loop's own (loop.c embeds it): its debug channel, which
-         * has no handler yet, so this line goes to stderr. */
-        cr__debug_log(CR_CONTAINER_OF(b, cr_loop, be), "backend: %s", why);
-    }
     return 0;
 }
 
@@ -94,4 +82,3 @@ void cr__be_exit(cr__backend *b)
         b->ops->exit(b);
 }
 
-const char *cr_loop_backend(const cr_loop *loop) { return loop ? cr__be_name(&loop->be) : NULL; }

@@ -134,6 +134,8 @@ struct cr__backend_ops {
     /* The buffer pool of RECV_MULTI: count buffers of size bytes at mem. */
     int (*bufs_register)(cr__backend *b, char *mem, unsigned count, unsigned size);
     void (*buf_recycle)(cr__backend *b, unsigned bid);
+    /* What the kernel granted (the backend's fields of cr_loop_features). */
+    void (*features)(const cr__backend *b, cr_loop_features *out);
 };
 
 struct cr__backend {
@@ -146,8 +148,9 @@ struct cr__backend {
     unsigned buf_count, buf_size;
 };
 
-/* Chooses and sets up l's backend (opts, then CORING_BACKEND, then probing). */
-CR_HIDDEN int cr__be_init(cr__backend *b, const cr_loop_opts *opts);
+/* Chooses and sets up l's backend (opts, then CORING_BACKEND, then probing);
+ * why[] gets one line saying which and why, for debug mode's log. */
+CR_HIDDEN int cr__be_init(cr__backend *b, const cr_loop_opts *opts, char *why, size_t whylen);
 CR_HIDDEN void cr__be_exit(cr__backend *b);
 CR_HIDDEN void cr__set_setup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1126,6 +1126,13 @@ unsigned long cr__epoll_ctl_calls(const cr__backend *b)
     return b->ops == &cr__epoll_ops ? ((const struct ep *)b->impl)->ctls : 0;
 }
 
+/* Multishot ops and the buffer pool are emulated in user space here. */
+static void ep_features(const cr__backend *b, cr_loop_features *out)
+{
+    const struct ep *e = b->impl;
+    out->ns_timeouts = !e->no_pwait2;
+}
+
 const struct cr__backend_ops cr__epoll_ops = {
     .name = "epoll",
     .init = ep_init,
@@ -1136,4 +1143,5 @@ const struct cr__backend_ops cr__epoll_ops = {
     .poll = ep_poll,
     .bufs_register = ep_bufs_register,
     .buf_recycle = ep_buf_recycle,
+    .features = ep_features,
 };

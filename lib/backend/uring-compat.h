@@ -45,6 +45,9 @@
 #ifndef IORING_CQE_F_MORE
 #define IORING_CQE_F_MORE (1U << 1)
 #endif
+#ifndef IORING_FEAT_RECVSEND_BUNDLE
+#define IORING_FEAT_RECVSEND_BUNDLE (1U << 14) /* 6.10 */
+#endif
 #ifndef IOSQE_BUFFER_SELECT
 #define IOSQE_BUFFER_SELECT (1U << 5)
 #endif

@@ -34,6 +34,9 @@ _Static_assert(CR__OPF_BID_SHIFT == IORING_CQE_BUFFER_SHIFT, "completion flags a
 struct uring {
     struct io_uring ring;
     unsigned flags;      /* IORING_SETUP_* granted */
+    unsigned feat;       /* IORING_FEAT_* the kernel reported */
+    bool has_socket_op;  /* IORING_OP_SOCKET: 5.19, as multishot accept */
+    bool has_send_zc;    /* IORING_OP_SEND_ZC: 6.0, as multishot recv */
     bool enabled;        /* R_DISABLED ring enabled on its thread */
     struct io_uring_buf_ring *br;
     size_t br_bytes;
@@ -134,6 +137,7 @@ static int setup(struct uring *u, const cr_loop_opts *opts)
         int rc = io_uring_queue_init_params(entries, &u->ring, &p);
         if (rc == 0) {
             u->flags = p.flags;
+            u->feat = p.features;
             u->enabled = !(p.flags & IORING_SETUP_R_DISABLED);
             return 0;
         }
@@ -198,7 +202,29 @@ static int uring_init(cr__backend *b, const cr_loop_opts *opts)
         return rc;
     }
     b->impl = u;
+    /* What the kernel can do beyond set-up: opcodes that arrived with the
+     * multishot variants we use (their flags cannot be probed directly). */
+    struct io_uring_probe *pr = io_uring_get_probe_ring(&u->ring);
+    if (pr) {
+        u->has_socket_op = io_uring_opcode_supported(pr, IORING_OP_SOCKET);
+        u->has_send_zc = io_uring_opcode_supported(pr, IORING_OP_SEND_ZC);
+        io_uring_free_probe(pr);
+    }
     return 0;
+}
+
+static void uring_features(const cr__backend *b, cr_loop_features *out)
+{
+    const struct uring *u = b->impl;
+    out->ring_flags = u->flags;
+    out->single_issuer = u->flags & IORING_SETUP_SINGLE_ISSUER;
+    out->defer_taskrun = u->flags & IORING_SETUP_DEFER_TASKRUN;
+    out->sqpoll = u->flags & IORING_SETUP_SQPOLL;
+    out->multishot_accept = u->has_socket_op;
+    out->multishot_recv = u->has_send_zc;
+    out->buffer_rings = u->has_socket_op; /* registered buffer rings: 5.19 */
+    out->recv_bundles = u->feat & IORING_FEAT_RECVSEND_BUNDLE;
+    out->ns_timeouts = true;
 }
 
 static int uring_bind_thread(cr__backend *b)
@@ -443,4 +469,5 @@ const struct cr__backend_ops cr__uring_ops = {
     .poll = uring_poll,
     .bufs_register = uring_bufs_register,
     .buf_recycle = uring_buf_recycle,
+    .features = uring_features,
 };

@@ -104,7 +104,8 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
     cr_loop *l = calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;
-    int rc = cr__be_init(&l->be, opts);
+    char why[300] = "";
+    int rc = cr__be_init(&l->be, opts, why, sizeof why);
     if (rc < 0) {
         free(l);
         return rc;
@@ -114,8 +115,47 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
     l->stacks.stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
     l->stacks.stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
     cr__debug_init(l, opts);
+    if (l->dbg.debug) {
+        /* Debug mode says at start, in one line, which backend the loop got,
+         * why, and what the kernel granted (no handler yet: stderr). */
+        char feat[300];
+        cr_loop_features_str(l, feat, sizeof feat);
+        cr__debug_log(l, "backend: %s; features: %s", why, feat);
+    }
     *out = l;
     return 0;
+}
+
+const char *cr_loop_backend(const cr_loop *l) { return l ? cr__be_name(&l->be) : NULL; }
+
+int cr_loop_get_features(const cr_loop *l, cr_loop_features *out)
+{
+    if (!l || !out || !l->be.ops)
+        return -EINVAL;
+    memset(out, 0, sizeof *out);
+    out->backend = cr__be_name(&l->be);
+    if (l->be.ops->features)
+        l->be.ops->features(&l->be, out);
+    out->guard_pages = cr__stack_guard_pages();
+    return 0;
+}
+
+int cr_loop_features_str(const cr_loop *l, char *buf, size_t len)
+{
+    cr_loop_features f;
+    if (!buf && len)
+        return -EINVAL;
+    int rc = cr_loop_get_features(l, &f);
+    if (rc < 0)
+        return rc;
+    return snprintf(buf, len, "%s:%s%s%s%s%s%s%s%s guard_pages=%s", f.backend,
+                    f.single_issuer ? " single_issuer" : "",
+                    f.defer_taskrun ? " defer_taskrun" : "", f.sqpoll ? " sqpoll" : "",
+                    f.multishot_accept ? " multishot_accept" : " multishot_accept=emulated",
+                    f.multishot_recv ? " multishot_recv" : " multishot_recv=emulated",
+                    f.buffer_rings ? " buffer_rings" : " buffer_rings=user_space",
+                    f.recv_bundles ? " recv_bundles" : "", f.ns_timeouts ? " ns_timeouts" : "",
+                    f.guard_pages ? "madvise" : "mprotect");
 }
 
 bool cr_loop_is_running(const cr_loop *l) { return l && l->running; }

@@ -332,3 +332,18 @@ void cr__stack_thread_init(void)
     else
         munmap(p, len);
 }
+
+bool cr__stack_guard_pages(void)
+{
+    if (guard_mode == 0 && !cr__stack_force_mprotect) {
+        /* Not probed yet: try one guard on a scratch mapping. */
+        long page = sysconf(_SC_PAGESIZE);
+        void *p = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p != MAP_FAILED) {
+            guard_mode = madvise(p, (size_t)page, MADV_GUARD_INSTALL) == 0 ? 1 : 2;
+            munmap(p, (size_t)page * 2);
+        }
+    }
+    return guard_mode == 1;
+}

@@ -20,6 +20,8 @@ CR_HIDDEN void cr__stack_pool_free(cr_loop *l);
 CR_HIDDEN void cr__stack_trim(cr_loop *l, int64_t now);
 CR_HIDDEN void cr__stack_thread_init(void); /* alt signal stack + SIGSEGV hook */
 CR_HIDDEN size_t cr__stack_round(size_t size);
+/* Guards by MADV_GUARD_INSTALL (probed on a first stack, else now). */
+CR_HIDDEN bool cr__stack_guard_pages(void);
 /* Test seam: >0 forces the guard to use mprotect instead of MADV_GUARD_INSTALL. */
 CR_HIDDEN extern int cr__stack_force_mprotect;
 
