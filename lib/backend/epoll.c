@@ -72,8 +72,12 @@
 #define EV_WRITE (EPOLLOUT | EPOLLERR | EPOLLHUP)
 #define MAX_EVENTS 256
 /* Completions one queue may produce per poll before it yields to the rest
- * (a fast sender must not keep one multishot recv looping forever). */
+ * (a fast sender must not keep one multishot recv looping forever). A
+ * listener takes all it can: its queue is bounded by the backlog, and
+ * io_uring's multishot accept also posts every pending connection at once
+ * (a budget here made a burst of 200 connects wait 7 slow iterations). */
 #define QUEUE_BUDGET 32
+#define ACCEPT_BUDGET 4096
 
 struct opq {
     cr__op *head, *tail;
@@ -907,7 +911,8 @@ static bool run_queue(cr__backend *b, struct fdrec *r, int qi, bool hinted)
 {
     struct ep *e = E(b);
     struct opq *q = &r->q[qi];
-    for (int budget = QUEUE_BUDGET; budget > 0; budget--) {
+    int budget = q->head && q->head->code == CR__OP_ACCEPT_MULTI ? ACCEPT_BUDGET : QUEUE_BUDGET;
+    for (; budget > 0; budget--) {
         cr__op *op = q->head;
         if (!op)
             return true;
