@@ -29,11 +29,13 @@
  *    an eventfd in the epoll set and are delivered from poll.
  *
  * Invariants:
- *  - op->be_link[0] links an op in one record queue; be_link[1] names that
- *    queue while the op waits, or DONE_TAG while its final completion sits
- *    in the done array, or NULL (not ours). cancel reads only be_link[1].
- *  - b->pending > 0 while the done array or the kick list is not empty, so
- *    the loop neither blocks in epoll_wait nor takes itself for dead
+ *  - op->be_link[0] links an op in one queue (a record's, or the helpers');
+ *    be_link[1] says where it is: the record queue it waits in, DONE_TAG
+ *    (its final completion is owed: a cancel changes nothing),
+ *    HELPER_QUEUED / HELPER_RUNNING (with the file helpers), or NULL (not
+ *    ours). cancel decides from be_link[1] alone.
+ *  - While the done array or the kick list is not empty, poll does not block
+ *    and b->pending > 0, so the loop does not take itself for dead
  *    (-EDEADLK) while completions are owed.
  *  - Records are allocated on first use and live until exit: a pointer to
  *    one stays valid across complete() callbacks that submit or close.
