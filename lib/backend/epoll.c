@@ -29,11 +29,13 @@
  *    an eventfd in the epoll set and are delivered from poll.
  *
  * Invariants:
- *  - op->be_link[0] links an op in one record queue; be_link[1] names that
- *    queue while the op waits, or DONE_TAG while its final completion sits
- *    in the done array, or NULL (not ours). cancel reads only be_link[1].
- *  - b->pending > 0 while the done array or the kick list is not empty, so
- *    the loop neither blocks in epoll_wait nor takes itself for dead
+ *  - op->be_link[0] links an op in one queue (a record's, or the helpers');
+ *    be_link[1] says where it is: the record queue it waits in, DONE_TAG
+ *    (its final completion is owed: a cancel changes nothing),
+ *    HELPER_QUEUED / HELPER_RUNNING (with the file helpers), or NULL (not
+ *    ours). cancel decides from be_link[1] alone.
+ *  - While the done array or the kick list is not empty, poll does not block
+ *    and b->pending > 0, so the loop does not take itself for dead
  *    (-EDEADLK) while completions are owed.
  *  - Records are allocated on first use and live until exit: a pointer to
  *    one stays valid across complete() callbacks that submit or close.
@@ -72,8 +74,12 @@
 #define EV_WRITE (EPOLLOUT | EPOLLERR | EPOLLHUP)
 #define MAX_EVENTS 256
 /* Completions one queue may produce per poll before it yields to the rest
- * (a fast sender must not keep one multishot recv looping forever). */
+ * (a fast sender must not keep one multishot recv looping forever). A
+ * listener takes all it can: its queue is bounded by the backlog, and
+ * io_uring's multishot accept also posts every pending connection at once
+ * (a budget here made a burst of 200 connects wait 7 slow iterations). */
 #define QUEUE_BUDGET 32
+#define ACCEPT_BUDGET 4096
 
 struct opq {
     cr__op *head, *tail;
@@ -907,7 +913,8 @@ static bool run_queue(cr__backend *b, struct fdrec *r, int qi, bool hinted)
 {
     struct ep *e = E(b);
     struct opq *q = &r->q[qi];
-    for (int budget = QUEUE_BUDGET; budget > 0; budget--) {
+    int budget = q->head && q->head->code == CR__OP_ACCEPT_MULTI ? ACCEPT_BUDGET : QUEUE_BUDGET;
+    for (; budget > 0; budget--) {
         cr__op *op = q->head;
         if (!op)
             return true;
