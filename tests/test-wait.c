@@ -117,21 +117,49 @@ static void unref_all(cr_task **t, size_t n)
 
 /* ---- sleep ---- */
 
+/* A sleeper for the one test whose subject is cr_sleep's own order. */
+struct sleeper {
+    tlog *log;
+    const char *name;
+    int ms;
+    cr_event *go;
+    int64_t until; /* loop time (ns) to sleep until, set before go */
+};
+
+static int sleep_until(void *arg, void **result)
+{
+    (void)result;
+    struct sleeper *z = arg;
+    cr_assert_eq(cr_event_wait(z->go), 0);
+    /* cr_sleep is relative and reads the clock itself, a few instructions
+     * after this read: the deadlines keep their 149 ms gaps to within that. */
+    int64_t left = z->until - cr_loop_time_ns(cr_get_running_loop(NULL));
+    cr_assert_eq(cr_sleep_ns(left), 0);
+    tlog_add(z->log, "%s-done", z->name);
+    return 0;
+}
+
 static int sleep_order_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    /* cr_sleep itself is the subject, so these really sleep, each from its
-     * own start: the gaps (150 ms) are far wider than the time it takes to
-     * start three tasks in one loop turn, even under TSan. */
-    struct job j[] = {{log, "a", 300, 0, 0, NULL},
-                      {log, "b", 1, 0, 0, NULL},
-                      {log, "c", 150, 0, 0, NULL}};
+    /* Every sleeper is started (a fiber under TSan: milliseconds) and parked
+     * on go first; then all get deadlines from one instant and arm them in
+     * the same loop turn. So how long starting them takes cannot reorder
+     * them, and neither can a slow, loaded machine. */
+    cr_event *go = cr_event_new();
+    struct sleeper z[] = {{log, "a", 300, go, 0}, {log, "b", 1, go, 0}, {log, "c", 150, go, 0}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = cr_create_task(job_run, &j[i]);
+        t[i] = cr_create_task(sleep_until, &z[i]);
+    cr_assert_eq(cr_sleep(0), 0); /* all three wait on go now */
+    int64_t t0 = cr_loop_time_ns(cr_get_running_loop(NULL));
+    for (int i = 0; i < 3; i++)
+        z[i].until = t0 + z[i].ms * 1000000LL;
+    cr_assert_eq(cr_event_set(go), 0);
     cr_assert_eq(cr_gather(t, 3, NULL, NULL, 0), 0);
     unref_all(t, 3);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
