@@ -109,6 +109,14 @@ static void timeline_end(struct timeline *tl)
         cr_assert_eq(cr_event_free(tl->ev[i]), 0);
 }
 
+/* Yield until f is done: loop turns, bounded, never a guessed time. */
+static void yield_until_done(cr_future *f)
+{
+    for (int i = 0; i < 1000 && !cr_future_done(f); i++)
+        cr_assert_eq(cr_sleep(0), 0);
+    cr_assert(cr_future_done(f));
+}
+
 static void unref_all(cr_task **t, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -443,11 +451,13 @@ static int wait_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    /* a is done within a loop turn; b only once the test sets go */
+    /* a is done before the wait (a timer would race it); b only once the
+     * test sets go */
     cr_event *go = cr_event_new();
     struct job j[] = {{log, "a", 0, 1, 0, NULL}, {log, "b", 0, 2, 0, go}};
     cr_task *t[2];
     spawn_all(j, t, 2);
+    yield_until_done(t[0]);
     cr_future *done[2], *pend[2];
     size_t nd, np;
     cr_assert_eq(cr_wait(t, 2, 0.2, CR_ALL_COMPLETED, done, &nd, pend, &np), 0,
@@ -553,6 +563,7 @@ static int wait_for_timeout_main(void *arg, void **result)
     tlog *log = arg;
     struct job j = {log, "inner", 10000, 1, 0, NULL};
     cr_task *t = spawn(&j);
+    cr_assert_eq(cr_sleep(0), 0); /* exact: the inner sleeps before any timer fires */
     void *v = IPTR(5);
     int rc = cr_wait_for(t, 0.01, &v);
     tlog_add(log, "wait_for:%d", rc);
@@ -631,6 +642,7 @@ static int wait_for_race_main(void *arg, void **result)
     tlog *log = arg;
     struct job j = {log, "inner", 10000, 77, true, NULL};
     cr_task *t = spawn(&j);
+    cr_assert_eq(cr_sleep(0), 0); /* exact: the inner sleeps before any timer fires */
     void *v = NULL;
     cr_assert_eq(cr_wait_for(t, 0.005, &v), 0, "the inner's result wins");
     cr_assert_eq(PINT(v), 77);
@@ -792,10 +804,11 @@ static int as_completed_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    /* a is done within a loop turn, b never (it is cancelled below) */
+    /* a is done before the iterator starts, b never (it is cancelled below) */
     struct job j[] = {{log, "a", 0, 1, 0, NULL}, {log, "b", 10000, 2, 0, NULL}};
     cr_task *t[2];
     spawn_all(j, t, 2);
+    yield_until_done(t[0]);
     cr_as_completed *it = cr_as_completed_new(t, 2, 0.2);
     cr_future *f;
     cr_assert_eq(cr_as_completed_next(it, &f), 0);
