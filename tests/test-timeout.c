@@ -198,11 +198,12 @@ static int group_main(void *arg, void **r)
     void *item;
     int rc = cr_timeout_end(to, cr_queue_get(q, &item));
     tlog_add(&LOG, "get:%d size:%zu", rc, cr_queue_size(q));
-    to = cr_timeout(0.01);
     cr_task_group *g;
     cr_task_group_new(&g);
     cr_task_group_create_task(g, slow_child, NULL, NULL, NULL);
     cr_task_group_create_task(g, slow_child, NULL, NULL, NULL);
+    cr_assert_eq(cr_sleep(0), 0); /* exact: both children sleep before the scope opens */
+    to = cr_timeout(0.01);
     rc = cr_timeout_end(to, cr_task_group_wait(g));
     tlog_add(&LOG, "group:%d", rc);
     cr_task_group_free(g);

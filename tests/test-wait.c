@@ -109,6 +109,14 @@ static void timeline_end(struct timeline *tl)
         cr_assert_eq(cr_event_free(tl->ev[i]), 0);
 }
 
+/* Yield until f is done: loop turns, bounded, never a guessed time. */
+static void yield_until_done(cr_future *f)
+{
+    for (int i = 0; i < 1000 && !cr_future_done(f); i++)
+        cr_assert_eq(cr_sleep(0), 0);
+    cr_assert(cr_future_done(f));
+}
+
 static void unref_all(cr_task **t, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -117,21 +125,49 @@ static void unref_all(cr_task **t, size_t n)
 
 /* ---- sleep ---- */
 
+/* A sleeper for the one test whose subject is cr_sleep's own order. */
+struct sleeper {
+    tlog *log;
+    const char *name;
+    int ms;
+    cr_event *go;
+    int64_t until; /* loop time (ns) to sleep until, set before go */
+};
+
+static int sleep_until(void *arg, void **result)
+{
+    (void)result;
+    struct sleeper *z = arg;
+    cr_assert_eq(cr_event_wait(z->go), 0);
+    /* cr_sleep is relative and reads the clock itself, a few instructions
+     * after this read: the deadlines keep their 149 ms gaps to within that. */
+    int64_t left = z->until - cr_loop_time_ns(cr_get_running_loop(NULL));
+    cr_assert_eq(cr_sleep_ns(left), 0);
+    tlog_add(z->log, "%s-done", z->name);
+    return 0;
+}
+
 static int sleep_order_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    /* cr_sleep itself is the subject, so these really sleep, each from its
-     * own start: the gaps (150 ms) are far wider than the time it takes to
-     * start three tasks in one loop turn, even under TSan. */
-    struct job j[] = {{log, "a", 300, 0, 0, NULL},
-                      {log, "b", 1, 0, 0, NULL},
-                      {log, "c", 150, 0, 0, NULL}};
+    /* Every sleeper is started (a fiber under TSan: milliseconds) and parked
+     * on go first; then all get deadlines from one instant and arm them in
+     * the same loop turn. So how long starting them takes cannot reorder
+     * them, and neither can a slow, loaded machine. */
+    cr_event *go = cr_event_new();
+    struct sleeper z[] = {{log, "a", 300, go, 0}, {log, "b", 1, go, 0}, {log, "c", 150, go, 0}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = cr_create_task(job_run, &j[i]);
+        t[i] = cr_create_task(sleep_until, &z[i]);
+    cr_assert_eq(cr_sleep(0), 0); /* all three wait on go now */
+    int64_t t0 = cr_loop_time_ns(cr_get_running_loop(NULL));
+    for (int i = 0; i < 3; i++)
+        z[i].until = t0 + z[i].ms * 1000000LL;
+    cr_assert_eq(cr_event_set(go), 0);
     cr_assert_eq(cr_gather(t, 3, NULL, NULL, 0), 0);
     unref_all(t, 3);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
@@ -415,11 +451,13 @@ static int wait_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    /* a is done within a loop turn; b only once the test sets go */
+    /* a is done before the wait (a timer would race it); b only once the
+     * test sets go */
     cr_event *go = cr_event_new();
     struct job j[] = {{log, "a", 0, 1, 0, NULL}, {log, "b", 0, 2, 0, go}};
     cr_task *t[2];
     spawn_all(j, t, 2);
+    yield_until_done(t[0]);
     cr_future *done[2], *pend[2];
     size_t nd, np;
     cr_assert_eq(cr_wait(t, 2, 0.2, CR_ALL_COMPLETED, done, &nd, pend, &np), 0,
@@ -525,6 +563,7 @@ static int wait_for_timeout_main(void *arg, void **result)
     tlog *log = arg;
     struct job j = {log, "inner", 10000, 1, 0, NULL};
     cr_task *t = spawn(&j);
+    cr_assert_eq(cr_sleep(0), 0); /* exact: the inner sleeps before any timer fires */
     void *v = IPTR(5);
     int rc = cr_wait_for(t, 0.01, &v);
     tlog_add(log, "wait_for:%d", rc);
@@ -603,6 +642,7 @@ static int wait_for_race_main(void *arg, void **result)
     tlog *log = arg;
     struct job j = {log, "inner", 10000, 77, true, NULL};
     cr_task *t = spawn(&j);
+    cr_assert_eq(cr_sleep(0), 0); /* exact: the inner sleeps before any timer fires */
     void *v = NULL;
     cr_assert_eq(cr_wait_for(t, 0.005, &v), 0, "the inner's result wins");
     cr_assert_eq(PINT(v), 77);
@@ -764,10 +804,11 @@ static int as_completed_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    /* a is done within a loop turn, b never (it is cancelled below) */
+    /* a is done before the iterator starts, b never (it is cancelled below) */
     struct job j[] = {{log, "a", 0, 1, 0, NULL}, {log, "b", 10000, 2, 0, NULL}};
     cr_task *t[2];
     spawn_all(j, t, 2);
+    yield_until_done(t[0]);
     cr_as_completed *it = cr_as_completed_new(t, 2, 0.2);
     cr_future *f;
     cr_assert_eq(cr_as_completed_next(it, &f), 0);
