@@ -402,6 +402,9 @@ def together(exe, argv, conns, dur, other, env=None, cpus=None):
         if not m:
             raise RuntimeError("wrk: " + ((oe or oo).strip().splitlines() or ["no output"])[-1])
         res["other req/s per connection"] = (float(m.group(1)) / half, "req/s")
+        am = re.search(r"^\s+Latency\s+([\d.]+)(us|ms|s)\s", oo, re.M)  # wrk's thread-stats mean
+        if am:
+            res["other latency mean"] = (float(am.group(1)) * _UNIT[am.group(2)], "µs")
         for pct in ("50", "99"):
             lm = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", oo, re.M)
             if lm:
