@@ -75,7 +75,7 @@ else:
     NET_DUR = 0.7
     NET_WARM = 0.3
     VALID_DUR = 2
-    VALID_SERVERS = ("coring", "go", "nginx", "asyncio", "tokio")
+    VALID_SERVERS = ("coring", "go", "nginx", "asyncio", "uvloop", "tokio")
     ECHO_CONNS = [50, 500]
     IDLE_CONNS = 10_000
     PAYLOADS = [64, 4096, 65536, 1 << 20]
@@ -641,9 +641,18 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
     etools = [("loadgen", lambda sv: servers.loadgen_closed(lg, sv.argv, ECHO_CONNS[0], VALID_DUR, mode="echo"))]
     etools += [("Go client", lambda sv: servers.echoclient(goc, sv.argv, ECHO_CONNS[0], VALID_DUR))] \
         if os.access(goc, os.X_OK) else []
+    ttitle = f"echo validation, together, {ECHO_CONNS[0]} connections"
+    htitle = f"HTTP validation, together, {HTTP_CONNS} connections"
+    ttools = [("loadgen ‖ Go client", lambda sv: servers.together(lg, sv.argv, ECHO_CONNS[0], VALID_DUR,
+                                                                   ("go", goc)))] if os.access(goc, os.X_OK) else []
+    htools = [("loadgen ‖ wrk", lambda sv: servers.together(lg, sv.argv, HTTP_CONNS, VALID_DUR, ("wrk",)))] \
+        if shutil.which("wrk") else []
+    extra["together"] = {}
     for r in range(NET_ROUNDS):
         for title, srvs, tl, box, want in ((vtitle, http_srv, tools, "validation", "http"),
-                                           (etitle, echo_srv, etools, "echo validation", "echo")):
+                                           (etitle, echo_srv, etools, "echo validation", "echo"),
+                                           (ttitle, echo_srv, ttools, "together", "echo"),
+                                           (htitle, http_srv, htools, "together", "http")):
             if not wanted(want):
                 continue
             for sv in order([sv for sv in srvs if sv.name in VALID_SERVERS], r):
@@ -1069,6 +1078,45 @@ def net_table(store, title, srvs, figs, mark_bound=False, ratios=True):
     return L
 
 
+def together_report(store, net_jobs):
+    """loadgen and a second client on one server at the same time."""
+    L = [f"### Validation, together: loadgen and a second client on one server at the same time\n"]
+    L.append(f"The sequential tables above compare windows seconds apart, and this machine's speed drifts by "
+             f"tens of percent between them. Here loadgen and the second client (echo: the Go client; HTTP: "
+             f"wrk) drive the same server in the same {VALID_DUR} s window, each with half the connections, "
+             f"both pinned to CPU 1: drift hits both alike, and a server that treats connections alike gives "
+             f"every connection the same rate. Tolerance, stated in advance: where the server is saturated "
+             f"(its busy fraction ≥ 0.9, the only case in which the generators cannot shape the result), "
+             f"per-connection req/s within ±10% and latency (echo: mean; HTTP: p50) within ±15%. Where the "
+             f"server is not saturated, the two generators compete for CPU 1 and the kernel's scheduling of "
+             f"the two processes, not the server, splits the answers: those rows are shown, not judged.\n")
+    for b, conns, title in (("echo", ECHO_CONNS[0], f"echo validation, together, {ECHO_CONNS[0]} connections"),
+                            ("http", HTTP_CONNS, f"HTTP validation, together, {HTTP_CONNS} connections")):
+        srvs = next((x for bb, c, t, x in net_jobs if bb == b), [])
+        shown = [sv for sv in srvs if store.get(f"{title}: loadgen req/s per connection", sv.name)]
+        if not shown:
+            continue
+        other, lat = ("Go client", "mean") if b == "echo" else ("wrk", "p50")
+        L.append(f"**{title}** (second client: {other})\n")
+        L.append(f"| server | loadgen req/s per conn | {other} req/s per conn | {other}/loadgen | loadgen latency "
+                 f"{lat} (µs) | {other} latency {lat} (µs) | {other}/loadgen | server busy | within tolerance? |")
+        L.append("|---|---|---|---|---|---|---|---|---|")
+        for sv in shown:
+            g = lambda f: store.get(f"{title}: {f}", sv.name)  # noqa: E731
+            rr = med(paired_ratios(g("other req/s per connection"), g("loadgen req/s per connection")))
+            lr = med(paired_ratios(g(f"other latency {lat}"), g(f"loadgen latency {lat}")))
+            busy = med(g("server busy"))
+            sat = busy and busy[0] >= 0.9
+            ok = rr and lr and abs(rr[0] - 1) <= 0.10 and abs(lr[0] - 1) <= 0.15
+            rc = lambda m: f"{m[0]:.3f} ({m[1]:.3f}–{m[2]:.3f})" if m else "—"  # noqa: E731
+            L.append(f"| {sv.label} | {cell(g('loadgen req/s per connection'))} | {cell(g('other req/s per connection'))} "
+                     f"| {rc(rr)} | {cell(g(f'loadgen latency {lat}'))} | {cell(g(f'other latency {lat}'))} | {rc(lr)} "
+                     f"| {cell(g('server busy'))} | " + (("yes" if ok else "**no**") if sat else "n/a (not saturated)")
+                     + " |")
+        L.append("")
+    return L
+
+
 def agreement(store, title, srvs, rps_pairs, lat_pair):
     """The validation verdict per server: other/loadgen ratios, whether the
     server was the bottleneck, and whether the tolerance held."""
@@ -1192,6 +1240,8 @@ def net_report(store, net_jobs, net_rows):
         L.append("")
         L += agreement(store, et, echo, [("Go client req/s", "loadgen req/s")],
                        ("Go client latency mean (closed loop)", "loadgen latency mean (closed loop)"))
+    if extra.get("together"):
+        L += together_report(store, net_jobs)
     if extra.get("idle"):
         it = f"idle connections, {IDLE_CONNS:,} each parked in a read"
         L.append(f"### {it}\n")

@@ -175,6 +175,9 @@ def loadgen(exe, srv, mode, conns, dur, warm=None, rate=None, size=64, depth=1, 
     if not lines:
         raise RuntimeError("loadgen: " + ((r.stderr or r.stdout).strip().splitlines() or ["no output"])[-1])
     kv = _kv(lines[-1])
+    if mode != "idle" and kv.get("edge_skew_us", 0) > 0.05 * dur * 1e6:
+        raise RuntimeError(f"loadgen read the CPU {kv['edge_skew_us'] / 1e3:.1f} ms after a window edge "
+                           f"(its CPU was taken): window void")
     bad = {k: int(kv.get(k, 0)) for k in ("errors", "verify_errors", "overflow") if kv.get(k)}
     if bad:
         raise RuntimeError("loadgen: " + ", ".join(f"{k} {v}" for k, v in bad.items())
@@ -352,6 +355,61 @@ def echoclient(exe, argv, conns, dur, env=None, cpus=None):
             "Go client latency mean (closed loop)": (res["echoclient_mean"], "µs"),
             "Go client latency p50 (closed loop)": (res["echoclient_p50"], "µs"),
             "Go client latency p99 (closed loop)": (res["echoclient_p99"], "µs")}
+
+
+def together(exe, argv, conns, dur, other, env=None, cpus=None):
+    """loadgen and a second client drive one server *at the same time*, each
+    with half the connections (both pinned to LOAD_CPU): the machine's drift
+    then hits both alike, and a fair server gives every connection the same
+    rate. other: ("go", path to go-echoclient) for echo, ("wrk",) for HTTP.
+    Figures per connection, so the two halves compare directly."""
+    half = max(1, conns // 2)
+    srv = start(argv, env, cpus)
+    try:
+        mode = "echo" if other[0] == "go" else "http"
+        lg = subprocess.Popen(["taskset", "-c", LOAD_CPU, exe, "-p", str(srv.port), "-m", mode, "-c", str(half),
+                               "-d", str(dur), "-w", str(WARM), "-S", str(srv.pid)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if other[0] == "go":
+            oc = subprocess.Popen(["taskset", "-c", LOAD_CPU, other[1], str(srv.port), str(half), str(dur), "64",
+                                   str(WARM)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        else:  # wrk counts from its start: start it at loadgen's window
+            time.sleep(WARM)
+            oc = subprocess.Popen(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{half}", f"-d{max(1, round(dur))}s",
+                                   "--latency", f"http://127.0.0.1:{srv.port}/"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        lo, le = lg.communicate(timeout=dur + 60)
+        oo, oe = oc.communicate(timeout=dur + 60)
+    finally:
+        srv.stop()
+    lines = [ln for ln in lo.splitlines() if ln.startswith("mode=")]
+    if not lines:
+        raise RuntimeError("loadgen: " + ((le or lo).strip().splitlines() or ["no output"])[-1])
+    kv = _kv(lines[-1])
+    res = {"loadgen req/s per connection": (kv["rps"] / half, "req/s"),
+           "loadgen latency mean": (kv["mean_us"], "µs"), "loadgen latency p50": (kv["p50_us"], "µs"),
+           "loadgen latency p99": (kv["p99_us"], "µs"), "loadgen busy": (kv["gen_busy_max"], "fraction"),
+           "server busy": (kv.get("server_busy", 0), "fraction")}
+    if other[0] == "go":
+        r = {f[1]: float(f[2]) for f in (ln.split() for ln in oo.splitlines()) if len(f) == 4 and f[0] == "RESULT"}
+        if "echoclient_rps" not in r:
+            raise RuntimeError("echoclient: " + ((oe or oo).strip().splitlines() or ["no output"])[-1])
+        res.update({"other req/s per connection": (r["echoclient_rps"] / half, "req/s"),
+                    "other latency mean": (r["echoclient_mean"], "µs"),
+                    "other latency p50": (r["echoclient_p50"], "µs"), "other latency p99": (r["echoclient_p99"], "µs")})
+    else:
+        m = re.search(r"Requests/sec:\s*([\d.]+)", oo)
+        if not m:
+            raise RuntimeError("wrk: " + ((oe or oo).strip().splitlines() or ["no output"])[-1])
+        res["other req/s per connection"] = (float(m.group(1)) / half, "req/s")
+        am = re.search(r"^\s+Latency\s+([\d.]+)(us|ms|s)\s", oo, re.M)  # wrk's thread-stats mean
+        if am:
+            res["other latency mean"] = (float(am.group(1)) * _UNIT[am.group(2)], "µs")
+        for pct in ("50", "99"):
+            lm = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", oo, re.M)
+            if lm:
+                res[f"other latency p{pct}"] = (float(lm.group(1)) * _UNIT[lm.group(2)], "µs")
+    return res
 
 
 def loadgen_closed(exe, argv, conns, dur, env=None, cpus=None, mode="http"):
