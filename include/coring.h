@@ -239,7 +239,8 @@ CR_API void cr_as_completed_free(cr_as_completed *it);
 
 /* asyncio.Lock: FIFO-fair; a waiter cancelled while waiting never takes it. */
 CR_API cr_lock *cr_lock_new(void);
-CR_API void cr_lock_free(cr_lock *l);
+/* -EBUSY (nothing freed) while tasks wait for it; NULL is a no-op (0). */
+CR_API int cr_lock_free(cr_lock *l);
 CR_API int cr_lock_acquire(cr_lock *l);  /* suspends */
 CR_API int cr_lock_release(cr_lock *l);  /* -EPERM if not locked */
 CR_API bool cr_lock_locked(const cr_lock *l);

@@ -159,13 +159,17 @@ CR_API int cr_queue_shutdown(cr_queue *q, bool immediate);
  * The first child that fails (any error but -ECANCELED) cancels every other
  * child and, if the parent is not yet inside wait(), the parent too (its
  * pending await returns -ECANCELED; wait() takes that cancel back). Cancelling
- * the parent while it is inside wait() cancels every child. */
+ * the parent while it is inside wait() cancels every child. A cancel from
+ * outside while the group fails: wait() returns the child error and the
+ * parent's next suspending call returns -ECANCELED. */
 typedef struct cr_task_group cr_task_group;
 /* Must be called from the task that will call wait(): -EPERM otherwise. */
 CR_API int cr_task_group_new(cr_task_group **out);
-/* Creates a task in the group. out may be NULL (the group keeps its own
+/* Creates a task in the group; any task (a child too) or callback of the
+ * group's loop may call it. out may be NULL (the group keeps its own
  * reference); *out is the caller's reference. -ESHUTDOWN once the group is
- * aborting (a child failed / parent cancelled) or has been waited for. */
+ * aborting (a child failed / parent cancelled) or has been waited for;
+ * -EPERM from another thread. */
 CR_API int cr_task_group_create_task(cr_task_group *g, cr_task_fn fn, void *arg,
                                      const cr_task_opts *opts, cr_task **out);
 /* Suspends until every child is done (the parent being cancelled meanwhile
