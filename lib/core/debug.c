@@ -61,8 +61,8 @@ int cr_loop_set_slow_callback_duration(cr_loop *l, double seconds)
     int rc = cr__loop_owner_ok(l);
     if (rc < 0)
         return rc;
-    if (seconds < 0)
-        return -EINVAL;
+    if (!(seconds >= 0))
+        return -EINVAL; /* negative or NaN */
     l->dbg.slow_ns = cr__secs_to_ns(seconds);
     return 0;
 }

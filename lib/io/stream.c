@@ -238,7 +238,10 @@ static void consume(cr_stream *s, size_t n)
  * changed, or -ECANCELED / -ESHUTDOWN. `need` > limit lets readexactly grow. */
 static int64_t call_deadline(const cr_stream *s)
 {
-    return s->timeout_ns < 0 ? -1 : cr__now_ns() + s->timeout_ns;
+    if (s->timeout_ns < 0)
+        return -1;
+    int64_t dl = cr__add_sat(cr__now_ns(), s->timeout_ns);
+    return dl == CR__NEVER ? -1 : dl;
 }
 
 static inline __attribute__((always_inline)) int wait_more(cr_stream *s, size_t need, int64_t deadline, void *dbuf, size_t dcap,
@@ -786,7 +789,7 @@ int cr_stream_fd(const cr_stream *s) { return s ? s->fd : -EINVAL; }
 
 int cr_stream_set_timeout(cr_stream *s, double timeout)
 {
-    if (!s)
+    if (!s || timeout != timeout)
         return -EINVAL;
     s->timeout_ns = timeout < 0 ? -1 : cr__secs_to_ns(timeout);
     return 0;
