@@ -138,9 +138,10 @@ static int poll_backend(cr_loop *l)
     } else {
         cr__timer *t = cr__timer_peek(l);
         if (t) {
-            timeout = t->when - cr__now_ns();
-            if (timeout <= 0)
-                timeout = 0;
+            int64_t now = cr__now_ns();
+            /* Compared, not subtracted first: a deadline far in the past
+             * (call_later(-inf)) would overflow the difference. */
+            timeout = t->when <= now ? 0 : t->when - now;
         } else if (!cr__be_busy(&l->be) && !resources_alive(l)) {
             return -EDEADLK; /* nothing ready, no timer, no I/O, no resource
                                 keeps us: nothing can ever happen */
