@@ -506,8 +506,11 @@ static void send_complete(cr__op *op, int res, unsigned flags)
 
 static int append(struct wbuf *b, const void *data, size_t len)
 {
-    if (len > SIZE_MAX / 2 - b->len)
-        return -ENOMEM; /* b->len + len would wrap, or doubling would spin */
+    /* Refused without trying: b->len + len must not wrap, the doubling below
+     * must not overflow, and no buffer beyond 64 TiB fits any address space
+     * this runs in (asking the allocator would only abort under ASan). */
+    if (len > ((size_t)1 << 46) - b->len)
+        return -ENOMEM;
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + len)
