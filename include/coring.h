@@ -13,6 +13,16 @@
  *                  -EALREADY  a second result on a future,
  *                  -EAGAIN    reading the result of a future that is not done,
  *                  -EINVAL    a bad argument (NULL, empty set, unknown flag).
+ *  - Times (every `double` of seconds, and cr_sleep_ns) follow one rule:
+ *      NaN            -EINVAL (NULL from a call that returns a pointer);
+ *      +inf           never: wait forever, a callback that never runs;
+ *      huge finite    saturates to never (now + it would pass int64 ns);
+ *                     nothing ever overflows;
+ *      negative       "no timeout" where a call documents < 0 as none
+ *                     (timeouts, CR_NO_TIMEOUT, timeout scopes); otherwise a
+ *                     delay in the past: due at once, ordered by deadline
+ *                     (cr_call_later(-2) runs before cr_call_later(-1)).
+ *    docs/errors.md lists every call's answers to bad arguments.
  *  - "Suspends" marks a call that parks the calling task. It may only be made
  *    from inside a task, and returns -ECANCELED if the task is cancelled there.
  *
@@ -120,7 +130,8 @@ CR_API cr_loop *cr_get_running_loop(int *err);
 CR_API int cr_run(cr_task_fn fn, void *arg, void **result);
 
 /* call_soon / call_later / call_at. Callbacks run from the loop in FIFO order
- * (call_later/at: by deadline, FIFO among equal deadlines). If `out` is not
+ * (call_later/at: by deadline, FIFO among equal deadlines; a negative delay
+ * is a deadline in the past, +inf never comes, NaN is -EINVAL). If `out` is not
  * NULL it receives a handle owned by the caller: cancel with cr_handle_cancel,
  * release with cr_handle_release (releasing does not cancel). */
 CR_API int cr_call_soon(cr_loop *loop, cr_callback fn, void *arg, cr_handle **out);
@@ -192,7 +203,8 @@ CR_API int cr_task_uncancel(cr_task *t);
 
 /* --------------------------------------------------------- awaiting (suspends) */
 
-/* Sleep. cr_sleep(0) yields: every task already ready runs first. */
+/* Sleep. cr_sleep(0) (or < 0) yields: every task already ready runs first.
+ * NaN: -EINVAL; +inf (or INT64_MAX ns): until cancelled. */
 CR_API int cr_sleep(double seconds);
 CR_API int cr_sleep_ns(int64_t ns);
 /* Waits for f; 0 and *result (result may be NULL) or f's error. Cancelling the

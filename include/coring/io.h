@@ -4,7 +4,8 @@
  * Every call marked "suspends" goes through the loop's io_uring: it parks only
  * the calling task and returns a byte count / fd / 0, or a negative errno.
  * Common rules:
- *  - `timeout` is in seconds; CR_NO_TIMEOUT (any value < 0) waits forever.
+ *  - `timeout` is in seconds; CR_NO_TIMEOUT (any value < 0) or +inf waits
+ *    forever; NaN is -EINVAL before anything is submitted (coring.h, Times).
  *    A timeout is a user-space timer on the loop (no kernel timer per op).
  *  - Cancelled or timed out while the kernel holds the buffer: the call asks
  *    the kernel to cancel and returns only once the kernel is done with the

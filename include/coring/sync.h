@@ -196,13 +196,16 @@ CR_API void cr_task_group_free(cr_task_group *g);
  * turns that cancellation into -ETIMEDOUT — only that one: a cancel from
  * anywhere else stays -ECANCELED, and nested scopes each claim only their own
  * (asyncio 3.11's cancelling/uncancel protocol). Scopes must end in LIFO
- * order, from the task that opened them. */
+ * order, from the task that opened them; any task of the loop may
+ * reschedule one. NaN: NULL / -EINVAL; +inf: never expires. */
 typedef struct cr_timeout_scope cr_timeout_scope;
 CR_API cr_timeout_scope *cr_timeout(double seconds);  /* seconds < 0: no deadline */
 CR_API cr_timeout_scope *cr_timeout_at(double when);  /* loop time; < 0: none */
-/* New deadline (loop time; < 0: none). -EALREADY once it has expired. */
+/* New deadline (loop time; < 0: none), from any task or callback of the
+ * scope's loop (-EPERM from another thread). -EALREADY once it has expired. */
 CR_API int cr_timeout_reschedule(cr_timeout_scope *to, double when);
-CR_API double cr_timeout_when(const cr_timeout_scope *to); /* -1: none */
+/* The deadline exactly as given (timeout(): loop time + seconds); -1: none. */
+CR_API double cr_timeout_when(const cr_timeout_scope *to);
 CR_API bool cr_timeout_expired(const cr_timeout_scope *to);
 /* Ends and frees the scope; returns rc, or -ETIMEDOUT if the scope's own
  * expiry caused it. -EPERM (scope kept) if called from another task. */
