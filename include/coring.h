@@ -129,6 +129,19 @@ CR_API cr_loop *cr_get_running_loop(int *err);
  * *result (result may be NULL). -EBUSY if called inside a running loop. */
 CR_API int cr_run(cr_task_fn fn, void *arg, void **result);
 
+/* asyncio.Runner: one loop for several runs, then close (cr_run is one run).
+ * new: a loop with opts (may be NULL). run: fn as a new "main" task, run until
+ * it is done, its outcome returned (0 and *result, or its error); tasks it
+ * leaves behind stay for later runs; SIGINT as cr_run; -EBUSY inside a running
+ * loop. close: cancel what is left, wait for it, close and free the loop and
+ * the runner (NULL: no-op); -EBUSY from inside a run. get_loop: borrowed.
+ * All from the thread that first ran it (-EPERM otherwise). */
+typedef struct cr_runner cr_runner;
+CR_API int cr_runner_new(cr_runner **out, const cr_loop_opts *opts);
+CR_API int cr_runner_run(cr_runner *r, cr_task_fn fn, void *arg, void **result);
+CR_API cr_loop *cr_runner_get_loop(const cr_runner *r);
+CR_API int cr_runner_close(cr_runner *r);
+
 /* call_soon / call_later / call_at. Callbacks run from the loop in FIFO order
  * (call_later/at: by deadline, FIFO among equal deadlines; a negative delay
  * is a deadline in the past, +inf never comes, NaN is -EINVAL). If `out` is not
@@ -157,6 +170,9 @@ CR_API int cr_future_set_result(cr_future *f, void *value);
 CR_API int cr_future_set_error(cr_future *f, int err);
 /* asyncio cancel(): true if f was pending (a task: the cancel was requested). */
 CR_API bool cr_cancel(cr_future *f);
+/* asyncio cancel(msg): as cr_cancel; a task keeps msg (copied; the latest
+ * request's wins) for cr_task_cancel_message. A plain future ignores msg. */
+CR_API bool cr_cancel_msg(cr_future *f, const char *msg);
 
 CR_API bool cr_future_done(const cr_future *f);
 CR_API bool cr_future_cancelled(const cr_future *f);
@@ -189,9 +205,17 @@ CR_API int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg,
 /* asyncio.ensure_future: a future stays itself (a new reference); a function
  * becomes a task on the running loop. Exactly one of fut/fn is non-NULL. */
 CR_API cr_future *cr_ensure_future(cr_future *fut, cr_task_fn fn, void *arg);
+/* ensure_future(…, loop=loop) on a given loop, which need not be running:
+ * *out gets fut (a new reference; -EINVAL if fut is of another loop) or a new
+ * task of loop running fn. Exactly one of fut/fn; -ESHUTDOWN if closed. */
+CR_API int cr_loop_ensure_future(cr_loop *loop, cr_future *fut, cr_task_fn fn, void *arg,
+                                 cr_future **out);
 
 CR_API bool cr_is_task(const cr_future *f);
 CR_API cr_task *cr_current_task(void); /* borrowed; NULL outside a task */
+/* asyncio.current_task(loop): the task running on loop, if loop is the one
+ * running on this thread; else NULL. Borrowed. */
+CR_API cr_task *cr_loop_current_task(const cr_loop *loop);
 /* Pending tasks of loop (NULL = running), up to cap, as borrowed pointers;
  * returns how many exist (which may exceed cap). */
 CR_API size_t cr_all_tasks(cr_loop *loop, cr_task **out, size_t cap);
@@ -200,6 +224,10 @@ CR_API int cr_task_set_name(cr_task *t, const char *name);
 /* asyncio Task.cancelling / uncancel: the count of pending cancel requests. */
 CR_API int cr_task_cancelling(const cr_task *t);
 CR_API int cr_task_uncancel(cr_task *t);
+/* The message of the latest cr_cancel_msg on t (CancelledError's args), or
+ * NULL; borrowed, valid while t lives and is not cancelled again. The
+ * cancelled task reads it with cr_task_cancel_message(cr_current_task()). */
+CR_API const char *cr_task_cancel_message(const cr_task *t);
 
 /* --------------------------------------------------------- awaiting (suspends) */
 

@@ -177,6 +177,14 @@ CR_API int cr_task_group_create_task(cr_task_group *g, cr_task_fn fn, void *arg,
  * error if any child failed, else -ECANCELED if the parent was cancelled from
  * outside the group, else 0. Call it exactly once; -EALREADY after. */
 CR_API int cr_task_group_wait(cr_task_group *g);
+/* Aborts the group on purpose (what raising inside `async with TaskGroup()`
+ * does in asyncio): every child is cancelled, no child may be added
+ * (-ESHUTDOWN), and the parent is NOT cancelled. wait() must still be called:
+ * it waits for the children and returns the first child error if one failed
+ * before its cancel landed, else 0. -EALREADY if the group is already
+ * aborting, -ESHUTDOWN once waited for, -EPERM from another thread. Any task
+ * or callback of the group's loop may call it. */
+CR_API int cr_task_group_abort(cr_task_group *g);
 /* Every child error (not cancellations) in the order they happened: copies
  * up to cap into errs (may be NULL), returns how many there are. */
 CR_API size_t cr_task_group_errors(const cr_task_group *g, int *errs, size_t cap);

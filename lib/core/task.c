@@ -198,6 +198,7 @@ static cr__task *task_alloc(cr_loop *l)
 void cr__task_free(cr__task *t)
 {
     free(t->name);
+    free(t->cancel_msg);
 #ifndef CR_ASAN
     cr_loop *l = t->f.loop;
     if (l && !l->closed && l->tasks.ntask_cache < TASK_CACHE) {
@@ -364,6 +365,54 @@ int cr_task_cancelling(const cr_task *f)
     if (!f || !f->is_task)
         return -EINVAL;
     return cr__as_task((cr_future *)f)->cancelling;
+}
+
+bool cr_cancel_msg(cr_future *f, const char *msg)
+{
+    if (!f || f->state != CR__PENDING)
+        return false;
+    if (f->is_task && msg) {
+        /* asyncio keeps the latest request's message. Out of memory: the
+         * cancel still happens, without its text. */
+        cr__task *t = cr__as_task(f);
+        free(t->cancel_msg);
+        t->cancel_msg = strdup(msg);
+    }
+    return cr_cancel(f);
+}
+
+const char *cr_task_cancel_message(const cr_task *f)
+{
+    if (!f || !f->is_task)
+        return NULL;
+    return cr__as_task((cr_future *)f)->cancel_msg;
+}
+
+cr_task *cr_loop_current_task(const cr_loop *l)
+{
+    /* Only the loop running on this thread has a task running. */
+    if (!l || l != cr__tls_running)
+        return NULL;
+    return (cr_task *)l->current;
+}
+
+int cr_loop_ensure_future(cr_loop *l, cr_future *fut, cr_task_fn fn, void *arg, cr_future **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!fut == !fn)
+        return -EINVAL; /* exactly one */
+    int rc = cr__loop_check(l);
+    if (rc < 0)
+        return rc;
+    if (fut) {
+        if (fut->loop != l)
+            return -EINVAL; /* asyncio: "loop argument must agree with Future" */
+        *out = cr_future_ref(fut);
+        return 0;
+    }
+    return cr_loop_create_task(l, fn, arg, NULL, out);
 }
 
 int cr_task_uncancel(cr_task *f)

@@ -23,6 +23,7 @@ struct cr__task {
     cr_task_fn fn;
     void *arg;
     char *name;               /* NULL = "Task-<id>" */
+    char *cancel_msg;         /* the latest cr_cancel_msg's text (asyncio's msg) */
     uint64_t id;
     int state;
     int cancelling;           /* asyncio's cancel-request count */

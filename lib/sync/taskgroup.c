@@ -135,6 +135,22 @@ int cr_task_group_create_task(cr_task_group *g, cr_task_fn fn, void *arg,
     return 0;
 }
 
+int cr_task_group_abort(cr_task_group *g)
+{
+    if (!g)
+        return -EINVAL;
+    if (!g->parent->f.loop)
+        return -ESHUTDOWN;
+    if (cr__tls_running != g->parent->f.loop)
+        return -EPERM;
+    if (g->waited)
+        return -ESHUTDOWN;
+    if (g->aborting)
+        return -EALREADY;
+    abort_children(g); /* the parent is not cancelled: it asked */
+    return 0;
+}
+
 /* The parent was cancelled inside wait(): cancel the children, keep waiting. */
 static void parent_cancelled(cr__task *t, void *ctx)
 {

@@ -1,0 +1,241 @@
+/*
+ * Description: the asyncio surface added by issue 12 — aborting a TaskGroup
+ * from its owner, asyncio.Runner (several runs on one loop, then close),
+ * current_task(loop), ensure_future onto a given loop, cancel with a message
+ * the cancelled task reads.
+ */
+#include "helpers.h"
+#include <math.h>
+
+/* ---- TaskGroup abort ---- */
+
+struct abort_s {
+    tlog log;
+};
+
+static int child_sleeps(void *arg, void **result)
+{
+    (void)result;
+    struct abort_s *s = arg;
+    int rc = cr_sleep(10);
+    tlog_add(&s->log, "child:%s", rc == -ECANCELED ? "cancelled" : "?");
+    return rc;
+}
+
+static int leaf(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return 0;
+}
+
+static int abort_main(void *arg, void **result)
+{
+    (void)result;
+    struct abort_s *s = arg;
+    cr_task_group *g;
+    cr_assert_eq(cr_task_group_new(&g), 0);
+    cr_assert_eq(cr_task_group_create_task(g, child_sleeps, s, NULL, NULL), 0);
+    cr_assert_eq(cr_task_group_create_task(g, child_sleeps, s, NULL, NULL), 0);
+    cr_assert_eq(cr_sleep(0), 0);
+    cr_assert_eq(cr_task_group_abort(g), 0);
+    cr_assert_eq(cr_task_group_abort(g), -EALREADY);
+    cr_assert_eq(cr_task_group_create_task(g, leaf, NULL, NULL, NULL), -ESHUTDOWN);
+    cr_assert_eq(cr_task_group_wait(g), 0, "an abort on purpose is not an error");
+    cr_assert_eq(cr_task_cancelling(cr_current_task()), 0, "the parent was not cancelled");
+    cr_assert_eq(cr_sleep(0), 0);
+    cr_assert_eq(cr_task_group_abort(g), -ESHUTDOWN);
+    cr_task_group_free(g);
+    tlog_add(&s->log, "parent:done");
+    return 0;
+}
+
+/* cr_task_group_abort cancels the children, not the parent; wait() returns 0. */
+Test(surface, taskgroup_abort_from_owner)
+{
+    struct abort_s s = {{{0}}};
+    RUN_EXPECT(abort_main, &s, 0);
+    LOG_EQ(&s.log, "child:cancelled child:cancelled parent:done");
+    cr_assert_eq(cr_task_group_abort(NULL), -EINVAL);
+}
+
+/* ---- Runner ---- */
+
+static int counter;
+
+static int bump(void *arg, void **result)
+{
+    (void)arg;
+    counter++;
+    *result = IPTR(counter);
+    return 0;
+}
+
+static int background(void *arg, void **result)
+{
+    (void)result;
+    tlog *log = arg;
+    int rc = cr_sleep(INFINITY);
+    tlog_add(log, "background:%s", rc == -ECANCELED ? "cancelled" : "?");
+    return rc;
+}
+
+static int start_background(void *arg, void **result)
+{
+    (void)result;
+    cr_task *t = cr_create_task(background, arg);
+    cr_future_unref(t); /* fire and forget: it outlives this run */
+    return cr_sleep(0);
+}
+
+static int fails(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return -EIO;
+}
+
+static int nested_run(void *arg, void **result)
+{
+    (void)result;
+    return cr_runner_run(arg, bump, NULL, NULL);
+}
+
+/* A Runner runs several mains on one loop, keeps tasks between runs, and
+ * cancels them at close. */
+Test(surface, runner_several_runs_then_close)
+{
+    cr_runner *r;
+    tlog log = {{0}};
+    counter = 0;
+    cr_assert_eq(cr_runner_new(&r, NULL), 0);
+    cr_loop *l = cr_runner_get_loop(r);
+    cr_assert_not_null(l);
+    void *v;
+    cr_assert_eq(cr_runner_run(r, bump, NULL, &v), 0);
+    cr_assert_eq(PINT(v), 1);
+    cr_assert_eq(cr_runner_run(r, start_background, &log, NULL), 0);
+    cr_assert_eq(cr_runner_run(r, bump, NULL, &v), 0);
+    cr_assert_eq(PINT(v), 2);
+    cr_assert_eq(cr_runner_get_loop(r), l, "one loop for every run");
+    cr_assert_eq(cr_runner_run(r, fails, NULL, NULL), -EIO);
+    cr_assert_eq(cr_runner_run(r, nested_run, r, NULL), -EBUSY, "no run inside a run");
+    cr_assert_eq(cr_runner_run(r, NULL, NULL, NULL), -EINVAL);
+    cr_assert_str_eq(log.buf, "");
+    cr_assert_eq(cr_runner_close(r), 0);
+    LOG_EQ(&log, "background:cancelled");
+    cr_assert_eq(cr_runner_close(NULL), 0);
+}
+
+/* ---- current_task(loop), ensure_future(loop=) ---- */
+
+static int current_main(void *arg, void **result)
+{
+    (void)result;
+    cr_loop *other = arg;
+    cr_loop *l = cr_get_running_loop(NULL);
+    cr_assert_eq(cr_loop_current_task(l), cr_current_task());
+    cr_assert_null(cr_loop_current_task(other), "another loop runs no task here");
+    cr_assert_null(cr_loop_current_task(NULL));
+    return 0;
+}
+
+static void check_in_callback(void *arg)
+{
+    int *seen = arg;
+    *seen = cr_loop_current_task(cr_get_running_loop(NULL)) == NULL;
+}
+
+static int callback_main(void *arg, void **result)
+{
+    (void)result;
+    cr_assert_eq(cr_call_soon(cr_get_running_loop(NULL), check_in_callback, arg, NULL), 0);
+    return cr_sleep(0);
+}
+
+/* current_task(loop): the task running on loop; NULL in a callback or for a
+ * loop not running here. */
+Test(surface, current_task_of_a_loop)
+{
+    cr_loop *other;
+    cr_assert_eq(cr_loop_new(&other, NULL), 0);
+    RUN_EXPECT(current_main, other, 0);
+    int seen = 0;
+    RUN_EXPECT(callback_main, &seen, 0);
+    cr_assert_eq(seen, 1);
+    cr_assert_eq(cr_loop_free(other), 0);
+}
+
+/* ensure_future onto a loop that is not running: a task of that loop, or the
+ * future itself; another loop's future is -EINVAL. */
+Test(surface, ensure_future_onto_a_given_loop)
+{
+    cr_loop *l, *m;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_assert_eq(cr_loop_new(&m, NULL), 0);
+    counter = 0;
+    cr_future *t, *f2, *same;
+    cr_assert_eq(cr_loop_ensure_future(l, NULL, bump, NULL, &t), 0);
+    cr_assert(cr_is_task(t));
+    cr_assert_eq(cr_future_get_loop(t), l);
+    void *v;
+    cr_assert_eq(cr_loop_run_until_complete(l, t, &v), 0);
+    cr_assert_eq(PINT(v), 1);
+    cr_future *f = cr_future_new(l);
+    cr_assert_eq(cr_loop_ensure_future(l, f, NULL, NULL, &same), 0);
+    cr_assert_eq(same, f);
+    cr_assert_eq(cr_loop_ensure_future(m, f, NULL, NULL, &f2), -EINVAL);
+    cr_assert_null(f2);
+    cr_assert_eq(cr_loop_ensure_future(l, f, bump, NULL, &f2), -EINVAL, "exactly one");
+    cr_assert_eq(cr_loop_ensure_future(l, NULL, NULL, NULL, &f2), -EINVAL);
+    cr_future_unref(same);
+    cr_future_unref(f);
+    cr_future_unref(t);
+    cr_assert_eq(cr_loop_close(m), 0);
+    cr_assert_eq(cr_loop_ensure_future(m, NULL, bump, NULL, &f2), -ESHUTDOWN);
+    cr_assert_eq(cr_loop_free(m), 0);
+    cr_assert_eq(cr_loop_free(l), 0);
+}
+
+/* ---- cancel(msg) ---- */
+
+struct msg_s {
+    char seen[64];
+};
+
+static int reads_its_message(void *arg, void **result)
+{
+    (void)result;
+    struct msg_s *s = arg;
+    int rc = cr_sleep(10);
+    const char *m = cr_task_cancel_message(cr_current_task());
+    snprintf(s->seen, sizeof s->seen, "%s:%s", rc == -ECANCELED ? "cancelled" : "?", m ? m : "(none)");
+    return rc;
+}
+
+static int msg_main(void *arg, void **result)
+{
+    (void)result;
+    struct msg_s *s = arg;
+    cr_task *t = cr_create_task(reads_its_message, s);
+    cr_assert_eq(cr_sleep(0), 0);
+    cr_assert_null(cr_task_cancel_message(t));
+    cr_assert(cr_cancel_msg(t, "first"));
+    cr_assert(cr_cancel_msg(t, "shutting down"), "the latest message wins");
+    cr_assert_eq(cr_await(t, NULL), -ECANCELED);
+    cr_assert_str_eq(cr_task_cancel_message(t), "shutting down");
+    cr_assert_not(cr_cancel_msg(t, "late"), "done: nothing to cancel");
+    cr_assert_str_eq(cr_task_cancel_message(t), "shutting down");
+    cr_future *f = cr_future_new(NULL);
+    cr_assert(cr_cancel_msg(f, "plain"));
+    cr_assert_null(cr_task_cancel_message(f), "a plain future keeps no message");
+    cr_future_unref(f);
+    cr_future_unref(t);
+    return 0;
+}
+
+/* cancel(msg): the cancelled task reads the message of the latest request. */
+Test(surface, cancel_message_reaches_the_task)
+{
+    struct msg_s s = {{0}};
+    RUN_EXPECT(msg_main, &s, 0);
+    cr_assert_str_eq(s.seen, "cancelled:shutting down");
+}
