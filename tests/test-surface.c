@@ -2,7 +2,7 @@
  * Description: the asyncio surface added by issue 12 — aborting a TaskGroup
  * from its owner, asyncio.Runner (several runs on one loop, then close),
  * current_task(loop), ensure_future onto a given loop, cancel with a message
- * the cancelled task reads.
+ * the cancelled task reads, the loop's exception handler.
  */
 #include "helpers.h"
 #include <math.h>
@@ -238,4 +238,104 @@ Test(surface, cancel_message_reaches_the_task)
     struct msg_s s = {{0}};
     RUN_EXPECT(msg_main, &s, 0);
     cr_assert_str_eq(s.seen, "cancelled:shutting down");
+}
+
+/* ---- the exception handler ---- */
+
+struct exc_s {
+    tlog log;
+    cr_loop *loop;
+};
+
+static void record_exc(cr_loop *l, const cr_exception_context *c, void *arg)
+{
+    struct exc_s *s = arg;
+    cr_assert_eq(l, s->loop);
+    tlog_add(&s->log, "[%s|%d|%s|%s]", c->message, c->error, c->task_name ? c->task_name : "-",
+             c->future ? "f" : "-");
+}
+
+static int fail_eio(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return -EIO;
+}
+
+static int exc_main(void *arg, void **result)
+{
+    (void)result;
+    struct exc_s *s = arg;
+    cr_loop *l = cr_get_running_loop(NULL);
+    s->loop = l;
+    void *got;
+    cr_assert_null(cr_loop_get_exception_handler(l, &got), "the default");
+    cr_assert_eq(cr_loop_set_exception_handler(l, record_exc, s), 0);
+    cr_assert_eq(cr_loop_get_exception_handler(l, &got), record_exc);
+    cr_assert_eq(got, s);
+    /* a task whose error nobody reads: reported when it goes */
+    cr_task_opts o = {.name = "forgotten"};
+    cr_task *t;
+    cr_assert_eq(cr_loop_create_task(l, fail_eio, NULL, &o, &t), 0);
+    cr_future_unref(t);
+    cr_assert_eq(cr_sleep(0), 0);
+    cr_assert_eq(cr_sleep(0), 0);
+    /* a plain future too (not only tasks, not only in debug mode) */
+    cr_future *f = cr_future_new(NULL);
+    cr_future_set_error(f, -ENOENT);
+    cr_future_unref(f);
+    /* read errors are not reported; nor are cancellations */
+    f = cr_future_new(NULL);
+    cr_future_set_error(f, -EBADF);
+    cr_assert_eq(cr_future_exception(f), -EBADF);
+    cr_future_unref(f);
+    f = cr_future_new(NULL);
+    cr_cancel(f);
+    cr_future_unref(f);
+    /* call_exception_handler reaches the handler as it is */
+    cr_exception_context c = {.message = "custom", .error = -EPIPE};
+    cr_assert_eq(cr_loop_call_exception_handler(l, &c), 0);
+    cr_assert_eq(cr_loop_call_exception_handler(l, NULL), -EINVAL);
+    cr_assert_eq(cr_loop_call_exception_handler(NULL, &c), -EINVAL);
+    /* silenced */
+    cr_assert_eq(cr_loop_set_exception_handler(l, cr_exception_ignore, NULL), 0);
+    f = cr_future_new(NULL);
+    cr_future_set_error(f, -EIO);
+    cr_future_unref(f);
+    cr_assert_eq(cr_loop_set_exception_handler(l, NULL, NULL), 0);
+    cr_assert_null(cr_loop_get_exception_handler(l, NULL));
+    return 0;
+}
+
+/* Errors nobody retrieved (tasks and plain futures, always) go to the loop's
+ * exception handler; cr_exception_ignore silences them. */
+Test(surface, exception_handler_sees_unretrieved_errors)
+{
+    struct exc_s s = {{{0}}, NULL};
+    RUN_EXPECT(exc_main, &s, 0);
+    LOG_EQF(&s.log,
+            "[task 'forgotten' failed with %d (Input/output error) and nobody retrieved the "
+            "error|%d|forgotten|f] [a future failed with %d (No such file or directory) and "
+            "nobody retrieved the error|%d|-|f] [custom|%d|-|-]",
+            -EIO, -EIO, -ENOENT, -ENOENT, -EPIPE);
+}
+
+static void debug_capture(const char *msg, void *arg) { tlog_add(arg, "%s", msg); }
+
+/* The default handler writes one line through the debug handler, outside
+ * debug mode too. */
+Test(surface, default_exception_handler_reports_always)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    tlog log = {{0}};
+    cr_assert_not(cr_loop_get_debug(l));
+    cr_assert_eq(cr_loop_set_debug_handler(l, debug_capture, &log), 0);
+    cr_future *f = cr_future_new(l);
+    cr_future_set_error(f, -EIO);
+    cr_future_unref(f);
+    cr_exception_context c = {.message = "hello", .error = -EPIPE};
+    cr_assert_eq(cr_loop_call_exception_handler(l, &c), 0);
+    LOG_EQF(&log, "a future failed with %d (Input/output error) and nobody retrieved the error "
+                  "hello: %d (Broken pipe)", -EIO, -EPIPE);
+    cr_assert_eq(cr_loop_free(l), 0);
 }
