@@ -229,6 +229,21 @@ CR_API int cr_task_uncancel(cr_task *t);
  * cancelled task reads it with cr_task_cancel_message(cr_current_task()). */
 CR_API const char *cr_task_cancel_message(const cr_task *t);
 
+/* Task-local variables (asyncio's contextvars as tasks see them). Declare one
+ * per variable, statically: `static cr_context_var REQ = {"request", NULL};`.
+ * Each task has its own value; a task created from another task starts with
+ * a copy of its creator's values (create_task copies the context), so later
+ * sets in either are not seen by the other. Values are borrowed pointers.
+ * get: the current task's value, else the default (also outside a task).
+ * set: -EPERM outside a task, -EINVAL (NULL var), -ENOMEM; *old (may be NULL)
+ * gets the previous value, to restore it (ContextVar.reset). */
+typedef struct cr_context_var {
+    const char *name;
+    void *default_value;
+} cr_context_var;
+CR_API void *cr_context_var_get(const cr_context_var *var);
+CR_API int cr_context_var_set(const cr_context_var *var, void *value, void **old);
+
 /* --------------------------------------------------------- awaiting (suspends) */
 
 /* Sleep. cr_sleep(0) (or < 0) yields: every task already ready runs first.

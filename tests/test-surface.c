@@ -2,7 +2,8 @@
  * Description: the asyncio surface added by issue 12 — aborting a TaskGroup
  * from its owner, asyncio.Runner (several runs on one loop, then close),
  * current_task(loop), ensure_future onto a given loop, cancel with a message
- * the cancelled task reads, the loop's exception handler.
+ * the cancelled task reads, the loop's exception handler, task-local
+ * variables inherited by copy.
  */
 #include "helpers.h"
 #include <math.h>
@@ -337,5 +338,65 @@ Test(surface, default_exception_handler_reports_always)
     cr_assert_eq(cr_loop_call_exception_handler(l, &c), 0);
     LOG_EQF(&log, "a future failed with %d (Input/output error) and nobody retrieved the error "
                   "hello: %d (Broken pipe)", -EIO, -EPIPE);
+    cr_assert_eq(cr_loop_free(l), 0);
+}
+
+/* ---- task-local variables ---- */
+
+static cr_context_var REQ = {"request", "none"};
+
+struct ctx_s {
+    tlog log;
+    cr_future *go;
+};
+
+static int ctx_child(void *arg, void **result)
+{
+    (void)result;
+    struct ctx_s *s = arg;
+    tlog_add(&s->log, "child-start:%s", (char *)cr_context_var_get(&REQ));
+    cr_assert_eq(cr_context_var_set(&REQ, "child", NULL), 0);
+    cr_await(s->go, NULL); /* the parent sets its own meanwhile */
+    tlog_add(&s->log, "child-end:%s", (char *)cr_context_var_get(&REQ));
+    return 0;
+}
+
+static int ctx_main(void *arg, void **result)
+{
+    (void)result;
+    struct ctx_s *s = arg;
+    tlog_add(&s->log, "main:%s", (char *)cr_context_var_get(&REQ));
+    void *old;
+    cr_assert_eq(cr_context_var_set(&REQ, "r1", &old), 0);
+    cr_assert_str_eq(old, "none");
+    cr_task *c = cr_create_task(ctx_child, s); /* copies r1 */
+    cr_assert_eq(cr_context_var_set(&REQ, "r2", &old), 0);
+    cr_assert_str_eq(old, "r1");
+    cr_assert_eq(cr_sleep(0), 0);
+    cr_future_set_result(s->go, NULL);
+    cr_assert_eq(cr_await(c, NULL), 0);
+    tlog_add(&s->log, "main:%s", (char *)cr_context_var_get(&REQ));
+    cr_assert_eq(cr_context_var_set(&REQ, old, NULL), 0); /* reset */
+    tlog_add(&s->log, "main:%s", (char *)cr_context_var_get(&REQ));
+    cr_future_unref(c);
+    return 0;
+}
+
+/* A task starts with a copy of its creator's variables; sets stay local. */
+Test(surface, task_local_variables_inherited_by_copy)
+{
+    struct ctx_s s = {{{0}}, NULL};
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    s.go = cr_future_new(l);
+    cr_task *t;
+    cr_assert_eq(cr_loop_create_task(l, ctx_main, &s, NULL, &t), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0);
+    LOG_EQ(&s.log, "main:none child-start:r1 child-end:child main:r2 main:r1");
+    cr_assert_str_eq(cr_context_var_get(&REQ), "none", "outside a task: the default");
+    cr_assert_eq(cr_context_var_set(&REQ, "x", NULL), -EPERM);
+    cr_assert_eq(cr_context_var_set(NULL, "x", NULL), -EINVAL);
+    cr_future_unref(t);
+    cr_future_unref(s.go);
     cr_assert_eq(cr_loop_free(l), 0);
 }

@@ -199,6 +199,7 @@ void cr__task_free(cr__task *t)
 {
     free(t->name);
     free(t->cancel_msg);
+    free(t->ctx);
 #ifndef CR_ASAN
     cr_loop *l = t->f.loop;
     if (l && !l->closed && l->tasks.ntask_cache < TASK_CACHE) {
@@ -276,7 +277,7 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     cr__task *t = task_alloc(loop);
     if (!t)
         return -ENOMEM;
-    if (opts && opts->name && !(t->name = strdup(opts->name))) {
+    if ((opts && opts->name && !(t->name = strdup(opts->name))) || cr__ctx_inherit(t) < 0) {
         cr__task_free(t);
         return -ENOMEM;
     }
