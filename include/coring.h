@@ -194,6 +194,11 @@ CR_API int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *a
 typedef struct cr_task_opts {
     const char *name;  /* copied; NULL = "Task-N" */
     size_t stack_size; /* 0 = the loop's default */
+    /* asyncio 3.12's eager start (eager_task_factory): on the loop running on
+     * this thread, the body runs at once, inside the create call, until it
+     * first suspends; a body that never suspends ends before the call returns
+     * and is never scheduled. Elsewhere (loop not running) it starts as usual. */
+    bool eager;
 } cr_task_opts;
 
 /* asyncio.create_task on the running loop. The body never runs at once: new

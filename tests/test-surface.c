@@ -400,3 +400,111 @@ Test(surface, task_local_variables_inherited_by_copy)
     cr_future_unref(s.go);
     cr_assert_eq(cr_loop_free(l), 0);
 }
+
+/* ---- eager start ---- */
+
+static tlog ELOG;
+
+static int eager_body(void *arg, void **result)
+{
+    tlog_add(&ELOG, "%s:1", (char *)arg);
+    int rc = cr_sleep(0);
+    tlog_add(&ELOG, "%s:2", (char *)arg);
+    *result = arg;
+    return rc;
+}
+
+static int never_suspends(void *arg, void **result)
+{
+    (void)arg;
+    tlog_add(&ELOG, "quick");
+    *result = IPTR(42);
+    return 0;
+}
+
+static int nests(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    tlog_add(&ELOG, "outer:1");
+    cr_task_opts o = {.eager = true};
+    cr_task *inner;
+    cr_assert_eq(cr_loop_create_task(cr_get_running_loop(NULL), eager_body, "inner", &o, &inner), 0);
+    tlog_add(&ELOG, "outer:2");
+    int rc = cr_await(inner, NULL);
+    cr_future_unref(inner);
+    return rc;
+}
+
+static void eager_from_callback(void *arg)
+{
+    cr_task **out = arg;
+    cr_task_opts o = {.eager = true};
+    cr_assert_eq(cr_loop_create_task(cr_get_running_loop(NULL), eager_body, "cb", &o, out), 0);
+    tlog_add(&ELOG, "callback-returns");
+}
+
+static int eager_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cr_loop *l = cr_get_running_loop(NULL);
+    cr_task_opts eager = {.eager = true};
+    cr_task *t, *lazy, *q, *n, *c = NULL;
+    /* from a task: the body runs inside the create call, up to its first await */
+    cr_assert_eq(cr_loop_create_task(l, eager_body, "e", &eager, &t), 0);
+    tlog_add(&ELOG, "created-e");
+    cr_assert_eq(cr_loop_create_task(l, eager_body, "lazy", NULL, &lazy), 0);
+    tlog_add(&ELOG, "created-lazy");
+    void *v;
+    cr_assert_eq(cr_await(t, &v), 0);
+    cr_assert_str_eq(v, "e");
+    cr_assert_eq(cr_await(lazy, NULL), 0);
+    /* a body that never suspends is done when the call returns */
+    cr_assert_eq(cr_loop_create_task(l, never_suspends, NULL, &eager, &q), 0);
+    cr_assert(cr_future_done(q), "finished without being scheduled");
+    cr_assert_eq(cr_future_result(q, &v), 0);
+    cr_assert_eq(PINT(v), 42);
+    /* nested: an eager task that starts another eagerly */
+    cr_assert_eq(cr_loop_create_task(l, nests, NULL, &eager, &n), 0);
+    tlog_add(&ELOG, "created-outer");
+    cr_assert_eq(cr_await(n, NULL), 0);
+    /* from a callback */
+    cr_assert_eq(cr_call_soon(l, eager_from_callback, &c, NULL), 0);
+    cr_assert_eq(cr_sleep(0), 0);
+    cr_assert_not_null(c);
+    cr_assert_eq(cr_await(c, NULL), 0);
+    cr_future_unref(t);
+    cr_future_unref(lazy);
+    cr_future_unref(q);
+    cr_future_unref(n);
+    cr_future_unref(c);
+    return 0;
+}
+
+/* Eager start (asyncio 3.12): the body runs at once up to its first await,
+ * from a task, nested, or from a callback; a body that never suspends is done
+ * before create returns. */
+Test(surface, eager_task_start)
+{
+    memset(&ELOG, 0, sizeof ELOG);
+    RUN_EXPECT(eager_main, NULL, 0);
+    LOG_EQ(&ELOG, "e:1 created-e created-lazy e:2 lazy:1 lazy:2 quick "
+                  "outer:1 inner:1 outer:2 created-outer inner:2 "
+                  "cb:1 callback-returns cb:2");
+}
+
+/* On a loop that is not running, an eager task starts as usual, at the next turn. */
+Test(surface, eager_on_idle_loop_starts_as_usual)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    memset(&ELOG, 0, sizeof ELOG);
+    cr_task_opts o = {.eager = true};
+    cr_task *t;
+    cr_assert_eq(cr_loop_create_task(l, never_suspends, NULL, &o, &t), 0);
+    cr_assert_not(cr_future_done(t));
+    LOG_EQ(&ELOG, "");
+    cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0);
+    LOG_EQ(&ELOG, "quick");
+    cr_future_unref(t);
+    cr_assert_eq(cr_loop_free(l), 0);
+}

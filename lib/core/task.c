@@ -115,6 +115,28 @@ static void task_run(cr__handle *h)
     }
 }
 
+/* asyncio 3.12's eager start: run t's body now, from whoever creates it,
+ * until it first suspends (or ends: then it was never scheduled). From a
+ * callback this is task_run itself. From a running task A the switch must
+ * come back to A, not to the loop: task_run saves "where to return" in
+ * sched_sp (and the sanitizers' idea of the previous stack in the san_*
+ * fields), so A's values go there for the nested run and the loop's are put
+ * back after, before A can park. */
+static void eager_start(cr_loop *l, cr__task *t)
+{
+    cr__task *a = l->current;
+    void *sched_sp = l->sched_sp, *san_fake = l->san_fake, *san_fiber = l->san_fiber;
+    const void *san_lo = l->san_stack_lo;
+    size_t san_size = l->san_stack_size;
+    task_run(&t->run);
+    l->current = a;
+    l->sched_sp = sched_sp;
+    l->san_fake = san_fake;
+    l->san_fiber = san_fiber;
+    l->san_stack_lo = san_lo;
+    l->san_stack_size = san_size;
+}
+
 static void task_drop(cr__handle *h)
 {
     (void)h; /* the loop's reference is dropped by close's walk of its futures */
@@ -294,8 +316,11 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     t->run.drop = task_drop;
     loop->tasks.ntasks++;
     loop->stats.tasks_created++;
-    cr__loop_schedule(loop, &t->run);
     *out = &t->f;
+    if (opts && opts->eager && cr__tls_running == loop && loop->running)
+        eager_start(loop, t); /* t may be done already: *out holds it */
+    else
+        cr__loop_schedule(loop, &t->run);
     return 0;
 }
 
