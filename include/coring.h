@@ -13,6 +13,16 @@
  *                  -EALREADY  a second result on a future,
  *                  -EAGAIN    reading the result of a future that is not done,
  *                  -EINVAL    a bad argument (NULL, empty set, unknown flag).
+ *  - Times (every `double` of seconds, and cr_sleep_ns) follow one rule:
+ *      NaN            -EINVAL (NULL from a call that returns a pointer);
+ *      +inf           never: wait forever, a callback that never runs;
+ *      huge finite    saturates to never (now + it would pass int64 ns);
+ *                     nothing ever overflows;
+ *      negative       "no timeout" where a call documents < 0 as none
+ *                     (timeouts, CR_NO_TIMEOUT, timeout scopes); otherwise a
+ *                     delay in the past: due at once, ordered by deadline
+ *                     (cr_call_later(-2) runs before cr_call_later(-1)).
+ *    docs/errors.md lists every call's answers to bad arguments.
  *  - "Suspends" marks a call that parks the calling task. It may only be made
  *    from inside a task, and returns -ECANCELED if the task is cancelled there.
  *
@@ -154,8 +164,22 @@ CR_API cr_loop *cr_get_running_loop(int *err);
  * *result (result may be NULL). -EBUSY if called inside a running loop. */
 CR_API int cr_run(cr_task_fn fn, void *arg, void **result);
 
+/* asyncio.Runner: one loop for several runs, then close (cr_run is one run).
+ * new: a loop with opts (may be NULL). run: fn as a new "main" task, run until
+ * it is done, its outcome returned (0 and *result, or its error); tasks it
+ * leaves behind stay for later runs; SIGINT as cr_run; -EBUSY inside a running
+ * loop. close: cancel what is left, wait for it, close and free the loop and
+ * the runner (NULL: no-op); -EBUSY from inside a run. get_loop: borrowed.
+ * All from the thread that first ran it (-EPERM otherwise). */
+typedef struct cr_runner cr_runner;
+CR_API int cr_runner_new(cr_runner **out, const cr_loop_opts *opts);
+CR_API int cr_runner_run(cr_runner *r, cr_task_fn fn, void *arg, void **result);
+CR_API cr_loop *cr_runner_get_loop(const cr_runner *r);
+CR_API int cr_runner_close(cr_runner *r);
+
 /* call_soon / call_later / call_at. Callbacks run from the loop in FIFO order
- * (call_later/at: by deadline, FIFO among equal deadlines). If `out` is not
+ * (call_later/at: by deadline, FIFO among equal deadlines; a negative delay
+ * is a deadline in the past, +inf never comes, NaN is -EINVAL). If `out` is not
  * NULL it receives a handle owned by the caller: cancel with cr_handle_cancel,
  * release with cr_handle_release (releasing does not cancel). */
 CR_API int cr_call_soon(cr_loop *loop, cr_callback fn, void *arg, cr_handle **out);
@@ -181,6 +205,9 @@ CR_API int cr_future_set_result(cr_future *f, void *value);
 CR_API int cr_future_set_error(cr_future *f, int err);
 /* asyncio cancel(): true if f was pending (a task: the cancel was requested). */
 CR_API bool cr_cancel(cr_future *f);
+/* asyncio cancel(msg): as cr_cancel; a task keeps msg (copied; the latest
+ * request's wins) for cr_task_cancel_message. A plain future ignores msg. */
+CR_API bool cr_cancel_msg(cr_future *f, const char *msg);
 
 CR_API bool cr_future_done(const cr_future *f);
 CR_API bool cr_future_cancelled(const cr_future *f);
@@ -202,6 +229,11 @@ CR_API int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *a
 typedef struct cr_task_opts {
     const char *name;  /* copied; NULL = "Task-N" */
     size_t stack_size; /* 0 = the loop's default */
+    /* asyncio 3.12's eager start (eager_task_factory): on the loop running on
+     * this thread, the body runs at once, inside the create call, until it
+     * first suspends; a body that never suspends ends before the call returns
+     * and is never scheduled. Elsewhere (loop not running) it starts as usual. */
+    bool eager;
 } cr_task_opts;
 
 /* asyncio.create_task on the running loop. The body never runs at once: new
@@ -213,9 +245,17 @@ CR_API int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg,
 /* asyncio.ensure_future: a future stays itself (a new reference); a function
  * becomes a task on the running loop. Exactly one of fut/fn is non-NULL. */
 CR_API cr_future *cr_ensure_future(cr_future *fut, cr_task_fn fn, void *arg);
+/* ensure_future(…, loop=loop) on a given loop, which need not be running:
+ * *out gets fut (a new reference; -EINVAL if fut is of another loop) or a new
+ * task of loop running fn. Exactly one of fut/fn; -ESHUTDOWN if closed. */
+CR_API int cr_loop_ensure_future(cr_loop *loop, cr_future *fut, cr_task_fn fn, void *arg,
+                                 cr_future **out);
 
 CR_API bool cr_is_task(const cr_future *f);
 CR_API cr_task *cr_current_task(void); /* borrowed; NULL outside a task */
+/* asyncio.current_task(loop): the task running on loop, if loop is the one
+ * running on this thread; else NULL. Borrowed. */
+CR_API cr_task *cr_loop_current_task(const cr_loop *loop);
 /* Pending tasks of loop (NULL = running), up to cap, as borrowed pointers;
  * returns how many exist (which may exceed cap). */
 CR_API size_t cr_all_tasks(cr_loop *loop, cr_task **out, size_t cap);
@@ -224,10 +264,30 @@ CR_API int cr_task_set_name(cr_task *t, const char *name);
 /* asyncio Task.cancelling / uncancel: the count of pending cancel requests. */
 CR_API int cr_task_cancelling(const cr_task *t);
 CR_API int cr_task_uncancel(cr_task *t);
+/* The message of the latest cr_cancel_msg on t (CancelledError's args), or
+ * NULL; borrowed, valid while t lives and is not cancelled again. The
+ * cancelled task reads it with cr_task_cancel_message(cr_current_task()). */
+CR_API const char *cr_task_cancel_message(const cr_task *t);
+
+/* Task-local variables (asyncio's contextvars as tasks see them). Declare one
+ * per variable, statically: `static cr_context_var REQ = {"request", NULL};`.
+ * Each task has its own value; a task created from another task starts with
+ * a copy of its creator's values (create_task copies the context), so later
+ * sets in either are not seen by the other. Values are borrowed pointers.
+ * get: the current task's value, else the default (also outside a task).
+ * set: -EPERM outside a task, -EINVAL (NULL var), -ENOMEM; *old (may be NULL)
+ * gets the previous value, to restore it (ContextVar.reset). */
+typedef struct cr_context_var {
+    const char *name;
+    void *default_value;
+} cr_context_var;
+CR_API void *cr_context_var_get(const cr_context_var *var);
+CR_API int cr_context_var_set(const cr_context_var *var, void *value, void **old);
 
 /* --------------------------------------------------------- awaiting (suspends) */
 
-/* Sleep. cr_sleep(0) yields: every task already ready runs first. */
+/* Sleep. cr_sleep(0) (or < 0) yields: every task already ready runs first.
+ * NaN: -EINVAL; +inf (or INT64_MAX ns): until cancelled. */
 CR_API int cr_sleep(double seconds);
 CR_API int cr_sleep_ns(int64_t ns);
 /* Waits for f; 0 and *result (result may be NULL) or f's error. Cancelling the
@@ -274,7 +334,8 @@ CR_API void cr_as_completed_free(cr_as_completed *it);
 
 /* asyncio.Lock: FIFO-fair; a waiter cancelled while waiting never takes it. */
 CR_API cr_lock *cr_lock_new(void);
-CR_API void cr_lock_free(cr_lock *l);
+/* -EBUSY (nothing freed) while tasks wait for it; NULL is a no-op (0). */
+CR_API int cr_lock_free(cr_lock *l);
 CR_API int cr_lock_acquire(cr_lock *l);  /* suspends */
 CR_API int cr_lock_release(cr_lock *l);  /* -EPERM if not locked */
 CR_API bool cr_lock_locked(const cr_lock *l);

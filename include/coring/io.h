@@ -4,7 +4,8 @@
  * Every call marked "suspends" goes through the loop's io_uring: it parks only
  * the calling task and returns a byte count / fd / 0, or a negative errno.
  * Common rules:
- *  - `timeout` is in seconds; CR_NO_TIMEOUT (any value < 0) waits forever.
+ *  - `timeout` is in seconds; CR_NO_TIMEOUT (any value < 0) or +inf waits
+ *    forever; NaN is -EINVAL before anything is submitted (coring.h, Times).
  *    A timeout is a user-space timer on the loop (no kernel timer per op).
  *  - Cancelled or timed out while the kernel holds the buffer: the call asks
  *    the kernel to cancel and returns only once the kernel is done with the
@@ -138,7 +139,7 @@ CR_API int cr_close(int fd);
  * a short back-off (1 ms doubling to 100 ms) or as soon as cr_acceptor_kick()
  * says an fd was freed — never a busy spin. Loop thread only. */
 typedef struct cr_acceptor cr_acceptor;
-/* Does not take ownership of lfd. -EINVAL for a bad fd; must be called on the
+/* Does not take ownership of lfd. -EBADF for a negative fd; must be called on the
  * loop's thread (inside or outside a task). */
 CR_API int cr_acceptor_new(cr_loop *loop, int lfd, cr_acceptor **out);
 /* Next accepted fd. Suspends (timeout as above). -ESHUTDOWN once closed. One
@@ -218,7 +219,8 @@ CR_API ssize_t cr_splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out,
  * in flight at a time (so byte order holds). Loop thread only. */
 typedef struct cr_stream cr_stream;
 typedef struct cr_stream_opts {
-    size_t limit;      /* reader buffer limit for readline/readuntil; 0 = 64 KiB */
+    size_t limit;      /* readline/readuntil: most bytes before the separator
+                          (asyncio's limit); 0 = 64 KiB */
     size_t high_water; /* drain() waits while more than this is unsent; 0 = 64 KiB */
     size_t low_water;  /* ... until at most this is; 0 = high_water / 4 */
 } cr_stream_opts;
@@ -238,7 +240,7 @@ CR_API int cr_stream_fd(const cr_stream *s);
 CR_API int cr_stream_set_timeout(cr_stream *s, double timeout);
 
 /* The read* calls, drain and wait_closed suspend; one task at a time may read
- * and one may drain (-EBUSY otherwise). Freeing or closing the stream wakes
+ * (-EBUSY otherwise); any number may drain one writer (asyncio 3.12). Freeing or closing the stream wakes
  * them with -ESHUTDOWN.
  *
  * read(n): up to n bytes as soon as any are there; 0 at EOF. Suspends. */
@@ -247,8 +249,9 @@ CR_API ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n);
  * bytes that were read copied into buf. Suspends. */
 CR_API ssize_t cr_stream_readexactly(cr_stream *s, void *buf, size_t n, size_t *got);
 /* readuntil(sep): bytes up to and including sep, copied into buf (cap bytes).
- * CR_ELIMIT if sep is not within the stream's limit (or cap): data stays
- * buffered. CR_EINCOMPLETE at EOF first: the partial data goes to buf, *got.
+ * CR_ELIMIT if more than the stream's limit precedes sep (asyncio: the limit
+ * bounds the data before the separator), or the line with sep exceeds cap:
+ * data stays buffered. CR_EINCOMPLETE at EOF first: the partial data goes to buf, *got.
  * Suspends. Returns the length. */
 CR_API ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen,
                                    void *buf, size_t cap, size_t *got);
@@ -279,7 +282,8 @@ CR_API int cr_stream_release_buf(cr_stream *s, cr_buf *b);
  * releases a view still out: do not touch it afterwards. */
 CR_API ssize_t cr_stream_write_buf(cr_stream *s, cr_buf *b);
 /* Buffers data for sending (never suspends). Returns len, or the connection's
- * error (e.g. -EPIPE) once sending failed, -ESHUTDOWN after close. */
+ * error (e.g. -EPIPE) once sending failed, -ESHUTDOWN after close; -EINVAL if
+ * len > SSIZE_MAX, -ENOMEM if the buffer cannot grow (nothing is queued). */
 CR_API ssize_t cr_stream_write(cr_stream *s, const void *data, size_t len);
 /* Waits until the unsent amount is at most low_water if it exceeded
  * high_water. Suspends. Returns the connection's send error, if any. */

@@ -134,18 +134,45 @@ CR_API int cr_subprocess_free(cr_subprocess *p);
 
 /* Debug mode: CR_LOOP_DEBUG in cr_loop_opts.flags, the environment variable
  * CORING_DEBUG=1 at cr_loop_new, or cr_loop_set_debug. It reports, through the
- * loop's debug handler (default: one line on stderr):
- *  - a task that ran longer than the slow threshold (default 0.1 s) between
- *    two suspensions, naming it;
- *  - a task that failed (error other than -ECANCELED) and is freed without
- *    anyone having read the error (cr_await, cr_future_result/exception,
- *    cr_gather, a task group). */
+ * loop's debug handler (default: one line on stderr), a task that ran longer
+ * than the slow threshold (default 0.1 s) between two suspensions, naming it.
+ * Errors nobody retrieved are reported in and out of debug mode, through the
+ * exception handler below (whose default writes through the debug handler). */
 typedef void (*cr_debug_fn)(const char *msg, void *arg);
 CR_API int cr_loop_set_debug(cr_loop *loop, bool on);
 CR_API bool cr_loop_get_debug(const cr_loop *loop);
 CR_API int cr_loop_set_slow_callback_duration(cr_loop *loop, double seconds);
 /* fn NULL restores the stderr default. */
 CR_API int cr_loop_set_debug_handler(cr_loop *loop, cr_debug_fn fn, void *arg);
+
+/* asyncio's loop exception handler. coring calls it, always (not only in
+ * debug mode), for an error nobody retrieved: a future or task that ended with
+ * an error other than -ECANCELED and is freed without anyone having read it
+ * (cr_await, cr_future_result/exception, cr_gather, a task group). The
+ * default handler writes one line through the debug handler (default:
+ * stderr): "task 'NAME' failed with -5 (Input/output error) and nobody
+ * retrieved the error". To silence it, set cr_exception_ignore. */
+typedef struct cr_exception_context {
+    const char *message;   /* what happened; never NULL when coring calls */
+    int error;             /* the negative errno, or 0 */
+    cr_future *future;     /* may be NULL; valid only during the call (it is
+                              being freed: do not keep or ref it) */
+    const char *task_name; /* the task's name, or NULL for a plain future */
+} cr_exception_context;
+typedef void (*cr_exception_handler)(cr_loop *loop, const cr_exception_context *ctx,
+                                     void *arg);
+/* fn NULL restores the default. -EINVAL (NULL loop), -EPERM (another thread). */
+CR_API int cr_loop_set_exception_handler(cr_loop *loop, cr_exception_handler fn, void *arg);
+/* The handler set (NULL: the default); *arg (may be NULL) gets its arg. */
+CR_API cr_exception_handler cr_loop_get_exception_handler(const cr_loop *loop, void **arg);
+/* Calls the loop's handler (or the default) with ctx: loop.call_exception_handler.
+ * -EINVAL if loop, ctx or ctx->message is NULL; -EPERM from another thread. */
+CR_API int cr_loop_call_exception_handler(cr_loop *loop, const cr_exception_context *ctx);
+/* The default handler, for a custom one to chain to. */
+CR_API void cr_loop_default_exception_handler(cr_loop *loop, const cr_exception_context *ctx,
+                                              void *arg);
+/* A handler that reports nothing. */
+CR_API void cr_exception_ignore(cr_loop *loop, const cr_exception_context *ctx, void *arg);
 
 /* One line per unfinished task: "name state [waiting on what]". */
 CR_API int cr_dump_tasks(cr_loop *loop, FILE *out);

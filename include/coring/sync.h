@@ -159,13 +159,17 @@ CR_API int cr_queue_shutdown(cr_queue *q, bool immediate);
  * The first child that fails (any error but -ECANCELED) cancels every other
  * child and, if the parent is not yet inside wait(), the parent too (its
  * pending await returns -ECANCELED; wait() takes that cancel back). Cancelling
- * the parent while it is inside wait() cancels every child. */
+ * the parent while it is inside wait() cancels every child. A cancel from
+ * outside while the group fails: wait() returns the child error and the
+ * parent's next suspending call returns -ECANCELED. */
 typedef struct cr_task_group cr_task_group;
 /* Must be called from the task that will call wait(): -EPERM otherwise. */
 CR_API int cr_task_group_new(cr_task_group **out);
-/* Creates a task in the group. out may be NULL (the group keeps its own
+/* Creates a task in the group; any task (a child too) or callback of the
+ * group's loop may call it. out may be NULL (the group keeps its own
  * reference); *out is the caller's reference. -ESHUTDOWN once the group is
- * aborting (a child failed / parent cancelled) or has been waited for. */
+ * aborting (a child failed / parent cancelled) or has been waited for;
+ * -EPERM from another thread. */
 CR_API int cr_task_group_create_task(cr_task_group *g, cr_task_fn fn, void *arg,
                                      const cr_task_opts *opts, cr_task **out);
 /* Suspends until every child is done (the parent being cancelled meanwhile
@@ -173,6 +177,14 @@ CR_API int cr_task_group_create_task(cr_task_group *g, cr_task_fn fn, void *arg,
  * error if any child failed, else -ECANCELED if the parent was cancelled from
  * outside the group, else 0. Call it exactly once; -EALREADY after. */
 CR_API int cr_task_group_wait(cr_task_group *g);
+/* Aborts the group on purpose (what raising inside `async with TaskGroup()`
+ * does in asyncio): every child is cancelled, no child may be added
+ * (-ESHUTDOWN), and the parent is NOT cancelled. wait() must still be called:
+ * it waits for the children and returns the first child error if one failed
+ * before its cancel landed, else 0. -EALREADY if the group is already
+ * aborting, -ESHUTDOWN once waited for, -EPERM from another thread. Any task
+ * or callback of the group's loop may call it. */
+CR_API int cr_task_group_abort(cr_task_group *g);
 /* Every child error (not cancellations) in the order they happened: copies
  * up to cap into errs (may be NULL), returns how many there are. */
 CR_API size_t cr_task_group_errors(const cr_task_group *g, int *errs, size_t cap);
@@ -192,13 +204,16 @@ CR_API void cr_task_group_free(cr_task_group *g);
  * turns that cancellation into -ETIMEDOUT — only that one: a cancel from
  * anywhere else stays -ECANCELED, and nested scopes each claim only their own
  * (asyncio 3.11's cancelling/uncancel protocol). Scopes must end in LIFO
- * order, from the task that opened them. */
+ * order, from the task that opened them; any task of the loop may
+ * reschedule one. NaN: NULL / -EINVAL; +inf: never expires. */
 typedef struct cr_timeout_scope cr_timeout_scope;
 CR_API cr_timeout_scope *cr_timeout(double seconds);  /* seconds < 0: no deadline */
 CR_API cr_timeout_scope *cr_timeout_at(double when);  /* loop time; < 0: none */
-/* New deadline (loop time; < 0: none). -EALREADY once it has expired. */
+/* New deadline (loop time; < 0: none), from any task or callback of the
+ * scope's loop (-EPERM from another thread). -EALREADY once it has expired. */
 CR_API int cr_timeout_reschedule(cr_timeout_scope *to, double when);
-CR_API double cr_timeout_when(const cr_timeout_scope *to); /* -1: none */
+/* The deadline exactly as given (timeout(): loop time + seconds); -1: none. */
+CR_API double cr_timeout_when(const cr_timeout_scope *to);
 CR_API bool cr_timeout_expired(const cr_timeout_scope *to);
 /* Ends and frees the scope; returns rc, or -ETIMEDOUT if the scope's own
  * expiry caused it. -EPERM (scope kept) if called from another task. */

@@ -46,6 +46,10 @@ static void handle_fire(cr__timer *t)
 
 static void handle_timer_drop(cr__timer *t) { handle_unref(CR_CONTAINER_OF(t, cr_handle, timer)); }
 
+/* when: an absolute deadline, or SOON (the ready queue, FIFO). A deadline in
+ * the past still goes through the heap, so past deadlines keep their order. */
+#define SOON INT64_MIN
+
 static int schedule(cr_loop *l, int64_t when, cr_callback fn, void *arg, cr_handle **out)
 {
     if (out)
@@ -66,8 +70,14 @@ static int schedule(cr_loop *l, int64_t when, cr_callback fn, void *arg, cr_hand
     h->h.drop = handle_drop;
     cr__timer_init(&h->timer, handle_fire);
     h->timer.drop = handle_timer_drop;
-    if (when < 0) {
+    if (when == SOON) {
         cr__loop_schedule(l, &h->h);
+    } else if (when == CR__NEVER) {
+        /* Never due: the loop takes no reference (it will never run it). */
+        if (--h->refs == 0) {
+            free(h);
+            return 0;
+        }
     } else if ((rc = cr__timer_arm(l, &h->timer, when)) < 0) {
         free(h);
         return rc;
@@ -79,17 +89,26 @@ static int schedule(cr_loop *l, int64_t when, cr_callback fn, void *arg, cr_hand
 
 int cr_call_soon(cr_loop *l, cr_callback fn, void *arg, cr_handle **out)
 {
-    return schedule(l, -1, fn, arg, out);
+    return schedule(l, SOON, fn, arg, out);
 }
 
 int cr_call_later(cr_loop *l, double delay, cr_callback fn, void *arg, cr_handle **out)
 {
-    return schedule(l, cr__now_ns() + cr__secs_to_ns(delay), fn, arg, out);
+    int64_t when;
+    if (out)
+        *out = NULL;
+    if (cr__delay_deadline(cr__now_ns(), delay, &when) < 0)
+        return -EINVAL;
+    return schedule(l, when, fn, arg, out);
 }
 
 int cr_call_at(cr_loop *l, double when, cr_callback fn, void *arg, cr_handle **out)
 {
-    int64_t ns = when <= 0 ? 0 : (int64_t)(when * 1e9);
+    int64_t ns;
+    if (out)
+        *out = NULL;
+    if (cr__when_to_ns(when, &ns) < 0)
+        return -EINVAL;
     return schedule(l, ns, fn, arg, out);
 }
 

@@ -37,6 +37,55 @@ void cr__debug_log(cr_loop *l, const char *fmt, ...)
         fprintf(stderr, "coring: %s\n", msg);
 }
 
+/* ---- the exception handler (asyncio's loop.set_exception_handler) ---- */
+
+void cr_loop_default_exception_handler(cr_loop *l, const cr_exception_context *c, void *arg)
+{
+    (void)arg;
+    if (!l || !c || !c->message)
+        return;
+    if (c->error)
+        cr__debug_log(l, "%s: %d (%s)", c->message, c->error, cr_strerror(c->error));
+    else
+        cr__debug_log(l, "%s", c->message);
+}
+
+void cr_exception_ignore(cr_loop *l, const cr_exception_context *c, void *arg)
+{
+    (void)l, (void)c, (void)arg;
+}
+
+int cr_loop_set_exception_handler(cr_loop *l, cr_exception_handler fn, void *arg)
+{
+    int rc = cr__loop_owner_ok(l);
+    if (rc < 0)
+        return rc;
+    l->dbg.exc_fn = fn;
+    l->dbg.exc_arg = fn ? arg : NULL;
+    return 0;
+}
+
+cr_exception_handler cr_loop_get_exception_handler(const cr_loop *l, void **arg)
+{
+    if (arg)
+        *arg = l ? l->dbg.exc_arg : NULL;
+    return l ? l->dbg.exc_fn : NULL;
+}
+
+int cr_loop_call_exception_handler(cr_loop *l, const cr_exception_context *c)
+{
+    int rc = cr__loop_owner_ok(l);
+    if (rc < 0)
+        return rc;
+    if (!c || !c->message)
+        return -EINVAL;
+    if (l->dbg.exc_fn)
+        l->dbg.exc_fn(l, c, l->dbg.exc_arg);
+    else
+        cr_loop_default_exception_handler(l, c, NULL);
+    return 0;
+}
+
 int cr__loop_owner_ok(cr_loop *l)
 {
     if (!l)
@@ -61,8 +110,8 @@ int cr_loop_set_slow_callback_duration(cr_loop *l, double seconds)
     int rc = cr__loop_owner_ok(l);
     if (rc < 0)
         return rc;
-    if (seconds < 0)
-        return -EINVAL;
+    if (!(seconds >= 0))
+        return -EINVAL; /* negative or NaN */
     l->dbg.slow_ns = cr__secs_to_ns(seconds);
     return 0;
 }

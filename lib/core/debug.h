@@ -13,6 +13,8 @@ struct cr__debug_state {
     int64_t slow_ns;            /* warn when a task runs longer */
     cr_debug_fn debug_fn;       /* NULL: stderr */
     void *debug_arg;
+    cr_exception_handler exc_fn; /* NULL: cr_loop_default_exception_handler */
+    void *exc_arg;
 };
 
 CR_HIDDEN void cr__debug_init(cr_loop *l, const cr_loop_opts *opts);

@@ -2,6 +2,7 @@
  * error.c — text for the negative errno codes coring returns.
  */
 #include "core/internal.h"
+#include <limits.h>
 #include <string.h>
 
 const char *cr_strerror(int err)

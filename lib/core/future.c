@@ -12,6 +12,7 @@
  * Loop thread only.
  */
 #include "core/internal.h"
+#include <stdio.h>
 #include <stdlib.h>
 
 void cr__future_init(cr_future *f, cr_loop *l)
@@ -78,14 +79,28 @@ cr_future *cr_future_ref(cr_future *f)
     return f;
 }
 
-/* Debug mode: a failure nobody read is reported when its future goes. */
-static void report_unretrieved(const cr_future *f)
+/* A failure nobody read is reported when its future goes (asyncio: "Task
+ * exception was never retrieved"), through the loop's exception handler. */
+static void report_unretrieved(cr_future *f)
 {
     cr_loop *l = f->loop;
-    if (!l || !l->dbg.debug || !f->kind || f->retrieved || f->state != CR__DONE || f->err >= 0)
+    if (!l || f->retrieved || f->state != CR__DONE || f->err >= 0)
         return;
-    cr__debug_log(l, "task '%s' failed with %d (%s) and nobody retrieved the error",
-                  f->kind->name(f), f->err, cr_strerror(f->err));
+    char msg[320];
+    const char *name = f->kind ? f->kind->name(f) : NULL;
+    if (name)
+        snprintf(msg, sizeof msg, "task '%s' failed with %d (%s) and nobody retrieved the error",
+                 name, f->err, cr_strerror(f->err));
+    else
+        snprintf(msg, sizeof msg, "a future failed with %d (%s) and nobody retrieved the error",
+                 f->err, cr_strerror(f->err));
+    f->retrieved = 1; /* once */
+    cr_exception_context c = {.message = msg, .future = f, .task_name = name};
+    /* The default prints msg as it is (the code is in it already). */
+    if (l->dbg.exc_fn)
+        l->dbg.exc_fn(l, &(cr_exception_context){msg, f->err, f, name}, l->dbg.exc_arg);
+    else
+        cr_loop_default_exception_handler(l, &c, NULL);
 }
 
 void cr_future_unref(cr_future *f)

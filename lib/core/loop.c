@@ -179,13 +179,16 @@ static int poll_backend(cr_loop *l)
     } else {
         cr__timer *t = cr__timer_peek(l);
         if (t) {
-            timeout = t->when - cr__now_ns();
-            if (timeout <= 0)
-                timeout = 0;
+            int64_t now = cr__now_ns();
+            /* Compared, not subtracted first: a deadline far in the past
+             * (call_later(-inf)) would overflow the difference. */
+            timeout = t->when <= now ? 0 : t->when - now;
         } else if (!cr__be_busy(&l->be) && !resources_alive(l)) {
             return -EDEADLK; /* nothing ready, no timer, no I/O, no resource
                                 keeps us: nothing can ever happen */
         }
+        if (l->ready.n)
+            timeout = 0; /* an alive hook brought work in (a pending signal) */
     }
     /* Before blocking, resources get a say (the inbox tells producers we may
      * sleep and re-checks their queues: either they see the flag and wake us,
@@ -320,9 +323,14 @@ int cr__loop_run_until(cr_loop *l, cr_future *fut)
 {
     if (!fut)
         return cr_loop_run_forever(l);
+    /* The loop's own state first: closing detached fut from l (fut->loop is
+     * NULL), and a closed loop must say so, not "another loop's future". */
+    int rc = cr__loop_check(l);
+    if (rc < 0)
+        return rc;
     if (fut->loop != l)
         return -EINVAL;
-    int rc = cr__loop_begin_run(l);
+    rc = cr__loop_begin_run(l);
     if (rc < 0)
         return rc;
     cr__cb cb = {.on_done = stop_on_done};

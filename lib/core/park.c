@@ -31,6 +31,8 @@ static void waiter_cancel(cr__task *t, void *ctx)
 int cr__park_until(cr__waiter **slot, int64_t deadline_ns)
 {
     cr__task *t = cr__current();
+    if (deadline_ns == CR__BAD_DEADLINE)
+        return -EINVAL; /* a NaN timeout (timer.h) */
     if (t->must_cancel) {
         cr__consume_cancel(t);
         return -ECANCELED;

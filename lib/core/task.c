@@ -119,6 +119,28 @@ static void task_run(cr__handle *h)
     }
 }
 
+/* asyncio 3.12's eager start: run t's body now, from whoever creates it,
+ * until it first suspends (or ends: then it was never scheduled). From a
+ * callback this is task_run itself. From a running task A the switch must
+ * come back to A, not to the loop: task_run saves "where to return" in
+ * sched_sp (and the sanitizers' idea of the previous stack in the san_*
+ * fields), so A's values go there for the nested run and the loop's are put
+ * back after, before A can park. */
+static void eager_start(cr_loop *l, cr__task *t)
+{
+    cr__task *a = l->current;
+    void *sched_sp = l->sched_sp, *san_fake = l->san_fake, *san_fiber = l->san_fiber;
+    const void *san_lo = l->san_stack_lo;
+    size_t san_size = l->san_stack_size;
+    task_run(&t->run);
+    l->current = a;
+    l->sched_sp = sched_sp;
+    l->san_fake = san_fake;
+    l->san_fiber = san_fiber;
+    l->san_stack_lo = san_lo;
+    l->san_stack_size = san_size;
+}
+
 static void task_drop(cr__handle *h)
 {
     (void)h; /* the loop's reference is dropped by close's walk of its futures */
@@ -204,6 +226,8 @@ static cr__task *task_alloc(cr_loop *l)
 void cr__task_free(cr__task *t)
 {
     free(t->name);
+    free(t->cancel_msg);
+    free(t->ctx);
 #ifndef CR_ASAN
     cr_loop *l = t->f.loop;
     if (l && !l->closed && l->tasks.ntask_cache < TASK_CACHE) {
@@ -281,7 +305,7 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     cr__task *t = task_alloc(loop);
     if (!t)
         return -ENOMEM;
-    if (opts && opts->name && !(t->name = strdup(opts->name))) {
+    if ((opts && opts->name && !(t->name = strdup(opts->name))) || cr__ctx_inherit(t) < 0) {
         cr__task_free(t);
         return -ENOMEM;
     }
@@ -299,8 +323,11 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     loop->tasks.ntasks++;
     loop->stats.tasks_created++;
     CR_TRACE2(task_create, t->id, t);
-    cr__loop_schedule(loop, &t->run);
     *out = &t->f;
+    if (opts && opts->eager && cr__tls_running == loop && loop->running)
+        eager_start(loop, t); /* t may be done already: *out holds it */
+    else
+        cr__loop_schedule(loop, &t->run);
     return 0;
 }
 
@@ -371,6 +398,54 @@ int cr_task_cancelling(const cr_task *f)
     if (!f || !f->is_task)
         return -EINVAL;
     return cr__as_task((cr_future *)f)->cancelling;
+}
+
+bool cr_cancel_msg(cr_future *f, const char *msg)
+{
+    if (!f || f->state != CR__PENDING)
+        return false;
+    if (f->is_task && msg) {
+        /* asyncio keeps the latest request's message. Out of memory: the
+         * cancel still happens, without its text. */
+        cr__task *t = cr__as_task(f);
+        free(t->cancel_msg);
+        t->cancel_msg = strdup(msg);
+    }
+    return cr_cancel(f);
+}
+
+const char *cr_task_cancel_message(const cr_task *f)
+{
+    if (!f || !f->is_task)
+        return NULL;
+    return cr__as_task((cr_future *)f)->cancel_msg;
+}
+
+cr_task *cr_loop_current_task(const cr_loop *l)
+{
+    /* Only the loop running on this thread has a task running. */
+    if (!l || l != cr__tls_running)
+        return NULL;
+    return (cr_task *)l->current;
+}
+
+int cr_loop_ensure_future(cr_loop *l, cr_future *fut, cr_task_fn fn, void *arg, cr_future **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!fut == !fn)
+        return -EINVAL; /* exactly one */
+    int rc = cr__loop_check(l);
+    if (rc < 0)
+        return rc;
+    if (fut) {
+        if (fut->loop != l)
+            return -EINVAL; /* asyncio: "loop argument must agree with Future" */
+        *out = cr_future_ref(fut);
+        return 0;
+    }
+    return cr_loop_create_task(l, fn, arg, NULL, out);
 }
 
 int cr_task_uncancel(cr_task *f)

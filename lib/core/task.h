@@ -23,6 +23,8 @@ struct cr__task {
     cr_task_fn fn;
     void *arg;
     char *name;               /* NULL = "Task-<id>" */
+    char *cancel_msg;         /* the latest cr_cancel_msg's text (asyncio's msg) */
+    struct cr__ctx *ctx;      /* task-local variables (context.c); NULL = none set */
     uint64_t id;
     int state;
     int cancelling;           /* asyncio's cancel-request count */
@@ -64,6 +66,8 @@ static inline void cr__consume_cancel(cr__task *t) { t->must_cancel = false; }
 /* Loop teardown of a task that never finished: its stack back to l's pool,
  * its TSan fiber destroyed. (t->f.loop may already be NULL.) */
 CR_HIDDEN void cr__task_release_stack(cr_loop *l, cr__task *t);
+/* context.c: give a new task a copy of the creating task's variables. */
+CR_HIDDEN int cr__ctx_inherit(cr__task *child);
 /* Task structs are recycled per loop (spawn is a hot path). */
 CR_HIDDEN void cr__task_free(cr__task *t);
 CR_HIDDEN void cr__task_cache_free(cr_loop *l);

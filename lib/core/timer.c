@@ -67,6 +67,9 @@ int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when)
     cr__timer_heap *h = &l->timers;
     if (cr__timer_armed(t))
         cr__timer_disarm(l, t);
+    t->when = when;
+    if (when == CR__NEVER)
+        return 0; /* never fires: not armed, so it keeps nothing alive */
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
         cr__timer_ent *v = realloc(h->v, cap * sizeof(*v));
@@ -75,7 +78,6 @@ int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when)
         h->v = v;
         h->cap = cap;
     }
-    t->when = when;
     t->seq = h->seq++;
     place(h, h->n++, (cr__timer_ent){when, t->seq, t});
     sift_up(h, h->n - 1);

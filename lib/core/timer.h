@@ -46,13 +46,71 @@ static inline void cr__timer_init(cr__timer *t, void (*fire)(cr__timer *))
 CR_HIDDEN int64_t cr__now_ns(void);
 
 
+/*
+ * The one rule for times (coring.h, "Times"; docs/core.md):
+ *  - NaN is a bad argument: -EINVAL (a pointer-returning call: NULL).
+ *  - +inf means never: wait forever, a callback that never runs.
+ *  - A finite time too far away to represent (now + it overflows int64 ns,
+ *    ~292 years) saturates to never; nothing ever overflows.
+ *  - A negative delay is "already due" (0), except where the API documents
+ *    < 0 as "no timeout"; an absolute time in the past is due at once.
+ * CR__NEVER is the deadline of "never": cr__timer_arm leaves such a timer
+ * unarmed, so it neither fires nor keeps the loop alive.
+ */
+#define CR__NEVER INT64_MAX
+#define CR__BAD_DEADLINE INT64_MIN /* cr__deadline's answer for NaN */
+
+/* Seconds → ns for a relative delay: NaN → -1 (callers check isnan first),
+ * <= 0 → 0, too large (or +inf) → CR__NEVER. */
 static inline int64_t cr__secs_to_ns(double s)
 {
     if (!(s > 0)) /* also NaN: converting it to an integer is undefined */
         return 0;
-    if (s > 9.2e9)
-        return INT64_MAX / 2;
+    if (s >= 9.2e9)
+        return CR__NEVER;
     return (int64_t)(s * 1e9);
+}
+
+/* now + ns, saturating at CR__NEVER (and at INT64_MIN + 1 for very negative). */
+static inline int64_t cr__add_sat(int64_t now, int64_t ns)
+{
+    int64_t r;
+    if (ns == CR__NEVER || __builtin_add_overflow(now, ns, &r))
+        return ns > 0 ? CR__NEVER : INT64_MIN + 1;
+    return r;
+}
+
+/* A relative delay (seconds, may be negative: then in the past, so deadlines
+ * keep their order) → an absolute deadline on the loop's clock. NaN → -EINVAL. */
+static inline int cr__delay_deadline(int64_t now, double s, int64_t *out)
+{
+    if (s != s)
+        return -EINVAL;
+    if (s >= 9.2e9) {
+        *out = CR__NEVER;
+        return 0;
+    }
+    if (s <= -9.2e9) {
+        *out = INT64_MIN + 1;
+        return 0;
+    }
+    *out = cr__add_sat(now, (int64_t)(s * 1e9));
+    return 0;
+}
+
+/* An absolute time on the loop's clock (seconds) → ns. NaN → -EINVAL; +inf
+ * or beyond int64 → CR__NEVER; -inf or far past → INT64_MIN + 1. */
+static inline int cr__when_to_ns(double when, int64_t *out)
+{
+    if (when != when)
+        return -EINVAL;
+    if (when >= 9.2e9)
+        *out = CR__NEVER;
+    else if (when <= -9.2e9)
+        *out = INT64_MIN + 1;
+    else
+        *out = (int64_t)(when * 1e9);
+    return 0;
 }
 
 /* The absolute time `timeout` seconds from now on clock clk, for

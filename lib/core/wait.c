@@ -40,7 +40,9 @@ int cr_sleep_ns(int64_t ns)
         return cr__yield();
     struct sleeper s = {.t = t};
     cr__timer_init(&s.tm, sleeper_fire);
-    rc = cr__timer_arm(t->f.loop, &s.tm, cr__now_ns() + ns);
+    /* Saturates: INT64_MAX ns is "never", not an overflow into the past that
+     * would leave the loop waiting ~2^63 ns for this one timer. */
+    rc = cr__timer_arm(t->f.loop, &s.tm, cr__add_sat(cr__now_ns(), ns));
     if (rc < 0)
         return rc;
     t->waiting_on = "sleep";
@@ -52,7 +54,12 @@ int cr_sleep_ns(int64_t ns)
     return rc;
 }
 
-int cr_sleep(double seconds) { return cr_sleep_ns(cr__secs_to_ns(seconds)); }
+int cr_sleep(double seconds)
+{
+    if (seconds != seconds)
+        return -EINVAL; /* asyncio: ValueError */
+    return cr_sleep_ns(cr__secs_to_ns(seconds));
+}
 
 /* ---- await ---- */
 
@@ -317,7 +324,7 @@ int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future 
     int rc = cr__enter(&t);
     if (rc < 0)
         return rc;
-    if (!n || !fs || when < CR_FIRST_COMPLETED || when > CR_ALL_COMPLETED)
+    if (!n || !fs || when < CR_FIRST_COMPLETED || when > CR_ALL_COMPLETED || timeout != timeout)
         return -EINVAL;
     for (size_t i = 0; i < n; i++)
         if ((rc = check_awaitable(t, fs[i])) < 0)
@@ -338,7 +345,7 @@ int cr_wait(cr_future *const *fs, size_t n, double timeout, int when, cr_future 
                 hold(fs[i], &nodes[i]);
         }
         if (timeout > 0)
-            rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout));
+            rc = cr__timer_arm(t->f.loop, &w.tm, cr__add_sat(cr__now_ns(), cr__secs_to_ns(timeout)));
         t->waiting_on = "wait";
         while (rc == 0 && !w.timed_out && !wait_satisfied(fs, n, when))
             rc = cr__park_nocheck(NULL, NULL);
@@ -389,6 +396,11 @@ static void waitfor_fire(cr__timer *tm)
 int cr_wait_for(cr_future *f, double timeout, void **result)
 {
     cr__task *t;
+    if (timeout != timeout) {
+        if (result)
+            *result = NULL;
+        return -EINVAL;
+    }
     int rc = enter_one(f, result, &t);
     if (rc < 0)
         return rc;
@@ -401,7 +413,8 @@ int cr_wait_for(cr_future *f, double timeout, void **result)
     if (watch_one(t, f, &node, &hs)) {
         if (timeout == 0)
             waitfor_fire(&w.tm);
-        else if ((rc = cr__timer_arm(t->f.loop, &w.tm, cr__now_ns() + cr__secs_to_ns(timeout))) < 0)
+        else if ((rc = cr__timer_arm(t->f.loop, &w.tm,
+                                     cr__add_sat(cr__now_ns(), cr__secs_to_ns(timeout)))) < 0)
             waitfor_fire(&w.tm);
         park_until_done(t, f, "wait_for");
         cr__timer_disarm(t->f.loop, &w.tm);
@@ -487,7 +500,7 @@ static void ac_fire(cr__timer *tm)
 cr_as_completed *cr_as_completed_new(cr_future *const *fs, size_t n, double timeout)
 {
     cr_loop *l = cr__tls_running;
-    if (!l || (n && !fs))
+    if (!l || (n && !fs) || timeout != timeout)
         return NULL;
     for (size_t i = 0; i < n; i++)
         if (!fs[i] || fs[i]->loop != l)
@@ -508,7 +521,7 @@ cr_as_completed *cr_as_completed_new(cr_future *const *fs, size_t n, double time
         return NULL;
     }
     cr__timer_init(&it->tm, ac_fire);
-    it->deadline = timeout < 0 ? -1 : cr__now_ns() + cr__secs_to_ns(timeout);
+    it->deadline = timeout < 0 ? -1 : cr__add_sat(cr__now_ns(), cr__secs_to_ns(timeout));
     for (size_t i = 0; i < n; i++) {
         it->fs[i] = cr_future_ref(fs[i]);
         it->nodes[i] = (cr__cb){.on_done = ac_child_done, .arg = it};

@@ -181,6 +181,8 @@ int cr_acceptor_next(cr_acceptor *a, double timeout)
     if (a->waiter)
         return -EBUSY;
     int64_t deadline = cr__deadline(timeout);
+    if (deadline == CR__BAD_DEADLINE)
+        return -EINVAL; /* NaN, even when something is ready (one rule) */
     for (;;) {
         int fd = cr__acceptor_pop(a);
         if (fd != -EAGAIN)

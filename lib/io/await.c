@@ -65,6 +65,8 @@ int cr__io_begin(struct cr__io *io, int code, int fd)
 
 int cr__io_wait(struct cr__io *io, int64_t deadline_ns)
 {
+    if (deadline_ns == CR__BAD_DEADLINE)
+        return -EINVAL; /* a NaN timeout; nothing was submitted */
     int rc = cr__be_submit(&io->loop->be, &io->op);
     if (rc < 0)
         return rc;

@@ -44,10 +44,17 @@ static inline char *cr__bufring_data(struct cr__io_state *s, int bid)
     return s->mem + (size_t)bid * s->size;
 }
 
-/* Deadline helper: timeout seconds (< 0 = none) → absolute ns or -1. */
+/* Deadline helper: timeout seconds (< 0, +inf or beyond int64 ns = none) →
+ * absolute ns or -1; NaN → CR__BAD_DEADLINE, which cr__io_wait and
+ * cr__park_until answer with -EINVAL (timer.h: the one rule for times). */
 static inline int64_t cr__deadline(double timeout)
 {
-    return timeout < 0 ? -1 : cr__now_ns() + cr__secs_to_ns(timeout);
+    if (timeout != timeout)
+        return CR__BAD_DEADLINE;
+    if (timeout < 0)
+        return -1;
+    int64_t dl = cr__add_sat(cr__now_ns(), cr__secs_to_ns(timeout));
+    return dl == CR__NEVER ? -1 : dl;
 }
 
 

@@ -239,6 +239,8 @@ ssize_t cr_mrecv_next(cr_mrecv *m, cr_buf *out, double timeout)
     if (m->waiter)
         return -EBUSY;
     int64_t deadline = cr__deadline(timeout);
+    if (deadline == CR__BAD_DEADLINE)
+        return -EINVAL; /* NaN, even when something is ready (one rule) */
     for (;;) {
         if (m->qlen) {
             struct cr__chunk c = m->q[m->qhead];

@@ -235,6 +235,8 @@ static double remaining(int64_t deadline)
 static int connect_resolved(const char *host, int port, double timeout)
 {
     int64_t deadline = cr__deadline(timeout);
+    if (deadline == CR__BAD_DEADLINE)
+        return -EINVAL;
     struct addrinfo *res;
     int rc = resolve_tcp(host, port, 0, deadline, &res);
     if (rc < 0)
@@ -304,6 +306,8 @@ ssize_t cr_send(int fd, const void *buf, size_t len, int flags, double timeout)
 ssize_t cr_send_all(int fd, const void *buf, size_t len, double timeout)
 {
     int64_t deadline = cr__deadline(timeout);
+    if (deadline == CR__BAD_DEADLINE)
+        return -EINVAL;
     size_t done = 0;
     while (done < len) {
         double left = -1;

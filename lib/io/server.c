@@ -219,7 +219,7 @@ static void stop_accepting(cr_server *srv)
 int cr_server_shutdown(cr_server *srv, double grace)
 {
     cr__task *t;
-    if (!srv)
+    if (!srv || grace != grace)
         return -EINVAL;
     int rc = cr__enter(&t);
     if (rc < 0)

@@ -28,6 +28,7 @@
  * Loop thread only.
  */
 #include "io/io.h"
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -36,6 +37,15 @@
 struct wbuf {
     char *p;
     size_t off, len, cap;
+};
+
+/* A task in drain(): any number may wait on one writer (asyncio 3.12). The
+ * node lives on the waiter's stack; a wake unlinks it, a timeout or cancel
+ * unlinks it on the way out. */
+struct drainer {
+    cr__waiter *w;
+    struct drainer *next;
+    bool linked;
 };
 
 /* Laid out by heat: an echo-like request touches the first four cache lines
@@ -66,7 +76,7 @@ struct cr_stream {
     int zc_bid;        /* a send straight from this provided buffer, or -1 */
     const char *zc_p;
     size_t zc_off, zc_len;
-    cr__waiter *drainer;
+    struct drainer *drainers;
     size_t high, low;
     struct wbuf wb, pb; /* wb: being sent; pb: appended meanwhile */
     /* -- cold -- */
@@ -81,6 +91,16 @@ static size_t unread(const cr_stream *s) { return s->rlen - s->roff; }
 static size_t unsent(const cr_stream *s)
 {
     return s->wb.len - s->wb.off + s->pb.len + (s->zc_bid >= 0 ? s->zc_len - s->zc_off : 0);
+}
+
+static void wake_drainers(cr_stream *s)
+{
+    struct drainer *d;
+    while ((d = s->drainers)) {
+        s->drainers = d->next;
+        d->linked = false;
+        cr__wake_slot(&d->w, 0);
+    }
 }
 
 static void stream_destroy(cr__io_obj *o)
@@ -219,7 +239,10 @@ static void consume(cr_stream *s, size_t n)
  * changed, or -ECANCELED / -ESHUTDOWN. `need` > limit lets readexactly grow. */
 static int64_t call_deadline(const cr_stream *s)
 {
-    return s->timeout_ns < 0 ? -1 : cr__now_ns() + s->timeout_ns;
+    if (s->timeout_ns < 0)
+        return -1;
+    int64_t dl = cr__add_sat(cr__now_ns(), s->timeout_ns);
+    return dl == CR__NEVER ? -1 : dl;
 }
 
 static inline __attribute__((always_inline)) int wait_more(cr_stream *s, size_t need, int64_t deadline, void *dbuf, size_t dcap,
@@ -338,7 +361,8 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
         return rc;
     if (!sep || !seplen || !buf)
         return -EINVAL;
-    size_t max = cap < s->limit ? cap : s->limit;
+    /* asyncio's limit bounds the data before the separator; cap bounds the
+     * whole line, separator included. */
     size_t from = 0; /* where the separator may still start */
     int64_t dl = call_deadline(s);
     for (;;) {
@@ -346,8 +370,9 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
         if (have >= seplen) {
             const char *hit = memmem(s->rb + s->roff + from, have - from, sep, seplen);
             if (hit) {
-                size_t len = (size_t)(hit - (s->rb + s->roff)) + seplen;
-                if (len > max)
+                size_t before = (size_t)(hit - (s->rb + s->roff));
+                size_t len = before + seplen;
+                if (before > s->limit || len > cap)
                     return CR_ELIMIT; /* the data stays buffered */
                 memcpy(buf, s->rb + s->roff, len);
                 consume(s, len);
@@ -357,8 +382,8 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
             }
             from = have - seplen + 1;
         }
-        if (have >= max)
-            return CR_ELIMIT;
+        if (from > s->limit || have >= cap)
+            return CR_ELIMIT; /* the separator can no longer start in time */
         int st = rstate(s);
         if (st) {
             if (st < 0)
@@ -371,7 +396,8 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
                 *got = k;
             return CR_EINCOMPLETE;
         }
-        if ((rc = wait_more(s, 1, dl, NULL, 0, NULL)) < 0)
+        /* Room for limit bytes and the separator before the recv pauses. */
+        if ((rc = wait_more(s, s->limit + seplen, dl, NULL, 0, NULL)) < 0)
             return rc;
     }
 }
@@ -480,7 +506,7 @@ static void send_complete(cr__op *op, int res, unsigned flags)
     if (!s->werr)
         kick_send(s);
     if (s->werr || unsent(s) <= s->low)
-        cr__wake_slot(&s->drainer, 0);
+        wake_drainers(s);
     if (!s->sending)
         writer_idle(s);
     unref(s);
@@ -488,6 +514,11 @@ static void send_complete(cr__op *op, int res, unsigned flags)
 
 static int append(struct wbuf *b, const void *data, size_t len)
 {
+    /* Refused without trying: b->len + len must not wrap, the doubling below
+     * must not overflow, and no buffer beyond 64 TiB fits any address space
+     * this runs in (asking the allocator would only abort under ASan). */
+    if (len > ((size_t)1 << 46) - b->len)
+        return -ENOMEM;
     if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + len)
@@ -505,8 +536,8 @@ static int append(struct wbuf *b, const void *data, size_t len)
 
 ssize_t cr_stream_write(cr_stream *s, const void *data, size_t len)
 {
-    if (!s || (!data && len))
-        return -EINVAL;
+    if (!s || (!data && len) || len > SSIZE_MAX)
+        return -EINVAL; /* the count must fit the ssize_t returned */
     if (s->closing || s->want_eof)
         return -ESHUTDOWN;
     if (s->werr)
@@ -650,13 +681,26 @@ int cr_stream_drain(cr_stream *s)
     int rc = cr__enter(&t);
     if (rc < 0)
         return rc;
-    if (s->drainer)
-        return -EBUSY;
     if (unsent(s) > s->high) {
         int64_t dl = call_deadline(s); /* only now: it may read the clock */
         while (unsent(s) > s->low && !s->werr && !s->closed) {
-            if ((rc = park_ref(s, &s->drainer, dl, NULL)) < 0)
-                return rc == CR__GONE ? -ESHUTDOWN : rc;
+            struct drainer d = {.next = s->drainers, .linked = true};
+            s->drainers = &d;
+            s->refs++; /* as park_ref: a free meanwhile cannot pull s away */
+            rc = cr__park_until(&d.w, dl);
+            if (d.linked) /* timed out or cancelled: leave the list */
+                for (struct drainer **p = &s->drainers; *p; p = &(*p)->next)
+                    if (*p == &d) {
+                        *p = d.next;
+                        break;
+                    }
+            if (--s->refs == 0) {
+                cr__io_obj_del(s->loop, &s->obj);
+                stream_destroy(&s->obj);
+                return -ESHUTDOWN;
+            }
+            if (rc < 0)
+                return rc;
         }
     }
     return s->werr;
@@ -686,7 +730,7 @@ static void start_close(cr_stream *s)
     close(s->fd);
     s->closed = true;
     cr__wake_slot(&s->closer, 0);
-    cr__wake_slot(&s->drainer, 0);
+    wake_drainers(s);
 }
 
 static void stop_reading(cr_stream *s)
@@ -761,7 +805,7 @@ int cr_stream_fd(const cr_stream *s) { return s ? s->fd : -EINVAL; }
 
 int cr_stream_set_timeout(cr_stream *s, double timeout)
 {
-    if (!s)
+    if (!s || timeout != timeout)
         return -EINVAL;
     s->timeout_ns = timeout < 0 ? -1 : cr__secs_to_ns(timeout);
     return 0;

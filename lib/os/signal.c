@@ -20,6 +20,9 @@
  *    loop must stay up. It keeps the loop alive while a user handler is
  *    watched; a watch that only serves cr_run's SIGINT is a daemon and does
  *    not, so it never keeps a finished program's loop alive.
+ *  - Before the loop declares "nothing can ever happen" it asks this
+ *    resource (alive hook), which reads the signalfd: a signal already raised
+ *    (a callback's raise(SIGINT)) is delivered, never lost to -EDEADLK.
  *  - Removing a signal first consumes any instance of it still pending, then
  *    restores the mask it had, so no stale signal takes the default action.
  *
@@ -143,10 +146,24 @@ static void drain_fd(struct cr__signals *s, bool deliver)
 static void signals_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage);
 static void signals_release(cr_loop *l, cr__resource *r);
 
+/* The loop is about to give up (-EDEADLK): a signal already pending would
+ * make something happen, so read it now. Queuing its handlers makes work
+ * ready, which is what keeps the loop going. */
+static bool signals_alive(cr_loop *l, cr__resource *r)
+{
+    (void)l;
+    struct cr__signals *s = CR_CONTAINER_OF(r, struct cr__signals, res);
+    if (sigisemptyset(&s->set))
+        return false;
+    drain_fd(s, true);
+    return s->run_queued;
+}
+
 static const struct cr__resource_ops signals_ops = {
     .name = "signals",
     .close = signals_close,
     .release = signals_release,
+    .alive = signals_alive,
 };
 
 static struct cr__signals *get_state(cr_loop *l)

@@ -18,7 +18,15 @@
 
 cr_lock *cr_lock_new(void) { return calloc(1, sizeof(cr_lock)); }
 
-void cr_lock_free(cr_lock *l) { free(l); }
+int cr_lock_free(cr_lock *l)
+{
+    if (!l)
+        return 0;
+    if (l->waiters.n)
+        return -EBUSY; /* their nodes link through it: freeing would dangle */
+    free(l);
+    return 0;
+}
 
 bool cr_lock_locked(const cr_lock *l) { return l && l->locked; }
 

@@ -14,8 +14,14 @@
  *  - aborting: set by the first child failure or a parent cancel; from then
  *    on no child may be added and every child has been asked to cancel.
  *
- * Loop thread only; all calls on a group from its parent task, except the
- * child hooks, which run from the loop.
+ *  - A cancel from outside that arrives while the group is failing is not
+ *    lost: wait() returns the child error (errors win, as in asyncio) and
+ *    leaves the cancel pending, so the parent's next await is cancelled
+ *    (asyncio 3.13, gh-116720).
+ *
+ * Loop thread only. new() and wait() from the parent task; create_task from
+ * any task (or callback) of the parent's loop while the group is active, as
+ * asyncio allows; the child hooks run from the loop.
  */
 #include "core/internal.h"
 #include <stdlib.h>
@@ -99,8 +105,8 @@ int cr_task_group_create_task(cr_task_group *g, cr_task_fn fn, void *arg,
         *out = NULL;
     if (!g || !fn)
         return -EINVAL;
-    if (cr__current() != g->parent)
-        return -EPERM;
+    if (!g->parent->f.loop || cr__tls_running != g->parent->f.loop)
+        return g->parent->f.loop ? -EPERM : -ESHUTDOWN; /* another thread / loop closed */
     if (g->aborting || g->waited)
         return -ESHUTDOWN;
     if (g->nkids == g->cap) {
@@ -126,6 +132,22 @@ int cr_task_group_create_task(cr_task_group *g, cr_task_fn fn, void *arg,
     g->pending++;
     if (out)
         *out = cr_future_ref(c->t);
+    return 0;
+}
+
+int cr_task_group_abort(cr_task_group *g)
+{
+    if (!g)
+        return -EINVAL;
+    if (!g->parent->f.loop)
+        return -ESHUTDOWN;
+    if (cr__tls_running != g->parent->f.loop)
+        return -EPERM;
+    if (g->waited)
+        return -ESHUTDOWN;
+    if (g->aborting)
+        return -EALREADY;
+    abort_children(g); /* the parent is not cancelled: it asked */
     return 0;
 }
 
@@ -172,8 +194,13 @@ int cr_task_group_wait(cr_task_group *g)
         g->parent_cancel_req = false;
         cr_task_uncancel(&t->f);
     }
-    if (g->nerrs)
+    if (g->nerrs) {
+        /* Errors win over a cancel from outside, but that cancel is still
+         * owed to the parent: its next await delivers it (asyncio 3.13). */
+        if (t->cancelling > g->base_cancelling)
+            t->must_cancel = true;
         return g->errs[0];
+    }
     if (t->cancelling > g->base_cancelling)
         return -ECANCELED; /* a cancel from outside the group */
     (void)g->parent_cancelled;

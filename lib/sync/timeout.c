@@ -12,7 +12,12 @@
  * one) is still outstanding and -ECANCELED is passed on untouched. An inner
  * scope only ever removes its own count, so nested scopes each claim their own.
  *
- * Loop thread only; a scope belongs to the task that opened it.
+ * The deadline is kept as the double it was given (when() gives it back
+ * exactly) beside the ns the timer uses.
+ *
+ * Loop thread only. A scope belongs to the task that opened it (end() only
+ * from there); any task or callback of the loop may reschedule it, as in
+ * asyncio.
  */
 #include "core/internal.h"
 #include <stdlib.h>
@@ -20,7 +25,7 @@
 struct cr_timeout_scope {
     cr__timer tm;
     cr__task *task;
-    int64_t when;  /* -1: no deadline */
+    double when;   /* as given (loop time, seconds); -1: no deadline */
     int base_cancelling;
     bool expired;
 };
@@ -32,20 +37,21 @@ static void on_expire(cr__timer *tm)
     cr_cancel(&to->task->f);
 }
 
-static int arm(cr_timeout_scope *to, int64_t when)
+/* when: loop time in seconds, < 0 none; ns: the same deadline for the timer. */
+static int arm(cr_timeout_scope *to, double when, int64_t ns)
 {
     cr__timer_disarm(to->task->f.loop, &to->tm);
-    to->when = when;
+    to->when = when < 0 ? -1 : when;
     if (when < 0)
         return 0;
     /* A deadline already past fires at the next loop turn, never inline. */
-    return cr__timer_arm(to->task->f.loop, &to->tm, when);
+    return cr__timer_arm(to->task->f.loop, &to->tm, ns);
 }
 
-static cr_timeout_scope *open_scope(int64_t when)
+static cr_timeout_scope *open_scope(double when, int64_t ns)
 {
     cr__task *t = cr__current();
-    if (!t)
+    if (!t || when != when)
         return NULL;
     cr_timeout_scope *to = calloc(1, sizeof *to);
     if (!to)
@@ -54,7 +60,7 @@ static cr_timeout_scope *open_scope(int64_t when)
     cr_future_ref(&t->f); /* the timer may fire after a misused scope's task ended */
     to->base_cancelling = t->cancelling;
     cr__timer_init(&to->tm, on_expire);
-    if (arm(to, when) < 0) {
+    if (arm(to, when, ns) < 0) {
         cr_future_unref(&t->f);
         free(to);
         return NULL;
@@ -62,30 +68,39 @@ static cr_timeout_scope *open_scope(int64_t when)
     return to;
 }
 
-static int64_t to_ns(double when) { return when < 0 ? -1 : (int64_t)(when * 1e9); }
+static int64_t to_ns(double when)
+{
+    int64_t ns = -1;
+    if (when >= 0)
+        cr__when_to_ns(when, &ns); /* +inf and beyond int64: CR__NEVER */
+    return ns;
+}
 
 cr_timeout_scope *cr_timeout(double seconds)
 {
-    return open_scope(seconds < 0 ? -1 : cr__now_ns() + cr__secs_to_ns(seconds));
+    if (seconds != seconds || seconds < 0)
+        return open_scope(seconds, -1);
+    int64_t now = cr__now_ns();
+    return open_scope((double)now / 1e9 + seconds, cr__add_sat(now, cr__secs_to_ns(seconds)));
 }
 
-cr_timeout_scope *cr_timeout_at(double when) { return open_scope(to_ns(when)); }
+cr_timeout_scope *cr_timeout_at(double when) { return open_scope(when, to_ns(when)); }
 
 int cr_timeout_reschedule(cr_timeout_scope *to, double when)
 {
-    if (!to)
+    if (!to || when != when)
         return -EINVAL;
-    if (cr__current() != to->task)
-        return -EPERM;
+    cr_loop *l = to->task->f.loop;
+    if (!l)
+        return -ESHUTDOWN;
+    if (cr__tls_running != l)
+        return -EPERM; /* another thread, or the loop is not running */
     if (to->expired)
         return -EALREADY;
-    return arm(to, to_ns(when));
+    return arm(to, when, to_ns(when));
 }
 
-double cr_timeout_when(const cr_timeout_scope *to)
-{
-    return !to || to->when < 0 ? -1 : (double)to->when / 1e9;
-}
+double cr_timeout_when(const cr_timeout_scope *to) { return to ? to->when : -1; }
 
 bool cr_timeout_expired(const cr_timeout_scope *to) { return to && to->expired; }
 

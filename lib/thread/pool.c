@@ -360,8 +360,10 @@ static int join_all(cr_pool *p, double timeout)
 
 int cr_pool_shutdown(cr_pool *p, double timeout, bool cancel_queued)
 {
-    if (!p || p->is_default)
+    if (!p || p->is_default || timeout != timeout)
         return -EINVAL;
+    if (timeout >= 9.2e9)
+        timeout = -1; /* +inf, or beyond any clock: no limit */
     if (tls_worker && tls_worker->pool == p)
         return -EDEADLK; /* a worker cannot join itself */
     pthread_mutex_lock(&p->shut_mu);

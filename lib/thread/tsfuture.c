@@ -273,9 +273,11 @@ bool cr_tsfuture_cancel(cr_tsfuture *f)
 
 int cr_tsfuture_wait(cr_tsfuture *f, double timeout)
 {
-    if (!f)
-        return -EINVAL;
-    struct timespec dl;
+    if (!f || timeout != timeout)
+        return -EINVAL; /* NaN: the deadline would never be set */
+    if (timeout >= 9.2e9)
+        timeout = -1; /* +inf, or beyond any clock: forever */
+    struct timespec dl = {0, 0};
     if (timeout >= 0)
         dl = cr__timespec_in(CLOCK_MONOTONIC, timeout);
     int rc = 0;
