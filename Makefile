@@ -27,7 +27,9 @@ endif
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE -O2 -g -fPIC -fvisibility=hidden $(WARN) -Iinclude -Ilib
-LDLIBS_BASE := -luring -lpthread
+# TLS streams (lib/io/tls.c) link OpenSSL 3, found by pkg-config.
+OPENSSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+LDLIBS_BASE := -luring -lpthread $(OPENSSL_LIBS)
 
 comma := ,
 ifneq ($(SANITIZE),)
