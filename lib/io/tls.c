@@ -19,9 +19,10 @@
  *  - Everything OpenSSL writes to wbio is moved to the stream before the
  *    call that produced it returns (flush after every SSL_* call), so alerts,
  *    KeyUpdate answers and session tickets go out in order.
- *  - rbio holds at most one partial record after pump(): complete records
- *    are decrypted at once (the stream's limit bounds the plaintext), so a
- *    TCP EOF with bytes left in rbio means the peer cut a record short.
+ *  - After pump() only part of one record is left (in rbio or OpenSSL's
+ *    record buffer): complete records are decrypted at once (the stream's
+ *    limit bounds the plaintext), so a TCP EOF with bytes left means the
+ *    peer cut a record short.
  *  - err is sticky: after a TLS failure the stream only reports it.
  *  - OpenSSL's error queue is per thread: every failure is turned into
  *    last_error (thread-local) and the queue cleared before returning.
@@ -408,7 +409,9 @@ int cr__tls_rstate(cr__tls *t, int raw_err, bool raw_eof)
         return raw_err;
     if (!raw_eof)
         return 0;
-    if (BIO_ctrl_pending(t->rbio) > 0) {
+    /* Bytes of a record not yet whole sit in rbio or in OpenSSL's record
+     * buffer (SSL_has_pending: pump() leaves no decrypted bytes there). */
+    if (BIO_ctrl_pending(t->rbio) > 0 || SSL_has_pending(t->ssl)) {
         /* The peer's TCP EOF cut a record short: never pass that off as EOF. */
         snprintf(last_error, sizeof last_error, "reading: peer closed mid-record");
         return t->err = -EPROTO;
