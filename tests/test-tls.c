@@ -493,16 +493,24 @@ static int s_client_main(void *arg, void **result)
     cr_server *srv = serve(sctx, line_echo_handler);
     char port[64];
     snprintf(port, sizeof port, "127.0.0.1:%d", cr_server_port(srv));
-    const char *argv[] = {"openssl", "s_client", "-quiet", "-no_ign_eof", version, "-connect", port,
-                          "-CAfile", CA, "-verify_return_error", "-verify_hostname", "localhost",
-                          "-servername", "localhost", NULL};
+    /* -msg: s_client also prints each TLS message it sends (>>>) and gets (<<<). */
+    const char *argv[] = {"openssl", "s_client", "-quiet", "-no_ign_eof", "-msg", version,
+                          "-connect", port, "-CAfile", CA, "-verify_return_error",
+                          "-verify_hostname", "localhost", "-servername", "localhost", NULL};
     cr_subprocess *p = spawn(argv, false);
-    cr_stream *in = cr_subprocess_stdin(p), *out = cr_subprocess_stdout(p);
+    cr_stream *in = cr_subprocess_stdin(p);
+    char line[256];
     cr_stream_write(in, "ping\n", 5);
-    char line[64];
-    ssize_t n = cr_stream_readline(out, line, sizeof line);
-    cr_assert_eq(n, 5);
-    cr_assert_eq(memcmp(line, "ping\n", 5), 0);
+    read_until_prefix(p, "ping", line, sizeof line);
+    if (!strcmp(version, "-tls1_3")) {
+        /* "K": a KeyUpdate that asks for ours. Once s_client has sent it, a
+         * line: OpenSSL answers with our KeyUpdate before that echo. */
+        cr_stream_write(in, "K\n", 2);
+        read_until_prefix(p, ">>> TLS 1.3, Handshake [length 0005], KeyUpdate", line, sizeof line);
+        cr_stream_write(in, "pong\n", 5);
+        read_until_prefix(p, "<<< TLS 1.3, Handshake [length 0005], KeyUpdate", line, sizeof line);
+        read_until_prefix(p, "pong", line, sizeof line);
+    }
     cr_stream_write_eof(in); /* s_client closes the connection */
     cr_assert_eq(cr_event_wait(SEEN.done), 0);
     cr_assert_eq(SEEN.rc, 0); /* EOF, not an error */
@@ -517,7 +525,7 @@ static int s_client_main(void *arg, void **result)
     return 0;
 }
 
-/* `openssl s_client` (TLS 1.3) verifies a coring server and gets its echo. */
+/* `openssl s_client` (TLS 1.3) verifies a coring server, gets its echo, and a KeyUpdate is answered. */
 TLS_TEST(server_vs_openssl_s_client_tls13)
 {
     RUN_NO_FD_LEAK(s_client_main, "-tls1_3");
@@ -866,6 +874,40 @@ static int cancel_hs_main(void *arg, void **result)
 TLS_TEST(cancel_and_timeout_during_handshake)
 {
     RUN_NO_FD_LEAK(cancel_hs_main, NULL);
+}
+
+static cr_tls_ctx *FREED_CTX;
+
+static int start_tls_task(void *arg, void **result)
+{
+    (void)result;
+    return cr_stream_start_tls(arg, FREED_CTX, "localhost", 5);
+}
+
+static int freed_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    seen_reset();
+    FREED_CTX = client_ctx();
+    cr_server *raw;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, silent_handler, NULL, NULL, &raw), 0);
+    cr_stream *s;
+    cr_assert_eq(cr_open_connection("127.0.0.1", cr_server_port(raw), NULL, 5, &s), 0);
+    cr_task *t = cr_create_task(start_tls_task, s);
+    cr_assert_eq(cr_event_wait(SEEN.done), 0); /* the handshake is parked */
+    cr_stream_free(s);                         /* ...and its stream dropped */
+    cr_assert_eq(cr_await(t, NULL), -ESHUTDOWN);
+    cr_future_unref(t);
+    unserve(raw);
+    cr_tls_ctx_free(FREED_CTX);
+    seen_free();
+    return 0;
+}
+
+/* Freeing a stream while another task handshakes on it ends that handshake with -ESHUTDOWN, no use after free. */
+TLS_TEST(stream_freed_during_start_tls)
+{
+    RUN_NO_FD_LEAK(freed_main, NULL);
 }
 
 static int read_task(void *arg, void **result)

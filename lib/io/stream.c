@@ -905,6 +905,9 @@ int cr__stream_attach_tls(cr_stream *s, cr__tls *t)
 
 cr__tls *cr__stream_tls(const cr_stream *s) { return s ? s->tls : NULL; }
 
+void cr__stream_hold(cr_stream *s) { s->refs++; }
+void cr__stream_put(cr_stream *s) { unref(s); }
+
 int cr__stream_wait_raw(cr_stream *s, int64_t deadline)
 {
     return wait_more(s, 1, deadline, NULL, 0, NULL);

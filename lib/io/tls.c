@@ -387,16 +387,20 @@ ssize_t cr__tls_write(cr__tls *t, const void *data, size_t len)
         return -EBUSY; /* start_tls is still handshaking */
     size_t done = 0;
     while (done < len) {
-        size_t k = len - done > (1u << 30) ? (1u << 30) : len - done;
+        /* 64 KiB at a time, each moved out of wbio at once: wbio never
+         * holds a second copy of a large write. */
+        size_t k = len - done > 65536 ? 65536 : len - done;
         ERR_clear_error();
         /* A memory BIO never pushes back: SSL_write takes all k bytes. */
         int n = SSL_write(t->ssl, (const char *)data + done, (int)k);
         if (n <= 0)
             return fail(t, n, "writing");
         done += (size_t)n;
+        int rc = flush(t);
+        if (rc < 0)
+            return t->err = rc;
     }
-    int rc = flush(t);
-    return rc < 0 ? rc : (ssize_t)len;
+    return (ssize_t)len;
 }
 
 int cr__tls_rstate(cr__tls *t, int raw_err, bool raw_eof)
@@ -551,9 +555,11 @@ int cr_stream_start_tls(cr_stream *s, cr_tls_ctx *ctx, const char *server_hostna
         return rc;
     }
     double secs = timeout == 0 ? ctx->hs_timeout : timeout;
+    cr__stream_hold(s); /* another task may free its handle meanwhile */
     rc = handshake(t, cr__deadline(secs));
     if (rc < 0)
         cr_stream_abort(s); /* a half-made session cannot carry data */
+    cr__stream_put(s);
     return rc;
 }
 

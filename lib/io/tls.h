@@ -40,6 +40,10 @@ CR_HIDDEN void cr__stream_tx_commit(cr_stream *s, size_t n);
  * -ESHUTDOWN (closing). Unread bytes are handed to t's sink first. */
 CR_HIDDEN int cr__stream_attach_tls(cr_stream *s, cr__tls *t);
 CR_HIDDEN cr__tls *cr__stream_tls(const cr_stream *s);
+/* A reference held across a handshake, so that a cr_stream_free from another
+ * task cannot free s (and its cr__tls) under it; put may free s. */
+CR_HIDDEN void cr__stream_hold(cr_stream *s);
+CR_HIDDEN void cr__stream_put(cr_stream *s);
 /* Parks as the stream's reader until something arrives (0), or -ETIMEDOUT /
  * -ECANCELED / -ESHUTDOWN. */
 CR_HIDDEN int cr__stream_wait_raw(cr_stream *s, int64_t deadline);
