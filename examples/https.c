@@ -12,12 +12,25 @@
 #define HTTP_NO_MAIN
 #include "http.c"
 
-/* Makes the server context from a PEM certificate chain and key. */
+#include <openssl/ssl.h>
+
+/* Makes the server context from a PEM certificate chain and key. With
+ * HTTPS_NO_RESUME=1 in the environment, sessions are never resumed (no
+ * tickets, no cache), so every connection is a full handshake: what
+ * bench/https.py measures. It shows the escape hatch to the SSL_CTX. */
 int https_ctx(const char *cert, const char *key, cr_tls_ctx **out)
 {
     cr_tls_config cfg = {.server = true, .cert_file = cert, .key_file = key,
                          .alpn = "http/1.1"};
-    return cr_tls_ctx_new(&cfg, out);
+    int rc = cr_tls_ctx_new(&cfg, out);
+    const char *nr = getenv("HTTPS_NO_RESUME");
+    if (rc == 0 && nr && *nr == '1') {
+        SSL_CTX *x = cr_tls_ctx_ssl_ctx(*out);
+        SSL_CTX_set_options(x, SSL_OP_NO_TICKET);
+        SSL_CTX_set_num_tickets(x, 0);
+        SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
+    }
+    return rc;
 }
 
 #ifndef HTTPS_NO_MAIN
