@@ -8,7 +8,8 @@ server alone, not of the load generator.
     make && make examples && python3 bench/https.py [--secs 5] [--rounds 3]
 
 Runs, interleaved round by round (coring, nginx, coring, nginx, ...):
-  keep-alive, saturated   wrk -c 50: requests/s and server µs CPU/request
+  keep-alive, flat out    wrk -c 50 as fast as it goes (on this 2-vCPU box wrk,
+                          not the server, is the limit): server µs CPU/request
   keep-alive, equal load  wrk -c 50 with a 10 ms pause per request per
                           connection (a Lua delay()), the same offered load
                           for both: µs CPU/request
@@ -108,7 +109,7 @@ def wrk(port, secs, conns, extra, d):
 
 
 MODES = {
-    "keep-alive, saturated": dict(conns=50, extra=[], resume=True),
+    "keep-alive, as fast as wrk goes": dict(conns=50, extra=[], resume=True),
     "keep-alive, equal load": dict(conns=50, extra=["-s", "delay.lua"], resume=True),
     "full handshakes": dict(conns=20, extra=["-H", "Connection: close"], resume=False),
 }
