@@ -1201,3 +1201,37 @@ TLS_TEST(loop_closed_with_sessions_open)
     RUN_NO_FD_LEAK(left_open_main, NULL);
     cr_event_free(SEEN.done); /* its loop is gone; nobody waits on it */
 }
+
+static int server_hs_timeout_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    seen_reset();
+    cr_tls_config cfg = {.server = true, .cert_file = CERT, .key_file = KEY,
+                         .handshake_timeout = 0.3};
+    cr_tls_ctx *sctx;
+    cr_assert_eq(cr_tls_ctx_new(&cfg, &sctx), 0);
+    cr_server *srv = serve(sctx, handshake_by_raw);
+    /* A client that connects and never says hello. */
+    int fd = cr_connect_tcp("127.0.0.1", cr_server_port(srv), 5);
+    cr_assert_geq(fd, 0);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    char c;
+    ssize_t n = cr_recv(fd, &c, 1, 0, 10);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    cr_assert(n == 0 || n == -ECONNRESET, "%zd", n); /* the server gave up on it */
+    double took = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    cr_assert(took >= 0.25 && took < 5.0, "took %.3f s", took);
+    cr_assert_eq(cr_close(fd), 0);
+    unserve(srv);
+    cr_assert_eq(SEEN.calls, 0);
+    cr_tls_ctx_free(sctx);
+    seen_free();
+    return 0;
+}
+
+/* A server drops a client that never completes its handshake after the context's timeout. */
+TLS_TEST(server_handshake_timeout)
+{
+    RUN_NO_FD_LEAK(server_hs_timeout_main, NULL);
+}
