@@ -689,10 +689,17 @@ static int pump_task(void *arg, void **result)
 
 static int TLS_PORT;
 
-/* A man in the middle: forwards whole TLS records from the server, until
- * one longer than 10000 bytes (application data: handshake records are
- * smaller), of which it forwards half and hangs up on both sides. */
-static int cutter_handler(cr_stream *c, void *arg)
+/* What the man in the middle does to the server's records. */
+enum { CUT_HALF, FLIP_BYTE, DROP_ALERTS };
+static int MITM_MODE;
+
+/* A man in the middle: forwards the client's bytes as they come and the
+ * server's record by record. CUT_HALF: of the first record longer than
+ * 10000 bytes (application data: handshake records are smaller) it forwards
+ * half and hangs up. FLIP_BYTE: it flips a bit inside that record.
+ * DROP_ALERTS: it drops alert records (TLS 1.2's close_notify) and passes
+ * the server's FIN on. */
+static int mitm_handler(cr_stream *c, void *arg)
 {
     (void)arg;
     cr_stream *up;
@@ -702,18 +709,21 @@ static int cutter_handler(cr_stream *c, void *arg)
     unsigned char rec[5 + 18432];
     for (;;) {
         if (cr_stream_readexactly(up, rec, 5, NULL) != 5)
-            break;
+            break; /* the server hung up */
         size_t len = (size_t)rec[3] << 8 | rec[4];
         cr_assert_leq(len, sizeof rec - 5);
         cr_assert_eq(cr_stream_readexactly(up, rec + 5, len, NULL), (ssize_t)len);
-        if (len > 10000) {
+        if (MITM_MODE == DROP_ALERTS && rec[0] == 21)
+            continue;
+        if (len > 10000 && MITM_MODE == FLIP_BYTE)
+            rec[5 + len / 2] ^= 0x10;
+        if (len > 10000 && MITM_MODE == CUT_HALF) {
             cr_stream_write(c, rec, 5 + len / 2);
-            cr_stream_drain(c);
             break;
         }
         cr_stream_write(c, rec, 5 + len);
     }
-    cr_stream_close(c); /* after the half record is sent */
+    cr_stream_close(c); /* after what was written is sent */
     cr_stream_abort(up);
     cr_await(fwd, NULL);
     cr_future_unref(fwd);
@@ -721,15 +731,16 @@ static int cutter_handler(cr_stream *c, void *arg)
     return 0;
 }
 
-static int cut_main(void *arg, void **result)
+static int mitm_main(void *arg, void **result)
 {
-    (void)arg, (void)result;
+    (void)result;
+    MITM_MODE = PINT(arg);
     cr_tls_ctx *sctx = server_ctx(CERT, KEY, NULL, 0);
     cr_tls_ctx *cctx = client_ctx();
     cr_server *srv = serve(sctx, big_record_handler);
     TLS_PORT = cr_server_port(srv);
     cr_server *mitm;
-    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, cutter_handler, NULL, NULL, &mitm), 0);
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, mitm_handler, NULL, NULL, &mitm), 0);
     cr_stream *s;
     int rc = cr_open_connection_tls("127.0.0.1", cr_server_port(mitm), NULL, cctx, "localhost", 5, &s);
     cr_assert_eq(rc, 0, "%s %s", cr_strerror(rc), cr_tls_last_error());
@@ -738,9 +749,11 @@ static int cut_main(void *arg, void **result)
     size_t got = 99;
     ssize_t n = cr_stream_readexactly(s, buf, sizeof buf, &got);
     cr_assert_eq(n, -EPROTO, "%zd %s", n, cr_tls_last_error());
-    cr_assert(strstr(cr_tls_last_error(), "mid-record"), "%s", cr_tls_last_error());
-    cr_assert_lt(got, sizeof buf); /* what was whole came through, nothing more */
+    cr_assert(strstr(cr_tls_last_error(), MITM_MODE == CUT_HALF ? "mid-record" : "bad record mac"),
+              "%s", cr_tls_last_error());
+    cr_assert_lt(got, sizeof buf); /* what was whole and genuine came through, nothing more */
     cr_assert_eq(cr_stream_read(s, buf, 1), -EPROTO); /* sticky */
+    cr_assert_eq(cr_stream_write(s, "x", 1), -EPROTO);
     cr_stream_free(s);
     unserve(mitm);
     unserve(srv);
@@ -752,7 +765,57 @@ static int cut_main(void *arg, void **result)
 /* A peer whose connection ends in the middle of a record is an error (-EPROTO), never EOF. */
 TLS_TEST(peer_aborts_mid_record)
 {
-    RUN_NO_FD_LEAK(cut_main, NULL);
+    RUN_NO_FD_LEAK(mitm_main, IPTR(CUT_HALF));
+}
+
+/* A record altered on the way fails authentication: -EPROTO, and nothing of it is delivered. */
+TLS_TEST(tampered_record)
+{
+    RUN_NO_FD_LEAK(mitm_main, IPTR(FLIP_BYTE));
+}
+
+static int bye_handler(cr_stream *s, void *arg)
+{
+    (void)arg;
+    char line[16];
+    if (cr_stream_readline(s, line, sizeof line) == 3)
+        cr_stream_write(s, "bye\n", 4);
+    return 0; /* the server closes: close_notify, then FIN */
+}
+
+static int ragged_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    MITM_MODE = DROP_ALERTS;
+    cr_tls_ctx *sctx = server_ctx(CERT, KEY, NULL, 0);
+    /* TLS 1.2, where close_notify travels as a visible alert record. */
+    cr_tls_ctx *cctx = client_ctx_cfg((cr_tls_config){.ca_file = CA, .max_version = CR_TLS_1_2});
+    cr_server *srv = serve(sctx, bye_handler);
+    TLS_PORT = cr_server_port(srv);
+    cr_server *mitm;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, mitm_handler, NULL, NULL, &mitm), 0);
+    cr_stream *s;
+    cr_assert_eq(cr_open_connection_tls("127.0.0.1", cr_server_port(mitm), NULL, cctx, "localhost", 5, &s), 0);
+    cr_assert_str_eq(cr_stream_tls_version(s), "TLSv1.2");
+    cr_stream_write(s, "go\n", 3);
+    expect_line(s, "bye\n");
+    char b[8];
+    cr_assert_eq(cr_stream_read(s, b, sizeof b), 0); /* EOF, as asyncio... */
+    cr_assert(cr_stream_at_eof(s));
+    /* ...and the application can tell it was not a close_notify. */
+    cr_assert_eq(SSL_get_shutdown(cr_stream_tls_ssl(s)) & SSL_RECEIVED_SHUTDOWN, 0);
+    cr_stream_free(s);
+    unserve(mitm);
+    unserve(srv);
+    cr_tls_ctx_free(sctx);
+    cr_tls_ctx_free(cctx);
+    return 0;
+}
+
+/* A TCP EOF at a record boundary without close_notify reads as EOF, and is told apart via the SSL. */
+TLS_TEST(ragged_eof_at_record_boundary)
+{
+    RUN_NO_FD_LEAK(ragged_main, NULL);
 }
 
 /* ---- bulk ---- */
