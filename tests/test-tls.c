@@ -22,7 +22,7 @@
 
 static char D[64]; /* the temp dir */
 static char CA[128], CERT[128], KEY[128], EXPIRED[128], ROGUE[128], ROGUE_KEY[128],
-    CLI[128], CLI_KEY[128];
+    CLI[128], CLI_KEY[128], OTHER[128];
 
 static void certs_make(void)
 {
@@ -43,6 +43,10 @@ static void certs_make(void)
              /* the right names, but signed by nobody the client trusts */
              "openssl req -x509 %s -keyout rogue.key -out rogue.pem -subj /CN=localhost "
              "  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -days 2 && "
+             /* the same key, for another name: server-side SNI */
+             "printf 'subjectAltName=DNS:other.test\\n' > other.ext && "
+             "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -set_serial 5 -days 2 "
+             "  -extfile other.ext -out other.pem && "
              "openssl req -new %s -keyout cli.key -out cli.csr -subj /CN=coring-client && "
              "openssl x509 -req -in cli.csr -CA ca.pem -CAkey ca.key -set_serial 4 -days 2 "
              "  -out cli.pem",
@@ -57,6 +61,7 @@ static void certs_make(void)
     P(ROGUE_KEY, "rogue.key");
     P(CLI, "cli.pem");
     P(CLI_KEY, "cli.key");
+    P(OTHER, "other.pem");
 #undef P
 }
 
@@ -1297,4 +1302,48 @@ static int server_hs_timeout_main(void *arg, void **result)
 TLS_TEST(server_handshake_timeout)
 {
     RUN_NO_FD_LEAK(server_hs_timeout_main, NULL);
+}
+
+static int sni_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    seen_reset();
+    cr_tls_ctx *sctx = server_ctx(CERT, KEY, NULL, 0);
+    cr_tls_ctx *other = server_ctx(OTHER, KEY, "h2", 0);
+    cr_tls_ctx *cctx = client_ctx_cfg((cr_tls_config){.ca_file = CA, .alpn = "h2"});
+    cr_assert_eq(cr_tls_ctx_add_server_name(sctx, "Other.Test", other), 0);
+    cr_assert_eq(cr_tls_ctx_add_server_name(sctx, "x", sctx), -EINVAL);
+    cr_assert_eq(cr_tls_ctx_add_server_name(cctx, "x", other), -EINVAL);
+    cr_assert_eq(cr_tls_ctx_add_server_name(other, "x", sctx), -EINVAL); /* sctx has names */
+    cr_assert_eq(cr_tls_ctx_add_server_name(sctx, "", other), -EINVAL);
+    cr_tls_ctx_free(other); /* sctx holds it */
+    cr_server *srv = serve(sctx, line_echo_handler);
+    int port = cr_server_port(srv);
+    cr_stream *s;
+    char b[16];
+    /* Verifies only if the server picked other.pem (the SAN other.test). */
+    int rc = cr_open_connection_tls("127.0.0.1", port, NULL, cctx, "other.test", 5, &s);
+    cr_assert_eq(rc, 0, "%s %s", cr_strerror(rc), cr_tls_last_error());
+    cr_assert_eq(cr_stream_tls_alpn(s, b, sizeof b), 2); /* other's ALPN list */
+    cr_stream_write(s, "sni\n", 4);
+    expect_line(s, "sni\n");
+    cr_stream_free(s);
+    cr_assert_eq(cr_event_wait(SEEN.done), 0);
+    cr_assert_str_eq(SEEN.sni, "other.test");
+    /* Other names get the default certificate. */
+    cr_assert_eq(cr_open_connection_tls("127.0.0.1", port, NULL, cctx, "localhost", 5, &s), 0);
+    cr_stream_free(s);
+    rc = cr_open_connection_tls("127.0.0.1", port, NULL, cctx, "nomatch.test", 5, &s);
+    cr_assert_eq(rc, -EKEYREJECTED, "%d %s", rc, cr_tls_last_error());
+    unserve(srv);
+    cr_tls_ctx_free(sctx);
+    cr_tls_ctx_free(cctx);
+    seen_free();
+    return 0;
+}
+
+/* A server picks its certificate by the name the client asks for (SNI); others get the default. */
+TLS_TEST(server_name_selects_certificate)
+{
+    RUN_NO_FD_LEAK(sni_main, NULL);
 }

@@ -70,6 +70,13 @@ CR_API int cr_tls_ctx_new(const cr_tls_config *cfg, cr_tls_ctx **out);
 /* Drops the caller's reference; streams and servers using it keep their own.
  * NULL is a no-op. Any thread. */
 CR_API void cr_tls_ctx_free(cr_tls_ctx *ctx);
+/* Server name indication for a server context: a client asking for `name`
+ * (exact, case-insensitive) gets for_name's certificate chain and key (and
+ * its ALPN list); any other name, or none, gets ctx's own. Verification and
+ * versions stay ctx's. for_name must be a server context without names of
+ * its own; ctx keeps a reference. Call before ctx serves (not thread-safe
+ * with handshakes using ctx). -EINVAL, -ENOMEM. */
+CR_API int cr_tls_ctx_add_server_name(cr_tls_ctx *ctx, const char *name, cr_tls_ctx *for_name);
 /* The SSL_CTX * underneath, for settings this API lacks (ciphers, session
  * cache, keylog). Change it only before the first stream uses it. */
 CR_API void *cr_tls_ctx_ssl_ctx(cr_tls_ctx *ctx);

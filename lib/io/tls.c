@@ -38,12 +38,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+struct sni_entry {
+    char *name;
+    cr_tls_ctx *ctx; /* a reference */
+};
 
 struct cr_tls_ctx {
     SSL_CTX *ssl;
     atomic_int refs;
     bool server, check_hostname;
     double hs_timeout; /* seconds, < 0: none */
+    struct sni_entry *sni; /* server: contexts by requested name (read-only once used) */
+    size_t nsni;
 };
 
 struct cr__tls {
@@ -289,9 +297,53 @@ bool cr__tls_ctx_is_server(const cr_tls_ctx *c) { return c->server; }
 void cr_tls_ctx_free(cr_tls_ctx *c)
 {
     if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+        for (size_t i = 0; i < c->nsni; i++) {
+            free(c->sni[i].name);
+            cr_tls_ctx_free(c->sni[i].ctx);
+        }
+        free(c->sni);
         SSL_CTX_free(c->ssl);
         free(c);
     }
+}
+
+/* Server side SNI: a name registered with cr_tls_ctx_add_server_name swaps
+ * that context's certificate in. Always acknowledged, so that the handler
+ * can read the name (cr_stream_tls_server_name) whether it matched or not. */
+static int sni_select(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    const cr_tls_ctx *c = arg;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name)
+        return SSL_TLSEXT_ERR_NOACK;
+    for (size_t i = 0; i < c->nsni; i++) {
+        if (!strcasecmp(c->sni[i].name, name)) {
+            if (!SSL_set_SSL_CTX(ssl, c->sni[i].ctx->ssl))
+                return SSL_TLSEXT_ERR_ALERT_FATAL;
+            break;
+        }
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int cr_tls_ctx_add_server_name(cr_tls_ctx *c, const char *name, cr_tls_ctx *for_name)
+{
+    if (!c || !name || !*name || !for_name || c == for_name || !c->server ||
+        !for_name->server || for_name->nsni)
+        return -EINVAL; /* no chains of contexts: no cycles to leak */
+    struct sni_entry *e = realloc(c->sni, (c->nsni + 1) * sizeof *e);
+    if (!e)
+        return -ENOMEM;
+    c->sni = e;
+    if (!(e[c->nsni].name = strdup(name)))
+        return -ENOMEM;
+    e[c->nsni++].ctx = cr__tls_ctx_ref(for_name);
+    if (c->nsni == 1) {
+        SSL_CTX_set_tlsext_servername_callback(c->ssl, sni_select);
+        SSL_CTX_set_tlsext_servername_arg(c->ssl, c);
+    }
+    return 0;
 }
 
 void *cr_tls_ctx_ssl_ctx(cr_tls_ctx *c) { return c ? c->ssl : NULL; }
