@@ -29,9 +29,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 OUT = os.path.join(TOP, "build", "bench")
-RESULTS = os.path.join(HERE, "results")
+RESULTS = os.path.join(HERE, "results")  # git-ignored; bench/reference/ holds the committed report
 PY = "/usr/bin/python3"  # Debian's python: python3-uvloop installs for it
-REL = os.path.join(TOP, "build", "release")  # `make examples`: echo, http, loadgen, floor, uv-echo
+REL = os.path.join(TOP, "build", "release")  # `make examples`: echo, http, floor, uv-echo
 sys.path.insert(0, HERE)
 import servers  # noqa: E402  (the echo/HTTP measuring half of this driver)
 
@@ -48,15 +48,22 @@ def wanted(group):
 # ---------------------------------------------------------------- workload --
 
 if QUICK:
-    ROUNDS = 3
-    MICRO_MIN_TIME = 0.05
-    SPAWN_BATCH_N = 200_000  # 1,000,000 in default mode (asyncio alone takes ~10 s a run)
-    SPAWN_SEQ_N = 100_000
-    SLEEPERS = [(100_000, 3)]  # (N, rounds); 1,000,000 sleepers only in default mode
-    NET_ROUNDS = 2  # echo and HTTP: rounds of every server
-    THREAD_ROUNDS = 2  # to_thread, cross-thread, deque
-    ECHO_DUR = 0.8  # seconds measured per echo run (after loadgen's 0.5 s warm-up)
-    HTTP_DUR = 1    # seconds of wrk per HTTP run (whole seconds)
+    # A smoke run: everything runs, few rounds (< 2 min on 2 cores once the
+    # peers are installed). Its figures are for checking, not for quoting.
+    ROUNDS = 2
+    MICRO_MIN_TIME = 0.02
+    SPAWN_BATCH_N = 100_000  # 1,000,000 in default mode (asyncio alone takes ~10 s a run)
+    SPAWN_SEQ_N = 50_000
+    SLEEPERS = [(100_000, 1)]  # (N, rounds); 1,000,000 sleepers only in default mode
+    NET_ROUNDS = 1  # echo and HTTP: rounds of every server (QUICK: one, no min-max)
+    THREAD_ROUNDS = 1  # to_thread, cross-thread, deque
+    NET_DUR = 0.2   # seconds measured per server window (after NET_WARM)
+    NET_WARM = 0.2
+    VALID_DUR = 1   # seconds of wrk / h2load / loadgen per validation run
+    VALID_SERVERS = ("coring",)
+    ECHO_CONNS = [50]
+    IDLE_CONNS = 2_000
+    PAYLOADS = [65536]
 else:
     ROUNDS = 5
     MICRO_MIN_TIME = 0.2
@@ -65,18 +72,32 @@ else:
     SLEEPERS = [(100_000, 5), (1_000_000, 3)]
     NET_ROUNDS = 3
     THREAD_ROUNDS = 3  # default mode ran 9:42 with 5 here (and Tokio): keep a margin
-    ECHO_DUR = 1.5
-    HTTP_DUR = 2
-ECHO_CONNS = [50, 500]
+    NET_DUR = 0.7
+    NET_WARM = 0.3
+    VALID_DUR = 2
+    VALID_SERVERS = ("coring", "go", "nginx", "asyncio", "tokio")
+    ECHO_CONNS = [50, 500]
+    IDLE_CONNS = 10_000
+    PAYLOADS = [64, 4096, 65536, 1 << 20]
+PAYLOAD_CONNS = 16
+CHURN_CONNS = 50
+MULTI_CONNS = 200
+# Fixed offered loads: fractions of the slowest server's saturation (lowest
+# round), the same req/s for every server of a benchmark.
+RATE_FRACTIONS = [("50%", 0.5), ("80%", 0.8)]
 # Threads (issue 3). coring, libuv and Tokio always run the full counts;
 # asyncio/uvloop are ~50× slower per job, so they run fewer and the report
 # compares ns per job / per submission.
 TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
+POOL_WORKERS = os.cpu_count() or 2  # every peer's to_thread pool gets this many threads
+TIMER_SECS, TIMER_RATE, TIMER_LIVE = 1, 100_000, 10_000
+FILE_READS, FILE_INFLIGHT, FILE_MIB = (50_000 if QUICK else 200_000), 64, 64
 XTHREAD_N, XTHREAD_PRODUCERS = 1_000_000, 2
-PY_TO_THREAD_N = 10_000 if QUICK else 30_000
-PY_XTHREAD_N = 10_000 if QUICK else 30_000
+PY_TO_THREAD_N = 5_000 if QUICK else 30_000
+PY_XTHREAD_N = 5_000 if QUICK else 30_000
 ECHO_SIZE = 64
 HTTP_CONNS = 50
+LOADGEN = os.path.join(OUT, "loadgen")  # bench/loadgen.c: plain epoll, nothing of coring
 
 RUN_TIMEOUT = 300  # seconds, one program
 
@@ -146,7 +167,7 @@ class Go(Runtime):
             self.reason = "no `go` (Debian package golang-go could not be installed)"
             return
         env = dict(os.environ, GO111MODULE="off", GOCACHE=os.path.join(OUT, "gocache"))
-        for p in ("spawn", "sleepers", "echo", "hello"):
+        for p in ("spawn", "sleepers", "echo", "hello", "timers", "fileread", "echoclient"):
             r = subprocess.run([go, "build", "-o", os.path.join(OUT, "go-" + p), p + ".go"],
                                cwd=os.path.join(HERE, "peers", "go"), env=env,
                                capture_output=True, text=True)
@@ -228,11 +249,11 @@ class Tokio(Runtime):
 
 
 class Server:
-    """One echo or HTTP server of the network benchmarks."""
+    """One echo or HTTP server of the network benchmarks; cpus: taskset list."""
 
-    def __init__(self, name, label, argv, reason=""):
+    def __init__(self, name, label, argv, reason="", cpus=None):
         self.name, self.label, self.argv, self.reason = name, label, argv, reason
-        self.ok = not reason
+        self.ok, self.cpus = not reason, cpus
 
 
 def need_exe(path, how):
@@ -260,15 +281,23 @@ def net_servers(runtimes):
                        "" if g.ok else g.reason))
     http.append(Server("nginx", "nginx", ["nginx"],
                        "" if shutil.which("nginx") else "no `nginx` (Debian: nginx-light)"))
+    # All cores: every server may run on every CPU (the generator still takes
+    # CPU 1: on 2 cores it shares one with the server).
+    allc = ",".join(str(i) for i in range(os.cpu_count() or 2))
+    ge = os.path.join(OUT, "group-echo")
+    tk = rt["tokio"]
+    multi = [Server("coring", f"coring loop group ({os.cpu_count()} loops)", [ge, "0"],
+                    need_exe(ge, "run `make -C bench`"), allc),
+             Server("tokio", "Tokio multi-thread", tk.cmd("echo-mt", ["0"]) if tk.ok else None,
+                    "" if tk.ok else tk.reason, allc),
+             Server("go", f"Go (GOMAXPROCS={os.cpu_count()})", rt["go"].server_cmd("echo") if rt["go"].ok else None,
+                    "" if rt["go"].ok else rt["go"].reason, allc)]
     whole = {}
-    lg = os.path.join(REL, "tools", "loadgen")
-    if not os.access(lg, os.X_OK):
-        whole["echo"] = f"build/release/tools/loadgen missing ({mk})"
-    if not shutil.which("wrk"):
-        whole["http"] = "no `wrk` (Debian: wrk)"
+    if not os.access(LOADGEN, os.X_OK):
+        whole["echo"] = whole["http"] = "build/bench/loadgen missing (run `make -C bench`)"
     if not shutil.which("taskset"):
         whole["echo"] = whole["http"] = "no `taskset` (Debian: util-linux)"
-    return echo, http, whole
+    return echo, http, multi, whole
 
 
 class Runner:
@@ -287,6 +316,7 @@ def thread_jobs(runtimes):
     and libuv in one process, interleaved, one round per run (ROUNDS=1)."""
     rt = {r.name: r for r in runtimes}
     env1 = dict(os.environ, ROUNDS="1")
+    env_pool = dict(env1, WORKERS=str(POOL_WORKERS))  # coring's and libuv's pools: POOL_WORKERS each
     exe = {p: os.path.join(OUT, p) for p in ("thread-to-thread", "thread-submit", "thread-deque")}
     why = {p: need_exe(e, "run `make -C bench`; needs issue 3 (threads) merged and libuv1-dev")
            for p, e in exe.items()}
@@ -295,16 +325,18 @@ def thread_jobs(runtimes):
         r = rt[name]
         return Runner(name, r.label, r.cmd(bench, args) if r.ok else None, figs, "" if r.ok else r.reason)
 
-    tt = f"to_thread: tiny jobs, {TO_THREAD_INFLIGHT} in flight"
-    row = f"{tt}: ns per job"
-    py_args = [str(PY_TO_THREAD_N), str(TO_THREAD_INFLIGHT)]
-    to_thread = (tt, [row], [
+    tt = f"to_thread: tiny jobs, {TO_THREAD_INFLIGHT} in flight, {POOL_WORKERS} pool threads each"
+    row, cpu = f"{tt}: wall ns per job", f"{tt}: CPU ns per job (all threads)"
+    py_args = [str(PY_TO_THREAD_N), str(TO_THREAD_INFLIGHT), f"--workers={POOL_WORKERS}"]
+    to_thread = (tt, [row, cpu], [
         Runner("coring", "coring + libuv", [exe["thread-to-thread"]],
-               {"to_thread_coring": (row, "coring"), "to_thread_libuv": (row, "libuv")},
-               why["thread-to-thread"], env1),
-        peer("asyncio", "tothread", py_args, {"to_thread": (row, "asyncio")}),
-        peer("uvloop", "tothread", py_args, {"to_thread": (row, "uvloop")}),
-        peer("tokio", "tothread", [str(TO_THREAD_N), str(TO_THREAD_INFLIGHT)], {"to_thread": (row, "tokio")}),
+               {"to_thread_coring": (row, "coring"), "to_thread_libuv": (row, "libuv"),
+                "to_thread_cpu_coring": (cpu, "coring"), "to_thread_cpu_libuv": (cpu, "libuv")},
+               why["thread-to-thread"], env_pool),
+        peer("asyncio", "tothread", py_args, {"to_thread": (row, "asyncio"), "to_thread_cpu": (cpu, "asyncio")}),
+        peer("uvloop", "tothread", py_args, {"to_thread": (row, "uvloop"), "to_thread_cpu": (cpu, "uvloop")}),
+        peer("tokio", "tothread", [str(TO_THREAD_N), str(TO_THREAD_INFLIGHT), str(POOL_WORKERS)],
+             {"to_thread": (row, "tokio"), "to_thread_cpu": (cpu, "tokio")}),
     ])
     xt = f"cross-thread submissions from {XTHREAD_PRODUCERS} threads"
     cb, co = f"{xt}: callback (call_soon_threadsafe), ns/op", f"{xt}: coroutine (run_coroutine_threadsafe), ns/op"
@@ -326,7 +358,34 @@ def thread_jobs(runtimes):
     deque = (dq, rows, [Runner("coring", "coring", [exe["thread-deque"]],
                                {"deque_push_take": (rows[0], "coring"), "deque_steal": (rows[1], "coring"),
                                 "deque_contended": (rows[2], "coring")}, why["thread-deque"], env1)])
-    return [to_thread, xthread, deque]
+    tm = f"timers: {TIMER_RATE:,} arm+cancel pairs/s with {TIMER_LIVE:,} armed, for {TIMER_SECS} s"
+    trow = f"{tm}: CPU ns per pair"
+    targs = [str(TIMER_SECS), str(TIMER_RATE), str(TIMER_LIVE)]
+    tex = os.path.join(OUT, "timers")
+    timers = (tm, [trow], [
+        Runner("coring", "coring + libuv", [tex] + targs, {"timers_coring": (trow, "coring"),
+                                                           "timers_libuv": (trow, "libuv")},
+               need_exe(tex, "run `make -C bench`; needs libuv1-dev"), env1),
+        peer("go", "timers", targs, {"timers": (trow, "go")}),
+        peer("asyncio", "timers", targs, {"timers": (trow, "asyncio")}),
+        peer("uvloop", "timers", targs, {"timers": (trow, "uvloop")}),
+        peer("tokio", "timers", targs, {"timers": (trow, "tokio")}),
+    ])
+    fr = f"random 4 KiB reads of a warm {FILE_MIB} MiB file, {FILE_INFLIGHT} in flight, {POOL_WORKERS} pool threads"
+    frow, fcpu = f"{fr}: wall ns per read", f"{fr}: CPU ns per read (all threads)"
+    fargs = [str(FILE_READS), str(FILE_INFLIGHT), str(FILE_MIB)]
+    fex = os.path.join(OUT, "fileread")
+    fileread = (fr, [frow, fcpu], [
+        Runner("coring", "coring + libuv", [fex] + fargs,
+               {"fileread_uring": (frow, "coring"), "fileread_pool": (frow, "coring to_thread"),
+                "fileread_libuv": (frow, "libuv"), "fileread_cpu_uring": (fcpu, "coring"),
+                "fileread_cpu_pool": (fcpu, "coring to_thread"), "fileread_cpu_libuv": (fcpu, "libuv")},
+               need_exe(fex, "run `make -C bench`; needs libuv1-dev"), env_pool),
+        peer("go", "fileread", fargs, {"fileread": (frow, "go"), "fileread_cpu": (fcpu, "go")}),
+        peer("tokio", "fileread", fargs + [str(POOL_WORKERS)],
+             {"fileread": (frow, "tokio"), "fileread_cpu": (fcpu, "tokio")}),
+    ])
+    return [to_thread, xthread, deque, timers, fileread]
 
 
 def coring_version():
@@ -491,6 +550,156 @@ def run_micro(store, rnd):
     return ok
 
 
+NET = {"perf": False, "perf_why": "", "rates": {}, "lows": {}, "hi": {}}  # filled by main() and run_net()
+PY_SERVERS = ("asyncio", "uvloop")
+CG_TITLE = "echo under callgrind, 64-byte messages"
+HI = "hi"  # the extra fixed rate for the compiled servers (see run_net)
+
+
+def _measure(store, prog, key, what, rows, title, name, rnd, fn):
+    """Runs fn() -> {figure: (value, unit)} as one progress step; files each
+    figure under row '<title>: <figure>'. Returns True if coring failed."""
+    t = prog.start(key, what)
+    try:
+        res = fn()
+    except (RuntimeError, OSError, subprocess.SubprocessError, KeyError) as e:
+        res = {}
+        store.errors[(f"{title} ({key[0]})", name)] = str(e)
+        log(f"    FAILED: {e}")
+    prog.done(key, t)
+    for fig, (v, unit) in res.items():
+        row = f"{title}: {fig}"
+        rows[row] = (title, fig)
+        store.add(row, name, v, unit, rnd)
+    return not res and name == "coring"
+
+
+def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
+    """The server benchmarks, in phases, each server interleaved with its
+    peers in every round: saturation (closed loop) → the fixed rates derived
+    from it → fixed-rate windows (+ a perf window) → HTTP validation against
+    wrk and h2load → idle connections → payload sweep."""
+    failed = False
+    lg = LOADGEN
+    servers.WARM = NET_WARM
+
+    def order(srvs, r):
+        ok = [sv for sv in srvs if sv.ok]
+        return ok if r % 2 == 0 else list(reversed(ok))
+
+    for r in range(NET_ROUNDS):
+        for bench, conns, title, srvs in net_jobs:
+            mode = "echo" if bench == "echo" else "http"
+            for sv in order(srvs, r):
+                failed |= _measure(store, prog, ("sat", conns, bench, sv.name),
+                                   f"round {r + 1}/{NET_ROUNDS} · {title} · saturation · {sv.label}",
+                                   net_rows, title, sv.name, r,
+                                   lambda: servers.saturation(lg, sv.argv, mode, conns, NET_DUR, ECHO_SIZE, cpus=sv.cpus))
+    for bench, conns, title, srvs in net_jobs:
+        # The slowest server's lowest saturation round sets the offered loads:
+        # every server then gets the same req/s, one it can carry.
+        def low(sv):
+            xs = [x for x in store.get(f"{title}: saturation req/s", sv.name) if x]
+            return min(xs) if xs else None
+        lows = [(low(sv), sv) for sv in srvs if sv.ok and low(sv)]
+        if not lows:
+            continue
+        lo, slow = min(lows, key=lambda p: p[0])
+        rates = [(lab, round(lo * f, -2)) for lab, f in RATE_FRACTIONS]
+        # When the Python servers set those rates, they say little about the
+        # compiled ones: one more rate, 80% of the slowest of those, which the
+        # servers that cannot carry it skip.
+        compiled = [(x, sv) for x, sv in lows if sv.name not in PY_SERVERS]
+        if compiled and slow.name in PY_SERVERS:
+            clo, cslow = min(compiled, key=lambda p: p[0])
+            rates.append((HI, round(clo * 0.8, -2)))
+            NET["hi"][title] = cslow.label
+        NET["rates"][title] = (slow.label, rates)
+        NET["lows"][title] = {sv.name: x for x, sv in lows}
+    for r in range(NET_ROUNDS):
+        for bench, conns, title, srvs in net_jobs:
+            if title not in NET["rates"]:
+                continue
+            mode = "echo" if bench == "echo" else "http"
+            for sv in order(srvs, r):
+                rates = [(lab, x) for lab, x in NET["rates"][title][1]
+                         if lab != HI or NET["lows"][title].get(sv.name, 0) >= x / 0.9]
+                failed |= _measure(store, prog, ("rates", conns, bench, sv.name),
+                                   f"round {r + 1}/{NET_ROUNDS} · {title} · fixed rates "
+                                   + ", ".join(f"{x:,.0f}" for _, x in rates) + f" req/s · {sv.label}",
+                                   net_rows, title, sv.name, r,
+                                   lambda: servers.fixed_rates(lg, sv.argv, mode, conns, NET_DUR, rates,
+                                                               ECHO_SIZE, perf=NET["perf"], cpus=sv.cpus))
+    extra = {"validation": {}, "echo validation": {}, "idle": {}, "payload": {}}
+    vtitle = f"HTTP validation, {HTTP_CONNS} connections"
+    tools = [("loadgen", lambda sv: servers.loadgen_closed(lg, sv.argv, HTTP_CONNS, VALID_DUR))]
+    tools += [("wrk", lambda sv: servers.wrk(sv.argv, HTTP_CONNS, VALID_DUR))] if shutil.which("wrk") else []
+    tools += [("h2load", lambda sv: servers.h2load(sv.argv, HTTP_CONNS, VALID_DUR))] if shutil.which("h2load") else []
+    NET["validation_tools"] = [t for t, _ in tools]
+    etitle = f"echo validation, {ECHO_CONNS[0]} connections"
+    goc = os.path.join(OUT, "go-echoclient")
+    etools = [("loadgen", lambda sv: servers.loadgen_closed(lg, sv.argv, ECHO_CONNS[0], VALID_DUR, mode="echo"))]
+    etools += [("Go client", lambda sv: servers.echoclient(goc, sv.argv, ECHO_CONNS[0], VALID_DUR))] \
+        if os.access(goc, os.X_OK) else []
+    for r in range(NET_ROUNDS):
+        for title, srvs, tl, box, want in ((vtitle, http_srv, tools, "validation", "http"),
+                                           (etitle, echo_srv, etools, "echo validation", "echo")):
+            if not wanted(want):
+                continue
+            for sv in order([sv for sv in srvs if sv.name in VALID_SERVERS], r):
+                for tool, fn in (tl if r % 2 == 0 else list(reversed(tl))):
+                    _measure(store, prog, ("valid", title, tool, sv.name), f"round {r + 1}/{NET_ROUNDS} · {title} · "
+                             f"{tool} · {sv.label}", extra[box], title, sv.name, r, lambda: fn(sv))
+    itile = f"idle connections, {IDLE_CONNS:,} each parked in a read"
+    for r in range(1 if wanted("echo") else 0):
+        for sv in order(echo_srv, r):
+            failed |= _measure(store, prog, ("idle", sv.name), f"{itile} · {sv.label}", extra["idle"], itile,
+                               sv.name, r, lambda: servers.idle_memory(lg, sv.argv, IDLE_CONNS))
+    ctitle = f"connection churn, {CHURN_CONNS} concurrent"
+    for r in range(NET_ROUNDS if wanted("echo") else 0):
+        for sv in order(echo_srv, r):
+            failed |= _measure(store, prog, ("churn", sv.name), f"round {r + 1}/{NET_ROUNDS} · {ctitle} · {sv.label}",
+                               extra.setdefault("churn", {}), ctitle, sv.name, r,
+                               lambda: servers.churn(lg, sv.argv, CHURN_CONNS, NET_DUR))
+    ptitle = f"echo payload sweep, {PAYLOAD_CONNS} connections, closed loop"
+    sweep = [sv for sv in echo_srv if sv.name in ("coring", "floor", "libuv", "go", "tokio")]
+    for r in range(NET_ROUNDS if wanted("echo") else 0):
+        for size in PAYLOADS:
+            for sv in order(sweep, r):
+                failed |= _measure(store, prog, ("payload", size, sv.name), f"round {r + 1}/{NET_ROUNDS} · "
+                                   f"{ptitle} · {size:,} B · {sv.label}", extra["payload"], ptitle, sv.name, r,
+                                   lambda: servers.payload(lg, sv.argv, size, PAYLOAD_CONNS, NET_DUR))
+    if not QUICK and wanted("echo"):
+        callgrind(store, prog, echo_srv, extra)
+    NET["extra"] = extra
+    return failed
+
+
+def callgrind(store, prog, echo_srv, extra):
+    """User-space instructions per echo request under callgrind (bench/io-instr.py):
+    deterministic, so one run. Go cannot run under valgrind; the floor does not
+    stop on a signal under it; Python would take minutes."""
+    if not shutil.which("valgrind"):
+        NET["callgrind_why"] = "no `valgrind` (Debian: valgrind)"
+        return
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("io_instr", os.path.join(HERE, "io-instr.py"))
+    ii = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ii)
+    title = CG_TITLE
+    for sv in echo_srv:
+        if not sv.ok or sv.name not in ("coring", "libuv", "tokio"):
+            continue
+        for conns in ECHO_CONNS:
+            def one():
+                r1, r2 = 20, 60
+                lo, hi = ii.counts(sv.argv[0], conns, r1), ii.counts(sv.argv[0], conns, r2)
+                return {f"user-space instructions/req, {conns} conns": ((hi[0] - lo[0]) / (conns * (r2 - r1)),
+                                                                        "instr")}
+            _measure(store, prog, ("callgrind", conns, sv.name), f"{title} · {conns} connections · {sv.label}",
+                     extra.setdefault("callgrind", {}), title, sv.name, 0, one)
+
+
 def main():
     t_start = time.time()
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t_start))
@@ -504,19 +713,24 @@ def main():
         log("coring itself is not built: " + runtimes[0].reason)
         return 1
     live = [rt for rt in runtimes if rt.ok]
-    echo_srv, http_srv, net_skip = net_servers(runtimes)
-    for bench, lst in (("echo", echo_srv), ("http", http_srv)):
+    echo_srv, http_srv, multi_srv, net_skip = net_servers(runtimes)
+    for bench, lst in (("echo", echo_srv), ("http", http_srv), ("echo", multi_srv)):
         for sv in lst:
             if sv.ok and bench in net_skip:
                 sv.ok, sv.reason = False, net_skip[bench]
             log(f"  {bench} server {sv.label:14s} " + ("ok" if sv.ok else f"skipped ({sv.reason})"))
-    if not servers.PERF:
-        log(f"  syscall counts: skipped ({servers.PERF_WHY})")
-    # (bench, conns, title, servers, seconds per run)
-    net_jobs = [("echo", c, f"echo, {c} connections, {ECHO_SIZE}-byte messages", echo_srv, ECHO_DUR)
+    # perf is looked for only now, after install_peers() installed linux-perf.
+    NET["perf"], NET["perf_why"] = servers.perf_works()
+    if not NET["perf"]:
+        log(f"  syscall counts: skipped ({NET['perf_why']})")
+    # (bench, conns, title, servers)
+    net_jobs = [("echo", c, f"echo, {c} connections, {ECHO_SIZE}-byte messages", echo_srv)
                 for c in ECHO_CONNS if wanted("echo")]
     if wanted("http"):
-        net_jobs.append(("http", HTTP_CONNS, f"HTTP hello, wrk -t1 -c{HTTP_CONNS}", http_srv, HTTP_DUR))
+        net_jobs.append(("http", HTTP_CONNS, f"HTTP hello, {HTTP_CONNS} connections", http_srv))
+    if wanted("echo"):
+        net_jobs.append(("echo", MULTI_CONNS, f"echo on all cores, {MULTI_CONNS} connections, {ECHO_SIZE}-byte "
+                                              f"messages", multi_srv))
     net_rows = {}  # row -> (title, figure)
     th_jobs = thread_jobs(runtimes) if wanted("threads") else []
     for title, rows, runners in th_jobs:
@@ -563,10 +777,11 @@ def main():
                 if rn.ok:
                     prog.plan(("threads", title, rn.name), 2.0)
         if r < NET_ROUNDS:
-            for bench, conns, title, srvs, dur in net_jobs:
+            for bench, conns, title, srvs in net_jobs:
                 for sv in srvs:
                     if sv.ok:
-                        prog.plan((bench, conns, sv.name), dur + 1.2)
+                        prog.plan(("sat", conns, bench, sv.name), NET_DUR + 0.8)
+                        prog.plan(("rates", conns, bench, sv.name), 3 * NET_DUR + 3)
 
     store = Store()
     failed = False
@@ -608,29 +823,7 @@ def main():
                     if fig in rn.figures:
                         row, runtime = rn.figures[fig]
                         store.add(row, runtime, v, unit, r)
-        if r >= NET_ROUNDS:
-            continue
-        for bench, conns, title, srvs, dur in net_jobs:
-            order = [sv for sv in srvs if sv.ok]
-            for sv in order if r % 2 == 0 else reversed(order):
-                key = (bench, conns, sv.name)
-                t = prog.start(key, f"round {r + 1}/{NET_ROUNDS} · {title} · {sv.label}")
-                try:
-                    if bench == "echo":
-                        res = servers.echo(sv.argv, os.path.join(REL, "tools", "loadgen"), conns, dur,
-                                           ECHO_SIZE)
-                    else:
-                        res = servers.http(sv.argv, conns, dur)
-                except (RuntimeError, OSError) as e:
-                    res = {}
-                    store.errors[(title, sv.name)] = str(e)
-                    log(f"    {sv.label}: FAILED: {e}")
-                    failed |= sv.name == "coring"
-                prog.done(key, t)
-                for fig, (v, unit) in res.items():
-                    row = f"{title}: {fig}"
-                    net_rows[row] = (title, fig)
-                    store.add(row, sv.name, v, unit, r)
+    failed |= run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv)
     elapsed = time.time() - t_start
     log(f"done in {fmt_dur(elapsed)}")
     report(stamp, store, runtimes, machine(), elapsed, fig_title, net_jobs, net_rows, th_jobs)
@@ -747,6 +940,13 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
         L.append(f"\nNot in this build of `build/bench/micro`: {', '.join(missing)}.")
     L.append("\n`switch` is one one-way switch (half a ping-pong). `yield` is one task handing "
              "the loop to another through a full loop turn.\n")
+    L.append("**The switches do not do the same work.** coring's `cr__ctx_switch` saves the callee-saved "
+             "general registers and the stack pointer only; it does **not** save or restore the "
+             "floating-point control state (x86-64: MXCSR and the x87 control word; AArch64: FPCR), which "
+             "coring treats as thread-wide (lib/ctx.h). Boost.Context's `jump_fcontext` saves and restores "
+             "MXCSR and the x87 control word on every switch (`stmxcsr`/`fnstcw` + `ldmxcsr`/`fldcw`), and "
+             "`swapcontext` also saves the signal mask with a system call. Part of coring's lead is that "
+             "skipped work: a task that changes the rounding mode changes it for every task of the thread.\n")
 
     # Whole programs.
     L.append("## Whole programs\n")
@@ -768,6 +968,7 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
 
     L += threads_report(store, th_jobs)
     L += net_report(store, net_jobs, net_rows)
+    L += summary(store, runtimes, net_jobs)
 
     if store.errors:
         L.append("## Failures\n")
@@ -781,7 +982,7 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
             L.append(f"- {what} — waiting on issue {issue}")
         L.append("")
 
-    plots = plot(stamp, store, peers, fig_title) + plot_latency(stamp, store, net_jobs)
+    plots = plot(stamp, store, peers, fig_title) + plot_servers(stamp, store, net_jobs)
     if plots:
         L.append("## Plots\n")
         for title, base in plots:
@@ -802,10 +1003,18 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
     print(text)
 
 
-# Server figures in report order; True where higher is better.
-NET_FIGS = [("req/s", True), ("latency p50", False), ("latency p99", False), ("latency p999", False),
-            ("CPU total/req", False), ("CPU user/req", False), ("CPU kernel/req", False),
-            ("io_uring_enter/req", False), ("syscalls/req", False)]
+# Server figures in report order; True where higher is better. "@X" rows
+# exist once per fixed rate.
+NET_FIGS = [("saturation req/s", True), ("generator busy at saturation", False),
+            ("server busy at saturation", False)]
+RATE_FIGS = [("server CPU/req", False), ("latency p50", False), ("latency p99", False),
+             ("latency p999", False), ("generator lag p99", False), ("syscalls/req", False),
+             ("io_uring_enter/req", False)]
+
+
+def net_figs():
+    labs = [lab for lab, _ in RATE_FRACTIONS] + [HI]
+    return NET_FIGS + [(f"{f} @{lab}", h) for f, h in RATE_FIGS for lab in labs]
 
 
 def best_peer(store, title, fig, srvs, higher):
@@ -820,47 +1029,273 @@ def best_peer(store, title, fig, srvs, higher):
     return best[0] if best else None
 
 
-def net_report(store, net_jobs, net_rows):
-    L = ["## Servers: echo and HTTP\n"]
-    L.append(f"Each server runs alone, pinned to CPU 0 (`taskset -c 0`: every runtime gets one core, "
-             f"Go's GOMAXPROCS follows it), the load generator pinned to CPU 1. Rounds: {NET_ROUNDS}, "
-             f"servers interleaved, order reversed every other round. Echo: `tools/loadgen -c N -s "
-             f"{ECHO_SIZE}` (one request in flight per connection), {ECHO_DUR} s measured after a 0.5 s "
-             f"warm-up. HTTP: `wrk -t1 -c{HTTP_CONNS} -d{HTTP_DUR}s --latency`. CPU/req is the server's "
-             f"CPU time over the first half of the measured window divided by the requests answered "
-             f"in it: total from /proc/PID/task/*/schedstat (ns), user/kernel from utime/stime "
-             f"(/proc/PID/stat, {servers.TCK} Hz ticks: a user time under a few ticks reads as 0, "
-             f"and user+kernel need not add up to the total exactly). Syscalls: "
-             + ("`perf stat -e syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter -p PID` over "
-                "the second half (tracing slows syscalls, so CPU is never read with perf attached; "
-                "epoll servers make no io_uring_enter: compare syscalls/req)."
-                if servers.PERF else f"not counted ({servers.PERF_WHY}).")
-             + " Ratios: coring/server per round, then the median; for req/s above 1 means coring "
-             "is faster, for every other row below 1 does. *best peer* = the peer (floor excluded) "
-             "with the best median for that row.\n")
-    for bench, conns, title, srvs, dur in net_jobs:
-        L.append(f"### {title}\n")
-        shown = [sv for sv in srvs if sv.ok]
-        has_floor = any(sv.name == "floor" for sv in shown)
-        L.append("| figure | unit | " + " | ".join(sv.label for sv in shown)
-                 + (" | coring/floor" if has_floor else "") + " | coring/best peer |")
-        L.append("|" + "---|" * (3 + len(shown) + has_floor))
-        for fig, higher in NET_FIGS:
-            row = f"{title}: {fig}"
-            if row not in net_rows:
-                continue
-            c = store.get(row, "coring")
-            line = f"| {fig} | {store.units.get(row, '')} | " + \
-                " | ".join(cell(store.get(row, sv.name)) for sv in shown)
-            if has_floor:
-                line += " | " + ratio_cell(c, store.get(row, "floor"))
+def gen_bound(store, title, name):
+    """True if, in any round, the generator was >= GEN_BOUND busy, or at least
+    as busy as the server (on a shared machine neither may reach GEN_BOUND,
+    and then the busier one is the bottleneck)."""
+    g = store.get(f"{title}: generator busy at saturation", name)
+    sv = store.get(f"{title}: server busy at saturation", name)
+    return any(x is not None and (x >= servers.GEN_BOUND or (y is not None and x >= y))
+               for x, y in zip(g, sv + [None] * (len(g) - len(sv))))
+
+
+def net_table(store, title, srvs, figs, mark_bound=False, ratios=True):
+    L = []
+    shown = [sv for sv in srvs if any(store.get(f"{title}: {f}", sv.name) for f, _ in figs)]
+    if not shown:
+        return L
+    has_floor = ratios and any(sv.name == "floor" for sv in shown)
+    L.append("| figure | unit | " + " | ".join(sv.label for sv in shown)
+             + (" | coring/floor" if has_floor else "") + (" | coring/best peer |" if ratios else " |"))
+    L.append("|" + "---|" * (2 + len(shown) + has_floor + ratios))
+    for fig, higher in figs:
+        row = f"{title}: {fig}"
+        if not any(store.get(row, sv.name) for sv in shown):
+            continue
+        c = store.get(row, "coring")
+        cells = []
+        for sv in shown:
+            x = cell(store.get(row, sv.name))
+            if mark_bound and fig == "saturation req/s" and gen_bound(store, title, sv.name):
+                x += " ⚑"
+            cells.append(x)
+        line = f"| {fig} | {store.units.get(row, '')} | " + " | ".join(cells)
+        if has_floor:
+            line += " | " + ratio_cell(c, store.get(row, "floor"))
+        if ratios:
             bp = best_peer(store, title, fig, shown, higher)
             line += " | " + (f"{ratio_cell(c, store.get(row, bp.name))} ({bp.label})" if bp else "—")
-            L.append(line + " |")
+        L.append(line + " |")
+    return L
+
+
+def agreement(store, title, srvs, rps_pairs, lat_pair):
+    """The validation verdict per server: other/loadgen ratios, whether the
+    server was the bottleneck, and whether the tolerance held."""
+    L = []
+    shown = [sv for sv in srvs if store.get(f"{title}: loadgen req/s", sv.name)]
+    if not shown:
+        return L
+
+    def rr(sv, a, b):
+        m = med(paired_ratios(store.get(f"{title}: {a}", sv.name), store.get(f"{title}: {b}", sv.name)))
+        return m[0] if m else None
+    hdr = [f"{a.split(' req/s')[0]}/loadgen req/s" for a, _ in rps_pairs] + \
+          [f"{lat_pair[0].split(' latency')[0]}/loadgen mean latency"]
+    L.append("| server | " + " | ".join(hdr) + " | server-bound? | within tolerance? |")
+    L.append("|---|" + "---|" * (len(hdr) + 2))
+    f3 = lambda x: f"{x:.3f}" if x else "—"  # noqa: E731
+    for sv in shown:
+        rps = [rr(sv, a, b) for a, b in rps_pairs]
+        lat = rr(sv, *lat_pair)
+        sb = med(store.get(f"{title}: server busy (loadgen window)", sv.name))
+        gb = med(store.get(f"{title}: loadgen busy", sv.name))
+        bound = bool(sb and gb and sb[0] >= 1.5 * gb[0])
+        ok = [abs(x - 1) <= 0.10 for x in rps if x] + ([abs(lat - 1) <= 0.15] if lat else [])
+        L.append(f"| {sv.label} | " + " | ".join(f3(x) for x in rps + [lat]) + " | "
+                 + ("yes" if bound else f"no (server busy {sb[0]:.2f}, loadgen busy {gb[0]:.2f})" if sb and gb
+                    else "?") + " | " + (("yes" if all(ok) else "**no**") if bound else "n/a") + " |")
+    L.append("")
+    return L
+
+
+def net_report(store, net_jobs, net_rows):
+    if not net_jobs:
+        return []
+    L = ["## Servers: echo and HTTP\n"]
+    L.append(
+        f"Each server runs alone, pinned to CPU 0 (`taskset -c 0`: every runtime gets one core, Go's "
+        f"GOMAXPROCS follows it); the load generator `build/bench/loadgen` (bench/loadgen.c: plain epoll, "
+        f"nothing of coring) is pinned to CPU 1. Rounds: {NET_ROUNDS}, servers interleaved, order reversed "
+        f"every other round. **Every figure comes from its own window** ({NET_DUR} s after a {NET_WARM} s warm-up):\n\n"
+        f"- *saturation req/s*: closed loop, one request in flight per connection. ⚑ = in some round the "
+        f"generator's thread was ≥ {servers.GEN_BOUND:.0%} busy, or at least as busy as the server (on a shared "
+        f"machine neither may reach {servers.GEN_BOUND:.0%}): the generator, not the server, set that figure "
+        f"(read CPU/request instead).\n"
+        f"- *@50% / @80%*: open loop at a fixed rate, the same for every server: 50% and 80% of the lowest "
+        f"saturation round of the slowest server of the table. *server CPU/req*: the server's CPU over "
+        f"exactly the window whose answers are counted (/proc/PID/task/*/schedstat, read by the generator "
+        f"at the window's edges), divided by them. *latency*: from each request's intended send time to its "
+        f"answer (no coordinated omission), HDR-style histogram (buckets < 0.8% wide). *generator lag "
+        f"p99*: how late the generator itself wrote requests — it is inside every latency figure.\n"
+        + (f"- *syscalls/req*, *io_uring_enter/req*: a separate window at the 50% rate with `perf stat -e "
+           f"raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter -p PID` attached; no other figure "
+           f"is taken while perf is attached (tracing slows every syscall).\n"
+           if NET["perf"] else f"- syscalls: not counted ({NET['perf_why']}).\n")
+        + "- No user/kernel split: the 100 Hz tick split (utime/stime) cannot resolve a few hundred ns per "
+          "request, and this VM exposes no PMU (`perf stat -e instructions:u` is not supported), so "
+          "user-space instructions per request are not measured.\n\n"
+          "Ratios: coring/server per round, then the median; for req/s above 1 means coring is faster, for "
+          "every other row below 1 does. *best peer* = the peer (floor excluded) with the best median for "
+          "that row.\n")
+    for bench, conns, title, srvs in net_jobs:
+        L.append(f"### {title}\n")
+        if title.startswith("echo on all cores"):
+            L.append(f"Every server may use every CPU (`taskset -c 0-{(os.cpu_count() or 2) - 1}`); the generator "
+                     f"stays on CPU 1, so on this 2-CPU machine it shares a core with the server: saturation is "
+                     f"bounded by both, and CPU/request at the fixed rates is the figure to read. coring: "
+                     f"`bench/group-echo.c`, a loop group (`cr_loop_group_start`, one loop per CPU), each loop "
+                     f"accepting on its own SO_REUSEPORT listener (plain socket calls: coring has no "
+                     f"SO_REUSEPORT server helper yet) with the zero-copy handler of examples/echo.c; Tokio: the "
+                     f"multi-thread runtime, one worker per CPU, one listener (`echo-mt.rs`); Go: the echo server "
+                     f"with GOMAXPROCS = the CPU count. nginx (2 workers) is not here: it is an HTTP server.\n")
+        if title in NET["rates"]:
+            slow, rates = NET["rates"][title]
+            L.append("Fixed rates: " + ", ".join(f"{lab} = {x:,.0f} req/s" for lab, x in rates if lab != HI)
+                     + f" (of {slow}'s lowest saturation round)"
+                     + "".join(f"; {HI} = {x:,.0f} req/s (80% of {NET['hi'][title]}'s, the slowest server but "
+                               f"asyncio and uvloop; servers whose lowest saturation round is under "
+                               f"{x / 0.9:,.0f} req/s skip it)" for lab, x in rates if lab == HI) + ".\n")
+        L += net_table(store, title, srvs, net_figs(), mark_bound=True)
         skipped = [sv for sv in srvs if not sv.ok]
         if skipped:
             L.append("\nSkipped: " + "; ".join(f"{sv.label} ({sv.reason})" for sv in skipped) + ".")
         L.append("")
+    extra = NET.get("extra", {})
+    http = next((srvs for b, c, t, srvs in net_jobs if b == "http"), [])
+    vt = f"HTTP validation, {HTTP_CONNS} connections"
+    if extra.get("validation"):
+        L.append(f"### {vt}: loadgen beside wrk and h2load\n")
+        L.append(
+            f"The same servers under three generators, each in its own window ({VALID_DUR} s, closed loop, "
+            f"{HTTP_CONNS} connections, one thread pinned to CPU 1): `loadgen -m http`, `wrk -t1 --latency`, "
+            f"`h2load --h1 -t1` (nghttp2-client; it reports a mean, no percentiles). Tolerance stated in "
+            f"advance: where the *server* is the bottleneck (the server's busy fraction ≥ 1.5× loadgen's: on this shared machine neither reaches 0.9 while other jobs take CPU), the "
+            f"three req/s agree within ±10% and the mean latencies within ±15% (a closed loop's mean latency "
+            f"is connections / req/s, so it follows). Where a generator is the bottleneck, req/s measures "
+            f"that generator: the table then shows each one's ceiling.\n")
+        figs = [(f, True) for f in ("loadgen req/s", "wrk req/s", "h2load req/s")] + \
+               [(f, False) for f in ("loadgen busy", "server busy (loadgen window)", "loadgen latency mean (closed loop)",
+                                     "h2load latency mean (closed loop)", "loadgen latency p50 (closed loop)",
+                                     "wrk latency p50 (closed loop)", "loadgen latency p99 (closed loop)",
+                                     "wrk latency p99 (closed loop)")]
+        L += net_table(store, vt, http, figs, ratios=False)
+        L.append("")
+        L += agreement(store, vt, http, [("wrk req/s", "loadgen req/s"), ("h2load req/s", "loadgen req/s")],
+                       ("h2load latency mean (closed loop)", "loadgen latency mean (closed loop)"))
+    et = f"echo validation, {ECHO_CONNS[0]} connections"
+    if extra.get("echo validation"):
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        L.append(f"### {et}: loadgen beside a second echo client\n")
+        L.append(f"The same echo servers under `loadgen` and under `bench/peers/go/echoclient.go` (written "
+                 f"separately: a goroutine per connection, blocking writes and reads, every latency kept and "
+                 f"sorted, echoed bytes compared), each in its own closed-loop window ({VALID_DUR} s, "
+                 f"{ECHO_CONNS[0]} connections, pinned to CPU 1). Same tolerance: where the server is the "
+                 f"bottleneck (the server's busy fraction ≥ 1.5× loadgen's: on this shared machine neither reaches 0.9 while other jobs take CPU), req/s within ±10% and mean latency within "
+                 f"±15%.\n")
+        figs = [("loadgen req/s", True), ("Go client req/s", True), ("loadgen busy", False),
+                ("server busy (loadgen window)", False), ("loadgen latency mean (closed loop)", False),
+                ("Go client latency mean (closed loop)", False), ("loadgen latency p50 (closed loop)", False),
+                ("Go client latency p50 (closed loop)", False), ("loadgen latency p99 (closed loop)", False),
+                ("Go client latency p99 (closed loop)", False)]
+        L += net_table(store, et, echo, figs, ratios=False)
+        L.append("")
+        L += agreement(store, et, echo, [("Go client req/s", "loadgen req/s")],
+                       ("Go client latency mean (closed loop)", "loadgen latency mean (closed loop)"))
+    if extra.get("idle"):
+        it = f"idle connections, {IDLE_CONNS:,} each parked in a read"
+        L.append(f"### {it}\n")
+        L.append(f"`loadgen -m idle -c {IDLE_CONNS}`: opens the connections, sends one byte on each and reads it "
+                 f"back (so every connection is accepted and its handler parked in a read), waits 0.3 s, then "
+                 f"reads the server's VmRSS. Figure: (VmRSS after − before) / connections. Kernel socket memory "
+                 f"is not in RSS (the same for every server). 100,000 connections are not measured: from the "
+                 f"one client address 127.0.0.1 to one port there are only ~28,000 ephemeral ports.\n")
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        L += net_table(store, it, echo, [(f"RSS per idle connection ({IDLE_CONNS:,})", False)])
+        L.append("")
+    if extra.get("churn"):
+        ct = f"connection churn, {CHURN_CONNS} concurrent"
+        L.append(f"### {ct}\n")
+        L.append(f"`loadgen -m churn -c {CHURN_CONNS}`: each of {CHURN_CONNS} slots connects (nonblocking), sends "
+                 f"64 bytes, reads the echo, closes (the client first), and starts over. connections/s over the "
+                 f"window; server CPU per connection from schedstat over the same window; latency from connect() "
+                 f"to the echo. Ports in TIME_WAIT are reused (net.ipv4.tcp_tw_reuse = 2, loopback).\n")
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        L += net_table(store, ct, echo, [("connections/s", True), ("server CPU/connection", False),
+                                         ("connect→echo latency p50", False), ("connect→echo latency p99", False),
+                                         ("generator busy", False)])
+        L.append("")
+    if extra.get("callgrind"):
+        L.append(f"### {CG_TITLE}: user-space instructions per request\n")
+        L.append("`bench/io-instr.py`: the server runs under `valgrind --tool=callgrind` while a client makes "
+                 "C connections do 20, then 60 rounds of one 64-byte message each; the difference of the two "
+                 "runs' instruction counts / (C × 40) is the user-space cost of one request (libc included, the "
+                 "kernel not). Deterministic: one run. Go cannot run under valgrind, the floor does not stop on "
+                 "a signal under it, and Python would take minutes: they are not measured.\n")
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        L += net_table(store, CG_TITLE, echo, [(f"user-space instructions/req, {c} conns", False)
+                                               for c in ECHO_CONNS])
+        L.append("")
+    elif NET.get("callgrind_why"):
+        L.append(f"User-space instructions per request: not measured ({NET['callgrind_why']}).\n")
+    if extra.get("payload"):
+        pt = f"echo payload sweep, {PAYLOAD_CONNS} connections, closed loop"
+        L.append(f"### {pt}\n")
+        L.append(f"`loadgen -c {PAYLOAD_CONNS} -s SIZE`: one message in flight per connection, every echoed byte "
+                 f"checked. MB/s = answers/s × size (one direction); server CPU/KiB from schedstat over the "
+                 f"counted window. At large sizes the copies through loopback TCP dominate every server.\n")
+        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        figs = []
+        for size in PAYLOADS:
+            figs += [(f"{size} B: MB/s echoed", True), (f"{size} B: server CPU/KiB", False),
+                     (f"{size} B: generator busy", False)]
+        L += net_table(store, pt, echo, figs)
+        L.append("")
+    return L
+
+
+# Rows that describe the measurement, not a runtime: kept out of the summary.
+DIAGNOSTIC = ("generator busy", "server busy", "generator lag", "loadgen ", "wrk ", "h2load ")
+HIGHER_BETTER = ("req/s", "connections/s", "MB/s")
+LABELS = {"coring": "coring", "boost": "Boost.Context", "swapcontext": "swapcontext", "go": "Go",
+          "asyncio": "asyncio", "uvloop": "uvloop", "tokio": "Tokio", "libuv": "libuv", "nginx": "nginx",
+          "floor": "liburing floor", "coring to_thread": "coring to_thread(pread)"}
+
+
+def summary(store, runtimes, net_jobs):
+    """Every figure coring has, one line each: coring, the best peer, their
+    ratio, and who is ahead — the table the README copies."""
+    L = ["## Summary: every figure, coring against its best peer\n"]
+    L.append("One line per figure of this report (diagnostic rows — generator/server busy, generator lag — "
+             "and the validation table excepted). *best peer* = the runtime other than coring (the liburing "
+             "floor excluded: it is a reference, not a runtime) with the best median in that row; the ratio "
+             "is coring/peer per round, then the median (min–max). *ahead*: coring better by > 3% in the "
+             "median and in every round; *behind*: worse by > 3% and in every round; *mixed*: the rounds "
+             "disagree or the medians are within 3%. ⚑ = generator-bound.\n")
+    L.append("| figure | unit | coring | best peer | coring/peer | |")
+    L.append("|---|---|---|---|---|---|")
+    titles = {t: srvs for _, _, t, srvs in net_jobs}
+    for (row, rt), xs in list(store.samples.items()):
+        if rt != "coring" or not any(x is not None for x in xs):
+            continue
+        if any(d in row.split(": ", 1)[-1] for d in DIAGNOSTIC) or " validation, " in row.split(": ", 1)[0]:
+            continue
+        higher = any(row.endswith(h) or f"{h} " in row.split(": ", 1)[-1] for h in HIGHER_BETTER)
+        best = None
+        for (r2, peer), ys in store.samples.items():
+            if r2 != row or peer in ("coring", "floor", "coring to_thread"):
+                continue
+            m = med(ys)
+            if m and m[0] > 0 and (best is None or (m[0] > best[1] if higher else m[0] < best[1])):
+                best = (peer, m[0])
+        title = row.split(": ", 1)[0]
+        mark = lambda name: " ⚑" if row.endswith("saturation req/s") and title in titles and \
+            gen_bound(store, title, name) else ""  # noqa: E731
+        c = cell(xs) + mark("coring")
+        if not best:
+            L.append(f"| {row} | {store.units.get(row, '')} | {c} | — | — | |")
+            continue
+        peer = best[0]
+        rr = paired_ratios(xs, store.get(row, peer))
+        m = med(rr)
+        verdict = ""
+        if m:
+            good = (lambda r: r > 1.03) if higher else (lambda r: r < 0.97)
+            bad = (lambda r: r < 0.97) if higher else (lambda r: r > 1.03)
+            verdict = "ahead" if all(good(r) for r in rr) else "**behind**" if all(bad(r) for r in rr) else "mixed"
+        L.append(f"| {row} | {store.units.get(row, '')} | {c} | {LABELS.get(peer, peer)} "
+                 f"{cell(store.get(row, peer))}{mark(peer)} | {ratio_cell(xs, store.get(row, peer))} | {verdict} |")
+    L.append("")
     return L
 
 
@@ -869,18 +1304,34 @@ def threads_report(store, th_jobs):
         return []
     L = ["## Threads: to_thread, cross-thread submission, work-stealing deque\n"]
     L.append(f"coring's programs are `bench/thread-*.c`; each runs coring and libuv one after the "
-             f"other in one process (ROUNDS=1: one sample per round). to_thread: coring "
-             f"`cr_to_thread` (default pool: one worker per CPU), libuv `uv_queue_work` (4 threads), "
-             f"asyncio/uvloop `asyncio.to_thread` (default executor), Tokio `spawn_blocking` "
-             f"(current-thread runtime, blocking pool grows on demand); {TO_THREAD_N:,} jobs "
-             f"({PY_TO_THREAD_N:,} for asyncio/uvloop), first submission to last completion. "
+             f"other in one process (ROUNDS=1: one sample per round). to_thread: every pool gets "
+             f"{POOL_WORKERS} threads (the CPU count): coring `cr_to_thread` (WORKERS={POOL_WORKERS}), "
+             f"libuv `uv_queue_work` (UV_THREADPOOL_SIZE={POOL_WORKERS}), asyncio/uvloop `asyncio.to_thread` "
+             f"(default executor set to a ThreadPoolExecutor of {POOL_WORKERS}), Tokio `spawn_blocking` "
+             f"(current-thread runtime, `max_blocking_threads({POOL_WORKERS})`); {TO_THREAD_N:,} jobs "
+             f"({PY_TO_THREAD_N:,} for asyncio/uvloop), first submission to last completion; *CPU ns per job* "
+             f"is the process's CPU time (every thread) over the same span — coring's workers spin briefly "
+             f"before parking, which buys wall time with CPU: read both rows. "
              f"Cross-thread: {XTHREAD_N:,} submissions ({PY_XTHREAD_N:,} for asyncio/uvloop) from "
              f"{XTHREAD_PRODUCERS} producer threads into one loop, until the loop has run the last: "
              f"callbacks (coring `cr_call_soon_threadsafe`, libuv a mutex-protected list + "
              f"`uv_async_send`, asyncio `call_soon_threadsafe`) and coroutines (coring "
              f"`cr_run_coroutine_threadsafe`, asyncio `run_coroutine_threadsafe`, Tokio "
-             f"`Handle::spawn`). Ratios: coring/peer per round, then the median; below 1 = coring "
-             f"faster.\n")
+             f"`Handle::spawn`). Equal work: coring's coroutine and Tokio's task both bump a plain "
+             f"counter owned by the loop thread and create no future/JoinHandle kept by anyone (Tokio: a "
+             f"thread-local Cell, no Arc clone per task). Timers (`bench/timers.c` and its peers): "
+             f"{TIMER_LIVE:,} timers stay armed (deadlines 1–10 s, none fires) and every 1 ms tick "
+             f"{TIMER_RATE // 1000} of them are cancelled and re-armed, for {TIMER_SECS} s; the figure is the "
+             f"process's CPU time per arm+cancel pair, the 1,000 tick wake-ups a second included (the same for "
+             f"every peer): coring `cr_call_later` + `cr_handle_cancel`, libuv `uv_timer_stop` + "
+             f"`uv_timer_start`, Go `time.AfterFunc` + `Stop` (default GOMAXPROCS), asyncio/uvloop `call_later` "
+             f"+ `cancel`, Tokio a `Sleep` registered by one poll and dropped. File reads (`bench/fileread.c` "
+             f"and its peers): {FILE_READS:,} random 4 KiB-aligned reads of a {FILE_MIB} MiB file read through "
+             f"once before (page-cache hits: each path's overhead, not the disk's), {FILE_INFLIGHT} in flight: "
+             f"coring `cr_read` (io_uring), coring `cr_to_thread(pread)` (its pool), libuv `uv_fs_read` (its "
+             f"pool), Go `File.ReadAt` from {FILE_INFLIGHT} goroutines, Tokio `spawn_blocking(pread)` (what "
+             f"tokio::fs does); every pool has {POOL_WORKERS} threads; wall and CPU ns per read. asyncio/uvloop "
+             f"are not run here. Ratios: coring/peer per round, then the median; below 1 = coring faster.\n")
     for title, rows, runners in th_jobs:
         cols = []
         for rn in runners:
@@ -888,7 +1339,7 @@ def threads_report(store, th_jobs):
                 if runtime not in [c for c, _ in cols]:
                     cols.append((runtime, {"coring": "coring"}.get(runtime, runtime)))
         labels = {"coring": "coring", "libuv": "libuv", "asyncio": "asyncio", "uvloop": "uvloop",
-                  "tokio": "Tokio"}
+                  "tokio": "Tokio", "go": "Go", "coring to_thread": "coring to_thread(pread)"}
         peers = [c for c, _ in cols if c != "coring"]
         L.append(f"### {title}\n")
         L.append("| figure | " + " | ".join(labels.get(c, c) for c, _ in cols)
@@ -924,38 +1375,64 @@ def copy_latest(stamp, base):
             shutil.copyfile(src, os.path.join(RESULTS, base.replace(stamp, "latest") + f".{ext}"))
 
 
-def plot_latency(stamp, store, net_jobs):
-    """Echo latency percentiles (p50/p99/p999) per server, log scale."""
+def plot_servers(stamp, store, net_jobs):
+    """Server results: CPU per request at the fixed rates, latency
+    percentiles at the higher rate, saturation req/s (⚑ generator-bound)."""
     gp = shutil.which("gnuplot")
-    rows = []
-    for bench, conns, title, srvs, dur in net_jobs:
-        if bench != "echo":
-            continue
-        for sv in srvs:
-            vals = [med(store.get(f"{title}: latency {p}", sv.name)) for p in ("p50", "p99", "p999")]
-            if all(vals):
-                rows.append((f"{sv.label} · {conns}", [v[0] for v in vals]))
-    if not gp or not rows:
+    if not gp or not net_jobs:
         return []
     work = os.path.join(OUT, "plot")
     os.makedirs(work, exist_ok=True)
-    dat = os.path.join(work, "latency.dat")
-    with open(dat, "w") as f:
-        f.write('"server · connections" "p50" "p99" "p999"\n')
-        for label, v in rows:
-            f.write(f'"{label}" ' + " ".join(f"{x:.1f}" for x in v) + "\n")
-    gnuplot(gp, f"{stamp}-latency", "1200,600", f"""set title 'echo, {ECHO_SIZE}-byte messages: latency percentiles per server (µs, log scale; medians of rounds)'
+    short = {"echo": "echo", "http": "HTTP"}
+    hi = RATE_FRACTIONS[-1][0]
+    specs = [  # (base, title, ylabel, [figure per column], column titles, log y)
+        ("cpu", "server CPU per request at fixed offered loads (same req/s for every server; medians of rounds)",
+         "server CPU per request (ns, schedstat)",
+         [f"server CPU/req @{lab}" for lab, _ in RATE_FRACTIONS] + [f"server CPU/req @{HI}"],
+         [f"at {lab} of the slowest server's saturation" for lab, _ in RATE_FRACTIONS]
+         + ["at 80% of the slowest compiled server's (hi)"], False),
+        ("latency-hi", "latency at the 'hi' rate (80% of the slowest server but asyncio/uvloop), open loop",
+         "latency (µs, log scale)", [f"latency {p} @{HI}" for p in ("p50", "p99", "p999")],
+         ["p50", "p99", "p99.9"], True),
+        ("latency", f"latency at the {hi} fixed rate, from each request's intended send time (open loop)",
+         "latency (µs, log scale)", [f"latency {p} @{hi}" for p in ("p50", "p99", "p999")],
+         ["p50", "p99", "p99.9"], True),
+        ("saturation", "saturation req/s, closed loop (⚑ in the label: the load generator was the bottleneck)",
+         "requests per second", ["saturation req/s"], ["req/s"], False),
+    ]
+    made = []
+    for base, title, ylabel, figs, cols, logy in specs:
+        rows = []
+        for bench, conns, jt, srvs in net_jobs:
+            for sv in srvs:
+                vals = [med(store.get(f"{jt}: {f}", sv.name)) for f in figs]
+                if any(vals):
+                    flag = " ⚑" if base == "saturation" and gen_bound(store, jt, sv.name) else ""
+                    rows.append((f"{sv.label} · {short[bench]} {conns}{flag}", [v[0] if v else None for v in vals]))
+        if not rows:
+            continue
+        dat = os.path.join(work, f"servers-{base}.dat")
+        with open(dat, "w") as f:
+            f.write('"server · benchmark, connections" ' + " ".join(f'"{c}"' for c in cols) + "\n")
+            for label, v in rows:
+                f.write(f'"{label}" ' + " ".join("-" if x is None else f"{x:.1f}" for x in v) + "\n")
+        gnuplot(gp, f"{stamp}-servers-{base}", "1300,620", f"""set title "{title}"
+set datafile missing '-'
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set logscale y
+{'set logscale y' if logy else 'set yrange [0:*]'}
 set grid ytics
+set ylabel "{ylabel}"
+set xlabel "server · benchmark, connections"
 set key outside right top
-set xtics rotate by -25 left
-plot for [i=2:4] '{dat}' using i:xtic(1) title columnheader(i)
+set xtics rotate by -30 left
+set bmargin 9
+plot for [i=2:{len(cols) + 1}] '{dat}' using i:xtic(1) title columnheader(i)
 """)
-    copy_latest(stamp, f"{stamp}-latency")
-    return [("echo latency percentiles", "latest-latency")]
+        copy_latest(stamp, f"{stamp}-servers-{base}")
+        made.append((title, f"latest-servers-{base}"))
+    return made
 
 
 def plot(stamp, store, peers, fig_title):

@@ -5,7 +5,11 @@
  * coring: 64 tasks each loop on cr_to_thread until the jobs are used up.
  * libuv: 64 requests; each after_work callback queues the next.
  * Both pools keep their defaults (coring: one worker per CPU; libuv: 4
- * threads) unless WORKERS=N is set, which sizes both.
+ * threads) unless WORKERS=N is set, which sizes both (make bench sets it to
+ * the CPU count for every peer: equal pools). Besides wall time per job it
+ * reports the process's CPU time per job (CLOCK_PROCESS_CPUTIME_ID: loop
+ * thread + workers), since a pool that spins before parking buys wall time
+ * with CPU.
  *
  *   tools/bench-threads.sh   (or: ROUNDS=7 build/bench/thread-to-thread)
  */
@@ -18,6 +22,15 @@
 
 static long remaining;
 static long sink_work;
+
+static int64_t cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double last_cpu; /* CPU ns per job of the last run */
 
 static int tiny(void *arg, void **result)
 {
@@ -64,11 +77,12 @@ static int coring_wrap(void *arg, void **result)
 static double run_coring(void)
 {
     remaining = JOBS;
-    int64_t t0 = now_ns();
+    int64_t t0 = now_ns(), c0 = cpu_ns();
     if (cr_run(coring_wrap, NULL, NULL) < 0) {
         fprintf(stderr, "coring run failed\n");
         exit(1);
     }
+    last_cpu = (double)(cpu_ns() - c0) / JOBS;
     return (double)(now_ns() - t0) / JOBS;
 }
 
@@ -93,7 +107,7 @@ static double run_libuv(void)
     uv_loop_init(&loop);
     static uv_work_t reqs[INFLIGHT];
     uv_left = JOBS;
-    int64_t t0 = now_ns();
+    int64_t t0 = now_ns(), c0 = cpu_ns();
     for (int i = 0; i < INFLIGHT; i++) {
         uv_left--;
         reqs[i].data = (void *)(intptr_t)i;
@@ -101,6 +115,7 @@ static double run_libuv(void)
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     double r = (double)(now_ns() - t0) / JOBS;
+    last_cpu = (double)(cpu_ns() - c0) / JOBS;
     uv_loop_close(&loop);
     return r;
 }
@@ -117,21 +132,28 @@ int main(void)
     }
     series c = {.name = "coring cr_to_thread (64 in flight)"};
     series u = {.name = "libuv uv_queue_work (64 in flight)"};
+    series cc = {.name = "coring CPU per job"}, uc = {.name = "libuv CPU per job"};
     run_coring(); /* warm both pools */
     run_libuv();
     for (int i = 0; i < rounds; i++) {
         c.v[c.n++] = run_coring();
+        cc.v[cc.n++] = last_cpu;
         u.v[u.n++] = run_libuv();
+        uc.v[uc.n++] = last_cpu;
     }
     printf("to_thread: %d tiny jobs, %d in flight, coring workers %u, libuv threads %s\n", JOBS,
            INFLIGHT, cr_pool_workers(pool ? pool : cr_pool_default()),
            getenv("UV_THREADPOOL_SIZE") ? getenv("UV_THREADPOOL_SIZE") : "4");
     report(&c);
     report(&u);
+    report(&cc);
+    report(&uc);
     printf("  ratio coring/libuv (medians): %.2f  (goal < 0.5)\n", median(&c) / median(&u));
     /* For bench/run.py (make bench runs this with ROUNDS=1, one sample per round). */
     printf("RESULT to_thread_coring %.1f ns/job\nRESULT to_thread_libuv %.1f ns/job\n", median(&c),
            median(&u));
+    printf("RESULT to_thread_cpu_coring %.1f ns/job\nRESULT to_thread_cpu_libuv %.1f ns/job\n", median(&cc),
+           median(&uc));
     if (pool)
         cr_pool_free(pool);
     return 0;

@@ -83,10 +83,22 @@ typedef struct cr_loop_opts {
     size_t stack_size;     /* default task stack; 0 = 64 KiB (rounded to pages) */
     unsigned stack_cache;  /* stacks kept resident for reuse; 0 = 1024 */
     unsigned flags;        /* CR_LOOP_* */
+    unsigned backend;      /* CR_BACKEND_*; 0 = AUTO (CORING_BACKEND, else probe) */
 } cr_loop_opts;
 
+/* Which kernel interface a loop runs on (docs/backends.md). AUTO: the
+ * CORING_BACKEND environment variable (uring|epoll) if set, else io_uring when
+ * the kernel and the seccomp policy allow it, else epoll. Forcing io_uring
+ * where it is refused fails cr_loop_new and cr_setup_error() says why. */
+enum {
+    CR_BACKEND_AUTO = 0,
+    CR_BACKEND_URING = 1,
+    CR_BACKEND_EPOLL = 2,
+};
+
 /* asyncio.new_event_loop. opts may be NULL. On failure returns a negative
- * errno and, when io_uring itself is refused, cr_setup_error() says why. */
+ * errno and, when the backend cannot be set up (a forced io_uring that is
+ * refused), cr_setup_error() says why. */
 CR_API int cr_loop_new(cr_loop **out, const cr_loop_opts *opts);
 /* Closes (if not yet) and frees. -EBUSY if running. NULL is a no-op. Tasks still
  * pending are finished as cancelled without running their bodies further. */
@@ -106,6 +118,8 @@ CR_API double cr_loop_time(const cr_loop *loop);
 CR_API int64_t cr_loop_time_ns(const cr_loop *loop);
 /* One line naming why the last cr_loop_new on this thread failed ("" if none). */
 CR_API const char *cr_setup_error(void);
+/* The backend loop runs on: "io_uring" or "epoll" (NULL for a NULL loop). */
+CR_API const char *cr_loop_backend(const cr_loop *loop);
 
 /* Per OS thread. get_event_loop creates (and sets) one if the thread has none;
  * NULL only if that fails. */

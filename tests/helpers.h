@@ -46,6 +46,34 @@ static inline void tlog_add(tlog *l, const char *fmt, ...)
                      cr_strerror(rc_), (want));                                   \
     } while (0)
 
+/* Rounds of a stress loop that creates a task per round. Under TSan every
+ * task is also a TSan fiber whose ~850 KB of state is zeroed page by page:
+ * 3-15 ms apiece on a 2-vCPU VM with both cores busy, so such loops run
+ * `tsan` rounds there instead of `n` (the count is scaled, the budget is
+ * not; see tests/README.md). */
+#if defined(__SANITIZE_THREAD__)
+#define STRESS_ROUNDS(n, tsan) (tsan)
+#else
+#define STRESS_ROUNDS(n, tsan) (n)
+#endif
+
+/* A deadline that only guards against a hang and is never meant to be hit:
+ * for tests that start hundreds of tasks at once, which under TSan on a slow
+ * loaded machine can hold the loop for seconds (a fiber each). */
+#define GUARD_S 60.0
+
+/* Does a default loop run on io_uring here (not forced to or fallen back on
+ * epoll)? For the one-line skip of tests that pin an io_uring-only detail. */
+static inline bool on_io_uring(void)
+{
+    cr_loop *l;
+    if (cr_loop_new(&l, NULL) < 0)
+        return false;
+    bool yes = !strcmp(cr_loop_backend(l), "io_uring");
+    cr_loop_free(l);
+    return yes;
+}
+
 #define IPTR(x) ((void *)(intptr_t)(x))
 #define PINT(p) ((int)(intptr_t)(p))
 

@@ -9,7 +9,9 @@
 #include "helpers.h"
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -74,6 +76,35 @@ static inline void connect_out_of_fds(int *c, int n, int port, struct rlimit *ol
     cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
     for (int i = 0; i < n; i++)
         cr_assert_eq(connect(c[i], (struct sockaddr *)&ss, len), 0);
+}
+
+/* Fix the kernel's buffering between a sender fd and its peer's receiving
+ * fd at a few hundred KB: with autotuning, loopback TCP can soak up several
+ * MB given time, so "the peer never reads, the sender must wait" would
+ * depend on how fast the machine is. */
+static inline void small_socket_buffers(int snd_fd, int rcv_fd)
+{
+    int sz = 64 * 1024;
+    cr_assert_eq(setsockopt(snd_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz), 0);
+    cr_assert_eq(setsockopt(rcv_fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz), 0);
+}
+
+/* Yield until the bytes written on the TCP socket wfd have reached the loop:
+ * the peer acked them (SIOCOUTQ on wfd is 0) and the ring took them off
+ * rfd's receive queue (SIOCINQ on rfd is 0); then two loop turns so their
+ * completions have been handled. Waits for the event, never a guessed time. */
+static inline void wait_taken_by_loop(int rfd, int wfd)
+{
+    for (int i = 0; i < 10000; i++) { /* at most ~10 s: then the asserts say why */
+        int out = -1, in = -1;
+        cr_assert_eq(ioctl(wfd, SIOCOUTQ, &out), 0);
+        cr_assert_eq(ioctl(rfd, SIOCINQ, &in), 0);
+        if (out == 0 && in == 0)
+            break;
+        cr_sleep(0.001);
+    }
+    cr_assert_eq(cr_sleep(0), 0);
+    cr_assert_eq(cr_sleep(0), 0);
 }
 
 #endif

@@ -48,15 +48,17 @@ static void run_task(cr_loop *l, cr_task_fn fn, void *arg, const char *name)
 Test(debug, slow_task_is_named)
 {
     cr_loop *l = debug_loop();
-    cr_assert_eq(cr_loop_set_slow_callback_duration(l, 0.05), 0);
+    /* 0.5 s: a quick task's first step (a stack, under TSan a fiber costing
+     * milliseconds) stays far below it even on a slow, loaded machine. */
+    cr_assert_eq(cr_loop_set_slow_callback_duration(l, 0.5), 0);
     cr_assert_eq(cr_loop_set_slow_callback_duration(l, -1), -EINVAL);
     run_task(l, hog, IPTR(0), "quick");
     LOG_EQ(&MSGS, "");
-    run_task(l, hog, IPTR(60), "hog");
+    run_task(l, hog, IPTR(600), "hog");
     cr_assert(strstr(MSGS.buf, "task 'hog' blocked the loop for"), "%s", MSGS.buf);
     cr_assert_eq(cr_loop_set_debug(l, false), 0);
     memset(&MSGS, 0, sizeof MSGS);
-    run_task(l, hog, IPTR(60), "hog2");
+    run_task(l, hog, IPTR(600), "hog2");
     LOG_EQ(&MSGS, "");
     cr_loop_free(l);
 }
@@ -94,6 +96,9 @@ static int spawner(void *arg, void **r)
 Test(debug, unretrieved_failure_is_reported)
 {
     cr_loop *l = debug_loop();
+    /* Only failure reports are asked about here: a slow machine's slow-task
+     * warning (default 100 ms) would name the other tasks too. */
+    cr_assert_eq(cr_loop_set_slow_callback_duration(l, 100), 0);
     run_task(l, spawner, NULL, "main");
     cr_assert(strstr(MSGS.buf, "task 'forgotten' failed with -5"), "%s", MSGS.buf);
     cr_assert_null(strstr(MSGS.buf, "awaited"), "%s", MSGS.buf);

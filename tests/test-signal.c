@@ -12,6 +12,20 @@
 static tlog LOG;
 static cr_event *EV;
 
+/* Each test starts from the default dispositions: a shell that runs the
+ * suite in the background (`bash .ci/run &`, nohup, some CI runners) hands
+ * it SIGINT and SIGQUIT ignored, an ignored signal is discarded even while
+ * blocked for a signalfd, and cr_run rightly leaves an ignored SIGINT alone
+ * (asyncio does the same) — the SIGINT tests would then wait forever. */
+static void default_dispositions(void)
+{
+    signal(SIGINT, SIG_DFL);
+    signal(SIGUSR1, SIG_DFL);
+    signal(SIGUSR2, SIG_DFL);
+}
+
+TestSuite(signal, .init = default_dispositions);
+
 static void on_signal(int sig, void *arg)
 {
     tlog_add(&LOG, "sig%d:%s", sig, (const char *)arg);
@@ -40,8 +54,9 @@ static int from_task_main(void *arg, void **r)
     EV = cr_event_new();
     cr_assert_eq(cr_add_signal_handler(l, SIGUSR1, on_signal, "usr1"), 0);
     cr_assert(blocked(SIGUSR1));
-    cr_task *s[2] = {cr_create_task(sleeper, IPTR(100)), cr_create_task(sleeper, IPTR(200))};
-    cr_sleep(0.001); /* both sleep now */
+    /* 0.5 s and 0.6 s: far longer than delivering one signal takes, even under TSan */
+    cr_task *s[2] = {cr_create_task(sleeper, IPTR(500)), cr_create_task(sleeper, IPTR(600))};
+    cr_sleep(0); /* exact: both sleep now */
     kill(getpid(), SIGUSR1);
     tlog_add(&LOG, "sent");
     cr_assert_eq(cr_event_wait(EV), 0);
@@ -61,7 +76,7 @@ static int from_task_main(void *arg, void **r)
 Test(signal, handler_runs_from_the_loop_while_tasks_sleep)
 {
     RUN_EXPECT(from_task_main, NULL, 0);
-    LOG_EQ(&LOG, "sent sig10:usr1 woke slept100:0 slept200:0");
+    LOG_EQ(&LOG, "sent sig10:usr1 woke slept500:0 slept600:0");
 }
 
 static void *thread_kill(void *arg)

@@ -185,6 +185,8 @@ static int waterline_wait_main(void *arg, void **result)
     c->opts.high_water = 64 * 1024;
     c->opts.low_water = 16 * 1024;
     cr_assert_eq(open_pair(c), 0);
+    /* 4 MiB can never all sit in the kernel: drain must wait for the peer */
+    small_socket_buffers(c->p[0], c->p[1]);
     static char big[4 << 20];
     cr_assert_eq(cr_stream_write(c->s, big, sizeof big), (ssize_t)sizeof big);
     cr_task *d = cr_create_task(drain_task, c->s);
@@ -297,7 +299,8 @@ static int cancel_read_main(void *arg, void **result)
     (void)result;
     struct sctx *c = arg;
     cr_assert_eq(open_pair(c), 0);
-    for (int i = 0; i < 1000; i++) {
+    /* 1,000 took 11 s under TSan on the loaded 2-vCPU VM: 200 there. */
+    for (int i = 0; i < STRESS_ROUNDS(1000, 200); i++) {
         cr_task *t = cr_create_task(blocked_reader, c->s);
         cr_sleep(0);
         cr_cancel(t);
@@ -414,17 +417,34 @@ static int drain_blocked(void *arg, void **result)
     return cr_stream_drain(arg);
 }
 
+/* Fill fd's send path until the kernel takes nothing more (the peer never
+ * reads), so that a send submitted next moves no byte at all. */
+static void fill_socket(int fd)
+{
+    static char junk[65536];
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    do {
+        while (send(fd, junk, sizeof junk, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+            ;
+    } while (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT));
+}
+
 static int free_under_waiters_main(void *arg, void **result)
 {
     (void)result;
     struct sctx *c = arg;
     c->opts.high_water = 1024;
     cr_assert_eq(open_pair(c), 0);
+    /* Small fixed buffers, filled before the stream writes: drain surely
+     * waits, on a send that has moved nothing when abort cancels it (a send
+     * cancelled part-way is a library bug: abort_with_partial_send_closes). */
+    small_socket_buffers(c->p[0], c->p[1]);
+    fill_socket(c->p[0]);
     static char big[4 << 20];
     cr_stream_write(c->s, big, sizeof big); /* the peer never reads: drain blocks */
     cr_task *r = cr_create_task(blocked_reader, c->s);
     cr_task *d = cr_create_task(drain_blocked, c->s);
-    cr_sleep(0.01);
+    cr_sleep(0); /* exact: both have started and wait (the peer never reads) */
     cr_stream_abort(c->s);
     cr_stream_free(c->s); /* misuse: others still wait on it */
     cr_assert_eq(cr_await(r, NULL), -ESHUTDOWN);
@@ -443,5 +463,41 @@ Test(stream, free_with_waiters_is_safe)
     int before = count_fds();
     struct sctx c = {0};
     RUN_EXPECT(free_under_waiters_main, &c, 0);
+    cr_assert_eq(count_fds(), before);
+}
+
+static int partial_abort_main(void *arg, void **result)
+{
+    (void)result;
+    struct sctx *c = arg;
+    c->opts.high_water = 1024;
+    cr_assert_eq(open_pair(c), 0);
+    small_socket_buffers(c->p[0], c->p[1]);
+    static char big[4 << 20];
+    cr_stream_write(c->s, big, sizeof big); /* part of it goes, the rest waits */
+    cr_task *d = cr_create_task(drain_blocked, c->s);
+    cr_sleep(0);
+    cr_stream_abort(c->s);
+    int rc = cr_wait_for(d, 5.0, NULL); /* 5 s: a guard, not a race */
+    cr_assert(rc == -ECONNABORTED || rc == -ESHUTDOWN, "drain after abort: %d", rc);
+    cr_future_unref(d);
+    cr_assert_eq(cr_stream_set_timeout(c->s, 5.0), 0);
+    cr_assert_eq(cr_stream_wait_closed(c->s), 0, "the stream closes");
+    cr_stream_free(c->s);
+    close(c->p[1]);
+    return 0;
+}
+
+/* Aborting a stream whose send the kernel has taken part of ends the send,
+ * wakes drain and closes the stream.
+ * DISABLED: lib/stream.c bug (report of issue 16). The abort's cancel ends
+ * the send with the bytes moved so far (res > 0, not -ECANCELED), and
+ * send_complete then kick_send()s the rest again: the stream never closes
+ * and a drain waiter is never woken. Enable once fixed. */
+Test(stream, abort_with_partial_send_closes, .disabled = true)
+{
+    int before = count_fds();
+    struct sctx c = {0};
+    RUN_EXPECT(partial_abort_main, &c, 0);
     cr_assert_eq(count_fds(), before);
 }

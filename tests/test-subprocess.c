@@ -21,24 +21,42 @@ static cr_subprocess *spawn(const char *const *argv, int in, int out, int err)
     return p;
 }
 
+struct tick {
+    const char *flag; /* the child writes only once this file exists */
+    int ticked;
+};
+
+/* Three loop turns, then the file the child waits for: the child's output
+ * can only arrive after this task ran, and it can only run if the loop
+ * runs while main's read waits. Events, not a race against a timer. */
 static int ticker(void *arg, void **r)
 {
     (void)r;
+    struct tick *tk = arg;
     for (int i = 0; i < 3; i++)
-        cr_sleep(0.001);
-    *(int *)arg = 1;
+        cr_sleep(0);
+    tk->ticked = 1;
+    int fd = open(tk->flag, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    cr_assert_geq(fd, 0);
+    close(fd);
     return 0;
 }
 
 static int read_main(void *arg, void **r)
 {
     (void)arg, (void)r;
-    const char *argv[] = {"sh", "-c", "sleep 0.02; printf 'hello\\nworld'; exit 3", NULL};
+    struct tick tk = {0};
+    char flag[64], script[160];
+    snprintf(flag, sizeof flag, "/tmp/coring-tick-%d", (int)getpid());
+    unlink(flag);
+    tk.flag = flag;
+    snprintf(script, sizeof script,
+             "while [ ! -e %s ]; do sleep 0.01; done; printf 'hello\\nworld'; exit 3", flag);
+    const char *argv[] = {"sh", "-c", script, NULL};
     cr_subprocess *p = spawn(argv, CR_SUBPROCESS_DEVNULL, CR_SUBPROCESS_PIPE, CR_SUBPROCESS_INHERIT);
     cr_assert_gt(cr_subprocess_pid(p), 0);
     cr_assert_eq(cr_subprocess_fd(p, 0), -1);
-    int ticked = 0;
-    cr_task *t = cr_create_task(ticker, &ticked); /* the loop runs while we read */
+    cr_task *t = cr_create_task(ticker, &tk); /* the loop runs while we read */
     char buf[64];
     size_t len = 0;
     ssize_t n;
@@ -47,7 +65,7 @@ static int read_main(void *arg, void **r)
     cr_assert_eq(n, 0, "EOF");
     buf[len] = 0;
     cr_assert_str_eq(buf, "hello\nworld");
-    cr_assert(ticked, "other tasks ran while the read waited");
+    cr_assert(tk.ticked, "other tasks ran while the read waited");
     int code = -1;
     cr_assert_not(cr_subprocess_returncode(p, &code));
     cr_assert_eq(cr_subprocess_wait(p, &code), 0);
@@ -58,6 +76,7 @@ static int read_main(void *arg, void **r)
     cr_await(t, NULL);
     cr_future_unref(t);
     cr_assert_eq(cr_subprocess_free(p), 0);
+    unlink(flag);
     return 0;
 }
 
@@ -117,7 +136,7 @@ static int signals_main(void *arg, void **r)
     const char *sl[] = {"sleep", "10", NULL};
     cr_subprocess *p = spawn(sl, 0, 0, 0);
     cr_task *w = cr_create_task(waiter, p);
-    cr_sleep(0.005);
+    cr_sleep(0); /* exact: the waiter has started and waits (the child sleeps 10 s) */
     cr_assert_eq(cr_subprocess_free(p), -EBUSY, "a task waits on it");
     cr_cancel(w); /* waiting is cancellable; the child is untouched */
     cr_assert_eq(cr_await(w, NULL), -ECANCELED);

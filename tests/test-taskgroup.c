@@ -7,6 +7,7 @@
 
 static tlog LOG;
 static cr_event *GATE;
+static int STARTED; /* children that have begun to run */
 
 /* arg v: |v| < 1000: yield |v| loop turns (deterministic order), >= 1000:
  * sleep |v| ms (long enough to be cancelled); then succeed if v > 0 or fail
@@ -16,6 +17,7 @@ static int child(void *arg, void **r)
 {
     (void)r;
     int v = PINT(arg), n = v < 0 ? -v : v, rc = 0;
+    STARTED++;
     if (v == GATED) {
         rc = cr_event_wait(GATE);
         tlog_add(&LOG, "g:%d", rc);
@@ -171,8 +173,13 @@ static int parent(void *arg, void **r)
 static int cancel_parent_main(void *arg, void **r)
 {
     (void)r;
+    struct plan *p = arg;
     cr_task *t = cr_create_task(parent, arg);
-    cr_sleep(0.005);
+    /* Yield until every child runs (so each has something to cancel): the
+     * parent is then parked in wait or in its body's sleep. */
+    for (int i = 0; i < 100 && STARTED < p->n; i++)
+        cr_sleep(0);
+    cr_assert_eq(STARTED, p->n);
     cr_cancel(t);
     int rc = cr_await(t, NULL);
     cr_future_unref(t);

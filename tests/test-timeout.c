@@ -29,7 +29,7 @@ static int expiry_main(void *arg, void **r)
     cr_assert_eq(cr_task_cancelling(cr_current_task()), 0);
     cr_assert_eq(cr_sleep(0.001), 0, "no cancel left over");
     /* a scope that does not expire passes the result through */
-    to = cr_timeout(1);
+    to = cr_timeout(100);
     rc = cr_timeout_end(to, body_sleeps(2, 0.001));
     cr_assert_eq(rc, 0);
     return 0;
@@ -72,16 +72,16 @@ static int nested_main(void *arg, void **r)
 {
     (void)arg, (void)r;
     /* inner expires first: inner reports the timeout, outer sees the result */
-    cr_timeout_scope *outer = cr_timeout(1);
+    cr_timeout_scope *outer = cr_timeout(100); /* the other side: effectively never */
     cr_timeout_scope *inner = cr_timeout(0.005);
-    int rc = cr_timeout_end(inner, cr_sleep(0.5));
+    int rc = cr_timeout_end(inner, cr_sleep(100));
     tlog_add(&LOG, "inner:%d", rc);
     rc = cr_timeout_end(outer, cr_sleep(0.001));
     tlog_add(&LOG, "outer:%d", rc);
     /* outer expires first: the inner passes the cancel on, the outer claims it */
     outer = cr_timeout(0.005);
-    inner = cr_timeout(1);
-    rc = cr_timeout_end(inner, cr_sleep(0.5));
+    inner = cr_timeout(100);
+    rc = cr_timeout_end(inner, cr_sleep(100));
     tlog_add(&LOG, "inner:%d", rc);
     rc = cr_timeout_end(outer, rc);
     tlog_add(&LOG, "outer:%d", rc);
@@ -91,7 +91,7 @@ static int nested_main(void *arg, void **r)
     int64_t t0 = cr_loop_time_ns(cr_get_running_loop(NULL));
     while (cr_loop_time_ns(cr_get_running_loop(NULL)) - t0 < 10 * 1000 * 1000)
         ; /* hold the loop so both deadlines pass */
-    rc = cr_timeout_end(inner, cr_sleep(0.5));
+    rc = cr_timeout_end(inner, cr_sleep(100));
     tlog_add(&LOG, "inner:%d", rc);
     rc = cr_timeout_end(outer, rc);
     tlog_add(&LOG, "outer:%d", rc);
@@ -109,8 +109,8 @@ Test(timeout, nested_scopes)
 static int scoped(void *arg, void **r)
 {
     (void)arg, (void)r;
-    cr_timeout_scope *to = cr_timeout(0.05);
-    int rc = cr_sleep(1);
+    cr_timeout_scope *to = cr_timeout(100); /* never reached: the cancel comes first */
+    int rc = cr_sleep(1000);
     rc = cr_timeout_end(to, rc);
     tlog_add(&LOG, "scoped:%d", rc);
     return rc;
@@ -120,7 +120,7 @@ static int outer_cancel_main(void *arg, void **r)
 {
     (void)arg, (void)r;
     cr_task *t = cr_create_task(scoped, NULL);
-    cr_sleep(0.005);
+    cr_sleep(0); /* exact: scoped has opened its scope and sleeps */
     cr_cancel(t); /* before the timeout: a real cancel */
     int rc = cr_await(t, NULL);
     cr_future_unref(t);
@@ -184,7 +184,7 @@ Test(timeout, misuse)
 static int slow_child(void *arg, void **r)
 {
     (void)arg, (void)r;
-    int rc = cr_sleep(1);
+    int rc = cr_sleep(100); /* effectively never: the scope's 10 ms come first */
     tlog_add(&LOG, "child:%d", rc);
     return rc;
 }

@@ -1,24 +1,31 @@
 /*
  * Description: the suspending combinators — sleep ordering and cr_sleep(0)
- * fairness, gather, wait, wait_for, shield and as_completed. Timers use short
- * real delays; every test asserts order, never speed.
+ * fairness, gather, wait, wait_for, shield and as_completed. Every test
+ * asserts order, never speed: a child that must still be pending when the
+ * test looks waits on an event the test sets (job.gate), and children that
+ * finish "one after another" are released in that order by a driver task
+ * that counts loop turns, not milliseconds (spawn_timed), so their order and
+ * the test's reactions between them are the same on any machine.
  */
 #include "helpers.h"
 #include <math.h>
 
-/* A child: sleep `ms`, log, then return `val` (or fail with it if negative). */
+/* A child: wait, log, then return `val` (or fail with it if negative).
+ * It waits on `gate` if set (the test or the driver decides when it
+ * finishes), else it sleeps `ms`. */
 struct job {
     tlog *log;
     const char *name;
     int ms;
     int val;
     bool swallow; /* ignore a cancel and return val anyway */
+    cr_event *gate;
 };
 
 static int job_run(void *arg, void **result)
 {
     struct job *j = arg;
-    int rc = cr_sleep(j->ms / 1000.0);
+    int rc = j->gate ? cr_event_wait(j->gate) : cr_sleep(j->ms / 1000.0);
     if (rc < 0) {
         tlog_add(j->log, "%s-cancelled", j->name);
         cr_sleep(0.002); /* cleanup that suspends: others must wait for it */
@@ -34,7 +41,73 @@ static int job_run(void *arg, void **result)
     return 0;
 }
 
-static cr_task *spawn(struct job *j) { return cr_create_task(job_run, j); }
+static void spawn_all(struct job *j, cr_task **t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        t[i] = cr_create_task(job_run, &j[i]);
+}
+
+static cr_task *spawn(struct job *j)
+{
+    cr_task *t;
+    spawn_all(j, &t, 1);
+    return t;
+}
+
+/* Loop turns the driver lets pass before it releases the next child: a
+ * completion reaches a waiting task within a few turns (done callbacks never
+ * run inline), and the waiter then logs and waits again. Turns, not time. */
+#define SETTLE_TURNS 20
+
+/* Children finishing one after another in the order of their `ms` (a rank
+ * here, not a duration; 10000 = never: such a child is cancelled). */
+struct timeline {
+    struct job *j;
+    size_t n;
+    cr_event *ev[4];
+    cr_task *driver;
+};
+
+static int drive(void *arg, void **result)
+{
+    (void)result;
+    struct timeline *tl = arg;
+    for (int last = -1;;) {
+        int next = -1;
+        for (size_t i = 0; i < tl->n; i++)
+            if (tl->j[i].ms > last && tl->j[i].ms < 10000 &&
+                (next < 0 || tl->j[i].ms < tl->j[next].ms))
+                next = (int)i;
+        if (next < 0)
+            return 0;
+        for (int k = 0; k < SETTLE_TURNS; k++)
+            cr_assert_eq(cr_sleep(0), 0);
+        cr_assert_eq(cr_event_set(tl->ev[next]), 0);
+        last = tl->j[next].ms;
+    }
+}
+
+/* Spawn the children gated, plus the driver that releases them by rank. */
+static void spawn_timed(struct timeline *tl, struct job *j, cr_task **t, size_t n)
+{
+    cr_assert_leq(n, 4);
+    *tl = (struct timeline){.j = j, .n = n};
+    for (size_t i = 0; i < n; i++) {
+        tl->ev[i] = cr_event_new();
+        j[i].gate = tl->ev[i];
+    }
+    spawn_all(j, t, n);
+    tl->driver = cr_create_task(drive, tl);
+}
+
+/* After every released child is done: collect the driver, free the gates. */
+static void timeline_end(struct timeline *tl)
+{
+    cr_assert_eq(cr_await(tl->driver, NULL), 0);
+    cr_future_unref(tl->driver);
+    for (size_t i = 0; i < tl->n; i++)
+        cr_assert_eq(cr_event_free(tl->ev[i]), 0);
+}
 
 static void unref_all(cr_task **t, size_t n)
 {
@@ -48,10 +121,15 @@ static int sleep_order_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 0, 0}, {log, "b", 1, 0, 0}, {log, "c", 25, 0, 0}};
+    /* cr_sleep itself is the subject, so these really sleep, each from its
+     * own start: the gaps (150 ms) are far wider than the time it takes to
+     * start three tasks in one loop turn, even under TSan. */
+    struct job j[] = {{log, "a", 300, 0, 0, NULL},
+                      {log, "b", 1, 0, 0, NULL},
+                      {log, "c", 150, 0, 0, NULL}};
     cr_task *t[3];
     for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+        t[i] = cr_create_task(job_run, &j[i]);
     cr_assert_eq(cr_gather(t, 3, NULL, NULL, 0), 0);
     unref_all(t, 3);
     return 0;
@@ -80,7 +158,7 @@ static int alternate_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job a = {log, "a", 0, 0, 0}, b = {log, "b", 0, 0, 0};
+    struct job a = {log, "a", 0, 0, 0, NULL}, b = {log, "b", 0, 0, 0, NULL};
     cr_task *t[2] = {cr_create_task(yielder, &a), cr_create_task(yielder, &b)};
     cr_assert_eq(cr_gather(t, 2, NULL, NULL, 0), 0);
     unref_all(t, 2);
@@ -101,10 +179,12 @@ static int gather_order_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, 3, 0}};
+    struct job j[] = {{log, "a", 3, 1, 0, NULL},
+                      {log, "b", 1, 2, 0, NULL},
+                      {log, "c", 2, 3, 0, NULL}};
     cr_task *t[4];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 3);
     cr_future *ready = cr_future_new(NULL); /* an already-done future mixes in */
     cr_future_set_result(ready, IPTR(4));
     t[3] = ready;
@@ -115,6 +195,7 @@ static int gather_order_main(void *arg, void **result)
         cr_assert_eq(PINT(r[i]), i + 1, "results[%d] = %d", i, PINT(r[i]));
         cr_assert_eq(e[i], 0);
     }
+    timeline_end(&tl);
     unref_all(t, 4);
     return 0;
 }
@@ -131,21 +212,25 @@ static int gather_error_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 25, 1, 0}, {log, "b", 1, -EIO, 0}, {log, "c", 50, 3, 0}};
+    cr_event *go = cr_event_new(); /* a and c finish (in that order) once we have looked */
+    struct job j[] = {{log, "a", 0, 1, 0, go},
+                      {log, "b", 1, -EIO, 0, NULL},
+                      {log, "c", 0, 3, 0, go}};
     cr_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    spawn_all(j, t, 3);
     void *r[3];
     cr_assert_eq(cr_gather(t, 3, r, NULL, 0), -EIO);
     tlog_add(log, "gather-returned");
     cr_assert_not(cr_future_done(t[0]), "the others keep running");
     cr_assert_not(cr_future_done(t[2]));
+    cr_assert_eq(cr_event_set(go), 0);
     void *v;
     cr_assert_eq(cr_await(t[0], &v), 0);
     cr_assert_eq(PINT(v), 1);
     cr_assert_eq(cr_await(t[2], &v), 0);
     cr_assert_eq(PINT(v), 3);
     unref_all(t, 3);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
@@ -161,10 +246,12 @@ static int gather_exc_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, -EIO, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, -ENOENT, 0}};
+    struct job j[] = {{log, "a", 3, -EIO, 0, NULL},
+                      {log, "b", 1, 2, 0, NULL},
+                      {log, "c", 2, -ENOENT, 0, NULL}};
     cr_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 3);
     void *r[3];
     int e[3];
     cr_assert_eq(cr_gather(t, 3, r, e, CR_RETURN_EXCEPTIONS), 0);
@@ -176,6 +263,7 @@ static int gather_exc_main(void *arg, void **result)
     cr_assert_null(r[2]);
     for (int i = 0; i < 3; i++)
         cr_assert(cr_future_done(t[i]), "all done before it returns");
+    timeline_end(&tl);
     unref_all(t, 3);
     return 0;
 }
@@ -207,8 +295,9 @@ static int gather_cancel_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 10000, 1, 0}, {log, "b", 10000, 2, 0}};
-    struct gatherer g = {log, {spawn(&j[0]), spawn(&j[1])}};
+    struct job j[] = {{log, "a", 10000, 1, 0, NULL}, {log, "b", 10000, 2, 0, NULL}};
+    struct gatherer g = {log, {NULL, NULL}};
+    spawn_all(j, g.kids, 2);
     cr_task *gt = cr_create_task(gathering, &g);
     cr_assert_eq(cr_sleep(0), 0);
     cr_assert_eq(cr_sleep(0), 0);
@@ -259,10 +348,12 @@ static int wait_modes_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, -EIO, 0}};
+    struct job j[] = {{log, "a", 3, 1, 0, NULL},
+                      {log, "b", 1, 2, 0, NULL},
+                      {log, "c", 2, -EIO, 0, NULL}};
     cr_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 3);
     cr_future *done[3], *pend[3];
     size_t nd, np;
     cr_assert_eq(cr_wait(t, 3, -1, CR_FIRST_COMPLETED, done, &nd, pend, &np), 0);
@@ -282,6 +373,7 @@ static int wait_modes_main(void *arg, void **result)
     tlog_add(log, "all-completed");
     cr_assert_eq(nd, 3);
     cr_assert_eq(np, 0);
+    timeline_end(&tl);
     unref_all(t, 3);
     return 0;
 }
@@ -298,12 +390,15 @@ static int first_exception_all_ok_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 25, 1, 0}, {log, "b", 1, 2, 0}};
-    cr_task *t[2] = {spawn(&j[0]), spawn(&j[1])};
+    struct job j[] = {{log, "a", 2, 1, 0, NULL}, {log, "b", 1, 2, 0, NULL}};
+    cr_task *t[2];
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 2);
     size_t nd = 0, np = 9;
     cr_assert_eq(cr_wait(t, 2, -1, CR_FIRST_EXCEPTION, NULL, &nd, NULL, &np), 0);
     cr_assert_eq(nd, 2, "no error: FIRST_EXCEPTION waits for all");
     cr_assert_eq(np, 0);
+    timeline_end(&tl);
     unref_all(t, 2);
     return 0;
 }
@@ -320,11 +415,14 @@ static int wait_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 1, 1, 0}, {log, "b", 60, 2, 0}};
-    cr_task *t[2] = {spawn(&j[0]), spawn(&j[1])};
+    /* a is done within a loop turn; b only once the test sets go */
+    cr_event *go = cr_event_new();
+    struct job j[] = {{log, "a", 0, 1, 0, NULL}, {log, "b", 0, 2, 0, go}};
+    cr_task *t[2];
+    spawn_all(j, t, 2);
     cr_future *done[2], *pend[2];
     size_t nd, np;
-    cr_assert_eq(cr_wait(t, 2, 0.025, CR_ALL_COMPLETED, done, &nd, pend, &np), 0,
+    cr_assert_eq(cr_wait(t, 2, 0.2, CR_ALL_COMPLETED, done, &nd, pend, &np), 0,
                  "a timeout is not an error");
     tlog_add(log, "timeout");
     cr_assert_eq(nd, 1);
@@ -334,10 +432,12 @@ static int wait_timeout_main(void *arg, void **result)
     cr_assert_not(cr_future_cancelled(t[1]), "the timeout cancels nothing");
     cr_assert_eq(cr_wait(t, 2, 0, CR_ALL_COMPLETED, NULL, &nd, NULL, &np), 0);
     cr_assert_eq(np, 1, "timeout 0 just looks");
+    cr_assert_eq(cr_event_set(go), 0);
     void *v;
     cr_assert_eq(cr_await(t[1], &v), 0);
     cr_assert_eq(PINT(v), 2);
     unref_all(t, 2);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
@@ -385,17 +485,25 @@ static int wait_cancel_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 5, 1, 0}, {log, "b", 30, 2, 0}};
-    struct gatherer g = {log, {spawn(&j[0]), spawn(&j[1])}};
+    /* The children stay pending until the test sets go (never a timer: the
+     * cancel and await must not race their finishing), then finish a, b. */
+    cr_event *go = cr_event_new();
+    struct job j[] = {{log, "a", 0, 1, 0, go}, {log, "b", 0, 2, 0, go}};
+    struct gatherer g = {log, {NULL, NULL}};
+    spawn_all(j, g.kids, 2);
     cr_task *wt = cr_create_task(waiting, &g);
     cr_assert_eq(cr_sleep(0), 0);
     cr_assert_eq(cr_sleep(0), 0);
     cr_assert(cr_cancel(wt));
     cr_assert_eq(cr_await(wt, NULL), -ECANCELED);
     tlog_add(log, "waiter-cancelled");
+    cr_assert_not(cr_future_done(g.kids[0]), "children unharmed");
+    cr_assert_not(cr_future_done(g.kids[1]));
+    cr_assert_eq(cr_event_set(go), 0);
     cr_assert_eq(cr_gather(g.kids, 2, NULL, NULL, 0), 0, "children unharmed");
     unref_all(g.kids, 2);
     cr_future_unref(wt);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
@@ -415,7 +523,7 @@ static int wait_for_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 10000, 1, 0};
+    struct job j = {log, "inner", 10000, 1, 0, NULL};
     cr_task *t = spawn(&j);
     void *v = IPTR(5);
     int rc = cr_wait_for(t, 0.01, &v);
@@ -455,26 +563,26 @@ static int wait_for_variants_main(void *arg, void **result)
     cr_assert(cr_future_cancelled(f));
     cr_future_unref(f);
     /* timeout 0 on a pending task: cancelled, waited for */
-    struct job a = {log, "a", 10000, 1, 0};
+    struct job a = {log, "a", 10000, 1, 0, NULL};
     cr_task *t = spawn(&a);
     cr_assert_eq(cr_sleep(0), 0); /* started, so it has cleanup to wait for */
     cr_assert_eq(cr_wait_for(t, 0, &v), -ETIMEDOUT);
     cr_assert(cr_future_done(t));
     cr_future_unref(t);
     /* no timeout (< 0): waits as long as it takes */
-    struct job b = {log, "b", 20, 2, 0};
+    struct job b = {log, "b", 20, 2, 0, NULL};
     t = spawn(&b);
     cr_assert_eq(cr_wait_for(t, -1, &v), 0);
     cr_assert_eq(PINT(v), 2);
     cr_future_unref(t);
     /* finishing before the timeout: its result, and the timer is gone */
-    struct job c = {log, "c", 2, 3, 0};
+    struct job c = {log, "c", 2, 3, 0, NULL};
     t = spawn(&c);
     cr_assert_eq(cr_wait_for(t, 5, &v), 0);
     cr_assert_eq(PINT(v), 3);
     cr_future_unref(t);
     /* an error of the inner comes through as is */
-    struct job d = {log, "d", 1, -EIO, 0};
+    struct job d = {log, "d", 1, -EIO, 0, NULL};
     t = spawn(&d);
     cr_assert_eq(cr_wait_for(t, 5, &v), -EIO);
     cr_future_unref(t);
@@ -493,7 +601,7 @@ static int wait_for_race_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 10000, 77, true};
+    struct job j = {log, "inner", 10000, 77, true, NULL};
     cr_task *t = spawn(&j);
     void *v = NULL;
     cr_assert_eq(cr_wait_for(t, 0.005, &v), 0, "the inner's result wins");
@@ -529,7 +637,7 @@ static int wait_for_cancel_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 10000, 1, 0};
+    struct job j = {log, "inner", 10000, 1, 0, NULL};
     struct wf w = {log, spawn(&j)};
     cr_task *outer = cr_create_task(wait_for_in_task, &w);
     cr_assert_eq(cr_sleep(0), 0);
@@ -570,7 +678,8 @@ static int shield_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "inner", 50, 5, 0};
+    cr_event *go = cr_event_new(); /* the inner finishes once we have looked */
+    struct job j = {log, "inner", 0, 5, 0, go};
     struct wf w = {log, spawn(&j)};
     cr_task *outer = cr_create_task(await_shielded, &w);
     cr_assert_eq(cr_sleep(0), 0);
@@ -579,11 +688,13 @@ static int shield_main(void *arg, void **result)
     cr_assert_eq(cr_await(outer, NULL), -ECANCELED);
     tlog_add(log, "outer-gone");
     cr_assert_not(cr_future_done(w.inner), "the inner keeps running");
+    cr_assert_eq(cr_event_set(go), 0);
     void *v;
     cr_assert_eq(cr_await(w.inner, &v), 0);
     cr_assert_eq(PINT(v), 5, "and its result still arrives");
     cr_future_unref(w.inner);
     cr_future_unref(outer);
+    cr_assert_eq(cr_event_free(go), 0);
 
     /* A shield of a done future is that future; a shield mirrors errors. */
     cr_future *f = cr_future_new(NULL);
@@ -619,10 +730,12 @@ static int as_completed_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 50, 1, 0}, {log, "b", 1, 2, 0}, {log, "c", 25, 3, 0}};
+    struct job j[] = {{log, "a", 3, 1, 0, NULL},
+                      {log, "b", 1, 2, 0, NULL},
+                      {log, "c", 2, 3, 0, NULL}};
     cr_task *t[3];
-    for (int i = 0; i < 3; i++)
-        t[i] = spawn(&j[i]);
+    struct timeline tl; /* ms ranks them: they finish in that order */
+    spawn_timed(&tl, j, t, 3);
     cr_as_completed *it = cr_as_completed_new(t, 3, -1);
     cr_assert_not_null(it);
     cr_future *f;
@@ -634,6 +747,7 @@ static int as_completed_main(void *arg, void **result)
     cr_assert_eq(cr_as_completed_next(it, &f), -ENOENT, "-ENOENT at the end, every time");
     cr_assert_null(f);
     cr_as_completed_free(it);
+    timeline_end(&tl);
     unref_all(t, 3);
     return 0;
 }
@@ -650,9 +764,11 @@ static int as_completed_timeout_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j[] = {{log, "a", 1, 1, 0}, {log, "b", 10000, 2, 0}};
-    cr_task *t[2] = {spawn(&j[0]), spawn(&j[1])};
-    cr_as_completed *it = cr_as_completed_new(t, 2, 0.03);
+    /* a is done within a loop turn, b never (it is cancelled below) */
+    struct job j[] = {{log, "a", 0, 1, 0, NULL}, {log, "b", 10000, 2, 0, NULL}};
+    cr_task *t[2];
+    spawn_all(j, t, 2);
+    cr_as_completed *it = cr_as_completed_new(t, 2, 0.2);
     cr_future *f;
     cr_assert_eq(cr_as_completed_next(it, &f), 0);
     cr_assert_eq(f, t[0]);
@@ -738,12 +854,16 @@ static int wait_only(void *arg, void **result)
 static int drop_main(void *arg, void **result)
 {
     (void)result;
-    struct job j = {arg, "j", 1, 9, 0};
+    cr_event *go = cr_event_new(); /* j finishes only once all three wait on it */
+    struct job j = {arg, "j", 0, 9, 0, go};
     struct drop_wait w = {arg, spawn(&j)};
     cr_task *ts[] = {cr_create_task(gather_then_drop, &w), cr_create_task(wait_for_only, &w),
                      cr_create_task(wait_only, &w)};
+    cr_assert_eq(cr_sleep(0), 0); /* j and the three waiters have all started */
+    cr_assert_eq(cr_event_set(go), 0);
     cr_assert_eq(cr_gather(ts, 3, NULL, NULL, 0), 0);
     unref_all(ts, 3);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 
@@ -766,17 +886,20 @@ static int ac_two_waiters_main(void *arg, void **result)
 {
     (void)result;
     tlog *log = arg;
-    struct job j = {log, "a", 1, 1, 0};
+    cr_event *go = cr_event_new(); /* a stays pending until we set go */
+    struct job j = {log, "a", 0, 1, 0, go};
     cr_task *t = spawn(&j);
     cr_as_completed *it = cr_as_completed_new(&t, 1, -1);
     cr_task *first = cr_create_task(ac_next, it);
     cr_assert_eq(cr_sleep(0), 0); /* first is waiting in next() */
     cr_future *f;
     cr_assert_eq(cr_as_completed_next(it, &f), -EBUSY, "one waiter at a time");
+    cr_assert_eq(cr_event_set(go), 0);
     cr_assert_eq(cr_await(first, NULL), 0, "the first waiter still gets its future");
     cr_as_completed_free(it);
     cr_future_unref(first);
     cr_future_unref(t);
+    cr_assert_eq(cr_event_free(go), 0);
     return 0;
 }
 

@@ -103,7 +103,7 @@ static void pinned_body(cr_stream *s, int p[2])
     char big[8192];
     memset(big, 'x', sizeof big);
     cr_assert_eq(write(p[1], "abc", 3), 3);
-    cr_assert_eq(cr_sleep(0.05), 0); /* nobody reads: the sink copies into rb */
+    wait_taken_by_loop(p[0], p[1]); /* nobody reads: the sink copies into rb */
     cr_buf b;
     cr_assert_eq(cr_stream_read_buf(s, &b), 3);
     cr_assert_lt(b.bid, 0, "a view into the stream's own buffer");
@@ -112,7 +112,7 @@ static void pinned_body(cr_stream *s, int p[2])
     /* More than rb holds arrives while the view pins rb: rb moves on, the
      * view stays intact. */
     cr_assert_eq(cr_send_all(p[1], big, sizeof big, 5.0), (ssize_t)sizeof big);
-    cr_assert_eq(cr_sleep(0.05), 0);
+    wait_taken_by_loop(p[0], p[1]);
     cr_assert_eq(memcmp(b.data, "abc", 3), 0, "the pinned view was not moved");
     cr_buf wrong = b;
     wrong.bid = 7;

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# deps.sh build|test|bench — make sure the Debian packages a make target needs
-# are installed. Installs what is missing with apt-get (through sudo when not
-# root); when it cannot, it names exactly what to install and fails.
+# deps.sh build|test|bench|bench-peers [install|check] — make sure the Debian
+# packages a make target needs are installed. `install` (what make test and
+# make bench use) installs what is missing with apt-get (through sudo when not
+# root); `check` (plain make, make install) only names what is missing and
+# fails. When it cannot install, it names exactly what to install and fails.
 set -euo pipefail
 what=${1:-build}
+mode=${2:-install}
 
 # `make -j` runs deps-build and deps-test side by side; two apt-get calls at once
 # fail on dpkg's lock, so the checks and installs of every caller take turns.
@@ -24,6 +27,10 @@ test)
     have_hdr criterion/criterion.h || need+=(libcriterion-dev)
     have_cmd curl || need+=(curl) # the HTTP server test's real client
     have_cmd openssl || need+=(openssl) # TLS peers and test certificates
+    have_hdr sys/sdt.h || need+=(systemtap-sdt-dev) # USDT probes (core/trace.h)
+    ;;
+docs)
+    have_cmd doxygen || need+=(doxygen) # make docs: the API reference and man pages
     ;;
 bench)
     have_cmd g++ || need+=(g++)
@@ -41,6 +48,8 @@ bench-peers)
     have_cmd go || need+=(golang-go)
     /usr/bin/python3 -c 'import uvloop' >/dev/null 2>&1 || need+=(python3-uvloop)
     have_cmd wrk || need+=(wrk)                # HTTP load generator
+    have_cmd h2load || need+=(nghttp2-client)  # a second HTTP client: validates bench/loadgen
+    have_cmd valgrind || need+=(valgrind)      # callgrind: user-space instructions per request
     have_cmd nginx || need+=(nginx-light)      # HTTP peer
     have_cmd perf || need+=(linux-perf)        # syscalls per request
     have_cmd taskset || need+=(util-linux)     # server and load generator pinned apart
@@ -54,6 +63,10 @@ esac
 [ ${#need[@]} -eq 0 ] && exit 0
 
 echo "coring: '$what' needs these Debian packages: ${need[*]}" >&2
+if [ "$mode" = check ]; then
+    echo "coring: install them (sudo apt-get install ${need[*]}), or run 'make test', which does" >&2
+    exit 1
+fi
 if [ "$(id -u)" -eq 0 ]; then
     SUDO=""
 elif have_cmd sudo && sudo -n true 2>/dev/null; then

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # run-tests.sh BIN... — run each test binary (Criterion suites and the plain
 # ctx self-test), keep going after a failure, and end with one total line.
+# The backend is whatever loops choose here; CORING_BACKEND=epoll (or uring)
+# forces one for the whole run (.ci/run runs the suite on both).
 set -u
 passed=0 failed=0 bad=()
 jobs=${CRITERION_JOBS:-2}
+backend=${CORING_BACKEND:-auto}
+echo "== backend: $backend"
 for bin in "$@"; do
     name=$(basename "$bin")
     echo "== $name"
@@ -38,5 +42,5 @@ for bin in "$@"; do
     fi
 done
 [ ${#bad[@]} -eq 0 ] || echo "failing binaries: ${bad[*]}"
-echo "tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed (backend: $backend)"
 [ ${#bad[@]} -eq 0 ] && [ "$failed" -eq 0 ]

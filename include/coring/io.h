@@ -1,5 +1,5 @@
 /* coring/io.h — sockets, files, streams, servers.
- * Included by <coring.h>; do not include directly.
+ * Included by <coring.h>; may also be included on its own.
  *
  * Every call marked "suspends" goes through the loop's io_uring: it parks only
  * the calling task and returns a byte count / fd / 0, or a negative errno.
@@ -15,11 +15,11 @@
  *  - Every fd coring creates is O_CLOEXEC.
  *  - Loop thread only (from a task on the loop), unless a function says so.
  */
+/* Standalone: <coring.h> comes first and includes every subject header in
+ * order (this one among them); the guard below then skips the rest. */
+#include <coring.h>
 #ifndef CORING_IO_H
 #define CORING_IO_H
-#ifndef CORING_H
-#error "include <coring.h>"
-#endif
 
 #include <errno.h>
 #include <sys/types.h>
@@ -74,7 +74,7 @@ CR_API void cr_freeaddrinfo(struct addrinfo *res);
 CR_API int cr_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
                           size_t hostlen, char *serv, size_t servlen, int flags);
 /* The mapping of getaddrinfo's codes to negative errnos (any thread):
- *   EAI_NONAME, EAI_NODATA, EAI_ADDRFAMILY  -ENXIO  (no such host / address)
+ *   EAI_NONAME, EAI_NODATA, EAI_ADDRFAMILY  CR_ENONAME (no such host / address)
  *   EAI_AGAIN      -EAGAIN   (DNS did not answer; try again later)
  *   EAI_FAIL       -EIO      (DNS failed for good)
  *   EAI_MEMORY     -ENOMEM          EAI_FAMILY    -EAFNOSUPPORT
@@ -83,6 +83,9 @@ CR_API int cr_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host
  *   EAI_SYSTEM     -sys_errno (the errno getaddrinfo left; -EIO if none)
  *   anything else  -EIO;  0 → 0. */
 CR_API int cr_eai_to_errno(int eai, int sys_errno);
+/* "Name or service not known": a hostname that does not resolve. Not an
+ * errno value (none says it), so cr_strerror gives it its own text. */
+#define CR_ENONAME (-4097)
 /* A Unix-domain address; -ENAMETOOLONG if path does not fit. Any thread. */
 CR_API int cr_sockaddr_unix(const char *path, struct sockaddr_storage *ss, socklen_t *len);
 /* The local port of a bound IP socket, or a negative errno. Any thread. */

@@ -1,13 +1,13 @@
 /* coring/process.h — the loop and the operating system: signal handlers,
  * subprocesses (with their pipes as raw fds or as coring streams), and
  * asyncio's debug mode and introspection (slow tasks, task dumps, counters).
- * Included by <coring.h>; do not include directly.
+ * Included by <coring.h>; may also be included on its own.
  */
+/* Standalone: <coring.h> comes first and includes every subject header in
+ * order (this one among them); the guard below then skips the rest. */
+#include <coring.h>
 #ifndef CORING_PROCESS_H
 #define CORING_PROCESS_H
-#ifndef CORING_H
-#error "include <coring.h>"
-#endif
 
 #include <stdio.h>
 #include <sys/types.h>

@@ -1,6 +1,6 @@
 /* coring/sync.h — asyncio's synchronisation toolbox for tasks: Event,
  * Semaphore, Condition, Barrier, Queue, TaskGroup, timeout scopes. (The Lock
- * is in <coring.h>.) Included by <coring.h>; do not include directly.
+ * is in <coring.h>.) Included by <coring.h>; may also be included on its own.
  *
  * Shared rules for everything here (on top of coring.h's conventions):
  *  - FIFO-fair: waiters are served in arrival order, by hand-off (what a waiter
@@ -14,11 +14,11 @@
  *  - _free on an object that still has waiters returns -EBUSY and frees
  *    nothing; NULL is a no-op returning 0.
  */
+/* Standalone: <coring.h> comes first and includes every subject header in
+ * order (this one among them); the guard below then skips the rest. */
+#include <coring.h>
 #ifndef CORING_SYNC_H
 #define CORING_SYNC_H
-#ifndef CORING_H
-#error "include <coring.h>"
-#endif
 
 #include <stdio.h>
 #include <sys/types.h>

@@ -1,5 +1,5 @@
 /* coring/thread.h — the thread pool, to_thread, run_coroutine_threadsafe, call_soon_threadsafe, loops per core.
- * Included by <coring.h>; do not include directly.
+ * Included by <coring.h>; may also be included on its own.
  *
  * Threads and loops. A loop belongs to the thread that runs it. Other threads
  * reach it only through the calls below marked THREAD-SAFE: each pushes a node
@@ -28,11 +28,11 @@
  * Ordering: callbacks and coroutines posted by one thread run in the order
  * it posted them; posts from different threads interleave.
  */
+/* Standalone: <coring.h> comes first and includes every subject header in
+ * order (this one among them); the guard below then skips the rest. */
+#include <coring.h>
 #ifndef CORING_THREAD_H
 #define CORING_THREAD_H
-#ifndef CORING_H
-#error "include <coring.h>"
-#endif
 
 #ifdef __cplusplus
 extern "C" {

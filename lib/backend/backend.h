@@ -30,6 +30,7 @@
 #define CORING_BACKEND_H
 
 #include "coring.h"
+#include "core/trace.h"
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -150,7 +151,11 @@ CR_HIDDEN int cr__be_init(cr__backend *b, const cr_loop_opts *opts);
 CR_HIDDEN void cr__be_exit(cr__backend *b);
 CR_HIDDEN void cr__set_setup_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-static inline int cr__be_submit(cr__backend *b, cr__op *op) { return b->ops->submit(b, op); }
+static inline int cr__be_submit(cr__backend *b, cr__op *op)
+{
+    CR_TRACE3(op_submit, op, op->code, op->fd);
+    return b->ops->submit(b, op);
+}
 static inline void cr__be_cancel(cr__backend *b, cr__op *op) { b->ops->cancel(b, op); }
 static inline int cr__be_poll(cr__backend *b, int64_t timeout_ns) { return b->ops->poll(b, timeout_ns); }
 static inline int cr__be_bind_thread(cr__backend *b) { return b->ops->bind_thread(b); }
@@ -211,5 +216,10 @@ CR_HIDDEN extern const struct cr__backend_ops cr__uring_ops;
 CR_HIDDEN void cr__uring_set_fault(int err);
 /* io_uring set-up flags granted (0 on another backend): tests and reports. */
 CR_HIDDEN unsigned cr__uring_setup_flags(const cr__backend *b);
+
+/* The epoll backend (epoll.c): the fallback where io_uring is refused. */
+CR_HIDDEN extern const struct cr__backend_ops cr__epoll_ops;
+/* epoll_ctl calls so far (0 on another backend): tests pin the cost rule. */
+CR_HIDDEN unsigned long cr__epoll_ctl_calls(const cr__backend *b);
 
 #endif

@@ -28,6 +28,7 @@
  * runs a loop owns it from then on) and cr__resource_add (any thread).
  */
 #include "core/internal.h"
+#include "core/trace.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,7 @@ static void drain_inboxes(cr_loop *l)
 static int iterate(cr_loop *l)
 {
     l->stats.iterations++;
+    CR_TRACE2(loop_iteration, l->stats.iterations, l->ready.n);
     int rc = poll_backend(l);
     if (rc < 0)
         return rc;

@@ -45,6 +45,8 @@ int cr__park_until(cr__waiter **slot, int64_t deadline_ns)
             return rc;
     }
     *slot = &w;
+    if (!t->waiting_on)
+        t->waiting_on = "object"; /* a stream, an acceptor, a recv, a server */
     int rc = cr__park_nocheck(waiter_cancel, &w);
     /* Whoever woke us emptied the slot and disarmed the timer; the object may
      * be gone already, so neither is touched here. */

@@ -18,6 +18,7 @@
  * Loop thread only.
  */
 #include "core/internal.h"
+#include "core/trace.h"
 #include "arch/ctx.h"
 #include "core/san.h"
 #include <stdio.h>
@@ -35,6 +36,7 @@ cr_task *cr_current_task(void) { return (cr_task *)cr__current(); }
 static void task_finish(cr__task *t, int rc, void *result)
 {
     cr_loop *l = t->f.loop;
+    CR_TRACE2(task_finish, t->id, rc < 0 ? rc : (t->must_cancel ? -ECANCELED : 0));
     l->tasks.ntasks--;
     l->stats.tasks_finished++;
     if (rc == -ECANCELED || (rc >= 0 && t->must_cancel)) {
@@ -102,9 +104,11 @@ static void task_run(cr__handle *h)
     t->state = CR__T_RUNNING;
     l->current = t;
     int64_t t0 = l->dbg.debug ? cr__now_ns() : 0; /* debug mode: slow-task check */
+    CR_TRACE2(task_switch_in, t->id, t);
     cr__san_enter_task(l, t);
     cr__ctx_switch(&l->sched_sp, t->sp, NULL);
     cr__san_back_in_loop(l, t);
+    CR_TRACE2(task_switch_out, t->id, t->state);
     l->current = NULL;
     l->stats.switches++;
     if (CR_UNLIKELY(l->dbg.debug))
@@ -124,6 +128,7 @@ void cr__task_wake(cr__task *t, int rc)
 {
     if (t->state != CR__T_PARKED)
         return;
+    CR_TRACE2(task_wake, t->id, rc);
     t->wake_rc = rc;
     t->state = CR__T_READY;
     cr__loop_schedule(t->f.loop, &t->run);
@@ -153,6 +158,7 @@ int cr__park_nocheck(cr__cancel_hook hook, void *ctx)
      * look PARKED, or a cancel or wake would queue it twice. */
     if (t->state == CR__T_RUNNING)
         t->state = CR__T_PARKED;
+    CR_TRACE2(task_park, t->id, t->waiting_on ? t->waiting_on : "");
     cr__san_leave_task(l, t, false);
     cr__ctx_switch(&t->sp, l->sched_sp, NULL);
     cr__san_in_task(l, t);
@@ -292,6 +298,7 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     t->run.drop = task_drop;
     loop->tasks.ntasks++;
     loop->stats.tasks_created++;
+    CR_TRACE2(task_create, t->id, t);
     cr__loop_schedule(loop, &t->run);
     *out = &t->f;
     return 0;

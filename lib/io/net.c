@@ -239,7 +239,7 @@ static int connect_resolved(const char *host, int port, double timeout)
     int rc = resolve_tcp(host, port, 0, deadline, &res);
     if (rc < 0)
         return rc;
-    rc = -ENXIO;
+    rc = CR_ENONAME; /* no address of a family we can use */
     struct sockaddr_storage ss;
     for (const struct addrinfo *ai = res; (ai = next_fit(ai, &ss)); ai = ai->ai_next) {
         rc = connect_to(&ss, ai->ai_addrlen, remaining(deadline));
@@ -261,7 +261,7 @@ static int listen_resolved(const char *host, int port, int backlog)
     int rc = resolve_tcp(host, port, AI_PASSIVE, -1, &res);
     if (rc < 0)
         return rc;
-    rc = -ENXIO;
+    rc = CR_ENONAME;
     struct sockaddr_storage ss;
     for (const struct addrinfo *ai = res; (ai = next_fit(ai, &ss)); ai = ai->ai_next) {
         if ((rc = listen_on(&ss, ai->ai_addrlen, backlog)) >= 0)

@@ -32,7 +32,7 @@ int cr_eai_to_errno(int eai, int sys_errno)
     case EAI_NONAME:   /* name or service not known */
     case EAI_NODATA:   /* the name has no address */
     case EAI_ADDRFAMILY: /* ... of the requested family */
-        return -ENXIO;
+        return CR_ENONAME;
     case EAI_AGAIN:    /* DNS temporarily unreachable / no answer in time */
         return -EAGAIN;
     case EAI_FAIL:     /* a non-recoverable DNS failure */

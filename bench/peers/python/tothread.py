@@ -1,14 +1,17 @@
 """tothread.py — the asyncio/uvloop peer of bench/thread-to-thread.c.
 
-    tothread.py N INFLIGHT [--uvloop]
+    tothread.py N INFLIGHT [--uvloop] [--workers=W]
 
 N tiny jobs (return the argument) run with asyncio.to_thread, INFLIGHT at a
 time: INFLIGHT tasks each loop on `await asyncio.to_thread(...)` until the jobs
-are used up. The executor is asyncio's default ThreadPoolExecutor
-(min(32, CPUs + 4) threads). Prints `RESULT to_thread <ns per job> ns/job`,
-first submission to last completion.
+are used up. The executor is a ThreadPoolExecutor of W threads (make bench
+passes the CPU count, the pool size every peer gets; without it asyncio's
+default, min(32, CPUs + 4)). Prints `RESULT to_thread <ns per job> ns/job`,
+first submission to last completion, and `RESULT to_thread_cpu <ns> ns/job`,
+the process's CPU time per job.
 """
 import asyncio
+import concurrent.futures
 import sys
 import time
 
@@ -17,7 +20,10 @@ def tiny(x):
     return x
 
 
-async def main(n, inflight):
+async def main(n, inflight, workers):
+    if workers:
+        asyncio.get_running_loop().set_default_executor(
+            concurrent.futures.ThreadPoolExecutor(max_workers=workers))
     left = n
 
     async def worker():
@@ -28,10 +34,11 @@ async def main(n, inflight):
 
     await asyncio.gather(*(worker() for _ in range(inflight)))  # warm the pool
     left = n
-    t0 = time.perf_counter_ns()
+    t0, c0 = time.perf_counter_ns(), time.process_time_ns()
     await asyncio.gather(*(worker() for _ in range(inflight)))
-    el = time.perf_counter_ns() - t0
+    el, cpu = time.perf_counter_ns() - t0, time.process_time_ns() - c0
     print(f"RESULT to_thread {el / n:.6g} ns/job", flush=True)
+    print(f"RESULT to_thread_cpu {cpu / n:.6g} ns/job", flush=True)
 
 
 if __name__ == "__main__":
@@ -39,4 +46,5 @@ if __name__ == "__main__":
     if "--uvloop" in sys.argv:
         import uvloop
         uvloop.install()
-    asyncio.run(main(int(args[0]), int(args[1])))
+    w = [int(a.split("=", 1)[1]) for a in sys.argv[1:] if a.startswith("--workers=")]
+    asyncio.run(main(int(args[0]), int(args[1]), w[0] if w else 0))

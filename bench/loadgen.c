@@ -1,0 +1,725 @@
+/*
+ * loadgen.c — the benchmark suite's load generator. It owes nothing to coring:
+ * plain epoll, nonblocking sockets, one epoll loop per thread, so a fault in
+ * coring cannot flatter coring's own figures.
+ *
+ *   loadgen -p PORT [-h 127.0.0.1] [-c 50] [-t 1] [-d 1] [-w 0.5] [-s 64] [-P 1]
+ *           [-m echo|http|idle|churn] [-R RATE] [-B 200] [-S SERVER_PID]
+ *
+ * -c connections, spread over -t threads (one epoll loop each); -d seconds
+ * measured after -w seconds of warm-up; -s echo payload bytes; -P requests in
+ * flight per connection (closed loop); -R total requests/s (open loop); -B µs:
+ * in the open loop, when the next request is due within this many µs the
+ * thread polls (epoll timeout 0) instead of sleeping — a timer wake-up costs
+ * ~20 µs on these VMs, which would be charged to every server's latency (the
+ * generator then shows as ~100% busy: judge it by `lag`, not by its CPU).
+ *
+ * Modes of load (echo and http):
+ *   closed loop (no -R): every connection keeps -P requests in flight; a new
+ *     one is written as soon as an answer is complete. Gives saturation req/s.
+ *     A request's latency runs from just before the write() that carries its
+ *     first byte to the read() that completes its answer.
+ *   open loop (-R RATE, total requests/s over all connections): request j of a
+ *     thread is due at t0 + j/rate_per_thread on connection j mod conns, whether
+ *     or not earlier answers came back (they are pipelined behind). Its latency
+ *     runs from that *intended* time, so a stalled server is charged for every
+ *     request it delayed (no coordinated omission, as in wrk2). `lag` reports how
+ *     late the generator itself wrote requests (its own share of the delay).
+ * Checks: echo answers must be byte-for-byte the request (each request carries
+ * a pattern offset by its sequence number, so reordered or mixed bytes fail);
+ * HTTP answers must be `HTTP/1.x 200` with a Content-Length body. A mismatch
+ * counts as an error and the run exits non-zero.
+ *
+ * Measured window: after -w seconds of warm-up, -d seconds. Only answers
+ * completed inside it are counted; at its edges the first load thread reads
+ *   - its own CPU (each load thread's CPU clock: busy = CPU / window),
+ *   - the server's CPU with -S PID (schedstat of every task of PID, ns exact),
+ * so server CPU/request divides the CPU of exactly the counted window.
+ * Latencies go into an HDR-style histogram: 128 linear sub-buckets per power
+ * of two (worst-case bucket width 0.78%; the reported value is the bucket's
+ * midpoint, within 0.4%).
+ *
+ * churn mode: each of -c slots connects, sends one -s byte message, reads
+ * its echo, closes, and starts over (closed loop): connections/s, and the
+ * server's CPU per connection; latency runs from connect() to the echo.
+ *
+ * idle mode: opens -c connections, makes one 1-byte round trip on each (so the
+ * server has accepted it and parked a read), then with -S PID reports the
+ * server's RSS growth per connection (VmRSS after − before).
+ *
+ * Output: one line of key=value pairs on stdout (bench/servers.py parses it).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ histogram -- */
+
+enum { SUB_BITS = 7, SUB = 1 << SUB_BITS, NBUCKET = (64 - SUB_BITS + 1) * SUB };
+
+typedef struct {
+    uint64_t n[NBUCKET];
+    uint64_t count, max;
+    double sum;
+} hist;
+
+static int hist_index(uint64_t v)
+{
+    if (v < 2 * SUB)
+        return (int)v;
+    int e = 63 - __builtin_clzll(v); /* >= SUB_BITS + 1 */
+    return (e - SUB_BITS) * SUB + (int)(v >> (e - SUB_BITS));
+}
+
+/* The midpoint of bucket i, in the unit recorded (ns). */
+static double hist_value(int i)
+{
+    if (i < 2 * SUB)
+        return i;
+    int e = i / SUB + SUB_BITS - 1;
+    uint64_t m = (uint64_t)(i - (e - SUB_BITS) * SUB);
+    double width = (double)(1ULL << (e - SUB_BITS));
+    return (double)(m << (e - SUB_BITS)) + width / 2;
+}
+
+static void hist_add(hist *h, uint64_t v)
+{
+    h->n[hist_index(v)]++;
+    h->count++;
+    h->sum += (double)v;
+    if (v > h->max)
+        h->max = v;
+}
+
+static void hist_merge(hist *to, const hist *from)
+{
+    for (int i = 0; i < NBUCKET; i++)
+        to->n[i] += from->n[i];
+    to->count += from->count;
+    to->sum += from->sum;
+    if (from->max > to->max)
+        to->max = from->max;
+}
+
+static double hist_pct(const hist *h, double p)
+{
+    if (!h->count)
+        return 0;
+    uint64_t want = (uint64_t)(p * (double)h->count + 0.999999), seen = 0;
+    if (want < 1)
+        want = 1;
+    for (int i = 0; i < NBUCKET; i++) {
+        seen += h->n[i];
+        if (seen >= want)
+            return hist_value(i);
+    }
+    return (double)h->max;
+}
+
+/* --------------------------------------------------------------- options -- */
+
+enum mode { ECHO, HTTP, IDLE, CHURN };
+
+static struct {
+    const char *host;
+    int port, conns, threads, size, depth;
+    double duration, warmup, rate;
+    enum mode mode;
+    int server_pid;
+    int64_t spin_ns;
+} o = {"127.0.0.1", 0, 50, 1, 64, 1, 1.0, 0.5, 0, ECHO, 0, 200000};
+
+static const char HTTP_REQ[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+enum { PAT = 256 };          /* pattern offsets: request k starts at k mod 256 */
+enum { RING = 4096 };        /* requests one connection may have queued */
+enum { HBUF = 4096 };        /* partial HTTP answer kept per connection */
+
+static char *pattern;        /* PAT + size bytes */
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t t_warm, t_begin, t_end; /* start, window start, window end */
+static atomic_bool stop;
+
+/* The CPU readings at the window's edges, taken by worker 0 in its loop as
+ * soon as it passes each edge (within µs when it is busy; its epoll timeout
+ * never reaches past an edge), so the CPU window is the counting window. */
+static int64_t srv_cpu[2] = {-1, -1}, gen_cpu_at[2][256];
+static int edges_taken;
+
+/* ------------------------------------------------------------ connection -- */
+
+typedef struct {
+    int fd, id;
+    uint64_t queued;     /* requests wanted on the wire */
+    uint64_t sent;       /* requests fully written */
+    size_t send_off;     /* bytes of request `sent` already written */
+    uint64_t answered;   /* answers complete */
+    size_t recv_off;     /* echo: bytes of answer `answered` received */
+    bool want_out;       /* EPOLLOUT armed */
+    int64_t *t;          /* t[k % RING]: when request k was due / started */
+    char *hb;            /* http: partial answer */
+    size_t hlen;
+} conn;
+
+typedef struct {
+    int idx, epfd, nconn;
+    conn *c;
+    hist lat, lag;
+    uint64_t errors, verify_errors, overflow, done_in_window;
+    double rate;         /* open loop: requests/s for this thread, 0 = closed */
+    clockid_t cpu;
+    pthread_t th;
+    char *iobuf;
+    size_t iobuf_len;
+} worker;
+
+static size_t req_len(void) { return o.mode == HTTP ? sizeof HTTP_REQ - 1 : (size_t)o.size; }
+
+static const char *req_bytes(const conn *c, uint64_t k)
+{
+    if (o.mode == HTTP)
+        return HTTP_REQ;
+    return pattern + (k + (uint64_t)c->id) % PAT;
+}
+
+static void arm(worker *w, conn *c, bool out)
+{
+    if (c->want_out == out)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
+    epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->want_out = out;
+}
+
+/* Writes as much of requests [sent, queued) as the socket takes. Closed loop:
+ * a request's clock starts just before the write carrying its first byte. */
+static int flush(worker *w, conn *c)
+{
+    size_t len = req_len();
+    while (c->sent < c->queued) {
+        struct iovec iov[64];
+        int n = 0;
+        uint64_t k = c->sent;
+        size_t off = c->send_off;
+        int64_t t = w->rate ? 0 : now_ns();
+        while (k < c->queued && n < 64) {
+            if (off == 0 && !w->rate && o.mode != CHURN)
+                c->t[k % RING] = t;
+            iov[n].iov_base = (char *)req_bytes(c, k) + off;
+            iov[n].iov_len = len - off;
+            n++, k++, off = 0;
+        }
+        ssize_t r = writev(c->fd, iov, n);
+        if (r < 0) {
+            if (errno == EAGAIN) {
+                arm(w, c, true);
+                return 0;
+            }
+            return -1;
+        }
+        size_t done = (size_t)r + c->send_off;
+        c->sent += done / len;
+        c->send_off = done % len;
+    }
+    arm(w, c, false);
+    return 0;
+}
+
+static void answered(worker *w, conn *c, int64_t now)
+{
+    uint64_t k = c->answered++;
+    if (now >= t_begin && now < t_end) {
+        int64_t lat = now - c->t[k % RING];
+        hist_add(&w->lat, lat > 0 ? (uint64_t)lat : 0);
+        w->done_in_window++;
+    }
+    if (!w->rate && o.mode != CHURN && !atomic_load_explicit(&stop, memory_order_relaxed))
+        c->queued++;
+}
+
+/* Echo: the answer stream must be the request stream, byte for byte. */
+static int eat_echo(worker *w, conn *c, const char *p, size_t n, int64_t now)
+{
+    size_t len = (size_t)o.size;
+    while (n) {
+        if (c->answered >= c->sent + (c->send_off ? 1 : 0)) {
+            w->verify_errors++; /* more bytes than we sent */
+            return -1;
+        }
+        size_t take = len - c->recv_off < n ? len - c->recv_off : n;
+        if (memcmp(p, req_bytes(c, c->answered) + c->recv_off, take)) {
+            w->verify_errors++;
+            return -1;
+        }
+        p += take, n -= take, c->recv_off += take;
+        if (c->recv_off == len) {
+            c->recv_off = 0;
+            answered(w, c, now);
+        }
+    }
+    return 0;
+}
+
+/* HTTP: complete answers are `HTTP/1.x 200 ...` + headers + Content-Length body. */
+static int eat_http(worker *w, conn *c, const char *p, size_t n, int64_t now)
+{
+    while (n) {
+        size_t take = HBUF - c->hlen < n ? HBUF - c->hlen : n;
+        memcpy(c->hb + c->hlen, p, take);
+        c->hlen += take, p += take, n -= take;
+        size_t used = 0;
+        for (;;) {
+            char *h = c->hb + used, *end = memmem(h, c->hlen - used, "\r\n\r\n", 4);
+            if (!end)
+                break;
+            if (c->hlen - used < 12 || memcmp(h, "HTTP/1.", 7) || memcmp(h + 8, " 200", 4)) {
+                w->verify_errors++;
+                return -1;
+            }
+            long body = -1;
+            for (char *l = memmem(h, (size_t)(end - h), "\r\n", 2); l && l < end;
+                 l = memmem(l + 2, (size_t)(end - l), "\r\n", 2)) {
+                if (!strncasecmp(l + 2, "Content-Length:", 15)) {
+                    body = strtol(l + 17, NULL, 10);
+                    break;
+                }
+            }
+            if (body < 0) {
+                w->verify_errors++; /* we only speak to servers that send one */
+                return -1;
+            }
+            size_t total = (size_t)(end - h) + 4 + (size_t)body;
+            if (total > HBUF) {
+                w->verify_errors++;
+                return -1;
+            }
+            if (c->hlen - used < total)
+                break;
+            used += total;
+            answered(w, c, now);
+        }
+        memmove(c->hb, c->hb + used, c->hlen - used);
+        c->hlen -= used;
+        if (c->hlen == HBUF) {
+            w->verify_errors++;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int open_conn(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.port)};
+    inet_pton(AF_INET, o.host, &a.sin_addr);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(fd);
+        return -1;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+/* churn: a fresh nonblocking connection on slot c, one request queued; its
+ * clock starts before connect(). */
+static void churn_open(worker *w, conn *c)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o.port)};
+    inet_pton(AF_INET, o.host, &a.sin_addr);
+    int one = 1;
+    c->t[0] = now_ns();
+    if (fd < 0 || (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one),
+                   connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)) {
+        if (!w->errors++ && getenv("LOADGEN_DEBUG"))
+            fprintf(stderr, "loadgen: connect: %s\n", strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        c->fd = -1;
+        return;
+    }
+    c->fd = fd;
+    c->queued = 1;
+    c->sent = c->answered = 0;
+    c->send_off = c->recv_off = 0;
+    c->want_out = true;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void drop(worker *w, conn *c)
+{
+    if (!w->errors++ && getenv("LOADGEN_DEBUG"))
+        fprintf(stderr, "loadgen: connection %d dropped: %s\n", c->id, strerror(errno));
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    c->fd = -1;
+}
+
+static int64_t schedstat_ns(int pid);
+static int64_t clock_ns(clockid_t id);
+static worker *workers;
+
+static void take_edge(int i)
+{
+    if (o.server_pid)
+        srv_cpu[i] = schedstat_ns(o.server_pid);
+    for (int k = 0; k < o.threads && k < 256; k++)
+        gen_cpu_at[i][k] = clock_ns(workers[k].cpu);
+}
+
+static void *run(void *arg)
+{
+    worker *w = arg;
+    prctl(PR_SET_TIMERSLACK, 1UL); /* open loop: wake at the due time, not 50 µs late */
+    for (int i = 0; i < w->nconn; i++) {
+        conn *c = &w->c[i];
+        if (o.mode == CHURN) {
+            churn_open(w, c);
+            continue;
+        }
+        if (c->fd < 0)
+            continue;
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev);
+        if (!w->rate) {
+            c->queued = (uint64_t)o.depth;
+            if (flush(w, c) < 0)
+                drop(w, c);
+        }
+    }
+    uint64_t j = 0; /* open loop: the thread's next request */
+    double period = w->rate ? 1e9 / w->rate : 0;
+    int64_t t0 = t_warm + (int64_t)(period * w->idx / o.threads); /* threads interleave */
+    struct epoll_event evs[256];
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        int64_t now = now_ns();
+        struct timespec to = {0, 20000000}; /* bounded: notice `stop` */
+        if (w->idx == 0 && edges_taken < 2) {
+            int64_t edge = edges_taken ? t_end : t_begin;
+            if (now >= edge)
+                take_edge(edges_taken++);
+            else if (edge - now < to.tv_nsec)
+                to.tv_nsec = edge - now;
+        }
+        if (w->rate) {
+            int64_t due;
+            while ((due = t0 + (int64_t)(period * (double)j)) <= now) {
+                conn *c = &w->c[j % (uint64_t)w->nconn];
+                j++;
+                if (c->fd < 0)
+                    continue;
+                if (c->queued - c->answered >= RING) {
+                    w->overflow++; /* the server fell this far behind: run is void */
+                    continue;
+                }
+                c->t[c->queued % RING] = due;
+                c->queued++;
+                if (c->want_out)
+                    continue; /* EPOLLOUT will carry it */
+                int64_t t = now_ns();
+                if (due >= t_begin && due < t_end)
+                    hist_add(&w->lag, (uint64_t)(t - due));
+                if (flush(w, c) < 0)
+                    drop(w, c);
+            }
+            int64_t wait = due - now_ns();
+            if (wait < 0)
+                wait = 0;
+            if (wait < to.tv_nsec)
+                to.tv_nsec = wait < o.spin_ns ? 0 : wait;
+        }
+        int n = epoll_pwait2(w->epfd, evs, 256, &to, NULL);
+        if (n < 0 && errno != EINTR)
+            break;
+        now = now_ns();
+        for (int i = 0; i < n; i++) {
+            conn *c = evs[i].data.ptr;
+            if (c->fd < 0)
+                continue;
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
+                ssize_t r = read(c->fd, w->iobuf, w->iobuf_len);
+                if (r <= 0) {
+                    if (r < 0 && errno == EAGAIN)
+                        goto out;
+                    drop(w, c);
+                    continue;
+                }
+                int bad = o.mode == HTTP ? eat_http(w, c, w->iobuf, (size_t)r, now)
+                                         : eat_echo(w, c, w->iobuf, (size_t)r, now);
+                if (bad) {
+                    drop(w, c);
+                    continue;
+                }
+                if (o.mode == CHURN && c->answered) {
+                    close(c->fd); /* the client closes first, as HTTP/1.0 clients do */
+                    c->fd = -1;
+                    if (!atomic_load_explicit(&stop, memory_order_relaxed))
+                        churn_open(w, c);
+                    continue;
+                }
+            }
+        out:
+            if (c->sent < c->queued && flush(w, c) < 0)
+                drop(w, c);
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------ measuring -- */
+
+/* Nanoseconds on CPU of every thread of pid (schedstat), or -1. */
+static int64_t schedstat_ns(int pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int64_t total = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[320];
+        snprintf(p, sizeof p, "/proc/%d/task/%s/schedstat", pid, e->d_name);
+        FILE *f = fopen(p, "r");
+        long long v;
+        if (f && fscanf(f, "%lld", &v) == 1)
+            total += v;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return total;
+}
+
+static long rss_kb(int pid)
+{
+    char p[64], line[256];
+    snprintf(p, sizeof p, "/proc/%d/status", pid);
+    FILE *f = fopen(p, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+static int64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_until(int64_t t)
+{
+    struct timespec ts = {t / 1000000000, t % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static void raise_nofile(int need)
+{
+    struct rlimit r;
+    getrlimit(RLIMIT_NOFILE, &r);
+    if (r.rlim_cur < (rlim_t)need + 64) {
+        r.rlim_cur = r.rlim_max = (rlim_t)need + 64;
+        if (setrlimit(RLIMIT_NOFILE, &r) < 0) {
+            getrlimit(RLIMIT_NOFILE, &r);
+            r.rlim_cur = r.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+static int idle(void)
+{
+    long before = o.server_pid ? rss_kb(o.server_pid) : -1;
+    int *fds = calloc((size_t)o.conns, sizeof *fds);
+    int64_t t0 = now_ns();
+    for (int i = 0; i < o.conns; i++) {
+        fds[i] = open_conn();
+        if (fds[i] < 0) {
+            fprintf(stderr, "loadgen: connection %d: %s\n", i, strerror(errno));
+            return 1;
+        }
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) & ~O_NONBLOCK);
+    }
+    /* One byte there and back on each: the server has accepted every
+     * connection and its handler is parked in a read. */
+    for (int i = 0; i < o.conns; i++)
+        if (write(fds[i], "x", 1) != 1)
+            return 1;
+    int bad = 0;
+    for (int i = 0; i < o.conns; i++) {
+        char b;
+        bad += read(fds[i], &b, 1) != 1 || b != 'x';
+    }
+    double setup = (double)(now_ns() - t0) / 1e9;
+    sleep_until(now_ns() + (int64_t)(o.warmup * 1e9)); /* let lazy frees settle */
+    long after = o.server_pid ? rss_kb(o.server_pid) : -1;
+    printf("mode=idle conns=%d setup_s=%.3f errors=%d", o.conns, setup, bad);
+    if (before >= 0 && after >= 0)
+        printf(" rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_b=%.0f", before, after,
+               (double)(after - before) * 1024.0 / o.conns);
+    printf("\n");
+    for (int i = 0; i < o.conns; i++)
+        close(fds[i]);
+    return bad != 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: loadgen -p PORT [-h 127.0.0.1] [-c CONNS] [-t THREADS] [-d SECS] [-w WARMUP]\n"
+                    "               [-s SIZE] [-P DEPTH] [-m echo|http|idle|churn] [-R RATE] [-S SERVER_PID]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    int ch;
+    while ((ch = getopt(argc, argv, "h:p:c:t:d:w:s:P:m:R:S:B:")) != -1) {
+        switch (ch) {
+        case 'h': o.host = optarg; break;
+        case 'p': o.port = atoi(optarg); break;
+        case 'c': o.conns = atoi(optarg); break;
+        case 't': o.threads = atoi(optarg); break;
+        case 'd': o.duration = atof(optarg); break;
+        case 'w': o.warmup = atof(optarg); break;
+        case 's': o.size = atoi(optarg); break;
+        case 'P': o.depth = atoi(optarg); break;
+        case 'R': o.rate = atof(optarg); break;
+        case 'S': o.server_pid = atoi(optarg); break;
+        case 'B': o.spin_ns = (int64_t)(atof(optarg) * 1000); break;
+        case 'm':
+            o.mode = !strcmp(optarg, "http")    ? HTTP
+                     : !strcmp(optarg, "idle")  ? IDLE
+                     : !strcmp(optarg, "churn") ? CHURN
+                                                : ECHO;
+            if (o.mode == ECHO && strcmp(optarg, "echo"))
+                usage();
+            break;
+        default: usage();
+        }
+    }
+    if (o.port <= 0 || o.conns <= 0 || o.threads <= 0 || o.size <= 0 || o.depth <= 0 ||
+        o.depth >= RING || o.duration <= 0 || o.warmup < 0 || o.rate < 0 || (o.mode == CHURN && o.rate))
+        usage();
+    if (o.threads > o.conns)
+        o.threads = o.conns;
+    raise_nofile(o.conns);
+    if (o.mode == IDLE)
+        return idle();
+
+    pattern = malloc(PAT + (size_t)o.size);
+    for (size_t i = 0; i < PAT + (size_t)o.size; i++)
+        pattern[i] = (char)('!' + (i * 7 + i / 251) % 90);
+
+    worker *w = calloc((size_t)o.threads, sizeof *w);
+    workers = w;
+    conn *all = calloc((size_t)o.conns, sizeof *all);
+    int connect_errors = 0;
+    for (int i = 0; i < o.conns; i++) {
+        all[i].id = i;
+        all[i].fd = o.mode == CHURN ? -1 : open_conn();
+        all[i].t = malloc(RING * sizeof(int64_t));
+        all[i].hb = o.mode == HTTP ? malloc(HBUF) : NULL;
+        connect_errors += o.mode != CHURN && all[i].fd < 0;
+    }
+    t_warm = now_ns() + 10000000; /* threads start on a common clock */
+    t_begin = t_warm + (int64_t)(o.warmup * 1e9);
+    t_end = t_begin + (int64_t)(o.duration * 1e9);
+    for (int i = 0, first = 0; i < o.threads; i++) {
+        w[i].idx = i;
+        w[i].nconn = o.conns / o.threads + (i < o.conns % o.threads);
+        w[i].c = all + first;
+        first += w[i].nconn;
+        w[i].epfd = epoll_create1(EPOLL_CLOEXEC);
+        w[i].rate = o.rate / o.threads;
+        w[i].iobuf_len = 256 * 1024;
+        w[i].iobuf = malloc(w[i].iobuf_len);
+        pthread_create(&w[i].th, NULL, run, &w[i]);
+        pthread_getcpuclockid(w[i].th, &w[i].cpu);
+    }
+    prctl(PR_SET_TIMERSLACK, 1UL);
+    sleep_until(t_end + 50000000); /* answers in flight at the edge land */
+    atomic_store(&stop, true);
+    hist lat = {0}, lag = {0};
+    uint64_t done = 0, errors = (uint64_t)connect_errors, verify = 0, overflow = 0;
+    for (int i = 0; i < o.threads; i++) {
+        pthread_join(w[i].th, NULL);
+        hist_merge(&lat, &w[i].lat);
+        hist_merge(&lag, &w[i].lag);
+        done += w[i].done_in_window;
+        errors += w[i].errors;
+        verify += w[i].verify_errors;
+        overflow += w[i].overflow;
+    }
+    if (edges_taken < 2) {
+        fprintf(stderr, "loadgen: the window's edges were not both read\n");
+        return 1;
+    }
+    int64_t srv0 = srv_cpu[0], srv1 = srv_cpu[1], gen_cpu = 0, gen_max = 0;
+    for (int i = 0; i < o.threads && i < 256; i++) {
+        int64_t d = gen_cpu_at[1][i] - gen_cpu_at[0][i];
+        gen_cpu += d;
+        gen_max = d > gen_max ? d : gen_max;
+    }
+    double win = (double)(t_end - t_begin) / 1e9;
+    printf("mode=%s loop=%s conns=%d threads=%d size=%zu depth=%d rate=%.0f window_s=%.3f "
+           "requests=%llu rps=%.0f p50_us=%.2f p90_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f "
+           "mean_us=%.2f errors=%llu verify_errors=%llu overflow=%llu gen_cpu_ns_per_req=%.0f "
+           "gen_cores=%.3f gen_busy_max=%.3f",
+           o.mode == HTTP ? "http" : o.mode == CHURN ? "churn" : "echo", o.rate ? "open" : "closed", o.conns, o.threads,
+           req_len(), o.depth, o.rate, win, (unsigned long long)done, (double)done / win,
+           hist_pct(&lat, .5) / 1e3, hist_pct(&lat, .9) / 1e3, hist_pct(&lat, .99) / 1e3,
+           hist_pct(&lat, .999) / 1e3, (double)lat.max / 1e3,
+           lat.count ? lat.sum / (double)lat.count / 1e3 : 0, (unsigned long long)errors,
+           (unsigned long long)verify, (unsigned long long)overflow,
+           done ? (double)gen_cpu / (double)done : 0, (double)gen_cpu / 1e9 / win,
+           (double)gen_max / 1e9 / win);
+    if (o.rate)
+        printf(" lag_p50_us=%.2f lag_p99_us=%.2f", hist_pct(&lag, .5) / 1e3, hist_pct(&lag, .99) / 1e3);
+    if (srv0 >= 0 && srv1 >= 0)
+        printf(" server_cpu_ns_per_req=%.0f server_busy=%.3f", done ? (double)(srv1 - srv0) / (double)done : 0,
+               (double)(srv1 - srv0) / 1e9 / win);
+    printf("\n");
+    return done == 0 || verify || overflow || errors;
+}

@@ -1,0 +1,405 @@
+/*
+ * Description: choosing the backend — cr_loop_opts.backend and CORING_BACKEND
+ * force one, cr_loop_backend() names it, an automatic fallback says why in
+ * debug mode; a real TCP echo (multishot accept, multishot recv into the
+ * buffer pool, send, connect) on a forced epoll loop; and a child process
+ * under a seccomp filter that refuses io_uring (EPERM, ENOSYS, or only
+ * enter/register) runs the same echo on epoll, while forcing io_uring there
+ * fails with one clear line. Real sockets on 127.0.0.1 only.
+ */
+#include "io-helpers.h"
+#include "core/internal.h"
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+/* ---- a TCP echo through the backend, with plain error returns (it also
+ * runs in a forked child where Criterion's asserts must not be used) ---- */
+
+#define ECHO_BYTES (256 * 1024)
+
+struct echo {
+    int lfd, port;
+    int err; /* the server task's first failure */
+};
+
+static int echo_server(void *arg, void **result)
+{
+    (void)result;
+    struct echo *e = arg;
+    cr_acceptor *a;
+    int rc = cr_acceptor_new(cr_get_running_loop(NULL), e->lfd, &a);
+    if (rc < 0)
+        return e->err = rc;
+    int fd = cr_acceptor_next(a, 5.0);
+    cr_acceptor_free(a);
+    if (fd < 0)
+        return e->err = fd;
+    cr_mrecv *m;
+    if ((rc = cr_mrecv_new(cr_get_running_loop(NULL), fd, 0, &m)) < 0) {
+        close(fd);
+        return e->err = rc;
+    }
+    for (;;) {
+        cr_buf b;
+        ssize_t n = cr_mrecv_next(m, &b, 5.0);
+        if (n <= 0) {
+            rc = (int)n;
+            break;
+        }
+        ssize_t w = cr_send_all(fd, b.data, b.len, 5.0);
+        cr_mrecv_release(m, &b);
+        if (w < 0) {
+            rc = (int)w;
+            break;
+        }
+    }
+    cr_mrecv_free(m);
+    cr_close(fd);
+    return rc < 0 ? (e->err = rc) : 0;
+}
+
+/* 0 if a client's bytes come back intact over a server task, on `want`. */
+static int echo_main(void *arg, void **result)
+{
+    (void)result;
+    const char *want = arg;
+    if (strcmp(cr_loop_backend(cr_get_running_loop(NULL)), want))
+        return -ENOTSUP;
+    struct echo e = {.lfd = cr_listen_tcp("127.0.0.1", 0, 16)};
+    if (e.lfd < 0)
+        return e.lfd;
+    e.port = cr_local_port(e.lfd);
+    cr_task *srv = cr_create_task(echo_server, &e);
+    int c = cr_connect_tcp("127.0.0.1", e.port, 5.0);
+    if (c < 0)
+        return c;
+    static char out[ECHO_BYTES], in[ECHO_BYTES];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = (char)(i * 7 + 1);
+    /* Send in pieces while reading back, so neither side's buffers fill. */
+    size_t sent = 0, got = 0;
+    int rc = 0;
+    while (got < sizeof in && rc == 0) {
+        if (sent < sizeof out) {
+            size_t n = sizeof out - sent < 16384 ? sizeof out - sent : 16384;
+            ssize_t w = cr_send_all(c, out + sent, n, 5.0);
+            if (w < 0)
+                rc = (int)w;
+            else
+                sent += (size_t)w;
+        }
+        while (rc == 0 && got < sent) {
+            ssize_t r = cr_recv(c, in + got, sizeof in - got, 0, 5.0);
+            if (r <= 0)
+                rc = r < 0 ? (int)r : -EPIPE;
+            else
+                got += (size_t)r;
+        }
+    }
+    if (rc == 0 && memcmp(in, out, sizeof in))
+        rc = -EBADMSG;
+    cr_shutdown(c, SHUT_WR);
+    int src = cr_await(srv, NULL);
+    cr_future_unref(srv);
+    cr_close(c);
+    close(e.lfd);
+    if (rc == 0 && e.err)
+        rc = e.err;
+    return rc ? rc : src;
+}
+
+/* ---- choosing ---- */
+
+/* A loop says which backend it runs on; the option forces one over the env. */
+Test(backend, option_forces_and_loop_names_it)
+{
+    cr_loop *l;
+    cr_loop_opts o = {.backend = CR_BACKEND_EPOLL};
+    setenv("CORING_BACKEND", "uring", 1);
+    cr_assert_eq(cr_loop_new(&l, &o), 0);
+    cr_assert_str_eq(cr_loop_backend(l), "epoll");
+    cr_loop_free(l);
+    setenv("CORING_BACKEND", "epoll", 1);
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_assert_str_eq(cr_loop_backend(l), "epoll");
+    cr_loop_free(l);
+    cr_assert_null(cr_loop_backend(NULL));
+}
+
+/* An unknown backend, by option or by env, fails the loop with a line. */
+Test(backend, unknown_backend_is_einval)
+{
+    cr_loop *l;
+    cr_loop_opts o = {.backend = 9};
+    cr_assert_eq(cr_loop_new(&l, &o), -EINVAL);
+    cr_assert(strstr(cr_setup_error(), "backend"), "%s", cr_setup_error());
+    setenv("CORING_BACKEND", "kqueue", 1);
+    cr_assert_eq(cr_loop_new(&l, NULL), -EINVAL);
+    cr_assert(strstr(cr_setup_error(), "CORING_BACKEND=kqueue"), "%s", cr_setup_error());
+}
+
+/* io_uring refused in AUTO mode: the loop runs on epoll, and debug mode
+ * says which and why in one line at loop creation. */
+Test(backend, auto_falls_back_and_says_why)
+{
+    unsetenv("CORING_BACKEND");
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    int saved = dup(2);
+    cr_assert_eq(dup2(p[1], 2), 2);
+    cr__uring_set_fault(-EPERM);
+    cr_loop *l;
+    cr_loop_opts o = {.flags = CR_LOOP_DEBUG};
+    int rc = cr_loop_new(&l, &o);
+    dup2(saved, 2);
+    close(saved);
+    close(p[1]);
+    cr_assert_eq(rc, 0);
+    cr_assert_str_eq(cr_loop_backend(l), "epoll");
+    cr_assert_str_eq(cr_setup_error(), "", "a fallback is not a failure");
+    cr_loop_free(l);
+    char buf[512] = {0};
+    ssize_t n = read(p[0], buf, sizeof buf - 1);
+    close(p[0]);
+    cr_assert_gt(n, 0);
+    cr_assert(strstr(buf, "EPERM") && strstr(buf, "using epoll"), "%s", buf);
+    cr_assert_eq(strchr(buf, '\n'), buf + n - 1, "one line: %s", buf);
+}
+
+/* The full op mix of a server works on a forced epoll loop. */
+Test(backend, tcp_echo_on_epoll)
+{
+    setenv("CORING_BACKEND", "epoll", 1);
+    RUN_EXPECT(echo_main, "epoll", 0);
+}
+
+/* ---- the epoll backend's costs and fd reuse ---- */
+
+static int pingpong_main(void *arg, void **result)
+{
+    (void)result;
+    unsigned long *ctl_delta = arg;
+    cr_loop *l = cr_get_running_loop(NULL);
+    int p[2];
+    tcp_pair(p);
+    cr_mrecv *m[2];
+    cr_assert_eq(cr_mrecv_new(l, p[0], 0, &m[0]), 0);
+    cr_assert_eq(cr_mrecv_new(l, p[1], 0, &m[1]), 0);
+    char msg[64] = "ping";
+    unsigned long before = 0;
+    for (int i = 0; i < 201; i++) {
+        if (i == 1)
+            before = cr__epoll_ctl_calls(&l->be); /* after each fd's first wait */
+        for (int side = 0; side < 2; side++) {
+            cr_assert_eq(cr_send(p[side], msg, sizeof msg, 0, 1.0), (ssize_t)sizeof msg);
+            cr_buf b;
+            cr_assert_eq(cr_mrecv_next(m[!side], &b, 1.0), (ssize_t)sizeof msg);
+            cr_mrecv_release(m[!side], &b);
+        }
+    }
+    *ctl_delta = cr__epoll_ctl_calls(&l->be) - before;
+    cr_mrecv_free(m[0]);
+    cr_mrecv_free(m[1]);
+    close(p[0]);
+    close(p[1]);
+    return 0;
+}
+
+/* A busy connection costs no epoll_ctl per message: 400 messages each way
+ * through multishot recvs and sends, not one epoll_ctl after the first. */
+Test(backend, busy_connection_costs_no_epoll_ctl)
+{
+    setenv("CORING_BACKEND", "epoll", 1);
+    unsigned long delta = ~0ul;
+    RUN_EXPECT(pingpong_main, &delta, 0);
+    cr_assert_eq(delta, 0, "%lu epoll_ctl calls while busy", delta);
+}
+
+struct reuse {
+    int fd;
+    ssize_t got;
+};
+
+static int reader(void *arg, void **result)
+{
+    (void)result;
+    struct reuse *r = arg;
+    char c;
+    r->got = cr_recv(r->fd, &c, 1, 0, 2.0);
+    return 0;
+}
+
+/* Waits on fd (the reader parks first), then sends it a byte. */
+static ssize_t read_after_wait(int fd, int peer)
+{
+    struct reuse r = {.fd = fd, .got = -EINPROGRESS};
+    cr_task *t = cr_create_task(reader, &r);
+    cr_sleep(0); /* the reader runs, finds nothing and parks in the backend */
+    cr_assert_eq(r.got, -EINPROGRESS, "the reader waits");
+    cr_assert_eq(send(peer, "x", 1, 0), 1);
+    cr_await(t, NULL);
+    cr_future_unref(t);
+    return r.got;
+}
+
+static int reuse_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int p[2], q[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p), 0);
+    cr_assert_eq(read_after_wait(p[0], p[1]), 1);
+    int old = p[0];
+    close(p[0]); /* behind coring's back: the kernel drops it from the epoll set */
+    close(p[1]);
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, q), 0);
+    cr_assert(q[0] == old || q[1] == old, "the number comes back (lowest free fd)");
+    int fd = q[0] == old ? q[0] : q[1], peer = q[0] == old ? q[1] : q[0];
+    cr_assert_eq(read_after_wait(fd, peer), 1, "a wait on the reused number is woken");
+    close(q[0]);
+    close(q[1]);
+    return 0;
+}
+
+/* An fd closed with close(2) and its number reused for a new socket: a wait
+ * on the new socket still wakes (registration re-checked when idle). */
+Test(backend, fd_reused_behind_our_back)
+{
+    setenv("CORING_BACKEND", "epoll", 1);
+    RUN_EXPECT(reuse_main, NULL, 0);
+}
+
+/* ---- blocking file work stays off the loop ---- */
+
+static int fifo_opener(void *arg, void **result)
+{
+    (void)result;
+    return cr_openat(AT_FDCWD, arg, O_RDONLY, 0, CR_NO_TIMEOUT);
+}
+
+static int fifo_main(void *arg, void **result)
+{
+    (void)result;
+    const char *path = arg;
+    cr_task *t = cr_create_task(fifo_opener, (void *)path);
+    /* The open blocks until a writer comes. The loop must go on meanwhile:
+     * this task runs, and a non-blocking writer open succeeds as soon as the
+     * reader is inside open() (ENXIO before that). */
+    int w = -1;
+    for (int i = 0; i < 5000 && w < 0; i++) {
+        cr_assert_eq(cr_sleep(0.001), 0);
+        w = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    }
+    cr_assert_geq(w, 0, "the reader's open never started");
+    void *res;
+    int fd = cr_await(t, &res);
+    cr_future_unref(t);
+    cr_assert_geq(fd, 0, "%s", cr_strerror(fd));
+    close(fd);
+    close(w);
+    return 0;
+}
+
+/* An openat that blocks (a FIFO without a writer) does not stall the loop:
+ * io_uring punts it to its workers, epoll to its file helpers. */
+Test(backend, blocking_open_does_not_stall_the_loop)
+{
+    char dir[] = "/tmp/coring-be-XXXXXX", path[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    RUN_EXPECT(fifo_main, path, 0);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* ---- under seccomp ---- */
+
+#if defined(__x86_64__)
+#define THIS_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define THIS_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/* A filter answering err to io_uring's syscalls (setup too unless
+ * allow_setup), allowing everything else. */
+static int refuse_io_uring(int err, bool allow_setup)
+{
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, THIS_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, allow_setup ? ~0u : __NR_io_uring_setup, 3, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_register, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof *f, .filter = f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0 ? -errno : 0;
+}
+
+/* In a child under the filter: the echo runs on epoll (AUTO), and a forced
+ * io_uring fails naming the cause. Exit status: 0, or the failed step. */
+static int child_under_seccomp(int err, bool allow_setup)
+{
+    unsetenv("CORING_BACKEND");
+    if (refuse_io_uring(err, allow_setup) < 0)
+        return 10;
+    if (syscall(__NR_io_uring_setup, 1, NULL) != -1 || (errno != err && !allow_setup))
+        return 11; /* the filter is not in force */
+    if (cr_run(echo_main, "epoll", NULL) != 0)
+        return 12;
+    cr_loop *l;
+    cr_loop_opts o = {.backend = CR_BACKEND_URING};
+    if (cr_loop_new(&l, &o) != -err)
+        return 13;
+    const char *why = cr_setup_error();
+    if (!strstr(why, "io_uring") || strchr(why, '\n'))
+        return 14;
+    if (!allow_setup && err == EPERM && !strstr(why, "seccomp"))
+        return 15;
+    if (allow_setup && !strstr(why, "io_uring_enter"))
+        return 16;
+    return 0;
+}
+
+static void expect_child_ok(int err, bool allow_setup)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(child_under_seccomp(err, allow_setup));
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    cr_assert(WIFEXITED(st), "child died: status %#x", st);
+    cr_assert_eq(WEXITSTATUS(st), 0, "child failed at step %d", WEXITSTATUS(st));
+}
+
+/* seccomp refuses io_uring with EPERM (a container's default profile). */
+Test(backend, seccomp_eperm_runs_on_epoll)
+{
+    expect_child_ok(EPERM, false);
+}
+
+/* seccomp hides io_uring (ENOSYS, as on a kernel built without it). */
+Test(backend, seccomp_enosys_runs_on_epoll)
+{
+    expect_child_ok(ENOSYS, false);
+}
+
+/* Set-up allowed, enter and register refused: the probe catches it. */
+Test(backend, seccomp_enter_only_runs_on_epoll)
+{
+    expect_child_ok(EPERM, true);
+}
