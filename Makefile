@@ -40,7 +40,9 @@ endif
 
 WARN     := -Wall -Wextra $(WERROR)
 CORING_CFLAGS := -std=gnu11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -Iinclude -Ilib
-LDLIBS_BASE := -luring -lpthread
+# TLS streams (lib/io/tls.c) link OpenSSL 3, found by pkg-config.
+OPENSSL_LIBS := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+LDLIBS_BASE := -luring -lpthread $(OPENSSL_LIBS)
 
 ifneq ($(SANITIZE),)
 BUILD    ?= build/san-$(subst $(comma),-,$(SANITIZE))

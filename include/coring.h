@@ -368,5 +368,6 @@ CR_API void cr_lock_guard_release(cr_lock_guard *g);
 #include <coring/thread.h>
 #include <coring/io.h>
 #include <coring/process.h>
+#include <coring/tls.h>
 
 #endif /* CORING_H */

@@ -21,10 +21,12 @@ have_cmd() { command -v "$1" >/dev/null 2>&1; }
 
 have_cmd gcc || need+=(build-essential)
 have_hdr liburing.h || need+=(liburing-dev)
+have_hdr openssl/ssl.h || need+=(libssl-dev) # TLS streams
 case $what in
 test)
     have_hdr criterion/criterion.h || need+=(libcriterion-dev)
     have_cmd curl || need+=(curl) # the HTTP server test's real client
+    have_cmd openssl || need+=(openssl) # TLS peers and test certificates
     have_hdr sys/sdt.h || need+=(systemtap-sdt-dev) # USDT probes (core/trace.h)
     ;;
 docs)

@@ -14,6 +14,7 @@
  * Loop thread only.
  */
 #include "io/io.h"
+#include "io/tls.h"
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -41,6 +42,7 @@ struct cr_server {
     cr__list conns;     /* struct conn.link */
     size_t nconns;
     cr__waiter *waiter; /* shutdown waiting for handlers */
+    cr_tls_ctx *tls;    /* TLS hook: each connection handshakes first (a reference) */
 };
 
 static void conn_unlink(struct conn *c)
@@ -53,6 +55,11 @@ static int conn_main(void *arg, void **result)
 {
     (void)result;
     struct conn *c = arg;
+    if (c->srv->tls) { /* TLS hook: a failed handshake ends here; conn_done aborts */
+        int rc = cr_stream_start_tls(c->s, c->srv->tls, NULL, 0);
+        if (rc < 0)
+            return rc;
+    }
     return c->srv->fn(c->s, c->srv->arg);
 }
 
@@ -125,6 +132,7 @@ static void server_destroy(cr__io_obj *o)
     if (srv->unix_path)
         unlink(srv->unix_path);
     free(srv->unix_path);
+    cr_tls_ctx_free(srv->tls); /* NULL-safe */
     free(srv);
 }
 
@@ -196,6 +204,31 @@ int cr_start_unix_server(cr_loop *loop, const char *path, cr_stream_handler fn, 
     if (lfd < 0)
         return lfd;
     return start(loop, lfd, path, fn, arg, opts, out);
+}
+
+/* TLS hook: the plain server, then the context; nothing is accepted before
+ * the context is set (start() arms the acceptor but never suspends after). */
+static int with_tls(int rc, cr_tls_ctx *ctx, cr_server **out)
+{
+    if (rc == 0)
+        (*out)->tls = cr__tls_ctx_ref(ctx);
+    return rc;
+}
+
+int cr_start_server_tls(cr_loop *loop, const char *host, int port, cr_stream_handler fn,
+                        void *arg, const cr_server_opts *opts, cr_tls_ctx *ctx, cr_server **out)
+{
+    if (!ctx || !cr__tls_ctx_is_server(ctx))
+        return out ? (*out = NULL, -EINVAL) : -EINVAL;
+    return with_tls(cr_start_server(loop, host, port, fn, arg, opts, out), ctx, out);
+}
+
+int cr_start_unix_server_tls(cr_loop *loop, const char *path, cr_stream_handler fn, void *arg,
+                             const cr_server_opts *opts, cr_tls_ctx *ctx, cr_server **out)
+{
+    if (!ctx || !cr__tls_ctx_is_server(ctx))
+        return out ? (*out = NULL, -EINVAL) : -EINVAL;
+    return with_tls(cr_start_unix_server(loop, path, fn, arg, opts, out), ctx, out);
 }
 
 int cr_server_port(const cr_server *srv) { return srv ? srv->port : -EINVAL; }

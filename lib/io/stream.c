@@ -28,6 +28,7 @@
  * Loop thread only.
  */
 #include "io/io.h"
+#include "io/tls.h"
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ struct cr_stream {
     size_t rcap;
     char *pinned_rb;   /* the rb a view points into; freed on release if rb moved on */
     cr__waiter *closer;
+    cr__tls *tls;      /* TLS hook: set by start_tls; then the sink feeds it (tls.c) */
 };
 
 static size_t unread(const cr_stream *s) { return s->rlen - s->roff; }
@@ -110,6 +112,8 @@ static void stream_destroy(cr__io_obj *o)
         close(s->fd); /* loop closed with the stream open: never leak the fd */
     if (s->pinned_rb && s->pinned_rb != s->rb)
         free(s->pinned_rb);
+    if (s->tls)
+        cr__tls_free(s->tls); /* TLS hook */
     free(s->rb);
     free(s->wb.p);
     free(s->pb.p);
@@ -188,11 +192,11 @@ static bool rb_room(cr_stream *s, size_t len)
     return true;
 }
 
-static int stream_sink(void *ctx, const char *data, size_t len, int bid)
+/* Takes received plaintext; bid < 0: not a provided buffer (cannot be kept). */
+static int deliver(cr_stream *s, const char *data, size_t len, int bid)
 {
-    cr_stream *s = ctx;
     if (s->reader && !s->rd_got && !unread(s)) {
-        if (s->rd_view) {
+        if (s->rd_view && bid >= 0) {
             /* Zero copy: the parked read_buf takes the provided buffer. */
             s->rd_view->data = data;
             s->rd_view->len = len;
@@ -218,6 +222,14 @@ static int stream_sink(void *ctx, const char *data, size_t len, int bid)
     if (unread(s) >= s->pause_at)
         cr__mrecv_pause(s->rx);
     return CR__SINK_COPIED;
+}
+
+static int stream_sink(void *ctx, const char *data, size_t len, int bid)
+{
+    cr_stream *s = ctx;
+    if (s->tls) /* TLS hook: ciphertext to OpenSSL; plaintext returns via deliver */
+        return cr__tls_sink(s->tls, data, len);
+    return deliver(s, data, len, bid);
 }
 
 static void stream_notify(void *ctx)
@@ -271,6 +283,8 @@ static int rstate(const cr_stream *s) /* 0 = more may come, 1 = EOF, <0 = error 
 {
     if (!s->rx)
         return -ESHUTDOWN;
+    if (s->tls) /* TLS hook: EOF is close_notify (or EOF at a record boundary) */
+        return cr__tls_rstate(s->tls, s->rx->err, s->rx->eof);
     if (s->rx->err)
         return s->rx->err;
     return s->rx->eof ? 1 : 0;
@@ -411,6 +425,8 @@ ssize_t cr_stream_readline(cr_stream *s, void *buf, size_t cap)
 
 bool cr_stream_at_eof(const cr_stream *s)
 {
+    if (s && s->tls && s->rx) /* TLS hook */
+        return !unread(s) && rstate(s) == 1;
     return s && !unread(s) && (!s->rx || s->rx->eof);
 }
 
@@ -544,6 +560,8 @@ ssize_t cr_stream_write(cr_stream *s, const void *data, size_t len)
         return s->werr;
     if (!len)
         return 0;
+    if (s->tls) /* TLS hook: encrypted, then queued through tx_reserve/commit */
+        return cr__tls_write(s->tls, data, len);
     /* While a send is in flight the kernel reads wb: append to pb instead. */
     int rc = append(s->sending ? &s->pb : &s->wb, data, len);
     if (rc < 0)
@@ -657,7 +675,7 @@ ssize_t cr_stream_write_buf(cr_stream *s, cr_buf *b)
         return rc;
     size_t len = b->len;
     struct cr__io_state *io = s->loop->io;
-    if (b->bid >= 0 && !s->sending && !s->closing && !s->want_eof && !s->werr &&
+    if (b->bid >= 0 && !s->tls && !s->sending && !s->closing && !s->want_eof && !s->werr &&
         s->wb.off == s->wb.len && !s->pb.len && io->held <= io->count / 2) {
         /* Nothing queued: send straight from the provided buffer. */
         s->zc_bid = b->bid;
@@ -712,6 +730,8 @@ int cr_stream_write_eof(cr_stream *s)
         return -EINVAL;
     if (s->closing)
         return -ESHUTDOWN;
+    if (s->tls && !s->want_eof)
+        cr__tls_close_notify(s->tls); /* TLS hook: close_notify, then the FIN */
     s->want_eof = true;
     if (!s->sending)
         writer_idle(s);
@@ -742,15 +762,19 @@ static void stop_reading(cr_stream *s)
     cr__wake_slot(&s->reader, -ESHUTDOWN);
 }
 
-void cr_stream_close(cr_stream *s)
+static void close_stream(cr_stream *s, bool notify)
 {
     if (!s || s->closing)
         return;
+    if (s->tls && notify && !s->want_eof)
+        cr__tls_close_notify(s->tls); /* TLS hook: a graceful close says so */
     s->closing = true;
     stop_reading(s);
     if (!s->sending)
         writer_idle(s);
 }
+
+void cr_stream_close(cr_stream *s) { close_stream(s, true); }
 
 void cr_stream_abort(cr_stream *s)
 {
@@ -767,7 +791,7 @@ void cr_stream_abort(cr_stream *s)
     }
     s->pb.len = 0;
     s->want_eof = false;
-    cr_stream_close(s);
+    close_stream(s, false);
 }
 
 int cr_stream_wait_closed(cr_stream *s)
@@ -885,4 +909,72 @@ int cr_open_unix_connection(const char *path, const cr_stream_opts *opts, double
         return -EINVAL;
     *out = NULL;
     return open_fd(cr_connect_unix(path, timeout), opts, out);
+}
+
+/* ---- TLS hooks (tls.c drives them; see io/tls.h) ----
+ * Kept here because they touch the stream's buffers; nothing above depends on
+ * them, and a stream without s->tls never reaches them. */
+
+int cr__stream_deliver(cr_stream *s, const char *data, size_t len)
+{
+    return deliver(s, data, len, -1);
+}
+
+char *cr__stream_tx_reserve(cr_stream *s, size_t n)
+{
+    /* Same choice as cr_stream_write: never the buffer the kernel reads. */
+    struct wbuf *b = s->sending ? &s->pb : &s->wb;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return NULL;
+        b->p = p;
+        b->cap = cap;
+    }
+    return b->p + b->len;
+}
+
+void cr__stream_tx_commit(cr_stream *s, size_t n)
+{
+    (s->sending ? &s->pb : &s->wb)->len += n; /* nothing ran since reserve */
+    kick_send(s);
+}
+
+int cr__stream_attach_tls(cr_stream *s, cr__tls *t)
+{
+    if (s->tls || s->reader || s->view_out)
+        return -EBUSY;
+    if (s->closing || s->want_eof || !s->rx)
+        return -ESHUTDOWN;
+    s->tls = t;
+    if (unread(s)) {
+        /* The peer's first TLS bytes came in with the plain ones. */
+        int rc = cr__tls_sink(t, s->rb + s->roff, unread(s));
+        consume(s, unread(s));
+        if (rc == CR__SINK_FAILED)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+cr__tls *cr__stream_tls(const cr_stream *s) { return s ? s->tls : NULL; }
+
+void cr__stream_hold(cr_stream *s) { s->refs++; }
+void cr__stream_put(cr_stream *s) { unref(s); }
+
+int cr__stream_wait_raw(cr_stream *s, int64_t deadline)
+{
+    return wait_more(s, 1, deadline, NULL, 0, NULL);
+}
+
+int cr__stream_raw_state(const cr_stream *s)
+{
+    if (!s->rx)
+        return -ESHUTDOWN;
+    if (s->rx->err)
+        return s->rx->err;
+    return s->rx->eof ? 1 : 0;
 }
