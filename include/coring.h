@@ -83,6 +83,8 @@ typedef struct cr_loop_opts {
     size_t stack_size;     /* default task stack; 0 = 64 KiB (rounded to pages) */
     unsigned stack_cache;  /* stacks kept resident for reuse; 0 = 1024 */
     unsigned flags;        /* CR_LOOP_* */
+    unsigned stack_class;  /* CR_STACK_*: the class of tasks that ask for none;
+                              0 = stacks of stack_size (docs/memory.md) */
 } cr_loop_opts;
 
 /* asyncio.new_event_loop. opts may be NULL. On failure returns a negative
@@ -164,9 +166,21 @@ CR_API int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *a
 
 /* ---------------------------------------------------------------- tasks ---- */
 
+/* Stack classes (docs/memory.md). A task's struct lives at the top of its
+ * stack, so a parked task costs the pages its stack touched and nothing else.
+ *  - 8K, 16K, 64K: guarded stacks of that size (a 4 KiB guard below the two
+ *    small ones, 16 KiB below 64K), carved from shared slabs.
+ *  - LEAN: a 1 KiB slot, struct included (~700 bytes of stack), four to a
+ *    page, no guard page: an overflow is caught by a canary checked at every
+ *    park and resume, reported by task name, and the process aborts. Only for
+ *    shallow bodies: no stdio, no resolver, no deep recursion. Under ASan/TSan
+ *    it is a guarded 16 KiB stack (their frames are far larger). */
+enum { CR_STACK_DEFAULT = 0, CR_STACK_LEAN, CR_STACK_8K, CR_STACK_16K, CR_STACK_64K };
+
 typedef struct cr_task_opts {
-    const char *name;  /* copied; NULL = "Task-N" */
-    size_t stack_size; /* 0 = the loop's default */
+    const char *name;     /* copied; NULL = "Task-N" */
+    size_t stack_size;    /* 0 = the loop's default */
+    unsigned stack_class; /* CR_STACK_*, used when stack_size is 0; 0 = the loop's */
 } cr_task_opts;
 
 /* asyncio.create_task on the running loop. The body never runs at once: new

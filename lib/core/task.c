@@ -2,11 +2,13 @@
  * task.c — tasks: futures whose outcome is a function run on its own
  * coroutine stack, and the park/wake primitive every suspending call uses.
  *
- * Life of a task: CREATED (queued, no stack yet) → RUNNING ⇄ PARKED/READY →
- * DONE. The stack is taken from the pool only when the task first runs, so a
- * task cancelled before it starts never costs a stack and never runs its body.
- * The loop holds one reference to every unfinished task; it drops it (and
- * returns the stack) right after the task's last switch out.
+ * Life of a task: CREATED (queued) → RUNNING ⇄ PARKED/READY → DONE. The task
+ * struct lives at the top of its own stack (task_alloc), so a parked task
+ * costs the pages its stack touched and no heap object; the stack goes back
+ * to the pool with the struct, at the last unref (a finished task that is
+ * still referenced keeps its stack: docs/memory.md). A task cancelled before
+ * it starts never runs its body. The loop holds one reference to every
+ * unfinished task; it drops it right after the task's last switch out.
  *
  * Cancellation (asyncio's rules): cr_cancel sets must_cancel and raises the
  * cancelling count. A PARKED task has its park's cancel hook called, which
@@ -64,8 +66,8 @@ static void task_main(void *p)
 
 void cr__task_release_stack(cr_loop *l, cr__task *t)
 {
-    if (t->stack.lo)
-        cr__stack_put(l, &t->stack);
+    (void)l; /* the stack holds t itself: it goes back in cr__task_free */
+    (void)t;
 #ifdef CR_TSAN
     if (t->san_fiber) {
         __tsan_destroy_fiber(t->san_fiber);
@@ -83,6 +85,15 @@ static void report_slow(cr_loop *l, cr__task *t, int64_t ran_ns)
                       cr_task_get_name(&t->f), (double)ran_ns / 1e6, (double)l->dbg.slow_ns / 1e6);
 }
 
+/* A lean stack has no guard page: its canary (at the stack's low end) is
+ * checked each time the task switches in and out. One predictable branch for
+ * other stacks. */
+static inline void check_canary(cr__task *t)
+{
+    if (CR_UNLIKELY(t->stack.lean) && !cr__stack_canary_ok(&t->stack))
+        cr__stack_overflow(t->name, t->id, t->stack.size);
+}
+
 static void task_run(cr__handle *h)
 {
     cr__task *t = CR_CONTAINER_OF(h, cr__task, run);
@@ -90,15 +101,16 @@ static void task_run(cr__handle *h)
     if (CR_UNLIKELY(t->state == CR__T_CREATED)) {
         /* Cancelled before it started, or no stack to be had: it ends here
          * without ever running its body. */
-        int rc = t->must_cancel ? -ECANCELED : cr__stack_get(l, t->stack_size, &t->stack);
+        int rc = t->must_cancel ? -ECANCELED : t->stack_err;
         if (rc < 0) {
             t->state = CR__T_DONE;
             task_finish(t, rc, NULL);
             cr_future_unref(&t->f);
             return;
         }
-        t->sp = cr__ctx_make(t->stack.hi, task_main, t);
+        t->sp = cr__ctx_make(t, task_main, t); /* frames start just below the struct */
     }
+    check_canary(t); /* resume: nothing wrote below the lean stack while it was parked */
     t->state = CR__T_RUNNING;
     l->current = t;
     int64_t t0 = l->dbg.debug ? cr__now_ns() : 0; /* debug mode: slow-task check */
@@ -109,10 +121,9 @@ static void task_run(cr__handle *h)
     l->stats.switches++;
     if (CR_UNLIKELY(l->dbg.debug))
         report_slow(l, t, cr__now_ns() - t0);
-    if (t->state == CR__T_DONE) {
-        cr__stack_put(l, &t->stack);
+    check_canary(t); /* park (or the end): the body stayed inside its lean stack */
+    if (t->state == CR__T_DONE)
         cr_future_unref(&t->f);
-    }
 }
 
 static void task_drop(cr__handle *h)
@@ -179,45 +190,43 @@ int cr__yield(void)
     return 0;
 }
 
-/* Up to TASK_CACHE freed task structs wait on their loop for reuse: a calloc
- * and a free per spawn were ~15% of spawn+run+join. Not under ASan, which
- * should see every use after free. */
-#define TASK_CACHE 256
+/* The task struct sits at the top of its own stack, 64-byte aligned; frames
+ * start below it. A parked task then costs one page (its stack's top page)
+ * instead of a page plus a heap object, and spawn pops one LIFO instead of
+ * two (the per-loop cache of task structs this replaced). If no stack can
+ * be had, the struct comes from the heap and the task ends with that error
+ * at its first turn, without running its body (as when stacks were taken at
+ * first run). */
+#define TASK_SLOT ((sizeof(cr__task) + 63) & ~(size_t)63)
 
-static cr__task *task_alloc(cr_loop *l)
+static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
 {
-    cr__task *t = l->tasks.task_cache;
-    if (!t)
-        return calloc(1, sizeof *t);
-    l->tasks.task_cache = *(void **)t;
-    l->tasks.ntask_cache--;
+    cr__stack st;
+    int rc = cr__stack_get(l, opts ? opts->stack_size : 0, opts ? opts->stack_class : 0, &st);
+    if (rc < 0) {
+        cr__task *t = calloc(1, sizeof *t);
+        if (t)
+            t->stack_err = rc;
+        return t;
+    }
+    cr__task *t = (cr__task *)(void *)(st.hi - TASK_SLOT);
     memset(t, 0, sizeof *t);
+    t->stack = st;
     return t;
 }
 
 void cr__task_free(cr__task *t)
 {
     free(t->name);
-#ifndef CR_ASAN
-    cr_loop *l = t->f.loop;
-    if (l && !l->closed && l->tasks.ntask_cache < TASK_CACHE) {
-        *(void **)t = l->tasks.task_cache;
-        l->tasks.task_cache = t;
-        l->tasks.ntask_cache++;
-        return;
-    }
-#endif
-    free(t);
+    if (t->stack.lo)
+        cr__stack_put(&t->stack); /* t itself goes with it */
+    else
+        free(t);
 }
 
 void cr__task_cache_free(cr_loop *l)
 {
-    while (l->tasks.task_cache) {
-        void *t = l->tasks.task_cache;
-        l->tasks.task_cache = *(void **)t;
-        free(t);
-    }
-    l->tasks.ntask_cache = 0;
+    (void)l; /* task structs live in their stacks now: the stack pool is the cache */
 }
 
 /* Stands in for a parked task's cancel hook while that hook runs. A hook may
@@ -272,7 +281,7 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     int rc = cr__loop_check(loop);
     if (rc < 0)
         return rc;
-    cr__task *t = task_alloc(loop);
+    cr__task *t = task_alloc(loop, opts);
     if (!t)
         return -ENOMEM;
     if (opts && opts->name && !(t->name = strdup(opts->name))) {
@@ -287,7 +296,6 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     t->arg = arg;
     t->id = ++loop->tasks.next_task_id;
     t->state = CR__T_CREATED;
-    t->stack_size = opts ? opts->stack_size : 0;
     t->run.run = task_run;
     t->run.drop = task_drop;
     loop->tasks.ntasks++;

@@ -30,7 +30,7 @@ struct cr__task {
     int wake_rc;              /* what the current park returns */
     cr__cancel_hook on_cancel; /* set while parked: how to interrupt the wait */
     void *cancel_ctx;
-    size_t stack_size;
+    int stack_err;            /* no stack could be had: the task ends with it */
     void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
     /* Set by a wait that holds something (references on futures, memory)
      * until it returns: how to let go of it if the loop closes while the
@@ -61,10 +61,11 @@ CR_HIDDEN int cr__yield(void);
 CR_HIDDEN int cr__enter(cr__task **out);
 /* Consume a delivered cancel (when a park site reports -ECANCELED). */
 static inline void cr__consume_cancel(cr__task *t) { t->must_cancel = false; }
-/* Loop teardown of a task that never finished: its stack back to l's pool,
- * its TSan fiber destroyed. (t->f.loop may already be NULL.) */
+/* Loop teardown of a task that never finished: its TSan fiber destroyed.
+ * Its stack holds the task struct and goes back with it (cr__task_free).
+ * (t->f.loop may already be NULL.) */
 CR_HIDDEN void cr__task_release_stack(cr_loop *l, cr__task *t);
-/* Task structs are recycled per loop (spawn is a hot path). */
+/* The last reference went: the name freed, the stack (holding t) put back. */
 CR_HIDDEN void cr__task_free(cr__task *t);
 CR_HIDDEN void cr__task_cache_free(cr_loop *l);
 /* Loop teardown, for a task that will never resume: drop what its current
@@ -94,8 +95,6 @@ CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
 
 /* The loop's task bookkeeping (task.c owns every field). */
 struct cr__task_state {
-    void *task_cache;     /* freed task structs, linked through their first word */
-    unsigned ntask_cache;
     size_t ntasks;        /* unfinished tasks */
     uint64_t next_task_id;
 };
