@@ -209,6 +209,12 @@ static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
             t->stack_err = rc;
         return t;
     }
+    /* A lean task's timer must find room in the heap (timer.h): reserve it
+     * here, on the creator's stack. */
+    if (st.lean && cr__timer_reserve(l, l->tasks.ntasks + 1) < 0) {
+        cr__stack_put(&st);
+        return NULL;
+    }
     cr__task *t = (cr__task *)(void *)(st.hi - TASK_SLOT);
     memset(t, 0, sizeof *t);
     t->stack = st;
