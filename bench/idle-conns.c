@@ -168,15 +168,18 @@ int main(int argc, char **argv)
         return 2;
     }
     cr_loop_opts lo = {0};
+    cr_task_opts mo = {.name = "main"};
+#ifdef CR_HAVE_STACK_CLASSES /* built against an older coring for before/after runs */
     if (argc > 2 && strcmp(argv[2], "lean") == 0)
         lo.stack_class = CR_STACK_LEAN;
+    mo.stack_class = CR_STACK_64K;
+#endif
     cr_loop *loop;
     int rc = cr_loop_new(&loop, &lo);
     if (rc < 0) {
         fprintf(stderr, "idle-conns: %s (%s)\n", cr_strerror(rc), cr_setup_error());
         return 1;
     }
-    cr_task_opts mo = {.name = "main", .stack_class = CR_STACK_64K};
     cr_task *t;
     rc = cr_loop_create_task(loop, amain, NULL, &mo, &t);
     if (rc == 0) {

@@ -176,6 +176,7 @@ CR_API int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *a
  *    shallow bodies: no stdio, no resolver, no deep recursion. Under ASan/TSan
  *    it is a guarded 16 KiB stack (their frames are far larger). */
 enum { CR_STACK_DEFAULT = 0, CR_STACK_LEAN, CR_STACK_8K, CR_STACK_16K, CR_STACK_64K };
+#define CR_HAVE_STACK_CLASSES 1 /* for code that builds against older coring too */
 
 typedef struct cr_task_opts {
     const char *name;     /* copied; NULL = "Task-N" */
