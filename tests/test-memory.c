@@ -1,6 +1,6 @@
 /*
- * Description: where a task's bytes live (docs/memory.md) — the task struct
- * at the top of its own stack, the stack classes (lean, 8K, 16K, 64K, the
+ * Description: where a task's bytes live (docs/memory.md) — a lean task's
+ * struct at the top of its own slot, the stack classes (lean, 8K, 16K, 64K, the
  * loop's default class), a task struct that outlives its stack's loop, and
  * the lean class's canary: an overflow is reported by task name and aborts.
  * Behaviour only: how many pages a task costs is measured by
@@ -36,7 +36,7 @@ static int note_where(void *arg, void **result)
     w->lo = t->stack.lo;
     w->hi = t->stack.hi;
     w->size = t->stack.size;
-    w->lean = t->stack.lean;
+    w->lean = t->in_stack;
     w->frame = (char *)&here;
     return cr_sleep(0.001); /* parks and resumes: the canary is checked both ways */
 }
@@ -50,18 +50,24 @@ static void run_in_class(cr_loop *l, unsigned cls, struct where *w)
     cr_future_unref(t);
 }
 
-/* The task struct sits at the top of the task's own stack, and its frames
- * start below it. */
-Test(memory, task_struct_lives_at_the_top_of_its_stack)
+/* A lean task's struct sits at the top of its own slot and its frames start
+ * below it; a default task's struct is a heap object (a created or finished
+ * task must not hold a stack page: docs/memory.md). */
+Test(memory, lean_struct_lives_at_the_top_of_its_slot)
 {
     cr_loop *l;
     cr_assert_eq(cr_loop_new(&l, NULL), 0);
     struct where w = {0};
     run_in_class(l, CR_STACK_DEFAULT, &w);
     cr_assert_eq(w.size, 64 * 1024);
-    cr_assert(w.task > w.lo && w.task + sizeof(cr__task) <= w.hi, "struct inside the stack");
+    cr_assert(!w.lean && (w.task < w.lo || w.task >= w.hi), "a default task's struct is not in its stack");
+#ifndef SANITIZED
+    run_in_class(l, CR_STACK_LEAN, &w);
+    cr_assert(w.lean);
+    cr_assert(w.task > w.lo && w.task + sizeof(cr__task) <= w.hi, "struct inside the slot");
     cr_assert_lt(w.hi - w.task, 512, "at the top");
     cr_assert(w.frame < w.task && w.frame > w.lo, "frames below the struct");
+#endif
     cr_assert_eq(cr_loop_free(l), 0);
 }
 

@@ -288,6 +288,14 @@ static struct cr__stack_class *class_of(struct cr__stack_pool *p, size_t size, u
     return &p->cls[cls];
 }
 
+bool cr__stack_is_lean(cr_loop *l, size_t size, unsigned cls)
+{
+    if (size)
+        return false;
+    struct cr__stack_class *c = class_of(&l->stacks, 0, cls);
+    return c->lean;
+}
+
 int cr__stack_get(cr_loop *l, size_t size, unsigned cls, cr__stack *out)
 {
     struct cr__stack_pool *p = &l->stacks;
@@ -313,9 +321,8 @@ int cr__stack_get(cr_loop *l, size_t size, unsigned cls, cr__stack *out)
                 return rc;
         }
         out->slab->live++;
-        out->size = c->size;
+        out->size = (uint32_t)c->size;
         out->guard = (uint32_t)c->guard;
-        out->lean = c->lean;
     } else {
         char *g = map(CR__GUARD + size);
         if (!g)
@@ -327,13 +334,12 @@ int cr__stack_get(cr_loop *l, size_t size, unsigned cls, cr__stack *out)
         }
         out->lo = g + CR__GUARD;
         out->slab = NULL;
-        out->size = size;
+        out->size = (uint32_t)size;
         out->guard = CR__GUARD;
-        out->lean = false;
     }
     out->hi = out->lo + out->size;
     cr__san_stack_get(out->lo, out->size);
-    if (out->lean) {
+    if (!out->guard) {
         uint64_t v = CR__CANARY ^ (uint64_t)(uintptr_t)out->lo;
         ((uint64_t *)(void *)out->lo)[0] = v;
         ((uint64_t *)(void *)out->lo)[1] = ~v;
@@ -361,7 +367,7 @@ void cr__stack_put(cr__stack *st)
         }
         return;
     }
-    if (push_free(c, s.lo, slab) < 0 && !c->lean)
+    if (push_free(c, s.lo, slab) < 0 && s.guard)
         madvise(s.lo, s.size, MADV_DONTNEED); /* lost to the slab until loop free */
 }
 

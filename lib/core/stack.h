@@ -14,15 +14,18 @@ struct cr__slab;
 
 typedef struct cr__stack {
     char *lo, *hi;         /* usable [lo, hi); the guard (or the canary) at lo */
-    size_t size;           /* hi - lo */
     struct cr__slab *slab; /* the slab it was carved from; NULL: its own mapping */
-    uint32_t guard;        /* bytes of guard just below lo (0: lean, canary) */
-    bool lean;             /* canary at lo, checked at park and resume */
+    uint32_t size;         /* hi - lo (at most 1 GiB) */
+    uint32_t guard;        /* bytes of guard just below lo; 0: a lean slot,
+                            * with a canary at lo checked at park and resume */
 } cr__stack;
+static inline bool cr__stack_lean(const cr__stack *s) { return s->lo && !s->guard; }
 
 /* A stack of `size` bytes (0: of class `cls`, CR_STACK_*; 0 and 0: the loop's
  * default). Sizes equal to a class's are carved from that class's slabs. */
 CR_HIDDEN int cr__stack_get(cr_loop *l, size_t size, unsigned cls, cr__stack *out);
+/* Would cr__stack_get(l, size, cls) hand out a lean slot? */
+CR_HIDDEN bool cr__stack_is_lean(cr_loop *l, size_t size, unsigned cls);
 /* Back to its class's free list, or unmapped (own mapping; slab of a freed
  * loop whose last stack this was). Needs no loop: a task struct lives at the
  * top of its stack and may be freed after its loop (docs/memory.md). */

@@ -2,13 +2,16 @@
  * task.c — tasks: futures whose outcome is a function run on its own
  * coroutine stack, and the park/wake primitive every suspending call uses.
  *
- * Life of a task: CREATED (queued) → RUNNING ⇄ PARKED/READY → DONE. The task
- * struct lives at the top of its own stack (task_alloc), so a parked task
- * costs the pages its stack touched and no heap object; the stack goes back
- * to the pool with the struct, at the last unref (a finished task that is
- * still referenced keeps its stack: docs/memory.md). A task cancelled before
- * it starts never runs its body. The loop holds one reference to every
- * unfinished task; it drops it right after the task's last switch out.
+ * Life of a task: CREATED (queued, no stack yet) → RUNNING ⇄ PARKED/READY →
+ * DONE. The stack is taken from the pool only when the task first runs and
+ * goes back right after its last switch out, so a burst of created tasks and
+ * finished tasks still referenced cost a heap struct each, not a stack page.
+ * A lean task (CR_STACK_LEAN) is the exception: its struct lives at the top
+ * of its 1 KiB slot, taken at creation and put back at the last unref — a
+ * quarter page per task whatever its state (task_alloc; docs/memory.md). A
+ * task cancelled before it starts never runs its body. The loop holds one
+ * reference to every unfinished task; it drops it right after the task's
+ * last switch out.
  *
  * Cancellation (asyncio's rules): cr_cancel sets must_cancel and raises the
  * cancelling count. A PARKED task has its park's cancel hook called, which
@@ -66,8 +69,9 @@ static void task_main(void *p)
 
 void cr__task_release_stack(cr_loop *l, cr__task *t)
 {
-    (void)l; /* the stack holds t itself: it goes back in cr__task_free */
-    (void)t;
+    (void)l;
+    if (t->stack.lo && !t->in_stack) /* a lean slot holds t itself: cr__task_free puts it */
+        cr__stack_put(&t->stack);
 #ifdef CR_TSAN
     if (t->san_fiber) {
         __tsan_destroy_fiber(t->san_fiber);
@@ -90,7 +94,7 @@ static void report_slow(cr_loop *l, cr__task *t, int64_t ran_ns)
  * other stacks. */
 static inline void check_canary(cr__task *t)
 {
-    if (CR_UNLIKELY(t->stack.lean) && !cr__stack_canary_ok(&t->stack))
+    if (CR_UNLIKELY(t->in_stack) && !cr__stack_canary_ok(&t->stack))
         cr__stack_overflow(t->name, t->id, t->stack.size);
 }
 
@@ -101,14 +105,17 @@ static void task_run(cr__handle *h)
     if (CR_UNLIKELY(t->state == CR__T_CREATED)) {
         /* Cancelled before it started, or no stack to be had: it ends here
          * without ever running its body. */
-        int rc = t->must_cancel ? -ECANCELED : t->stack_err;
+        int rc = t->must_cancel ? -ECANCELED
+                 : t->in_stack  ? 0
+                                : cr__stack_get(l, t->stack_size, t->stack_class, &t->stack);
         if (rc < 0) {
             t->state = CR__T_DONE;
             task_finish(t, rc, NULL);
             cr_future_unref(&t->f);
             return;
         }
-        t->sp = cr__ctx_make(t, task_main, t); /* frames start just below the struct */
+        /* In a lean slot the frames start just below the struct. */
+        t->sp = cr__ctx_make(t->in_stack ? (char *)t : t->stack.hi, task_main, t);
     }
     check_canary(t); /* resume: nothing wrote below the lean stack while it was parked */
     t->state = CR__T_RUNNING;
@@ -122,8 +129,11 @@ static void task_run(cr__handle *h)
     if (CR_UNLIKELY(l->dbg.debug))
         report_slow(l, t, cr__now_ns() - t0);
     check_canary(t); /* park (or the end): the body stayed inside its lean stack */
-    if (t->state == CR__T_DONE)
+    if (t->state == CR__T_DONE) {
+        if (!t->in_stack)
+            cr__stack_put(&t->stack);
         cr_future_unref(&t->f);
+    }
 }
 
 static void task_drop(cr__handle *h)
@@ -190,49 +200,81 @@ int cr__yield(void)
     return 0;
 }
 
-/* The task struct sits at the top of its own stack, 64-byte aligned; frames
- * start below it. A parked task then costs one page (its stack's top page)
- * instead of a page plus a heap object, and spawn pops one LIFO instead of
- * two (the per-loop cache of task structs this replaced). If no stack can
- * be had, the struct comes from the heap and the task ends with that error
- * at its first turn, without running its body (as when stacks were taken at
- * first run). */
+/* Where a task struct lives.
+ *
+ * Lean tasks: at the top of their 1 KiB slot, 64-byte aligned, the frames
+ * below it. The slot is taken at creation, so a lean task costs a quarter
+ * page and no heap object whether created, parked or finished (until its
+ * last unref). Its timer-heap room is reserved here, on the creator's stack
+ * (timer.h: glibc's realloc needs more stack than a lean task has).
+ *
+ * Other tasks: on the heap, recycled through a per-loop cache of up to
+ * TASK_CACHE structs (a calloc and a free per spawn were ~15% of
+ * spawn+run+join; not under ASan, which should see every use after free).
+ * We measured the struct in the stack's top page for them too: a parked task
+ * then cost 4,194 B instead of 4,457 B, but every created-not-yet-run and
+ * every finished-but-referenced task held a whole stack page — spawning
+ * 200,000 tasks and gathering them went from 65 MB peak RSS to 816 MB and
+ * ~10x the time (docs/memory.md). */
 #define TASK_SLOT ((sizeof(cr__task) + 63) & ~(size_t)63)
+#define TASK_CACHE 256
 
 static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
 {
+    size_t size = opts ? opts->stack_size : 0;
+    unsigned cls = opts ? opts->stack_class : 0;
     cr__stack st;
-    int rc = cr__stack_get(l, opts ? opts->stack_size : 0, opts ? opts->stack_class : 0, &st);
-    if (rc < 0) {
-        cr__task *t = calloc(1, sizeof *t);
-        if (t)
-            t->stack_err = rc;
+    if (cr__stack_is_lean(l, size, cls) && cr__stack_get(l, size, cls, &st) == 0) {
+        if (cr__timer_reserve(l, l->tasks.ntasks + 1) < 0) {
+            cr__stack_put(&st);
+            return NULL;
+        }
+        cr__task *t = (cr__task *)(void *)(st.hi - TASK_SLOT);
+        memset(t, 0, sizeof *t);
+        t->stack = st;
+        t->in_stack = true;
         return t;
     }
-    /* A lean task's timer must find room in the heap (timer.h): reserve it
-     * here, on the creator's stack. */
-    if (st.lean && cr__timer_reserve(l, l->tasks.ntasks + 1) < 0) {
-        cr__stack_put(&st);
+    cr__task *t = l->tasks.task_cache;
+    if (t) {
+        l->tasks.task_cache = *(void **)t;
+        l->tasks.ntask_cache--;
+        memset(t, 0, sizeof *t);
+    } else if (!(t = calloc(1, sizeof *t))) {
         return NULL;
     }
-    cr__task *t = (cr__task *)(void *)(st.hi - TASK_SLOT);
-    memset(t, 0, sizeof *t);
-    t->stack = st;
+    t->stack_size = size;
+    t->stack_class = (uint16_t)cls;
     return t;
 }
 
 void cr__task_free(cr__task *t)
 {
     free(t->name);
-    if (t->stack.lo)
+    if (t->in_stack) {
         cr__stack_put(&t->stack); /* t itself goes with it */
-    else
-        free(t);
+        return;
+    }
+#ifndef CR_ASAN
+    cr_loop *l = t->f.loop;
+    if (l && !l->closed && l->tasks.ntask_cache < TASK_CACHE) {
+        *(void **)t = l->tasks.task_cache;
+        l->tasks.task_cache = t;
+        l->tasks.ntask_cache++;
+        return;
+    }
+#endif
+    free(t);
 }
 
 void cr__task_cache_free(cr_loop *l)
 {
-    (void)l; /* task structs live in their stacks now: the stack pool is the cache */
+    while (l->tasks.task_cache) {
+        void *t = l->tasks.task_cache;
+        l->tasks.task_cache = *(void **)t;
+        free(t);
+    }
+    l->tasks.ntask_cache = 0;
 }
 
 /* Stands in for a parked task's cancel hook while that hook runs. A hook may
