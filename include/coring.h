@@ -166,13 +166,15 @@ CR_API int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *a
 
 /* ---------------------------------------------------------------- tasks ---- */
 
-/* Stack classes (docs/memory.md). A task's struct lives at the top of its
- * stack, so a parked task costs the pages its stack touched and nothing else.
+/* Stack classes (docs/memory.md). A parked task costs the pages its stack
+ * touched plus its struct (272 B on the heap; in the slot for LEAN).
  *  - 8K, 16K, 64K: guarded stacks of that size (a 4 KiB guard below the two
  *    small ones, 16 KiB below 64K), carved from shared slabs.
- *  - LEAN: a 1 KiB slot, struct included (~700 bytes of stack), four to a
+ *  - LEAN: a 1 KiB slot, struct included (~750 bytes of stack), four to a
  *    page, no guard page: an overflow is caught by a canary checked at every
- *    park and resume, reported by task name, and the process aborts. Only for
+ *    park and resume, reported by task name, and the process aborts. The slot
+ *    is held from creation to the last unref (a created or finished task
+ *    costs its 1 KiB too). Only for
  *    shallow bodies: no stdio, no resolver, no deep recursion. Under ASan/TSan
  *    it is a guarded 16 KiB stack (their frames are far larger). */
 enum { CR_STACK_DEFAULT = 0, CR_STACK_LEAN, CR_STACK_8K, CR_STACK_16K, CR_STACK_64K };

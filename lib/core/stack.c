@@ -5,11 +5,11 @@
  *
  * Layout of one guarded stack (addresses grow up):
  *
- *     [ guard ][ usable stack, size bytes ......... [task struct] ]
- *              ^lo                                               ^hi
+ *     [ guard ][ usable stack, size bytes ................ ]
+ *              ^lo                                        ^hi
  *
- * The task struct lives at the top of its own stack (task.c), so a parked
- * task costs the pages its stack touched and nothing else.
+ * A lean task's struct lives at the top of its own slot (task.c), so a lean
+ * task costs a quarter page and nothing else.
  *
  * Classes (index = CR_STACK_*): 0 is the loop's stack_size (64 KiB unless
  * set); 8K, 16K and 64K are guarded stacks of those sizes; LEAN is a 1 KiB
@@ -40,7 +40,7 @@
  * (four share a page): a lean burst keeps 1 KiB per peak task until the loop
  * is freed.
  *
- * A stack outlives its loop when a task's struct in it is still referenced:
+ * A lean slot outlives its loop when the task struct in it is still referenced:
  * cr__stack_pool_free unmaps the slabs with no live stack and orphans the
  * others; the put of an orphan slab's last stack unmaps it.
  *

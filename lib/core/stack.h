@@ -27,8 +27,8 @@ CR_HIDDEN int cr__stack_get(cr_loop *l, size_t size, unsigned cls, cr__stack *ou
 /* Would cr__stack_get(l, size, cls) hand out a lean slot? */
 CR_HIDDEN bool cr__stack_is_lean(cr_loop *l, size_t size, unsigned cls);
 /* Back to its class's free list, or unmapped (own mapping; slab of a freed
- * loop whose last stack this was). Needs no loop: a task struct lives at the
- * top of its stack and may be freed after its loop (docs/memory.md). */
+ * loop whose last stack this was). Needs no loop: a lean task's struct lives
+ * at the top of its slot and may be freed after its loop (docs/memory.md). */
 CR_HIDDEN void cr__stack_put(cr__stack *s);
 /* Loop free: unmap every slab with no live stack; orphan the others (each is
  * unmapped by the put of its last stack). */
