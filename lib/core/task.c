@@ -224,7 +224,9 @@ static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
     size_t size = opts ? opts->stack_size : 0;
     unsigned cls = opts ? opts->stack_class : 0;
     cr__stack st;
-    if (cr__stack_is_lean(l, size, cls) && cr__stack_get(l, size, cls, &st) == 0) {
+    if (cr__stack_is_lean(l, size, cls)) { /* no slot: -ENOMEM at creation */
+        if (cr__stack_get(l, size, cls, &st) < 0)
+            return NULL;
         if (cr__timer_reserve(l, l->tasks.ntasks + 1) < 0) {
             cr__stack_put(&st);
             return NULL;
