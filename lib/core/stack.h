@@ -59,7 +59,7 @@ enum { CR__NCLASS = 5 }; /* index = CR_STACK_*; 0 = the loop's stack_size */
 struct cr__stack_class {
     size_t size, guard, stride; /* stride 0 = not set up yet */
     bool lean;
-    struct cr__free_stack { char *lo; struct cr__slab *slab; } *free; /* LIFO */
+    uint64_t *free;       /* LIFO of (slab index << 32 | slot): 8 bytes a stack */
     size_t nfree, free_cap;
     size_t nclean;        /* bottom entries already trimmed */
     size_t low_water;     /* least nfree since the last trim check */
@@ -74,7 +74,8 @@ struct cr__stack_pool {
     unsigned default_class; /* cr_loop_opts.stack_class */
     int64_t next_trim;      /* loop time of the next trim check */
     struct cr__stack_class cls[CR__NCLASS];
-    struct cr__slab *slabs;
+    struct cr__slab **slabv; /* every slab, by index */
+    uint32_t nslab, slab_cap;
 };
 
 #endif
