@@ -34,7 +34,7 @@ static int note_where(void *arg, void **result)
     volatile char here;
     w->task = (char *)t;
     w->lo = t->stack.lo;
-    w->hi = t->stack.hi;
+    w->hi = cr__stack_hi(&t->stack);
     w->size = t->stack.size;
     w->lean = t->in_stack;
     w->frame = (char *)&here;

@@ -355,7 +355,6 @@ int cr__stack_get(cr_loop *l, size_t size, unsigned cls, cr__stack *out)
         out->size = (uint32_t)size;
         out->guard = CR__GUARD;
     }
-    out->hi = out->lo + out->size;
     cr__san_stack_get(out->lo, out->size);
     if (!out->guard) {
         uint64_t v = CR__CANARY ^ (uint64_t)(uintptr_t)out->lo;

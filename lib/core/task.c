@@ -70,8 +70,10 @@ static void task_main(void *p)
 void cr__task_release_stack(cr_loop *l, cr__task *t)
 {
     (void)l;
-    if (t->stack.lo && !t->in_stack) /* a lean slot holds t itself: cr__task_free puts it */
+    if (t->stack.lo && !t->in_stack) { /* a lean slot holds t itself: cr__task_free puts it */
         cr__stack_put(&t->stack);
+        t->stack.lo = NULL;
+    }
 #ifdef CR_TSAN
     if (t->san_fiber) {
         __tsan_destroy_fiber(t->san_fiber);
@@ -115,7 +117,7 @@ static void task_run(cr__handle *h)
             return;
         }
         /* In a lean slot the frames start just below the struct. */
-        t->sp = cr__ctx_make(t->in_stack ? (char *)t : t->stack.hi, task_main, t);
+        t->sp = cr__ctx_make(t->in_stack ? (char *)t : cr__stack_hi(&t->stack), task_main, t);
     }
     check_canary(t); /* resume: nothing wrote below the lean stack while it was parked */
     t->state = CR__T_RUNNING;
@@ -130,8 +132,10 @@ static void task_run(cr__handle *h)
         report_slow(l, t, cr__now_ns() - t0);
     check_canary(t); /* park (or the end): the body stayed inside its lean stack */
     if (t->state == CR__T_DONE) {
-        if (!t->in_stack)
+        if (!t->in_stack) {
             cr__stack_put(&t->stack);
+            t->stack.lo = NULL;
+        }
         cr_future_unref(&t->f);
     }
 }
@@ -231,7 +235,7 @@ static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
             cr__stack_put(&st);
             return NULL;
         }
-        cr__task *t = (cr__task *)(void *)(st.hi - TASK_SLOT);
+        cr__task *t = (cr__task *)(void *)(cr__stack_hi(&st) - TASK_SLOT);
         memset(t, 0, sizeof *t);
         t->stack = st;
         t->in_stack = true;
