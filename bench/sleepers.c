@@ -9,16 +9,20 @@
  * peak RSS per task: VmHWM after the run minus VmHWM before spawning, over N.
  *
  * Tuning experiments: CR_BENCH_STACK_SIZE and CR_BENCH_STACK_CACHE (bytes,
- * count) set the loop's cr_loop_opts.stack_size / stack_cache; unset, the
+ * count) set the loop's cr_loop_opts.stack_size / stack_cache, and
+ * CR_BENCH_STACK_CLASS (lean, 8k, 16k, 64k) the sleepers' stack_class
+ * (cr_task_opts; the main task keeps a default stack); unset, the
  * loop has the library's defaults, as the report's figures do.
  */
 #include <coring.h>
 #include <stdlib.h>
+#include <string.h>
 #include "common.h"
 
 static long n_tasks;
 static int64_t max_ns;
 static uint64_t seed;
+static cr_task_opts sleeper_opts;
 
 static int sleeper(void *arg, void **result)
 {
@@ -40,7 +44,8 @@ static int amain(void *arg, void **result)
     long hwm0 = bench_vmhwm_kib();
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < n_tasks; i++)
-        if (!(ts[i] = cr_create_task(sleeper, (void *)(intptr_t)delay[i])))
+        if (cr_loop_create_task(cr_get_running_loop(NULL), sleeper, (void *)(intptr_t)delay[i],
+                                &sleeper_opts, &ts[i]) < 0)
             return -12;
     int rc = cr_gather(ts, (size_t)n_tasks, NULL, NULL, 0);
     int64_t t1 = bench_now_ns();
@@ -72,6 +77,12 @@ int main(int argc, char **argv)
         opts.stack_size = (size_t)atol(e);
     if ((e = getenv("CR_BENCH_STACK_CACHE")))
         opts.stack_cache = (unsigned)atol(e);
+    if ((e = getenv("CR_BENCH_STACK_CLASS"))) {
+        static const char *names[] = {"default", "lean", "8k", "16k", "64k"};
+        for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
+            if (strcmp(e, names[i]) == 0)
+                sleeper_opts.stack_class = i;
+    }
     cr_loop *loop;
     int rc = cr_loop_new(&loop, &opts);
     if (rc < 0) {

@@ -94,6 +94,8 @@ typedef struct cr_loop_opts {
     unsigned stack_cache;  /* stacks kept resident for reuse; 0 = 1024 */
     unsigned flags;        /* CR_LOOP_* */
     unsigned backend;      /* CR_BACKEND_*; 0 = AUTO (CORING_BACKEND, else probe) */
+    unsigned stack_class;  /* CR_STACK_*: the class of tasks that ask for none;
+                              0 = stacks of stack_size (docs/memory.md) */
 } cr_loop_opts;
 
 /* Which kernel interface a loop runs on (docs/backends.md). AUTO: the
@@ -226,14 +228,29 @@ CR_API int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *a
 
 /* ---------------------------------------------------------------- tasks ---- */
 
+/* Stack classes (docs/memory.md). A parked task costs the pages its stack
+ * touched plus its struct (272 B on the heap; in the slot for LEAN).
+ *  - 8K, 16K, 64K: guarded stacks of that size (a 4 KiB guard below the two
+ *    small ones, 16 KiB below 64K), carved from shared slabs.
+ *  - LEAN: a 1 KiB slot, struct included (~750 bytes of stack), four to a
+ *    page, no guard page: an overflow is caught by a canary checked at every
+ *    park and resume, reported by task name, and the process aborts. The slot
+ *    is held from creation to the last unref (a created or finished task
+ *    costs its 1 KiB too). Only for
+ *    shallow bodies: no stdio, no resolver, no deep recursion. Under ASan/TSan
+ *    it is a guarded 16 KiB stack (their frames are far larger). */
+enum { CR_STACK_DEFAULT = 0, CR_STACK_LEAN, CR_STACK_8K, CR_STACK_16K, CR_STACK_64K };
+#define CR_HAVE_STACK_CLASSES 1 /* for code that builds against older coring too */
+
 typedef struct cr_task_opts {
-    const char *name;  /* copied; NULL = "Task-N" */
-    size_t stack_size; /* 0 = the loop's default */
+    const char *name;     /* copied; NULL = "Task-N" */
+    size_t stack_size;    /* 0 = the loop's default */
     /* asyncio 3.12's eager start (eager_task_factory): on the loop running on
      * this thread, the body runs at once, inside the create call, until it
      * first suspends; a body that never suspends ends before the call returns
      * and is never scheduled. Elsewhere (loop not running) it starts as usual. */
     bool eager;
+    unsigned stack_class; /* CR_STACK_*, used when stack_size is 0; 0 = the loop's */
 } cr_task_opts;
 
 /* asyncio.create_task on the running loop. The body never runs at once: new

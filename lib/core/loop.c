@@ -114,6 +114,7 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
     cr__list_init(&l->futures);
     l->stacks.stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
     l->stacks.stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
+    l->stacks.default_class = opts ? opts->stack_class : 0;
     cr__debug_init(l, opts);
     if (l->dbg.debug) {
         /* Debug mode says at start, in one line, which backend the loop got,

@@ -4,8 +4,9 @@
  * Both sanitizers track "the current stack". Without these annotations ASan
  * reports false overflows on reused coroutine stacks (stale redzones) and
  * TSan mixes up the happens-before state of different tasks. Every switch
- * between the loop and a task goes through these four calls; in a normal
- * build they compile to nothing.
+ * between the loop and a task goes through these four calls, and every
+ * stack handed out or taken back through the last three; in a normal build
+ * they compile to nothing.
  */
 #ifndef CORING_SAN_H
 #define CORING_SAN_H
@@ -24,6 +25,7 @@ void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, 
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
                                      size_t *size_old);
 void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
 #endif
 #ifdef CR_TSAN
 void *__tsan_get_current_fiber(void);
@@ -89,13 +91,29 @@ static inline void cr__san_leave_task(cr_loop *l, cr__task *t, bool done)
 #endif
 }
 
-/* A stack goes back to the pool: forget the redzones of frames that died. */
+/* Memory leaves our hands (an unmapped stack or slab): forget its redzones. */
 static inline void cr__san_stack_reset(void *lo, size_t size)
 {
     (void)lo;
     (void)size;
 #ifdef CR_ASAN
     __asan_unpoison_memory_region(lo, size);
+#endif
+}
+
+/* A stack is handed to a new task: forget the redzones of frames that died
+ * in it and the poison its last put laid. */
+static inline void cr__san_stack_get(void *lo, size_t size) { cr__san_stack_reset(lo, size); }
+
+/* A stack goes back to the pool. The task struct lived at its top, so ASan
+ * poisons the whole stack: a use of a task after its last unref is reported
+ * (there is no heap free to catch it any more). */
+static inline void cr__san_stack_put(void *lo, size_t size)
+{
+    (void)lo;
+    (void)size;
+#ifdef CR_ASAN
+    __asan_poison_memory_region(lo, size);
 #endif
 }
 

@@ -1,31 +1,55 @@
 /*
- * stack.c — coroutine stacks: mmap'd, guarded, pooled per loop.
+ * stack.c — coroutine stacks: size classes carved from pooled slabs,
+ * guarded, populated in bulk, trimmed when idle. docs/memory.md draws the
+ * pages.
  *
- * Layout of one stack (addresses grow up):
+ * Layout of one guarded stack (addresses grow up):
  *
- *     [ guard, CR__GUARD bytes ][ usable stack, size bytes ........ ]
- *                               ^lo                                 ^hi
+ *     [ guard ][ usable stack, size bytes ................ ]
+ *              ^lo                                        ^hi
  *
- * Stacks of the loop's default size are carved out of slabs (one mmap holds
- * many stacks). Guards are installed with MADV_GUARD_INSTALL (Linux 6.13+),
- * which costs no VMA, so a slab stays one mapping and neighbouring slabs merge:
- * a million stacks fit under the default vm.max_map_count. Older kernels fall
- * back to mprotect(PROT_NONE), which splits the mapping (two VMAs a stack).
- * Odd-sized stacks (cr_task_opts.stack_size) get a mapping of their own.
+ * A lean task's struct lives at the top of its own slot (task.c), so a lean
+ * task costs a quarter page and nothing else.
  *
- * Freed default stacks go back on the loop's free list (LIFO, so the warmest
- * stack is reused first). Putting one back costs no syscall: every ~100 ms the
- * loop calls cr__stack_trim, which drops the pages (MADV_DONTNEED) of the free
- * stacks beyond `stack_cache` that sat unused for that whole period — the
- * bottom of the LIFO — sorted by address and coalesced into few madvise calls.
- * A burst of a million tasks thus gives its memory back within ~200 ms of
- * ending, without taxing the burst itself. Slabs are unmapped with the loop.
+ * Classes (index = CR_STACK_*): 0 is the loop's stack_size (64 KiB unless
+ * set); 8K, 16K and 64K are guarded stacks of those sizes; LEAN is a 1 KiB
+ * slot with no guard, four to a page, whose overflow is caught by a canary at
+ * lo that task.c checks at every park and resume. Every class carves its
+ * stacks from 4 MiB slabs (one mmap each). Guards are installed with
+ * MADV_GUARD_INSTALL (Linux 6.13+), which costs no VMA, so a slab stays one
+ * mapping and a million stacks fit under the default vm.max_map_count. Older
+ * kernels fall back to mprotect(PROT_NONE) (two VMAs a stack). An explicit
+ * cr_task_opts.stack_size that matches no class gets a mapping of its own.
  *
- * An overflow runs into the guard and takes SIGSEGV; the handler (on an
- * alternate signal stack, since the task's own is exhausted) prints one line
- * naming the task and lets the default action kill the process.
+ * First touch is dear (~10-30 µs a page on the VMs we measure on; see
+ * /work/shared/BENCHMARKING.md): a slab's slots are handed out in address
+ * order (a bump index), and when the index passes the populated ones, the top
+ * pages of the next `batch` slots are populated in one call
+ * (process_madvise(MADV_POPULATE_WRITE) over an iovec of top pages; one
+ * madvise over the range for the lean class, whose slots are contiguous).
+ * `batch` doubles while a burst lasts (4 → 64 slots; 16 → 1024 lean), so a
+ * loop that makes one task populates little and a burst of a million pays a
+ * syscall per 64 stacks instead of a fault per stack. The populated slots not
+ * yet handed out are the warm reserve.
  *
- * Touched only by the loop's thread (the handler reads the thread's own state).
+ * Freed stacks go on their class's free list (LIFO: the warmest first).
+ * Putting one back costs no syscall: every ~100 ms the loop calls
+ * cr__stack_trim, which drops the pages (MADV_DONTNEED) of the free stacks
+ * beyond `stack_cache` that sat unused for that whole period, sorted by
+ * address and coalesced into few madvise calls. Lean stacks are not trimmed
+ * (four share a page): a lean burst keeps 1 KiB per peak task until the loop
+ * is freed.
+ *
+ * A lean slot outlives its loop when the task struct in it is still referenced:
+ * cr__stack_pool_free unmaps the slabs with no live stack and orphans the
+ * others; the put of an orphan slab's last stack unmaps it.
+ *
+ * A guarded overflow runs into the guard and takes SIGSEGV; the handler (on
+ * an alternate signal stack, since the task's own is exhausted) prints one
+ * line naming the task and lets the default action kill the process.
+ *
+ * Touched only by the loop's thread (the handler reads the thread's own state;
+ * an orphan slab by whoever drops the last task in it).
  */
 #include "core/internal.h"
 #include "compat.h"
@@ -34,12 +58,22 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <assert.h>
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+#define PIDFD_SELF_PROCESS (-10001) /* Linux 6.15: "this process" for process_madvise */
+
 #define CR__GUARD (16 * 1024)
+#define SMALL_GUARD 4096
+#define PAGE 4096u
 #define SLAB_BYTES (4u << 20)
 #define ALTSTACK_BYTES (64 * 1024)
+#define LEAN_SLOT 1024u
 
 static_assert(CR_CTX_FN_SLOT < CR_CTX_FRAME_WORDS && CR_CTX_ARG_SLOT < CR_CTX_FRAME_WORDS &&
                   CR_CTX_PC_SLOT < CR_CTX_FRAME_WORDS,
@@ -50,17 +84,25 @@ static_assert((CR_CTX_FRAME_WORDS * sizeof(void *)) % 16 == 0,
 #endif
 
 struct cr__slab {
-    struct cr__slab *next;
-    void *base;
+    struct cr__stack_class *cls; /* NULL once orphaned (its loop was freed) */
+    uint32_t idx;     /* in pool->slabv */
+    char *base;
     size_t len;
+    size_t count;     /* slots */
+    size_t carved;    /* slots [0, carved) have been handed out at least once */
+    size_t populated; /* slots [0, populated) had their top page populated */
+    size_t live;      /* slots handed out and not put back */
 };
 
 int cr__stack_force_mprotect;
 /* Atomic: loops on several threads probe it at once (a data race under TSan). */
 static _Atomic int guard_mode; /* 0 = not probed, 1 = MADV_GUARD_INSTALL, 2 = mprotect */
+/* 0 = process_madvise(PIDFD_SELF) works or untried, 1 = use one madvise a
+ * stack, 2 = no MADV_POPULATE_WRITE at all (kernel < 5.14): let them fault. */
+static _Atomic int populate_mode;
 
 /* The largest stack a task may ask for. Larger sizes are clamped just above
- * it (so the rounding and CR__GUARD + size cannot wrap around to a tiny
+ * it (so the rounding and guard + size cannot wrap around to a tiny
  * stack) and cr__stack_get refuses them with -ENOMEM. */
 #define STACK_MAX ((size_t)1 << 30)
 
@@ -74,10 +116,10 @@ size_t cr__stack_round(size_t size)
     return (size + page - 1) & ~(page - 1);
 }
 
-static int install_guard(char *g)
+static int install_guard(char *g, size_t len)
 {
     if (!cr__stack_force_mprotect && guard_mode != 2) {
-        if (madvise(g, CR__GUARD, MADV_GUARD_INSTALL) == 0) {
+        if (madvise(g, len, MADV_GUARD_INSTALL) == 0) {
             guard_mode = 1;
             return 0;
         }
@@ -85,7 +127,7 @@ static int install_guard(char *g)
             return -errno;
         guard_mode = 2; /* kernel older than 6.13 */
     }
-    return mprotect(g, CR__GUARD, PROT_NONE) ? -errno : 0;
+    return mprotect(g, len, PROT_NONE) ? -errno : 0;
 }
 
 static void *map(size_t len)
@@ -95,92 +137,255 @@ static void *map(size_t len)
     return p == MAP_FAILED ? NULL : p;
 }
 
-static int push_free(cr_loop *l, char *lo)
+static void unmap(void *p, size_t len)
 {
-    if (l->stacks.nfree == l->stacks.free_cap) {
-        size_t cap = l->stacks.free_cap ? l->stacks.free_cap * 2 : 64;
-        char **v = realloc(l->stacks.free_stacks, cap * sizeof(*v));
+    cr__san_stack_reset(p, len); /* the next owner of these addresses starts clean */
+    munmap(p, len);
+}
+
+static void class_setup(struct cr__stack_pool *p, unsigned i)
+{
+    struct cr__stack_class *c = &p->cls[i];
+    switch (i) {
+    case CR_STACK_LEAN:
+#if defined(CR_ASAN) || defined(CR_TSAN)
+        /* Sanitizer frames are many times larger: a lean task gets a small
+         * guarded stack instead (the canary is then not used). */
+        c->size = 16 * 1024, c->guard = SMALL_GUARD;
+#else
+        c->size = LEAN_SLOT, c->guard = 0, c->lean = true;
+#endif
+        break;
+    case CR_STACK_8K: c->size = 8 * 1024, c->guard = SMALL_GUARD; break;
+    case CR_STACK_16K: c->size = 16 * 1024, c->guard = SMALL_GUARD; break;
+    case CR_STACK_64K: c->size = 64 * 1024, c->guard = CR__GUARD; break;
+    default: c->size = p->stack_size, c->guard = CR__GUARD; break;
+    }
+    c->stride = c->guard + c->size;
+    c->batch = c->lean ? 16 : 4;
+}
+
+/* Free-list entries name a slab and a slot in 8 bytes: a 16-byte (lo, slab)
+ * pair added 25 B per task to the peak RSS of 100k sleepers. */
+static char *entry_lo(const struct cr__stack_pool *p, const struct cr__stack_class *c, uint64_t e,
+                      struct cr__slab **slab)
+{
+    struct cr__slab *s = p->slabv[e >> 32];
+    if (slab)
+        *slab = s;
+    return s->base + (size_t)(uint32_t)e * c->stride + c->guard;
+}
+
+static int push_free(struct cr__stack_class *c, char *lo, struct cr__slab *s)
+{
+    if (c->nfree == c->free_cap) {
+        size_t cap = c->free_cap ? c->free_cap * 2 : 64;
+        uint64_t *v = realloc(c->free, cap * sizeof(*v));
         if (!v)
             return -ENOMEM;
-        l->stacks.free_stacks = v;
-        l->stacks.free_cap = cap;
+        c->free = v;
+        c->free_cap = cap;
     }
-    l->stacks.free_stacks[l->stacks.nfree++] = lo;
+    size_t slot = (size_t)(lo - c->guard - s->base) / c->stride;
+    c->free[c->nfree++] = (uint64_t)s->idx << 32 | slot;
     return 0;
 }
 
-static int grow(cr_loop *l)
+/* A new slab for c; its guards are installed at once (one madvise each: the
+ * per-stack cost is the page-table page, not the call, as we measured). */
+static int grow(struct cr__stack_pool *p, struct cr__stack_class *c)
 {
-    size_t stride = CR__GUARD + l->stacks.stack_size;
-    size_t count = SLAB_BYTES / stride;
+    size_t count = SLAB_BYTES / c->stride;
     if (count < 4)
         count = 4;
-    struct cr__slab *s = malloc(sizeof(*s));
+    if (p->nslab == p->slab_cap) {
+        uint32_t cap = p->slab_cap ? p->slab_cap * 2 : 16;
+        struct cr__slab **v = realloc(p->slabv, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        p->slabv = v;
+        p->slab_cap = cap;
+    }
+    struct cr__slab *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;
-    s->len = count * stride;
+    s->len = count * c->stride;
     s->base = map(s->len);
     if (!s->base) {
         free(s);
         return -ENOMEM;
     }
-    s->next = l->stacks.slabs;
-    l->stacks.slabs = s;
-    /* Push in reverse so the lowest addresses are handed out first. */
-    for (size_t i = count; i-- > 0;) {
-        char *g = (char *)s->base + i * stride;
-        int rc = install_guard(g);
-        if (rc == 0)
-            rc = push_free(l, g + CR__GUARD);
-        if (rc < 0)
-            return rc; /* stacks pushed so far stay usable; the slab is freed with the loop */
+    for (size_t i = 0; c->guard && i < count; i++) {
+        int rc = install_guard(s->base + i * c->stride, c->guard);
+        if (rc < 0) {
+            munmap(s->base, s->len);
+            free(s);
+            return rc;
+        }
     }
+    s->cls = c;
+    s->count = count;
+    s->idx = p->nslab;
+    p->slabv[p->nslab++] = s;
+    c->cur = s;
     return 0;
 }
 
-int cr__stack_get(cr_loop *l, size_t size, cr__stack *out)
+/* Populate the pages a new task touches first — the top page of each of the
+ * slots [from, from + n) of s — in one or few calls instead of a fault each
+ * (a fault costs ~10-30 µs here, populating ~1-1.5 µs a page). */
+static void populate(struct cr__stack_class *c, struct cr__slab *s, size_t from, size_t n)
 {
-    size = size ? cr__stack_round(size) : l->stacks.stack_size;
+    int mode = populate_mode;
+    if (mode == 2)
+        return;
+    if (c->lean) { /* contiguous slots: one range */
+        char *lo = (char *)((uintptr_t)(s->base + from * c->stride) & ~(uintptr_t)(PAGE - 1));
+        char *hi = s->base + (from + n) * c->stride;
+        if (madvise(lo, (size_t)(hi - lo), MADV_POPULATE_WRITE) < 0 && errno == EINVAL)
+            populate_mode = 2;
+        return;
+    }
+    struct iovec iov[64];
+    while (n) {
+        size_t k = n < 64 ? n : 64;
+        for (size_t i = 0; i < k; i++) {
+            char *hi = s->base + (from + i) * c->stride + c->stride;
+            iov[i] = (struct iovec){hi - PAGE, PAGE};
+        }
+        if (mode == 0 && syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, k,
+                                 MADV_POPULATE_WRITE, 0) < 0 &&
+            (errno == EINVAL || errno == EBADF || errno == ENOSYS || errno == EPERM))
+            populate_mode = mode = 1; /* kernel < 6.15: no PIDFD_SELF */
+        if (mode == 1)
+            for (size_t i = 0; i < k; i++)
+                if (madvise(iov[i].iov_base, PAGE, MADV_POPULATE_WRITE) < 0 && errno == EINVAL) {
+                    populate_mode = 2;
+                    return;
+                }
+        from += k;
+        n -= k;
+    }
+}
+
+static int carve(struct cr__stack_pool *p, struct cr__stack_class *c, cr__stack *out)
+{
+    struct cr__slab *s = c->cur;
+    if (!s || s->carved == s->count) {
+        int rc = grow(p, c);
+        if (rc < 0)
+            return rc;
+        s = c->cur;
+    }
+    size_t i = s->carved++;
+    if (i >= s->populated) {
+        size_t n = s->count - i < c->batch ? s->count - i : c->batch;
+        populate(c, s, i, n);
+        s->populated = i + n;
+        if (c->batch < (c->lean ? 1024u : 64u))
+            c->batch *= 2; /* a burst: populate further ahead next time */
+    }
+    out->lo = s->base + i * c->stride + c->guard;
+    out->slab = s;
+    return 0;
+}
+
+static struct cr__stack_class *class_of(struct cr__stack_pool *p, size_t size, unsigned cls)
+{
+    if (size) {
+        for (unsigned i = 0; i < CR__NCLASS; i++) {
+            if (!p->cls[i].stride)
+                class_setup(p, i);
+            if (!p->cls[i].lean && p->cls[i].size == size)
+                return &p->cls[i];
+        }
+        return NULL;
+    }
+    if (!cls || cls >= CR__NCLASS)
+        cls = p->default_class < CR__NCLASS ? p->default_class : 0;
+    if (!p->cls[cls].stride)
+        class_setup(p, cls);
+    return &p->cls[cls];
+}
+
+bool cr__stack_is_lean(cr_loop *l, size_t size, unsigned cls)
+{
+    if (size)
+        return false;
+    struct cr__stack_class *c = class_of(&l->stacks, 0, cls);
+    return c->lean;
+}
+
+int cr__stack_get(cr_loop *l, size_t size, unsigned cls, cr__stack *out)
+{
+    struct cr__stack_pool *p = &l->stacks;
+    if (size)
+        size = cr__stack_round(size);
+    else if (p->stack_size > STACK_MAX && (!cls || cls >= CR__NCLASS) && !p->default_class)
+        return -ENOMEM;
     if (size > STACK_MAX)
         return -ENOMEM;
-    if (size == l->stacks.stack_size) {
-        if (!l->stacks.nfree) {
-            int rc = grow(l);
-            if (rc < 0 && !l->stacks.nfree)
+    struct cr__stack_class *c = class_of(p, size, cls);
+    if (c) {
+        if (c->nfree) {
+            out->lo = entry_lo(p, c, c->free[--c->nfree], &out->slab);
+            if (c->nclean > c->nfree)
+                c->nclean = c->nfree;
+            if (c->low_water > c->nfree)
+                c->low_water = c->nfree;
+        } else {
+            int rc = carve(p, c, out);
+            if (rc < 0)
                 return rc;
         }
-        out->lo = l->stacks.free_stacks[--l->stacks.nfree];
-        if (l->stacks.nclean > l->stacks.nfree)
-            l->stacks.nclean = l->stacks.nfree;
-        if (l->stacks.low_water > l->stacks.nfree)
-            l->stacks.low_water = l->stacks.nfree;
+        out->slab->live++;
+        out->size = (uint32_t)c->size;
+        out->guard = (uint32_t)c->guard;
     } else {
         char *g = map(CR__GUARD + size);
         if (!g)
             return -ENOMEM;
-        int rc = install_guard(g);
+        int rc = install_guard(g, CR__GUARD);
         if (rc < 0) {
             munmap(g, CR__GUARD + size);
             return rc;
         }
         out->lo = g + CR__GUARD;
+        out->slab = NULL;
+        out->size = (uint32_t)size;
+        out->guard = CR__GUARD;
     }
-    out->size = size;
-    out->hi = out->lo + size;
+    cr__san_stack_get(out->lo, out->size);
+    if (!out->guard) {
+        uint64_t v = CR__CANARY ^ (uint64_t)(uintptr_t)out->lo;
+        ((uint64_t *)(void *)out->lo)[0] = v;
+        ((uint64_t *)(void *)out->lo)[1] = ~v;
+    }
     return 0;
 }
 
-void cr__stack_put(cr_loop *l, cr__stack *s)
+void cr__stack_put(cr__stack *st)
 {
-    if (!s->lo)
+    if (!st->lo)
         return;
-    cr__san_stack_reset(s->lo, s->size);
-    if (s->size != l->stacks.stack_size) {
-        munmap(s->lo - CR__GUARD, CR__GUARD + s->size);
-    } else if (push_free(l, s->lo) < 0) {
-        madvise(s->lo, s->size, MADV_DONTNEED); /* lost to the slab until loop free */
+    cr__stack s = *st; /* st itself may live in the stack being put */
+    struct cr__slab *slab = s.slab;
+    if (!slab) {
+        unmap(s.lo - s.guard, s.guard + s.size);
+        return;
     }
-    s->lo = s->hi = NULL;
+    cr__san_stack_put(s.lo, s.size); /* ASan: the dead task struct is poisoned */
+    slab->live--;
+    struct cr__stack_class *c = slab->cls;
+    if (!c) { /* orphaned: its loop is gone */
+        if (!slab->live) {
+            unmap(slab->base, slab->len);
+            free(slab);
+        }
+        return;
+    }
+    if (push_free(c, s.lo, slab) < 0 && s.guard)
+        madvise(s.lo, s.size, MADV_DONTNEED); /* lost to the slab until loop free */
 }
 
 static int by_address(const void *a, const void *b)
@@ -191,52 +396,69 @@ static int by_address(const void *a, const void *b)
 
 #define TRIM_PERIOD_NS 100000000
 
-void cr__stack_trim(cr_loop *l, int64_t now)
+static void trim_class(struct cr__stack_pool *p, struct cr__stack_class *c, unsigned cache)
 {
-    if (now < l->stacks.next_trim)
-        return;
-    l->stacks.next_trim = now + TRIM_PERIOD_NS;
     /* Entries below low_water were not touched for a whole period. */
-    size_t idle = l->stacks.low_water < l->stacks.nfree ? l->stacks.low_water : l->stacks.nfree;
-    l->stacks.low_water = l->stacks.nfree;
-    if (idle <= l->stacks.stack_cache || idle <= l->stacks.nclean)
+    size_t idle = c->low_water < c->nfree ? c->low_water : c->nfree;
+    c->low_water = c->nfree;
+    if (c->lean || idle <= cache || idle <= c->nclean)
         return;
-    size_t from = l->stacks.nclean, to = idle - l->stacks.stack_cache;
+    size_t from = c->nclean, to = idle - cache;
     if (to <= from)
         return;
     size_t n = to - from;
     char **v = malloc(n * sizeof *v);
     if (v) {
-        memcpy(v, l->stacks.free_stacks + from, n * sizeof *v);
+        for (size_t i = 0; i < n; i++)
+            v[i] = entry_lo(p, c, c->free[from + i], NULL);
         qsort(v, n, sizeof *v, by_address);
     }
     /* With MADV_GUARD_INSTALL guards survive MADV_DONTNEED, so neighbouring
      * stacks (and the guards between them) go in one call. */
-    size_t stride = CR__GUARD + l->stacks.stack_size;
     for (size_t i = 0; i < n;) {
-        char *lo = v ? v[i] : l->stacks.free_stacks[from + i];
+        char *lo = v ? v[i] : entry_lo(p, c, c->free[from + i], NULL);
         size_t j = i + 1;
-        while (v && guard_mode == 1 && j < n && v[j] == v[j - 1] + stride)
+        while (v && guard_mode == 1 && j < n && v[j] == v[j - 1] + c->stride)
             j++;
-        char *hi = (v ? v[j - 1] : lo) + l->stacks.stack_size;
+        char *hi = (v ? v[j - 1] : lo) + c->size;
         madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
         i = j;
     }
     free(v);
-    l->stacks.nclean = to;
+    c->nclean = to;
+}
+
+void cr__stack_trim(cr_loop *l, int64_t now)
+{
+    if (now < l->stacks.next_trim)
+        return;
+    l->stacks.next_trim = now + TRIM_PERIOD_NS;
+    for (unsigned i = 0; i < CR__NCLASS; i++)
+        if (l->stacks.cls[i].stride)
+            trim_class(&l->stacks, &l->stacks.cls[i], l->stacks.stack_cache);
 }
 
 void cr__stack_pool_free(cr_loop *l)
 {
-    for (struct cr__slab *s = l->stacks.slabs, *n; s; s = n) {
-        n = s->next;
-        munmap(s->base, s->len);
+    for (uint32_t i = 0; i < l->stacks.nslab; i++) {
+        struct cr__slab *s = l->stacks.slabv[i];
+        if (s->live) {
+            s->cls = NULL; /* tasks still referenced live in it: their last put unmaps it */
+            continue;
+        }
+        unmap(s->base, s->len);
         free(s);
     }
-    l->stacks.slabs = NULL;
-    free(l->stacks.free_stacks);
-    l->stacks.free_stacks = NULL;
-    l->stacks.nfree = l->stacks.free_cap = 0;
+    free(l->stacks.slabv);
+    l->stacks.slabv = NULL;
+    l->stacks.nslab = l->stacks.slab_cap = 0;
+    for (unsigned i = 0; i < CR__NCLASS; i++) {
+        struct cr__stack_class *c = &l->stacks.cls[i];
+        free(c->free);
+        c->free = NULL;
+        c->nfree = c->free_cap = c->nclean = c->low_water = 0;
+        c->cur = NULL;
+    }
 }
 
 /* ---- overflow reporting ---- */
@@ -265,12 +487,30 @@ static size_t put_num(char *buf, size_t at, size_t cap, size_t v)
     return at;
 }
 
+void cr__stack_overflow(const char *name, uint64_t id, size_t size)
+{
+    char buf[256];
+    size_t n = put(buf, 0, sizeof buf, "coring: stack overflow in task '");
+    if (name)
+        n = put(buf, n, sizeof buf, name);
+    else {
+        n = put(buf, n, sizeof buf, "Task-");
+        n = put_num(buf, n, sizeof buf, id);
+    }
+    n = put(buf, n, sizeof buf, "' (lean stack of ");
+    n = put_num(buf, n, sizeof buf, size);
+    n = put(buf, n, sizeof buf, " bytes: its canary was overwritten; use a larger stack class)\n");
+    ssize_t w = write(2, buf, n);
+    (void)w;
+    abort();
+}
+
 static void segv_handler(int sig, siginfo_t *si, void *uc)
 {
     cr_loop *l = cr__tls_running;
     cr__task *t = l ? l->current : NULL;
     char *a = si->si_addr;
-    if (t && t->stack.lo && a >= t->stack.lo - CR__GUARD && a < t->stack.lo) {
+    if (t && t->stack.lo && a >= t->stack.lo - t->stack.guard && a < t->stack.lo) {
         char buf[256];
         size_t n = put(buf, 0, sizeof buf, "coring: stack overflow in task '");
         if (t->name)

@@ -3,10 +3,15 @@
  * coroutine stack, and the park/wake primitive every suspending call uses.
  *
  * Life of a task: CREATED (queued, no stack yet) → RUNNING ⇄ PARKED/READY →
- * DONE. The stack is taken from the pool only when the task first runs, so a
- * task cancelled before it starts never costs a stack and never runs its body.
- * The loop holds one reference to every unfinished task; it drops it (and
- * returns the stack) right after the task's last switch out.
+ * DONE. The stack is taken from the pool only when the task first runs and
+ * goes back right after its last switch out, so a burst of created tasks and
+ * finished tasks still referenced cost a heap struct each, not a stack page.
+ * A lean task (CR_STACK_LEAN) is the exception: its struct lives at the top
+ * of its 1 KiB slot, taken at creation and put back at the last unref — a
+ * quarter page per task whatever its state (task_alloc; docs/memory.md). A
+ * task cancelled before it starts never runs its body. The loop holds one
+ * reference to every unfinished task; it drops it right after the task's
+ * last switch out.
  *
  * Cancellation (asyncio's rules): cr_cancel sets must_cancel and raises the
  * cancelling count. A PARKED task has its park's cancel hook called, which
@@ -66,8 +71,11 @@ static void task_main(void *p)
 
 void cr__task_release_stack(cr_loop *l, cr__task *t)
 {
-    if (t->stack.lo)
-        cr__stack_put(l, &t->stack);
+    (void)l;
+    if (t->stack.lo && !t->in_stack) { /* a lean slot holds t itself: cr__task_free puts it */
+        cr__stack_put(&t->stack);
+        t->stack.lo = NULL;
+    }
 #ifdef CR_TSAN
     if (t->san_fiber) {
         __tsan_destroy_fiber(t->san_fiber);
@@ -85,6 +93,15 @@ static void report_slow(cr_loop *l, cr__task *t, int64_t ran_ns)
                       cr_task_get_name(&t->f), (double)ran_ns / 1e6, (double)l->dbg.slow_ns / 1e6);
 }
 
+/* A lean stack has no guard page: its canary (at the stack's low end) is
+ * checked each time the task switches in and out. One predictable branch for
+ * other stacks. */
+static inline void check_canary(cr__task *t)
+{
+    if (CR_UNLIKELY(t->in_stack) && !cr__stack_canary_ok(&t->stack))
+        cr__stack_overflow(t->name, t->id, t->stack.size);
+}
+
 static void task_run(cr__handle *h)
 {
     cr__task *t = CR_CONTAINER_OF(h, cr__task, run);
@@ -92,15 +109,19 @@ static void task_run(cr__handle *h)
     if (CR_UNLIKELY(t->state == CR__T_CREATED)) {
         /* Cancelled before it started, or no stack to be had: it ends here
          * without ever running its body. */
-        int rc = t->must_cancel ? -ECANCELED : cr__stack_get(l, t->stack_size, &t->stack);
+        int rc = t->must_cancel ? -ECANCELED
+                 : t->in_stack  ? 0
+                                : cr__stack_get(l, t->stack_size, t->stack_class, &t->stack);
         if (rc < 0) {
             t->state = CR__T_DONE;
             task_finish(t, rc, NULL);
             cr_future_unref(&t->f);
             return;
         }
-        t->sp = cr__ctx_make(t->stack.hi, task_main, t);
+        /* In a lean slot the frames start just below the struct. */
+        t->sp = cr__ctx_make(t->in_stack ? (char *)t : cr__stack_hi(&t->stack), task_main, t);
     }
+    check_canary(t); /* resume: nothing wrote below the lean stack while it was parked */
     t->state = CR__T_RUNNING;
     l->current = t;
     int64_t t0 = l->dbg.debug ? cr__now_ns() : 0; /* debug mode: slow-task check */
@@ -113,8 +134,12 @@ static void task_run(cr__handle *h)
     l->stats.switches++;
     if (CR_UNLIKELY(l->dbg.debug))
         report_slow(l, t, cr__now_ns() - t0);
+    check_canary(t); /* park (or the end): the body stayed inside its lean stack */
     if (t->state == CR__T_DONE) {
-        cr__stack_put(l, &t->stack);
+        if (!t->in_stack) {
+            cr__stack_put(&t->stack);
+            t->stack.lo = NULL;
+        }
         cr_future_unref(&t->f);
     }
 }
@@ -207,19 +232,53 @@ int cr__yield(void)
     return 0;
 }
 
-/* Up to TASK_CACHE freed task structs wait on their loop for reuse: a calloc
- * and a free per spawn were ~15% of spawn+run+join. Not under ASan, which
- * should see every use after free. */
+/* Where a task struct lives.
+ *
+ * Lean tasks: at the top of their 1 KiB slot, 64-byte aligned, the frames
+ * below it. The slot is taken at creation, so a lean task costs a quarter
+ * page and no heap object whether created, parked or finished (until its
+ * last unref). Its timer-heap room is reserved here, on the creator's stack
+ * (timer.h: glibc's realloc needs more stack than a lean task has).
+ *
+ * Other tasks: on the heap, recycled through a per-loop cache of up to
+ * TASK_CACHE structs (a calloc and a free per spawn were ~15% of
+ * spawn+run+join; not under ASan, which should see every use after free).
+ * We measured the struct in the stack's top page for them too: a parked task
+ * then cost 4,194 B instead of 4,457 B, but every created-not-yet-run and
+ * every finished-but-referenced task held a whole stack page — spawning
+ * 200,000 tasks and gathering them went from 65 MB peak RSS to 816 MB and
+ * ~10x the time (docs/memory.md). */
+#define TASK_SLOT ((sizeof(cr__task) + 63) & ~(size_t)63)
 #define TASK_CACHE 256
 
-static cr__task *task_alloc(cr_loop *l)
+static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
 {
+    size_t size = opts ? opts->stack_size : 0;
+    unsigned cls = opts ? opts->stack_class : 0;
+    cr__stack st;
+    if (cr__stack_is_lean(l, size, cls)) { /* no slot: -ENOMEM at creation */
+        if (cr__stack_get(l, size, cls, &st) < 0)
+            return NULL;
+        if (cr__timer_reserve(l, l->tasks.ntasks + 1) < 0) {
+            cr__stack_put(&st);
+            return NULL;
+        }
+        cr__task *t = (cr__task *)(void *)(cr__stack_hi(&st) - TASK_SLOT);
+        memset(t, 0, sizeof *t);
+        t->stack = st;
+        t->in_stack = true;
+        return t;
+    }
     cr__task *t = l->tasks.task_cache;
-    if (!t)
-        return calloc(1, sizeof *t);
-    l->tasks.task_cache = *(void **)t;
-    l->tasks.ntask_cache--;
-    memset(t, 0, sizeof *t);
+    if (t) {
+        l->tasks.task_cache = *(void **)t;
+        l->tasks.ntask_cache--;
+        memset(t, 0, sizeof *t);
+    } else if (!(t = calloc(1, sizeof *t))) {
+        return NULL;
+    }
+    t->stack_size = size;
+    t->stack_class = (uint16_t)cls;
     return t;
 }
 
@@ -228,6 +287,10 @@ void cr__task_free(cr__task *t)
     free(t->name);
     free(t->cancel_msg);
     free(t->ctx);
+    if (t->in_stack) {
+        cr__stack_put(&t->stack); /* t itself goes with it */
+        return;
+    }
 #ifndef CR_ASAN
     cr_loop *l = t->f.loop;
     if (l && !l->closed && l->tasks.ntask_cache < TASK_CACHE) {
@@ -302,7 +365,7 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     int rc = cr__loop_check(loop);
     if (rc < 0)
         return rc;
-    cr__task *t = task_alloc(loop);
+    cr__task *t = task_alloc(loop, opts);
     if (!t)
         return -ENOMEM;
     if ((opts && opts->name && !(t->name = strdup(opts->name))) || cr__ctx_inherit(t) < 0) {
@@ -317,7 +380,6 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     t->arg = arg;
     t->id = ++loop->tasks.next_task_id;
     t->state = CR__T_CREATED;
-    t->stack_size = opts ? opts->stack_size : 0;
     t->run.run = task_run;
     t->run.drop = task_drop;
     loop->tasks.ntasks++;

@@ -29,10 +29,12 @@ struct cr__task {
     int state;
     int cancelling;           /* asyncio's cancel-request count */
     bool must_cancel;         /* a cancel not yet delivered to the body */
+    bool in_stack;            /* a lean task: this struct lives in its stack slot */
+    uint16_t stack_class;     /* what cr_task_opts asked for (taken at first run) */
     int wake_rc;              /* what the current park returns */
     cr__cancel_hook on_cancel; /* set while parked: how to interrupt the wait */
     void *cancel_ctx;
-    size_t stack_size;
+    size_t stack_size;        /* what cr_task_opts asked for (taken at first run) */
     void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
     /* Set by a wait that holds something (references on futures, memory)
      * until it returns: how to let go of it if the loop closes while the
@@ -63,12 +65,14 @@ CR_HIDDEN int cr__yield(void);
 CR_HIDDEN int cr__enter(cr__task **out);
 /* Consume a delivered cancel (when a park site reports -ECANCELED). */
 static inline void cr__consume_cancel(cr__task *t) { t->must_cancel = false; }
-/* Loop teardown of a task that never finished: its stack back to l's pool,
- * its TSan fiber destroyed. (t->f.loop may already be NULL.) */
+/* Loop teardown of a task that never finished: its stack back to its pool
+ * (a lean slot holding the struct goes back with it, in cr__task_free), its
+ * TSan fiber destroyed. (t->f.loop may already be NULL.) */
 CR_HIDDEN void cr__task_release_stack(cr_loop *l, cr__task *t);
 /* context.c: give a new task a copy of the creating task's variables. */
 CR_HIDDEN int cr__ctx_inherit(cr__task *child);
-/* Task structs are recycled per loop (spawn is a hot path). */
+/* The last reference went. Heap structs are recycled per loop (spawn is a
+ * hot path); a lean task's slot (holding t) goes back to its pool. */
 CR_HIDDEN void cr__task_free(cr__task *t);
 CR_HIDDEN void cr__task_cache_free(cr_loop *l);
 /* Loop teardown, for a task that will never resume: drop what its current

@@ -62,6 +62,22 @@ static void sift_down(cr__timer_heap *h, size_t i)
     place(h, i, e);
 }
 
+int cr__timer_reserve(cr_loop *l, size_t n)
+{
+    cr__timer_heap *h = &l->timers;
+    if (n <= h->cap)
+        return 0;
+    size_t cap = h->cap ? h->cap * 2 : 64;
+    while (cap < n)
+        cap *= 2;
+    cr__timer_ent *v = realloc(h->v, cap * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    h->v = v;
+    h->cap = cap;
+    return 0;
+}
+
 int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when)
 {
     cr__timer_heap *h = &l->timers;
@@ -70,14 +86,8 @@ int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when)
     t->when = when;
     if (when == CR__NEVER)
         return 0; /* never fires: not armed, so it keeps nothing alive */
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        cr__timer_ent *v = realloc(h->v, cap * sizeof(*v));
-        if (!v)
-            return -ENOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
+    if (h->n == h->cap && cr__timer_reserve(l, h->n + 1) < 0)
+        return -ENOMEM;
     t->seq = h->seq++;
     place(h, h->n++, (cr__timer_ent){when, t->seq, t});
     sift_up(h, h->n - 1);

@@ -34,6 +34,10 @@ typedef struct cr__timer_heap {
 
 CR_HIDDEN int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when);
 CR_HIDDEN void cr__timer_disarm(cr_loop *l, cr__timer *t);
+/* Room for n armed timers, so arming up to n never reallocates: called when a
+ * lean task is created (task.c), on the creator's stack, because glibc's
+ * realloc can take ~3 KiB of stack, more than a lean task has. */
+CR_HIDDEN int cr__timer_reserve(cr_loop *l, size_t n);
 CR_HIDDEN cr__timer *cr__timer_peek(cr_loop *l);
 CR_HIDDEN void cr__timer_heap_free(cr__timer_heap *h);
 static inline bool cr__timer_armed(const cr__timer *t) { return t->idx != CR__TIMER_IDLE; }

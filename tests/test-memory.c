@@ -1,0 +1,299 @@
+/*
+ * Description: where a task's bytes live (docs/memory.md) — a lean task's
+ * struct at the top of its own slot, the stack classes (lean, 8K, 16K, 64K, the
+ * loop's default class), a task struct that outlives its stack's loop, and
+ * the lean class's canary: an overflow is reported by task name and aborts.
+ * Behaviour only: how many pages a task costs is measured by
+ * bench/sleepers.c, not asserted here.
+ */
+#include "helpers.h"
+#include "core/internal.h"
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#endif
+
+/* Where the running task's struct and stack are (read on the loop stack
+ * afterwards: lean bodies stay shallow, no criterion asserts inside). */
+struct where {
+    char *task, *lo, *hi, *frame;
+    size_t size;
+    bool lean;
+};
+
+static int note_where(void *arg, void **result)
+{
+    (void)result;
+    struct where *w = arg;
+    cr__task *t = cr__current();
+    volatile char here;
+    w->task = (char *)t;
+    w->lo = t->stack.lo;
+    w->hi = cr__stack_hi(&t->stack);
+    w->size = t->stack.size;
+    w->lean = t->in_stack;
+    w->frame = (char *)&here;
+    return cr_sleep(0.001); /* parks and resumes: the canary is checked both ways */
+}
+
+static void run_in_class(cr_loop *l, unsigned cls, struct where *w)
+{
+    cr_task_opts o = {.name = "where", .stack_class = cls};
+    cr_task *t;
+    cr_assert_eq(cr_loop_create_task(l, note_where, w, &o, &t), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0);
+    cr_future_unref(t);
+}
+
+/* A lean task's struct sits at the top of its own slot and its frames start
+ * below it; a default task's struct is a heap object (a created or finished
+ * task must not hold a stack page: docs/memory.md). */
+Test(memory, lean_struct_lives_at_the_top_of_its_slot)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    struct where w = {0};
+    run_in_class(l, CR_STACK_DEFAULT, &w);
+    cr_assert_eq(w.size, 64 * 1024);
+    cr_assert(!w.lean && (w.task < w.lo || w.task >= w.hi), "a default task's struct is not in its stack");
+#ifndef SANITIZED
+    run_in_class(l, CR_STACK_LEAN, &w);
+    cr_assert(w.lean);
+    cr_assert(w.task > w.lo && w.task + sizeof(cr__task) <= w.hi, "struct inside the slot");
+    cr_assert_lt(w.hi - w.task, 512, "at the top");
+    cr_assert(w.frame < w.task && w.frame > w.lo, "frames below the struct");
+#endif
+    cr_assert_eq(cr_loop_free(l), 0);
+}
+
+/* Each class gives the size it names; sizes equal to a class's share it. */
+Test(memory, stack_classes_give_their_sizes)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    struct { unsigned cls; size_t size; } want[] = {
+        {CR_STACK_8K, 8 * 1024}, {CR_STACK_16K, 16 * 1024}, {CR_STACK_64K, 64 * 1024},
+#ifdef SANITIZED
+        {CR_STACK_LEAN, 16 * 1024},
+#else
+        {CR_STACK_LEAN, 1024},
+#endif
+    };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        struct where w = {0};
+        run_in_class(l, want[i].cls, &w);
+        cr_assert_eq(w.size, want[i].size, "class %u", want[i].cls);
+#ifndef SANITIZED
+        cr_assert_eq(w.lean, want[i].cls == CR_STACK_LEAN);
+#endif
+    }
+    cr_assert_eq(cr_loop_free(l), 0);
+}
+
+static int __attribute__((noinline)) use_stack(size_t bytes)
+{
+    volatile char buf[bytes];
+    for (size_t i = 0; i < bytes; i += 256)
+        buf[i] = (char)i;
+    buf[0] = 0;
+    buf[bytes - 1] = 0;
+    return buf[bytes - 1] + buf[0];
+}
+
+static int use_6k(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+#ifdef SANITIZED
+    return use_stack(3 * 1024); /* ASan's redzones and lazy binding's xsave area take the rest */
+#else
+    return use_stack(6 * 1024);
+#endif
+}
+
+/* An 8K task can use most of its 8 KiB. */
+Test(memory, small_class_stack_is_usable)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_task_opts o = {.stack_class = CR_STACK_8K};
+    cr_task *t;
+    cr_assert_eq(cr_loop_create_task(l, use_6k, NULL, &o, &t), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0);
+    cr_future_unref(t);
+    cr_assert_eq(cr_loop_free(l), 0);
+}
+
+static int lean_wait(void *arg, void **result)
+{
+    (void)result;
+    cr_event *ev = arg;
+    int rc = cr_sleep(0.001);
+    return rc < 0 ? rc : cr_event_wait(ev);
+}
+
+struct crowd {
+    size_t n;
+    int rc;
+};
+
+static int lean_crowd(void *arg, void **result)
+{
+    (void)result;
+    struct crowd *c = arg;
+    cr_event *ev = cr_event_new();
+    cr_task **ts = calloc(c->n, sizeof *ts);
+    cr_task_opts o = {.stack_class = CR_STACK_LEAN};
+    for (size_t i = 0; i < c->n; i++)
+        cr_assert_eq(cr_loop_create_task(cr_get_running_loop(NULL), lean_wait, ev, &o, &ts[i]), 0);
+    cr_assert_eq(cr_sleep(0.01), 0); /* every one slept, and now waits on ev */
+    cr_assert_eq(cr_all_tasks(NULL, NULL, 0), c->n + 1);
+    cr_event_set(ev);
+    c->rc = cr_gather(ts, c->n, NULL, NULL, 0);
+    for (size_t i = 0; i < c->n; i++)
+        cr_future_unref(ts[i]);
+    free(ts);
+    cr_event_free(ev);
+    return 0;
+}
+
+/* 10,000 lean tasks sleep, park on an event and finish. */
+Test(memory, lean_tasks_sleep_and_wait)
+{
+#if defined(__SANITIZE_THREAD__)
+    struct crowd c = {.n = 2000}; /* TSan: a fiber each, capped at 8128 */
+#else
+    struct crowd c = {.n = 10000};
+#endif
+    RUN_EXPECT(lean_crowd, &c, 0);
+    cr_assert_eq(c.rc, 0);
+}
+
+/* The loop's stack_class applies to tasks that ask for none. */
+Test(memory, loop_default_class)
+{
+    cr_loop *l;
+    cr_loop_opts lo = {.stack_class = CR_STACK_16K};
+    cr_assert_eq(cr_loop_new(&l, &lo), 0);
+    struct where w = {0};
+    run_in_class(l, CR_STACK_DEFAULT, &w);
+    cr_assert_eq(w.size, 16 * 1024);
+    run_in_class(l, CR_STACK_64K, &w);
+    cr_assert_eq(w.size, 64 * 1024, "a task's own class wins");
+    cr_assert_eq(cr_loop_free(l), 0);
+}
+
+static int answer(void *arg, void **result)
+{
+    *result = arg;
+    return 0;
+}
+
+/* A finished task still referenced keeps its struct (and stack) while later
+ * tasks come and go, and after its loop is freed; the last unref frees it. */
+Test(memory, task_outlives_its_loop)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    enum { N = 300 };
+    cr_task *kept[N], *pending;
+    for (int i = 0; i < N; i++) {
+        cr_task_opts o = {.name = i % 2 ? "odd" : "even",
+                          .stack_class = i % 3 == 0 ? CR_STACK_LEAN : CR_STACK_DEFAULT};
+        cr_assert_eq(cr_loop_create_task(l, answer, IPTR(i), &o, &kept[i]), 0);
+    }
+    cr_assert_eq(cr_loop_run_until_complete(l, kept[N - 1], NULL), 0);
+    for (int i = 0; i < 50; i++) { /* churn: reuse every freed stack */
+        cr_task *t;
+        cr_assert_eq(cr_loop_create_task(l, answer, IPTR(-1), NULL, &t), 0);
+        cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0);
+        cr_future_unref(t);
+    }
+    cr_assert_eq(cr_loop_create_task(l, answer, NULL, NULL, &pending), 0); /* never runs */
+    cr_assert_eq(cr_loop_free(l), 0);
+    for (int i = 0; i < N; i++) {
+        void *v;
+        cr_assert_eq(cr_future_result(kept[i], &v), 0);
+        cr_assert_eq(PINT(v), i);
+        cr_assert_str_eq(cr_task_get_name(kept[i]), i % 2 ? "odd" : "even");
+        cr_future_unref(kept[i]);
+    }
+    cr_assert(cr_future_cancelled(pending));
+    cr_future_unref(pending);
+}
+
+/* ---- the lean canary ---- */
+
+static int __attribute__((noinline, unused)) deep(int n)
+{
+    volatile char pad[256];
+    for (int i = 0; i < 256; i++) /* every byte: a canary only sees what is written */
+        pad[i] = (char)n;
+    return n ? deep(n - 1) + pad[0] : pad[255];
+}
+
+static __attribute__((unused)) int lean_overflow(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    deep(8); /* ~2.5 KiB: past the slot's ~700 bytes */
+    return cr_sleep(0); /* the park's check reports it */
+}
+
+static __attribute__((unused)) int overflow_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_task_opts o = {.name = "lean-deep", .stack_class = CR_STACK_LEAN};
+    cr_task *ts[8];
+    /* Neighbours on both sides, so the overflow lands in a live slot. */
+    for (int i = 0; i < 8; i++)
+        cr_loop_create_task(cr_get_running_loop(NULL), i == 4 ? lean_overflow : answer, NULL,
+                            i == 4 ? &o : &(cr_task_opts){.stack_class = CR_STACK_LEAN},
+                            &ts[i]);
+    return cr_gather(ts, 8, NULL, NULL, 0);
+}
+
+/* A lean task that overflows its slot is reported by name (one stderr line)
+ * and the process aborts, in a forked child. */
+Test(memory, lean_overflow_is_reported_by_name)
+{
+#ifdef SANITIZED
+    cr_skip_test("ASan/TSan give lean tasks a guarded stack (their frames are far larger)");
+#else
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        dup2(fds[1], 2);
+        close(fds[0]);
+        close(fds[1]);
+        cr_run(overflow_main, NULL, NULL);
+        _exit(0); /* not reached */
+    }
+    close(fds[1]);
+    char out[1024];
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < sizeof out && (r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = 0;
+    close(fds[0]);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status), "child status %#x, stderr: %s", status, out);
+    cr_assert_eq(WTERMSIG(status), SIGABRT, "stderr: %s", out);
+    cr_assert(strstr(out, "stack overflow in task 'lean-deep'"), "stderr: %s", out);
+    char *nl = strchr(out, '\n');
+    cr_assert(nl && nl[1] == 0, "exactly one line: %s", out);
+#endif
+}
