@@ -365,7 +365,11 @@ static int mtls_main(void *arg, void **result)
         cr_stream_free(s);
     }
     cr_assert_eq(rc, -EPROTO, "%d %s", rc, cr_tls_last_error());
-    cr_assert(strstr(cr_tls_last_error(), "certificate required"), "%s", cr_tls_last_error());
+    /* The last failure is the thread's: the server's handler (same thread)
+     * may record its side of it after the client did. */
+    cr_assert(strstr(cr_tls_last_error(), "certificate required") ||
+                  strstr(cr_tls_last_error(), "did not return a certificate"),
+              "%s", cr_tls_last_error());
     cr_assert_eq(cr_open_connection_tls("127.0.0.1", port, NULL, withcert, "localhost", 5.0, &s), 0);
     cr_stream_write(s, "mtls\n", 5);
     expect_line(s, "mtls\n");

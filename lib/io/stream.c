@@ -71,6 +71,7 @@ struct cr_stream {
     bool want_eof, eof_sent;
     bool closing, close_sent, closed;
     bool aborted;      /* cr_stream_abort: queued data is dropped */
+    cr__timer abort_tm; /* abort's grace for an in-flight send (cr_stream_abort) */
     /* -- sender, hot (own line: streams are allocated 64-aligned) -- */
     _Alignas(64) cr__op send_op;
     bool sending;
@@ -108,6 +109,7 @@ static void wake_drainers(cr_stream *s)
 static void stream_destroy(cr__io_obj *o)
 {
     cr_stream *s = CR_CONTAINER_OF(o, cr_stream, obj);
+    cr__timer_disarm(s->loop, &s->abort_tm);
     if (!s->closed && s->fd >= 0)
         close(s->fd); /* loop closed with the stream open: never leak the fd */
     if (s->pinned_rb && s->pinned_rb != s->rb)
@@ -483,11 +485,22 @@ static void writer_idle(cr_stream *s)
         start_close(s);
 }
 
+#define ABORT_GRACE_NS 100000000 /* 100 ms */
+
+/* An aborted stream's send outlived its cancel: end it by force. */
+static void abort_fire(cr__timer *tm)
+{
+    cr_stream *s = CR_CONTAINER_OF(tm, cr_stream, abort_tm);
+    if (s->sending && !s->closed)
+        shutdown(s->fd, SHUT_RDWR);
+}
+
 static void send_complete(cr__op *op, int res, unsigned flags)
 {
     (void)flags;
     cr_stream *s = CR_CONTAINER_OF(op, cr_stream, send_op);
     s->sending = false;
+    cr__timer_disarm(s->loop, &s->abort_tm);
     if (res < 0) {
         s->werr = res == -ECANCELED || s->aborted ? -ECONNABORTED : res;
         s->wb.off = s->wb.len = 0;
@@ -783,11 +796,14 @@ void cr_stream_abort(cr_stream *s)
     s->aborted = true;
     if (s->sending && !s->closed) {
         /* The kernel still reads wb: cancel, and close once it lets go. A
-         * send the kernel already runs blocked in a worker (a peer that
-         * never reads) cannot be cancelled (-EALREADY): shutting the
-         * socket down makes it return, so the abort cannot hang on it. */
+         * send the kernel runs blocked in a worker (a peer that never reads)
+         * ignores the cancel (-EALREADY); if the send has not ended after a
+         * grace period, shutting the socket down makes it return, so an
+         * abort cannot hang. (Not at once: a send not yet submitted, e.g. a
+         * TLS alert, would be cut off before it left.) */
         cr__be_cancel(&s->loop->be, &s->send_op);
-        shutdown(s->fd, SHUT_RDWR);
+        if (!cr__timer_armed(&s->abort_tm))
+            cr__timer_arm(s->loop, &s->abort_tm, cr__now_ns() + ABORT_GRACE_NS);
     }
     s->pb.len = 0;
     s->want_eof = false;
@@ -877,6 +893,7 @@ int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream *
     if (s->low > s->high)
         s->low = s->high;
     cr__op_init(&s->send_op, CR__OP_SEND, s->fd, send_complete);
+    cr__timer_init(&s->abort_tm, abort_fire);
     s->send_op.a.rw.flags = MSG_NOSIGNAL;
     s->rx->sink = stream_sink;
     s->rx->notify = stream_notify;
