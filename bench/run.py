@@ -1016,7 +1016,7 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
 # exist once per fixed rate.
 NET_FIGS = [("saturation req/s", True), ("generator busy at saturation", False),
             ("server busy at saturation", False)]
-RATE_FIGS = [("server CPU/req", False), ("latency p50", False), ("latency p99", False),
+RATE_FIGS = [("answered/offered", True), ("server CPU/req", False), ("latency p50", False), ("latency p99", False),
              ("latency p999", False), ("generator lag p99", False), ("syscalls/req", False),
              ("io_uring_enter/req", False)]
 
@@ -1295,7 +1295,7 @@ def net_report(store, net_jobs, net_rows):
 
 
 # Rows that describe the measurement, not a runtime: kept out of the summary.
-DIAGNOSTIC = ("generator busy", "server busy", "generator lag", "loadgen ", "wrk ", "h2load ")
+DIAGNOSTIC = ("generator busy", "server busy", "generator lag", "loadgen ", "wrk ", "h2load ", "answered/offered")
 HIGHER_BETTER = ("req/s", "connections/s", "MB/s")
 LABELS = {"coring": "coring", "boost": "Boost.Context", "swapcontext": "swapcontext", "go": "Go",
           "asyncio": "asyncio", "uvloop": "uvloop", "tokio": "Tokio", "libuv": "libuv", "nginx": "nginx",
