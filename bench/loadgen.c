@@ -30,11 +30,13 @@
  * HTTP answers must be `HTTP/1.x 200` with a Content-Length body. A mismatch
  * counts as an error and the run exits non-zero.
  *
- * Measured window: after -w seconds of warm-up, -d seconds. Only answers
- * completed inside it are counted; at its edges the first load thread reads
+ * Measured window: after -w seconds of warm-up, about -d seconds: exactly
+ * the span between two readings the first load thread takes as it passes
+ * each edge (see edges_taken), of
  *   - its own CPU (each load thread's CPU clock: busy = CPU / window),
- *   - the server's CPU with -S PID (schedstat of every task of PID, ns exact),
- * so server CPU/request divides the CPU of exactly the counted window.
+ *   - the server's CPU with -S PID (schedstat of every task of PID, ns exact).
+ * Only answers completed between the two readings are counted, so server
+ * CPU/request divides the CPU of exactly the counted window.
  * Latencies go into an HDR-style histogram: 128 linear sub-buckets per power
  * of two (worst-case bucket width 0.78%; the reported value is the bucket's
  * midpoint, within 0.4%).
@@ -167,10 +169,13 @@ static int64_t now_ns(void)
 static int64_t t_warm, t_begin, t_end; /* start, window start, window end */
 static atomic_bool stop;
 
-/* The CPU readings at the window's edges, taken by worker 0 in its loop as
- * soon as it passes each edge (within µs when it is busy; its epoll timeout
- * never reaches past an edge), so the CPU window is the counting window. */
-static int64_t srv_cpu[2] = {-1, -1}, gen_cpu_at[2][256], edge_skew; /* ns late, worst edge */
+/* The measured window *is* the span between the two CPU readings: worker 0
+ * takes them in its loop as soon as it passes t_begin and t_end (its epoll
+ * timeout never reaches past an edge), stamps them (win_at), and answers
+ * count while edges_taken == 1. So the server CPU divides exactly the answers
+ * of its own span, even when the generator's CPU was taken at an edge (other
+ * load threads see the flag a few ns to µs later). edge_skew: how late. */
+static int64_t srv_cpu[2] = {-1, -1}, gen_cpu_at[2][256], win_at[2], edge_skew;
 static atomic_int edges_taken;
 
 /* ------------------------------------------------------------ connection -- */
@@ -255,7 +260,7 @@ static int flush(worker *w, conn *c)
 static void answered(worker *w, conn *c, int64_t now)
 {
     uint64_t k = c->answered++;
-    if (now >= t_begin && now < t_end) {
+    if (atomic_load_explicit(&edges_taken, memory_order_relaxed) == 1) {
         int64_t lat = now - c->t[k % RING];
         hist_add(&w->lat, lat > 0 ? (uint64_t)lat : 0);
         w->done_in_window++;
@@ -394,7 +399,8 @@ static worker *workers;
 
 static void take_edge(int i)
 {
-    int64_t late = now_ns() - (i ? t_end : t_begin);
+    win_at[i] = now_ns();
+    int64_t late = win_at[i] - (i ? t_end : t_begin);
     edge_skew = late > edge_skew ? late : edge_skew;
     if (o.server_pid)
         srv_cpu[i] = schedstat_ns(o.server_pid);
@@ -431,8 +437,10 @@ static void *run(void *arg)
         struct timespec to = {0, 20000000}; /* bounded: notice `stop` */
         if (w->idx == 0 && edges_taken < 2) {
             int64_t edge = edges_taken ? t_end : t_begin;
-            if (now >= edge)
-                take_edge(edges_taken++);
+            if (now >= edge) {
+                take_edge(edges_taken);
+                atomic_fetch_add(&edges_taken, 1);
+            }
             else if (edge - now < to.tv_nsec)
                 to.tv_nsec = edge - now;
         }
@@ -452,7 +460,7 @@ static void *run(void *arg)
                 if (c->want_out)
                     continue; /* EPOLLOUT will carry it */
                 int64_t t = now_ns();
-                if (due >= t_begin && due < t_end)
+                if (atomic_load_explicit(&edges_taken, memory_order_relaxed) == 1)
                     hist_add(&w->lag, (uint64_t)(t - due));
                 if (flush(w, c) < 0)
                     drop(w, c);
@@ -707,7 +715,7 @@ int main(int argc, char **argv)
         gen_cpu += d;
         gen_max = d > gen_max ? d : gen_max;
     }
-    double win = (double)(t_end - t_begin) / 1e9;
+    double win = (double)(win_at[1] - win_at[0]) / 1e9;
     printf("mode=%s loop=%s conns=%d threads=%d size=%zu depth=%d rate=%.0f window_s=%.3f "
            "requests=%llu rps=%.0f p50_us=%.2f p90_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f "
            "mean_us=%.2f errors=%llu verify_errors=%llu overflow=%llu gen_cpu_ns_per_req=%.0f "

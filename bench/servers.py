@@ -175,9 +175,6 @@ def loadgen(exe, srv, mode, conns, dur, warm=None, rate=None, size=64, depth=1, 
     if not lines:
         raise RuntimeError("loadgen: " + ((r.stderr or r.stdout).strip().splitlines() or ["no output"])[-1])
     kv = _kv(lines[-1])
-    if mode != "idle" and kv.get("edge_skew_us", 0) > 0.05 * dur * 1e6:
-        raise RuntimeError(f"loadgen read the CPU {kv['edge_skew_us'] / 1e3:.1f} ms after a window edge "
-                           f"(its CPU was taken): window void")
     bad = {k: int(kv.get(k, 0)) for k in ("errors", "verify_errors", "overflow") if kv.get(k)}
     if bad:
         raise RuntimeError("loadgen: " + ", ".join(f"{k} {v}" for k, v in bad.items())
@@ -221,13 +218,16 @@ def fixed_rates(exe, argv, mode, conns, dur, rates, size=64, env=None, perf=Fals
     try:
         for label, rate in rates:
             # A rate below the slowest server's saturation that is not carried
-            # means a burst of outside load: one retry, then the window fails.
+            # means a burst of outside load, or (the hi rate) a server that
+            # cannot carry it: one retry, then the rate's answered/offered is
+            # the figure, and no CPU or latency (a queue growing without bound).
             for attempt in (1, 2):
                 kv = loadgen(exe, srv, mode, conns, dur, rate=rate, size=size)
                 if kv["rps"] >= 0.97 * rate:
                     break
-                if attempt == 2:
-                    raise RuntimeError(f"answered {kv['rps']:.0f} of {rate:.0f} req/s offered, twice")
+            res[f"answered/offered @{label}"] = (kv["rps"] / rate, "fraction")
+            if kv["rps"] < 0.97 * rate:
+                continue
             res[f"server CPU/req @{label}"] = (kv["server_cpu_ns_per_req"], "ns")
             for p in ("p50", "p99", "p999"):
                 res[f"latency {p} @{label}"] = (kv[f"{p}_us"], "µs")
