@@ -613,3 +613,16 @@ Test(misuse, sweep_null_arguments_rest)
 {
     RUN_EXPECT(null_more_main, NULL, 0);
 }
+
+static int sleeps_inf_alone(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cr_sleep(INFINITY);
+}
+
+/* A "never" timer keeps nothing alive: sleeping forever with nothing else
+ * that could wake the task is a deadlock, answered -EDEADLK, not a hang. */
+Test(misuse, sleep_forever_alone_is_edeadlk, .timeout = 10)
+{
+    RUN_EXPECT(sleeps_inf_alone, NULL, -EDEADLK);
+}
