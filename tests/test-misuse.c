@@ -518,3 +518,111 @@ Test(misuse, sweep_sizes_and_times, .timeout = 20)
 {
     RUN_EXPECT(sizes_main, NULL, 0);
 }
+
+/* The rest of the surface with NULL objects: the I/O objects, subprocesses,
+ * servers, the sync primitives' remaining calls, thread-safe futures and
+ * pools. Void calls must simply return. */
+static int null_more_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    void *v;
+    cr_loop *l = cr_get_running_loop(NULL);
+    cr_buf b = {0};
+    cr_acceptor_kick(NULL);
+    cr_acceptor_free(NULL);
+    cr_mrecv_release(NULL, &b);
+    cr_mrecv_free(NULL);
+    cr_stream_close(NULL);
+    cr_stream_abort(NULL);
+    cr_stream_free(NULL);
+    cr_as_completed_free(NULL);
+    cr_handle_release(NULL);
+    cr_future_unref(NULL);
+    cr_tsfuture_unref(NULL);
+    cr_task_group_free(NULL);
+    ROW(cr_mrecv_new(l, 0, 1, NULL), -EINVAL);
+    ROW(cr_mrecv_next(NULL, &b, 1), -EINVAL);
+    ROW(cr_stream_fd(NULL), -EINVAL);
+    ROW(cr_stream_at_eof(NULL), false);
+    ROW(cr_stream_read_buf(NULL, &b), -EINVAL);
+    ROW(cr_stream_release_buf(NULL, NULL), -EINVAL);
+    ROW(cr_stream_write_eof(NULL), -EINVAL);
+    ROW(cr_stream_wait_closed(NULL), -EINVAL);
+    ROW(cr_stream_new(l, -1, NULL, (cr_stream **)&v), -EBADF);
+    ROW(cr_stream_new(l, 0, NULL, NULL), -EINVAL);
+    ROW(cr_server_port(NULL), -EINVAL);
+    ROW(cr_server_connections(NULL), 0);
+    ROW(cr_server_acceptor(NULL), NULL);
+    ROW(cr_server_shutdown(NULL, 1), -EINVAL);
+    ROW(cr_server_free(NULL), 0);
+    ROW(cr_subprocess_wait(NULL, NULL), -EINVAL);
+    ROW(cr_subprocess_read(NULL, 1, &b, 1), -EINVAL);
+    ROW(cr_subprocess_write(NULL, "x", 1), -EINVAL);
+    ROW(cr_subprocess_kill(NULL), -EINVAL);
+    ROW(cr_subprocess_returncode(NULL, NULL), false);
+    ROW(cr_subprocess_free(NULL), 0);
+    ROW(cr_loop_buffer_stats(l, NULL), -EINVAL);
+    ROW(cr_loop_buffer_stats(NULL, NULL), -EINVAL);
+    ROW(cr_event_clear(NULL), -EINVAL);
+    ROW(cr_event_is_set(NULL), false);
+    ROW(cr_semaphore_free(NULL), 0);
+    ROW(cr_semaphore_locked(NULL), false);
+    cr_condition *cv = cr_condition_new(NULL); /* NULL lock: its own */
+    ROW(cv != NULL, true);
+    ROW(cr_condition_free(cv), 0);
+    ROW(cr_condition_free(NULL), 0);
+    ROW(cr_condition_acquire(NULL), -EINVAL);
+    ROW(cr_condition_release(NULL), -EINVAL);
+    ROW(cr_condition_notify_all(NULL), -EINVAL);
+    ROW(cr_barrier_free(NULL), 0);
+    ROW(cr_barrier_reset(NULL), -EINVAL);
+    ROW(cr_barrier_abort(NULL), -EINVAL);
+    ROW(cr_queue_free(NULL), 0);
+    ROW(cr_queue_size(NULL), 0);
+    ROW(cr_queue_task_done(NULL), -EINVAL);
+    ROW(cr_queue_join(NULL), -EINVAL);
+    ROW(cr_queue_shutdown(NULL, false), -EINVAL);
+    ROW(cr_task_group_errors(NULL, NULL, 0), 0);
+    ROW(cr_timeout_expired(NULL), false);
+    ROW(cr_tsfuture_ref(NULL), NULL);
+    ROW(cr_tsfuture_done(NULL), false);
+    ROW(cr_tsfuture_cancel(NULL), false);
+    ROW(cr_tsfuture_add_done_callback(NULL, NULL, NULL), -EINVAL);
+    ROW(cr_pool_new(NULL, NULL), -EINVAL);
+    ROW(cr_pool_free(NULL), 0);
+    ROW(cr_pool_shutdown(NULL, 1, false), -EINVAL);
+    ROW(cr_pool_workers(NULL), 0);
+    ROW(cr_loop_set_default_executor(NULL, NULL), -EINVAL);
+    ROW(cr_run_in_executor(NULL, NULL, NULL, NULL), -EINVAL);
+    ROW(cr_to_thread(NULL, NULL, NULL), -EINVAL);
+    ROW(cr_loop_stop_threadsafe(NULL), -EINVAL);
+    ROW(cr_loop_hold(NULL), -EINVAL);
+    ROW(cr_loop_unhold(NULL), -EINVAL);
+    ROW(cr_loop_stats(NULL, NULL), -EINVAL);
+    ROW(cr_loop_set_debug(NULL, true), -EINVAL);
+    ROW(cr_loop_set_debug_handler(NULL, NULL, NULL), -EINVAL);
+    ROW(cr_remove_signal_handler(l, SIGUSR2), -ENOENT);
+    ROW(cr_remove_signal_handler(NULL, SIGUSR2), -EINVAL);
+    ROW(cr_getaddrinfo(NULL, NULL, NULL, NULL), -EINVAL);
+    SWEEP_DONE();
+    return 0;
+}
+
+/* Every other public call given NULL answers its documented code or returns. */
+Test(misuse, sweep_null_arguments_rest)
+{
+    RUN_EXPECT(null_more_main, NULL, 0);
+}
+
+static int sleeps_inf_alone(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return cr_sleep(INFINITY);
+}
+
+/* A "never" timer keeps nothing alive: sleeping forever with nothing else
+ * that could wake the task is a deadlock, answered -EDEADLK, not a hang. */
+Test(misuse, sleep_forever_alone_is_edeadlk, .timeout = 10)
+{
+    RUN_EXPECT(sleeps_inf_alone, NULL, -EDEADLK);
+}

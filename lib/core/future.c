@@ -95,12 +95,13 @@ static void report_unretrieved(cr_future *f)
         snprintf(msg, sizeof msg, "a future failed with %d (%s) and nobody retrieved the error",
                  f->err, cr_strerror(f->err));
     f->retrieved = 1; /* once */
-    cr_exception_context c = {.message = msg, .future = f, .task_name = name};
-    /* The default prints msg as it is (the code is in it already). */
-    if (l->dbg.exc_fn)
-        l->dbg.exc_fn(l, &(cr_exception_context){msg, f->err, f, name}, l->dbg.exc_arg);
-    else
+    cr_exception_context c = {.message = msg, .error = f->err, .future = f, .task_name = name};
+    if (l->dbg.exc_fn) {
+        l->dbg.exc_fn(l, &c, l->dbg.exc_arg);
+    } else {
+        c.error = 0; /* the default prints msg as it is: the code is in it */
         cr_loop_default_exception_handler(l, &c, NULL);
+    }
 }
 
 void cr_future_unref(cr_future *f)
