@@ -229,7 +229,7 @@ CR_API int cr_future_remove_done_callback(cr_future *f, cr_future_cb fn, void *a
 /* ---------------------------------------------------------------- tasks ---- */
 
 /* Stack classes (docs/memory.md). A parked task costs the pages its stack
- * touched plus its struct (272 B on the heap; in the slot for LEAN).
+ * touched plus its struct (256 B on the heap; in the slot for LEAN).
  *  - 8K, 16K, 64K: guarded stacks of that size (a 4 KiB guard below the two
  *    small ones, 16 KiB below 64K), carved from shared slabs.
  *  - LEAN: a 1 KiB slot, struct included (~750 bytes of stack), four to a
