@@ -403,3 +403,24 @@ Test(backend, seccomp_enter_only_runs_on_epoll)
 {
     expect_child_ok(EPERM, true);
 }
+
+/* A kernel whose io_uring lacks what coring's I/O stands on (multishot recv
+ * and provided-buffer rings, Linux 6.0) is passed over for epoll, and the
+ * whole suite then runs there; forcing io_uring fails with one line saying
+ * which kernel is needed. */
+Test(backend, io_uring_without_multishot_falls_back_to_epoll)
+{
+    cr__uring_pretend_old_kernel(true);
+    setenv("CORING_BACKEND", "auto", 1);
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_assert_str_eq(cr_loop_backend(l), "epoll");
+    cr_loop_free(l);
+    cr_loop_opts o = {.backend = CR_BACKEND_URING};
+    cr_assert_eq(cr_loop_new(&l, &o), -EOPNOTSUPP);
+    cr_assert(strstr(cr_setup_error(), "Linux 6.0"), "%s", cr_setup_error());
+    cr_assert_null(strchr(cr_setup_error(), '\n'), "one line");
+    cr__uring_pretend_old_kernel(false);
+    cr_assert_eq(cr_loop_new(&l, &o), 0, "the seam is off again");
+    cr_loop_free(l);
+}

@@ -217,6 +217,8 @@ static inline bool cr__mshot_ended(cr__mshot *m, unsigned flags)
 CR_HIDDEN extern const struct cr__backend_ops cr__uring_ops;
 /* Test seam: the next io_uring set-up fails with err. */
 CR_HIDDEN void cr__uring_set_fault(int err);
+/* Test seam: io_uring's probe reports a kernel older than 6.0. */
+CR_HIDDEN void cr__uring_pretend_old_kernel(bool on);
 /* io_uring set-up flags granted (0 on another backend): tests and reports. */
 CR_HIDDEN unsigned cr__uring_setup_flags(const cr__backend *b);
 

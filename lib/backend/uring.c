@@ -46,6 +46,9 @@ struct uring {
 static inline struct uring *U(cr__backend *b) { return b->impl; }
 
 static int fault_next_setup;
+static bool pretend_old_kernel; /* test seam: the probe finds no 6.0 opcodes */
+
+void cr__uring_pretend_old_kernel(bool on) { pretend_old_kernel = on; }
 
 void cr__uring_set_fault(int err) { fault_next_setup = err; }
 
@@ -209,6 +212,20 @@ static int uring_init(cr__backend *b, const cr_loop_opts *opts)
         u->has_socket_op = io_uring_opcode_supported(pr, IORING_OP_SOCKET);
         u->has_send_zc = io_uring_opcode_supported(pr, IORING_OP_SEND_ZC);
         io_uring_free_probe(pr);
+    }
+    if (pretend_old_kernel)
+        u->has_socket_op = u->has_send_zc = false;
+    /* Streams and servers stand on multishot accept, multishot recv and
+     * provided-buffer rings (Linux 5.19 / 6.0). Without them io_uring cannot
+     * serve coring's I/O: refuse it with one line, so an automatic choice
+     * falls back to epoll and a forced one fails saying why. */
+    if (!u->has_socket_op || !u->has_send_zc) {
+        io_uring_queue_exit(&u->ring);
+        free(u);
+        b->impl = NULL;
+        cr__set_setup_error("io_uring on this kernel lacks multishot recv and provided-buffer "
+                            "rings (Linux 6.0 or later): coring's I/O needs them");
+        return -EOPNOTSUPP;
     }
     return 0;
 }
