@@ -32,7 +32,7 @@ extern "C" {
 
 #define CR_NO_TIMEOUT (-1.0)
 
-/* The errors streams add, as negative errno values:
+/** The errors streams add, as negative errno values:
  *  CR_EINCOMPLETE  EOF before the requested amount/separator (asyncio's
  *                  IncompleteReadError); what was read is handed back.
  *  CR_ELIMIT       the separator was not found within the stream's limit
@@ -42,7 +42,7 @@ extern "C" {
 
 /* ------------------------------------------------------------ addresses ---- */
 
-/* Fills *ss from a numeric IPv4/IPv6 address or "localhost" (→ 127.0.0.1) and
+/** Fills *ss from a numeric IPv4/IPv6 address or "localhost" (→ 127.0.0.1) and
  * a port (0..65535). NULL or "" host = the IPv4 wildcard. Other hostnames
  * return -EAFNOSUPPORT: resolving them may block, so this call leaves them to
  * cr_getaddrinfo (which cr_connect_tcp, cr_listen_tcp and the stream/server
@@ -64,9 +64,9 @@ CR_API int cr_sockaddr_ip(const char *host, int port, struct sockaddr_storage *s
 struct addrinfo;
 CR_API int cr_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
                           struct addrinfo **res);
-/* freeaddrinfo; NULL is a no-op. Any thread. */
+/** freeaddrinfo; NULL is a no-op. Any thread. */
 CR_API void cr_freeaddrinfo(struct addrinfo *res);
-/* loop.getnameinfo: getnameinfo(3) on the loop's executor. Suspends. Writes
+/** loop.getnameinfo: getnameinfo(3) on the loop's executor. Suspends. Writes
  * the host name (hostlen bytes at most) and service name (servlen) as
  * getnameinfo does; either buffer may be NULL with its length 0, not both.
  * flags NI_*. Errors as cr_getaddrinfo (a buffer too small: -ENAMETOOLONG);
@@ -74,7 +74,7 @@ CR_API void cr_freeaddrinfo(struct addrinfo *res);
  * salen must fit a sockaddr_storage (-EINVAL). */
 CR_API int cr_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
                           size_t hostlen, char *serv, size_t servlen, int flags);
-/* The mapping of getaddrinfo's codes to negative errnos (any thread):
+/** The mapping of getaddrinfo's codes to negative errnos (any thread):
  *   EAI_NONAME, EAI_NODATA, EAI_ADDRFAMILY  CR_ENONAME (no such host / address)
  *   EAI_AGAIN      -EAGAIN   (DNS did not answer; try again later)
  *   EAI_FAIL       -EIO      (DNS failed for good)
@@ -84,32 +84,32 @@ CR_API int cr_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host
  *   EAI_SYSTEM     -sys_errno (the errno getaddrinfo left; -EIO if none)
  *   anything else  -EIO;  0 → 0. */
 CR_API int cr_eai_to_errno(int eai, int sys_errno);
-/* "Name or service not known": a hostname that does not resolve. Not an
+/** "Name or service not known": a hostname that does not resolve. Not an
  * errno value (none says it), so cr_strerror gives it its own text. */
 #define CR_ENONAME (-4097)
-/* A Unix-domain address; -ENAMETOOLONG if path does not fit. Any thread. */
+/** A Unix-domain address; -ENAMETOOLONG if path does not fit. Any thread. */
 CR_API int cr_sockaddr_unix(const char *path, struct sockaddr_storage *ss, socklen_t *len);
-/* The local port of a bound IP socket, or a negative errno. Any thread. */
+/** The local port of a bound IP socket, or a negative errno. Any thread. */
 CR_API int cr_local_port(int fd);
 
 /* --------------------------------------------------------------- sockets ---- */
 
-/* socket(2) through the ring (IORING_OP_SOCKET). Suspends. Returns the fd. */
+/** socket(2) through the ring (IORING_OP_SOCKET). Suspends. Returns the fd. */
 CR_API int cr_socket(int domain, int type, int protocol);
-/* socket + SO_REUSEADDR + bind + listen, for TCP on host:port (port 0 = any;
+/** socket + SO_REUSEADDR + bind + listen, for TCP on host:port (port 0 = any;
  * read it back with cr_local_port). backlog <= 0 means SOMAXCONN. Returns the
  * listening fd. Does not suspend for a numeric host, localhost, NULL or "";
  * another hostname is resolved with cr_getaddrinfo (AI_PASSIVE) — that
  * suspends, so only from a task (-EPERM otherwise) — and the first address
  * that binds is used (asyncio binds them all; one listener here). */
 CR_API int cr_listen_tcp(const char *host, int port, int backlog);
-/* Same for a Unix stream socket at path (an existing socket file is replaced). */
+/** Same for a Unix stream socket at path (an existing socket file is replaced). */
 CR_API int cr_listen_unix(const char *path, int backlog);
-/* accept4 (SOCK_CLOEXEC added). addr/len may be NULL. Suspends. Returns the fd. */
+/** accept4 (SOCK_CLOEXEC added). addr/len may be NULL. Suspends. Returns the fd. */
 CR_API int cr_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout);
-/* connect. Suspends; -ETIMEDOUT after timeout. */
+/** connect. Suspends; -ETIMEDOUT after timeout. */
 CR_API int cr_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout);
-/* socket + connect to host:port / a Unix path. Suspends. Returns the
+/** socket + connect to host:port / a Unix path. Suspends. Returns the
  * connected fd; on any failure the socket is closed. A host that is not
  * numeric or localhost is resolved with cr_getaddrinfo, then each address is
  * tried in turn, in getaddrinfo's order, until one connects (the last error
@@ -117,48 +117,48 @@ CR_API int cr_connect(int fd, const struct sockaddr *addr, socklen_t len, double
  * happy eyeballs: an address that never answers uses up the timeout. */
 CR_API int cr_connect_tcp(const char *host, int port, double timeout);
 CR_API int cr_connect_unix(const char *path, double timeout);
-/* recv / send (send adds MSG_NOSIGNAL). Suspend. Return the byte count; recv
+/** recv / send (send adds MSG_NOSIGNAL). Suspend. Return the byte count; recv
  * returns 0 at EOF. cr_send_all loops until all len bytes went out. */
 CR_API ssize_t cr_recv(int fd, void *buf, size_t len, int flags, double timeout);
 CR_API ssize_t cr_send(int fd, const void *buf, size_t len, int flags, double timeout);
 CR_API ssize_t cr_send_all(int fd, const void *buf, size_t len, double timeout);
-/* recvmsg / sendmsg (UDP and ancillary data); sendmsg adds MSG_NOSIGNAL. */
+/** recvmsg / sendmsg (UDP and ancillary data); sendmsg adds MSG_NOSIGNAL. */
 CR_API ssize_t cr_recvmsg(int fd, struct msghdr *msg, int flags, double timeout);
 CR_API ssize_t cr_sendmsg(int fd, const struct msghdr *msg, int flags, double timeout);
-/* shutdown(2) (SHUT_RD/WR/RDWR). Suspends. */
+/** shutdown(2) (SHUT_RD/WR/RDWR). Suspends. */
 CR_API int cr_shutdown(int fd, int how);
-/* close(2) through the ring. Suspends, but always closes: a cancel arriving
+/** close(2) through the ring. Suspends, but always closes: a cancel arriving
  * meanwhile is kept pending for the next call. -EBADF for a bad fd. */
 CR_API int cr_close(int fd);
 
 /* --------------------------------------------- multishot accept (servers) ---- */
 
-/* One multishot accept on a listening fd: the kernel queues accepted fds as
+/** One multishot accept on a listening fd: the kernel queues accepted fds as
  * connections arrive; cr_acceptor_next hands them out in order. Survives
  * EMFILE/ENFILE: those are counted, not returned, and accepting resumes after
  * a short back-off (1 ms doubling to 100 ms) or as soon as cr_acceptor_kick()
  * says an fd was freed — never a busy spin. Loop thread only. */
 typedef struct cr_acceptor cr_acceptor;
-/* Does not take ownership of lfd. -EBADF for a negative fd; must be called on the
+/** Does not take ownership of lfd. -EBADF for a negative fd; must be called on the
  * loop's thread (inside or outside a task). */
 CR_API int cr_acceptor_new(cr_loop *loop, int lfd, cr_acceptor **out);
-/* Next accepted fd. Suspends (timeout as above). -ESHUTDOWN once closed. One
+/** Next accepted fd. Suspends (timeout as above). -ESHUTDOWN once closed. One
  * task at a time (-EBUSY otherwise). */
 CR_API int cr_acceptor_next(cr_acceptor *a, double timeout);
-/* Re-arm now if the acceptor is backing off after EMFILE/ENFILE. */
+/** Re-arm now if the acceptor is backing off after EMFILE/ENFILE. */
 CR_API void cr_acceptor_kick(cr_acceptor *a);
-/* Counters: fds accepted, EMFILE/ENFILE seen, times the multishot was re-armed. */
+/** Counters: fds accepted, EMFILE/ENFILE seen, times the multishot was re-armed. */
 typedef struct cr_acceptor_stats {
     uint64_t accepted, emfile, rearms;
 } cr_acceptor_stats;
 CR_API void cr_acceptor_get_stats(const cr_acceptor *a, cr_acceptor_stats *out);
-/* Stops accepting, closes fds accepted but not handed out, wakes a waiter with
+/** Stops accepting, closes fds accepted but not handed out, wakes a waiter with
  * -ESHUTDOWN, and frees once the kernel has released the op. Does not close lfd. */
 CR_API void cr_acceptor_free(cr_acceptor *a);
 
 /* -------------------------------- provided buffers + multishot recv ---- */
 
-/* The loop's provided-buffer ring: `count` buffers (power of two, <= 32768)
+/** The loop's provided-buffer ring: `count` buffers (power of two, <= 32768)
  * of `size` bytes, registered with the kernel at the first multishot recv.
  * Call before that (else -EBUSY). Defaults: 1024 x 4096. Loop thread only. */
 CR_API int cr_loop_set_buffers(cr_loop *loop, unsigned count, unsigned size);
@@ -170,7 +170,7 @@ typedef struct cr_bufring_stats {
 } cr_bufring_stats;
 CR_API int cr_loop_buffer_stats(cr_loop *loop, cr_bufring_stats *out);
 
-/* A multishot recv on a connected socket, reading into the loop's provided
+/** A multishot recv on a connected socket, reading into the loop's provided
  * buffers. It is re-armed whenever the kernel ends it without an error (a CQE
  * without IORING_CQE_F_MORE) and after ENOBUFS once buffers come back. At most
  * `max_queued` buffers wait for the reader (0 = 16); past that the recv is
@@ -178,42 +178,42 @@ CR_API int cr_loop_buffer_stats(cr_loop *loop, cr_bufring_stats *out);
  * back-pressure. Does not own fd. Loop thread only. */
 typedef struct cr_mrecv cr_mrecv;
 CR_API int cr_mrecv_new(cr_loop *loop, int fd, unsigned max_queued, cr_mrecv **out);
-/* A received chunk: data[0..len). Valid until cr_mrecv_release. */
+/** A received chunk: data[0..len). Valid until cr_mrecv_release. */
 typedef struct cr_buf {
     const char *data;
     size_t len;
     int bid; /* internal: the provided buffer's id */
 } cr_buf;
-/* Next chunk. Suspends. Returns its length, 0 at EOF (then always 0), or a
+/** Next chunk. Suspends. Returns its length, 0 at EOF (then always 0), or a
  * negative errno (the socket's error, -ETIMEDOUT, -ECANCELED). */
 CR_API ssize_t cr_mrecv_next(cr_mrecv *m, cr_buf *out, double timeout);
-/* Gives the chunk's buffer back to the kernel (re-arming paused recvs). */
+/** Gives the chunk's buffer back to the kernel (re-arming paused recvs). */
 CR_API void cr_mrecv_release(cr_mrecv *m, cr_buf *b);
-/* Cancels the recv, returns every queued buffer, frees once the kernel is done. */
+/** Cancels the recv, returns every queued buffer, frees once the kernel is done. */
 CR_API void cr_mrecv_free(cr_mrecv *m);
 
 /* ----------------------------------------------------------------- files ---- */
 
-/* openat (O_CLOEXEC added). dirfd may be AT_FDCWD. Suspends. Returns the fd. */
+/** openat (O_CLOEXEC added). dirfd may be AT_FDCWD. Suspends. Returns the fd. */
 CR_API int cr_openat(int dirfd, const char *path, int flags, mode_t mode, double timeout);
-/* pread/pwrite at offset off, or at the file position when off == -1.
+/** pread/pwrite at offset off, or at the file position when off == -1.
  * Suspend. Return the byte count (0 at EOF for read). */
 CR_API ssize_t cr_read(int fd, void *buf, size_t len, int64_t off, double timeout);
 CR_API ssize_t cr_write(int fd, const void *buf, size_t len, int64_t off, double timeout);
-/* fsync, or fdatasync when datasync. Suspends. */
+/** fsync, or fdatasync when datasync. Suspends. */
 CR_API int cr_fsync(int fd, bool datasync, double timeout);
 /* statx(2). Suspends. */
 struct statx;
 CR_API int cr_statx(int dirfd, const char *path, int flags, unsigned mask,
                     struct statx *out, double timeout);
-/* splice(2) up to len bytes between fds (one must be a pipe); offsets -1 =
+/** splice(2) up to len bytes between fds (one must be a pipe); offsets -1 =
  * the file position. Suspends. Returns bytes moved. */
 CR_API ssize_t cr_splice(int fd_in, int64_t off_in, int fd_out, int64_t off_out,
                          size_t len, unsigned flags, double timeout);
 
 /* --------------------------------------------------------------- streams ---- */
 
-/* asyncio streams: one cr_stream is both the StreamReader and StreamWriter of
+/** asyncio streams: one cr_stream is both the StreamReader and StreamWriter of
  * a connection. The reader reads through a multishot recv into the loop's
  * provided buffers; the writer buffers and sends in the background, one send
  * in flight at a time (so byte order holds). Loop thread only. */
@@ -225,39 +225,39 @@ typedef struct cr_stream_opts {
     size_t low_water;  /* ... until at most this is; 0 = high_water / 4 */
 } cr_stream_opts;
 
-/* asyncio.open_connection / open_unix_connection. Suspend. opts may be NULL.
+/** asyncio.open_connection / open_unix_connection. Suspend. opts may be NULL.
  * host as cr_connect_tcp (hostnames resolved on the thread pool). */
 CR_API int cr_open_connection(const char *host, int port, const cr_stream_opts *opts,
                               double timeout, cr_stream **out);
 CR_API int cr_open_unix_connection(const char *path, const cr_stream_opts *opts,
                                    double timeout, cr_stream **out);
-/* Wraps a connected socket; the stream owns fd from now on (even on error). */
+/** Wraps a connected socket; the stream owns fd from now on (even on error). */
 CR_API int cr_stream_new(cr_loop *loop, int fd, const cr_stream_opts *opts, cr_stream **out);
 CR_API int cr_stream_fd(const cr_stream *s);
-/* A timeout for each later read*, drain and wait_closed call on s (seconds;
+/** A timeout for each later read*, drain and wait_closed call on s (seconds;
  * CR_NO_TIMEOUT, the default, = none). A call that times out returns
  * -ETIMEDOUT and consumes nothing: buffered data stays for the next call. */
 CR_API int cr_stream_set_timeout(cr_stream *s, double timeout);
 
-/* The read* calls, drain and wait_closed suspend; one task at a time may read
+/** The read* calls, drain and wait_closed suspend; one task at a time may read
  * (-EBUSY otherwise); any number may drain one writer (asyncio 3.12). Freeing or closing the stream wakes
  * them with -ESHUTDOWN.
  *
  * read(n): up to n bytes as soon as any are there; 0 at EOF. Suspends. */
 CR_API ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n);
-/* readexactly(n): n, or CR_EINCOMPLETE at EOF with the *got (may be NULL)
+/** readexactly(n): n, or CR_EINCOMPLETE at EOF with the *got (may be NULL)
  * bytes that were read copied into buf. Suspends. */
 CR_API ssize_t cr_stream_readexactly(cr_stream *s, void *buf, size_t n, size_t *got);
-/* readuntil(sep): bytes up to and including sep, copied into buf (cap bytes).
+/** readuntil(sep): bytes up to and including sep, copied into buf (cap bytes).
  * CR_ELIMIT if more than the stream's limit precedes sep (asyncio: the limit
  * bounds the data before the separator), or the line with sep exceeds cap:
  * data stays buffered. CR_EINCOMPLETE at EOF first: the partial data goes to buf, *got.
  * Suspends. Returns the length. */
 CR_API ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen,
                                    void *buf, size_t cap, size_t *got);
-/* readline: readuntil("\n"), except EOF returns what is left (maybe 0). */
+/** readline: readuntil("\n"), except EOF returns what is left (maybe 0). */
 CR_API ssize_t cr_stream_readline(cr_stream *s, void *buf, size_t cap);
-/* True once EOF was received and the buffer is empty. */
+/** True once EOF was received and the buffer is empty. */
 CR_API bool cr_stream_at_eof(const cr_stream *s);
 /* ---- zero copy ----
  * read_buf: like read, but instead of copying it hands back a view of the
@@ -270,10 +270,10 @@ CR_API bool cr_stream_at_eof(const cr_stream *s);
  * read* call on the stream returns -EBUSY. Hold views briefly: each pins one
  * buffer of the ring shared by all connections of the loop. */
 CR_API ssize_t cr_stream_read_buf(cr_stream *s, cr_buf *out);
-/* Gives the view back (b is emptied). 0, or -EINVAL if b is not the stream's
+/** Gives the view back (b is emptied). 0, or -EINVAL if b is not the stream's
  * current view. An already empty b is a no-op. Never suspends. */
 CR_API int cr_stream_release_buf(cr_stream *s, cr_buf *b);
-/* write(b->data, b->len) that also releases the view. When nothing else is
+/** write(b->data, b->len) that also releases the view. When nothing else is
  * queued and at most half the loop's buffers are in use, the bytes are sent
  * straight from the provided buffer (no copy), which goes back to the ring
  * once sent; otherwise they are copied like write. b is emptied either way.
@@ -281,29 +281,29 @@ CR_API int cr_stream_release_buf(cr_stream *s, cr_buf *b);
  * the current view; the view is then left as it was). cr_stream_free
  * releases a view still out: do not touch it afterwards. */
 CR_API ssize_t cr_stream_write_buf(cr_stream *s, cr_buf *b);
-/* Buffers data for sending (never suspends). Returns len, or the connection's
+/** Buffers data for sending (never suspends). Returns len, or the connection's
  * error (e.g. -EPIPE) once sending failed, -ESHUTDOWN after close; -EINVAL if
  * len > SSIZE_MAX, -ENOMEM if the buffer cannot grow (nothing is queued). */
 CR_API ssize_t cr_stream_write(cr_stream *s, const void *data, size_t len);
-/* Waits until the unsent amount is at most low_water if it exceeded
+/** Waits until the unsent amount is at most low_water if it exceeded
  * high_water. Suspends. Returns the connection's send error, if any. */
 CR_API int cr_stream_drain(cr_stream *s);
-/* write_eof: shutdown(SHUT_WR) once buffered data is sent. */
+/** write_eof: shutdown(SHUT_WR) once buffered data is sent. */
 CR_API int cr_stream_write_eof(cr_stream *s);
-/* Starts closing: stops reading, sends what is buffered, then closes the fd.
+/** Starts closing: stops reading, sends what is buffered, then closes the fd.
  * Never suspends. Idempotent. */
 CR_API void cr_stream_close(cr_stream *s);
-/* transport.abort(): drops unsent data, stops reading, closes at once. */
+/** transport.abort(): drops unsent data, stops reading, closes at once. */
 CR_API void cr_stream_abort(cr_stream *s);
-/* Suspends until the fd is closed (call cr_stream_close first, or it does). */
+/** Suspends until the fd is closed (call cr_stream_close first, or it does). */
 CR_API int cr_stream_wait_closed(cr_stream *s);
-/* Drops the caller's handle: closes if not yet; memory goes once the kernel
+/** Drops the caller's handle: closes if not yet; memory goes once the kernel
  * has finished with it. NULL is a no-op. */
 CR_API void cr_stream_free(cr_stream *s);
 
 /* --------------------------------------------------------------- servers ---- */
 
-/* asyncio.start_server. The handler runs in its own task per connection; the
+/** asyncio.start_server. The handler runs in its own task per connection; the
  * server closes and frees the stream when the handler returns. */
 typedef int (*cr_stream_handler)(cr_stream *s, void *arg);
 typedef struct cr_server cr_server;
@@ -313,7 +313,7 @@ typedef struct cr_server_opts {
     cr_stream_opts stream;     /* per-connection stream options */
 } cr_server_opts;
 
-/* Listens and starts accepting at once (on the running loop, or loop). opts
+/** Listens and starts accepting at once (on the running loop, or loop). opts
  * may be NULL. host as cr_listen_tcp: does not suspend unless host is a name
  * to resolve (then only from a task). */
 CR_API int cr_start_server(cr_loop *loop, const char *host, int port, cr_stream_handler fn,
@@ -321,14 +321,14 @@ CR_API int cr_start_server(cr_loop *loop, const char *host, int port, cr_stream_
 CR_API int cr_start_unix_server(cr_loop *loop, const char *path, cr_stream_handler fn,
                                 void *arg, const cr_server_opts *opts, cr_server **out);
 CR_API int cr_server_port(const cr_server *srv);
-/* Live connections (handlers still running). */
+/** Live connections (handlers still running). */
 CR_API size_t cr_server_connections(const cr_server *srv);
 CR_API const cr_acceptor *cr_server_acceptor(const cr_server *srv);
-/* Graceful shutdown: stop accepting and close the listener; let handlers run
+/** Graceful shutdown: stop accepting and close the listener; let handlers run
  * up to `grace` seconds; cancel those still running and wait for them. All
  * their streams are closed. Suspends. Returns the number cancelled. */
 CR_API int cr_server_shutdown(cr_server *srv, double grace);
-/* Frees a server after cr_server_shutdown (or never started handlers). -EBUSY
+/** Frees a server after cr_server_shutdown (or never started handlers). -EBUSY
  * if connections are still live or a shutdown is running. NULL: no-op, 0. */
 CR_API int cr_server_free(cr_server *srv);
 

@@ -18,7 +18,7 @@ extern "C" {
 
 /* -------------------------------------------------------------- signals ---- */
 
-/* loop.add_signal_handler. The signal is blocked in the calling thread and
+/** loop.add_signal_handler. The signal is blocked in the calling thread and
  * read through a signalfd polled on the loop's ring; handlers run as loop
  * callbacks (never inside the signal), in registration order. One handler per
  * signal: adding again replaces it. Signals are per process: block them in
@@ -28,12 +28,12 @@ extern "C" {
  * Loop thread (or before the loop runs, the thread that will run it). */
 typedef void (*cr_signal_cb)(int sig, void *arg);
 CR_API int cr_add_signal_handler(cr_loop *loop, int sig, cr_signal_cb fn, void *arg);
-/* 0 if removed (the signal's previous mask is restored), -ENOENT if none. */
+/** 0 if removed (the signal's previous mask is restored), -ENOENT if none. */
 CR_API int cr_remove_signal_handler(cr_loop *loop, int sig);
 
 /* ---------------------------------------------------------- subprocesses ---- */
 
-/* asyncio.create_subprocess_exec. No zombie ever: wait() reaps, and freeing a
+/** asyncio.create_subprocess_exec. No zombie ever: wait() reaps, and freeing a
  * child that was never reaped kills it (SIGKILL) and reaps it.
  *
  * Each of the child's stdin/stdout/stderr is one of:
@@ -63,11 +63,11 @@ typedef struct cr_subprocess_opts {
      * NULL = the defaults. Copied. */
     const struct cr_stream_opts *stream_opts;
 } cr_subprocess_opts;
-/* Starts argv[0] (searched in PATH) with argv. -ENOENT if not found, other
+/** Starts argv[0] (searched in PATH) with argv. -ENOENT if not found, other
  * spawn errors as their errno. Loop thread, inside or outside a task. */
 CR_API int cr_create_subprocess_exec(cr_subprocess **out, const char *const *argv,
                                      const cr_subprocess_opts *opts);
-/* asyncio.create_subprocess_shell: runs cmd with /bin/sh -c, same opts and
+/** asyncio.create_subprocess_shell: runs cmd with /bin/sh -c, same opts and
  * errors (-EINVAL for a NULL cmd). The shell interprets cmd as given: quote
  * anything that comes from outside. The child is the shell, so signals (and
  * the kill in cr_subprocess_free) reach the shell, not what it started
@@ -75,23 +75,23 @@ CR_API int cr_create_subprocess_exec(cr_subprocess **out, const char *const *arg
 CR_API int cr_create_subprocess_shell(cr_subprocess **out, const char *cmd,
                                       const cr_subprocess_opts *opts);
 CR_API pid_t cr_subprocess_pid(const cr_subprocess *p);
-/* The pipe fds (-1 when not a pipe, or closed): 0 stdin, 1 stdout, 2 stderr.
+/** The pipe fds (-1 when not a pipe, or closed): 0 stdin, 1 stdout, 2 stderr.
  * Borrowed: use cr_subprocess_close_pipe to close. */
 CR_API int cr_subprocess_fd(const cr_subprocess *p, int which);
-/* Closes the parent's end of a pipe (a STREAM pipe: cr_stream_close, so what
+/** Closes the parent's end of a pipe (a STREAM pipe: cr_stream_close, so what
  * is buffered for stdin is still sent first; the stream pointer stays valid,
  * closed, until cr_subprocess_free). -EBADF if not open. */
 CR_API int cr_subprocess_close_pipe(cr_subprocess *p, int which);
-/* Suspends: one read of up to n bytes from stdout (1) or stderr (2); 0 = EOF.
+/** Suspends: one read of up to n bytes from stdout (1) or stderr (2); 0 = EOF.
  * On a STREAM pipe it is cr_stream_read on its stream. */
 CR_API ssize_t cr_subprocess_read(cr_subprocess *p, int which, void *buf, size_t n);
-/* Suspends: writes all n bytes to stdin; -EPIPE if the child closed it.
+/** Suspends: writes all n bytes to stdin; -EPIPE if the child closed it.
  * PIPE: writing to a closed pipe raises SIGPIPE (ignore it if that can
  * happen). STREAM: cr_stream_write + cr_stream_drain on its stream (no
  * SIGPIPE; the child closing its end is -EPIPE or -ECONNRESET). */
 CR_API ssize_t cr_subprocess_write(cr_subprocess *p, const void *buf, size_t n);
 
-/* The stream of a STREAM pipe (0 stdin, 1 stdout, 2 stderr), made at the
+/** The stream of a STREAM pipe (0 stdin, 1 stdout, 2 stderr), made at the
  * first call on the running loop, then the same one each time. Borrowed: it
  * belongs to p and stays valid until cr_subprocess_free (or until its loop
  * closes); do not cr_stream_free it. A task parked on it when p is freed is
@@ -102,14 +102,14 @@ CR_API ssize_t cr_subprocess_write(cr_subprocess *p, const void *buf, size_t n);
  * streams; -ENOMEM (then that pipe is closed: the stream had taken its fd).
  * Loop thread, inside or outside a task. */
 CR_API int cr_subprocess_stream(cr_subprocess *p, int which, struct cr_stream **out);
-/* The same, NULL on any error. */
+/** The same, NULL on any error. */
 CR_API struct cr_stream *cr_subprocess_stdin(cr_subprocess *p);
 CR_API struct cr_stream *cr_subprocess_stdout(cr_subprocess *p);
 CR_API struct cr_stream *cr_subprocess_stderr(cr_subprocess *p);
-/* Suspends until the child exits, reaps it: *returncode (may be NULL) = exit
+/** Suspends until the child exits, reaps it: *returncode (may be NULL) = exit
  * status, or -signal if a signal killed it (asyncio's returncode). */
 CR_API int cr_subprocess_wait(cr_subprocess *p, int *returncode);
-/* asyncio communicate: writes input (then closes stdin), reads stdout/stderr
+/** asyncio communicate: writes input (then closes stdin), reads stdout/stderr
  * to EOF into malloc'd buffers (*out / *err, NUL-terminated, caller frees;
  * pass NULL to discard), waits. Pipes not opened are skipped. STREAM pipes
  * go through their streams (anything already buffered in a stdout/stderr
@@ -118,13 +118,13 @@ CR_API int cr_subprocess_wait(cr_subprocess *p, int *returncode);
 CR_API int cr_subprocess_communicate(cr_subprocess *p, const void *input, size_t inlen,
                                      char **out, size_t *outlen, char **err,
                                      size_t *errlen, int *returncode);
-/* -ESRCH once it has been reaped. */
+/** -ESRCH once it has been reaped. */
 CR_API int cr_subprocess_send_signal(cr_subprocess *p, int sig);
 CR_API int cr_subprocess_terminate(cr_subprocess *p); /* SIGTERM */
 CR_API int cr_subprocess_kill(cr_subprocess *p);      /* SIGKILL */
-/* true and *returncode once reaped (asyncio returncode is not None). */
+/** true and *returncode once reaped (asyncio returncode is not None). */
 CR_API bool cr_subprocess_returncode(const cr_subprocess *p, int *returncode);
-/* Kills + reaps a child never waited for; closes the pipes and frees their
+/** Kills + reaps a child never waited for; closes the pipes and frees their
  * streams. -EBUSY if a task is still inside wait/read/write/communicate on it
  * (a task inside a cr_stream_* call on one of its streams is woken with
  * -ESHUTDOWN instead). Loop thread (any thread if p never made a stream). */
@@ -132,7 +132,7 @@ CR_API int cr_subprocess_free(cr_subprocess *p);
 
 /* ----------------------------------------------------- debug + introspection */
 
-/* Debug mode: CR_LOOP_DEBUG in cr_loop_opts.flags, the environment variable
+/** Debug mode: CR_LOOP_DEBUG in cr_loop_opts.flags, the environment variable
  * CORING_DEBUG=1 at cr_loop_new, or cr_loop_set_debug. It reports, through the
  * loop's debug handler (default: one line on stderr), a task that ran longer
  * than the slow threshold (default 0.1 s) between two suspensions, naming it.
@@ -142,10 +142,10 @@ typedef void (*cr_debug_fn)(const char *msg, void *arg);
 CR_API int cr_loop_set_debug(cr_loop *loop, bool on);
 CR_API bool cr_loop_get_debug(const cr_loop *loop);
 CR_API int cr_loop_set_slow_callback_duration(cr_loop *loop, double seconds);
-/* fn NULL restores the stderr default. */
+/** fn NULL restores the stderr default. */
 CR_API int cr_loop_set_debug_handler(cr_loop *loop, cr_debug_fn fn, void *arg);
 
-/* asyncio's loop exception handler. coring calls it, always (not only in
+/** asyncio's loop exception handler. coring calls it, always (not only in
  * debug mode), for an error nobody retrieved: a future or task that ended with
  * an error other than -ECANCELED and is freed without anyone having read it
  * (cr_await, cr_future_result/exception, cr_gather, a task group). The
@@ -161,20 +161,20 @@ typedef struct cr_exception_context {
 } cr_exception_context;
 typedef void (*cr_exception_handler)(cr_loop *loop, const cr_exception_context *ctx,
                                      void *arg);
-/* fn NULL restores the default. -EINVAL (NULL loop), -EPERM (another thread). */
+/** fn NULL restores the default. -EINVAL (NULL loop), -EPERM (another thread). */
 CR_API int cr_loop_set_exception_handler(cr_loop *loop, cr_exception_handler fn, void *arg);
-/* The handler set (NULL: the default); *arg (may be NULL) gets its arg. */
+/** The handler set (NULL: the default); *arg (may be NULL) gets its arg. */
 CR_API cr_exception_handler cr_loop_get_exception_handler(const cr_loop *loop, void **arg);
-/* Calls the loop's handler (or the default) with ctx: loop.call_exception_handler.
+/** Calls the loop's handler (or the default) with ctx: loop.call_exception_handler.
  * -EINVAL if loop, ctx or ctx->message is NULL; -EPERM from another thread. */
 CR_API int cr_loop_call_exception_handler(cr_loop *loop, const cr_exception_context *ctx);
-/* The default handler, for a custom one to chain to. */
+/** The default handler, for a custom one to chain to. */
 CR_API void cr_loop_default_exception_handler(cr_loop *loop, const cr_exception_context *ctx,
                                               void *arg);
-/* A handler that reports nothing. */
+/** A handler that reports nothing. */
 CR_API void cr_exception_ignore(cr_loop *loop, const cr_exception_context *ctx, void *arg);
 
-/* One line per unfinished task: "name state [waiting on what]". */
+/** One line per unfinished task: "name state [waiting on what]". */
 CR_API int cr_dump_tasks(cr_loop *loop, FILE *out);
 
 struct cr_loop_stats {
@@ -186,7 +186,7 @@ struct cr_loop_stats {
     uint64_t cq_overflows;  /* the kernel's CQ overflow counter */
     uint64_t enobufs;       /* buffer-ring exhaustion (kept by the I/O layer) */
 };
-/* Copies the loop's counters (cumulative since cr_loop_new). Loop thread (or
+/** Copies the loop's counters (cumulative since cr_loop_new). Loop thread (or
  * while the loop is not running). -EINVAL on NULL. */
 CR_API int cr_loop_stats(cr_loop *loop, struct cr_loop_stats *out);
 

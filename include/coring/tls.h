@@ -27,11 +27,11 @@
  *   -EBUSY         start_tls while a read or handshake is running, or on a
  *                  stream already speaking TLS
  */
+/* Standalone: <coring.h> comes first and includes every subject header in
+ * order (this one among them); the guard below then skips the rest. */
+#include <coring.h>
 #ifndef CORING_TLS_H
 #define CORING_TLS_H
-#ifndef CORING_H
-#error "include <coring.h>"
-#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,31 +62,31 @@ typedef struct cr_tls_config {
     double handshake_timeout;  /* seconds; 0 = 60 (asyncio's default); < 0 none */
 } cr_tls_config;
 
-/* Makes a context. Any thread. -EINVAL (bad config: a server without a
+/** Makes a context. Any thread. -EINVAL (bad config: a server without a
  * certificate, unknown version, malformed ALPN), -ENOENT / -EKEYREJECTED
  * (a certificate, key or CA file that cannot be loaded or does not match:
  * the reason is in cr_tls_last_error()), -ENOMEM. */
 CR_API int cr_tls_ctx_new(const cr_tls_config *cfg, cr_tls_ctx **out);
-/* Drops the caller's reference; streams and servers using it keep their own.
+/** Drops the caller's reference; streams and servers using it keep their own.
  * NULL is a no-op. Any thread. */
 CR_API void cr_tls_ctx_free(cr_tls_ctx *ctx);
-/* Server name indication for a server context: a client asking for `name`
+/** Server name indication for a server context: a client asking for `name`
  * (exact, case-insensitive) gets for_name's certificate chain and key (and
  * its ALPN list); any other name, or none, gets ctx's own. Verification and
  * versions stay ctx's. for_name must be a server context without names of
  * its own; ctx keeps a reference. Call before ctx serves (not thread-safe
  * with handshakes using ctx). -EINVAL, -ENOMEM. */
 CR_API int cr_tls_ctx_add_server_name(cr_tls_ctx *ctx, const char *name, cr_tls_ctx *for_name);
-/* The SSL_CTX * underneath, for settings this API lacks (ciphers, session
+/** The SSL_CTX * underneath, for settings this API lacks (ciphers, session
  * cache, keylog). Change it only before the first stream uses it. */
 CR_API void *cr_tls_ctx_ssl_ctx(cr_tls_ctx *ctx);
 
-/* OpenSSL's reason for the last TLS failure on this thread (a handshake,
+/** OpenSSL's reason for the last TLS failure on this thread (a handshake,
  * a context load, a record), "" if none yet. Valid until the next failure
  * on this thread. */
 CR_API const char *cr_tls_last_error(void);
 
-/* asyncio.open_connection(ssl=ctx, server_hostname=...). Suspends. Connects
+/** asyncio.open_connection(ssl=ctx, server_hostname=...). Suspends. Connects
  * as cr_open_connection, then handshakes. server_hostname: the name to send
  * as SNI and to check the certificate against; NULL = host. `timeout` covers
  * the connect; the handshake has the context's handshake_timeout. On failure
@@ -97,7 +97,7 @@ CR_API int cr_open_connection_tls(const char *host, int port, const cr_stream_op
 CR_API int cr_open_unix_connection_tls(const char *path, const cr_stream_opts *opts,
                                        cr_tls_ctx *ctx, const char *server_hostname,
                                        double timeout, cr_stream **out);
-/* asyncio.start_server(ssl=ctx): each connection handshakes in its own task
+/** asyncio.start_server(ssl=ctx): each connection handshakes in its own task
  * before the handler runs; a failed handshake closes the connection without
  * calling it. ctx must be a server context. */
 CR_API int cr_start_server_tls(cr_loop *loop, const char *host, int port, cr_stream_handler fn,
@@ -106,7 +106,7 @@ CR_API int cr_start_server_tls(cr_loop *loop, const char *host, int port, cr_str
 CR_API int cr_start_unix_server_tls(cr_loop *loop, const char *path, cr_stream_handler fn,
                                     void *arg, const cr_server_opts *opts, cr_tls_ctx *ctx,
                                     cr_server **out);
-/* loop.start_tls: upgrades an open plain stream in place (STARTTLS). Bytes
+/** loop.start_tls: upgrades an open plain stream in place (STARTTLS). Bytes
  * already buffered unread are taken as the peer's first TLS bytes; bytes
  * written before are sent in clear first. Suspends for the handshake
  * (`timeout` seconds, < 0 none; 0 = the context's). server_hostname as
@@ -116,25 +116,25 @@ CR_API int cr_start_unix_server_tls(cr_loop *loop, const char *path, cr_stream_h
 CR_API int cr_stream_start_tls(cr_stream *s, cr_tls_ctx *ctx, const char *server_hostname,
                                double timeout);
 
-/* What was negotiated. Loop thread. */
+/** What was negotiated. Loop thread. */
 CR_API bool cr_stream_is_tls(const cr_stream *s);
-/* "TLSv1.3", "TLSv1.2"; NULL if not TLS or not handshaken yet. */
+/** "TLSv1.3", "TLSv1.2"; NULL if not TLS or not handshaken yet. */
 CR_API const char *cr_stream_tls_version(const cr_stream *s);
-/* The ALPN protocol the two sides agreed on, NUL-terminated into buf (cap
+/** The ALPN protocol the two sides agreed on, NUL-terminated into buf (cap
  * bytes). Returns its length, 0 if none was negotiated, -EINVAL (not TLS),
  * -ENAMETOOLONG (buf too small). */
 CR_API int cr_stream_tls_alpn(const cr_stream *s, char *buf, size_t cap);
-/* The name the client asked for with SNI (server side) or sent (client);
+/** The name the client asked for with SNI (server side) or sent (client);
  * NULL if none. */
 CR_API const char *cr_stream_tls_server_name(const cr_stream *s);
-/* The peer's certificate in DER (asyncio's getpeercert(binary_form=True)):
+/** The peer's certificate in DER (asyncio's getpeercert(binary_form=True)):
  * copies it into buf when it fits and returns its length either way; 0 if
  * the peer sent none; -EINVAL if not TLS. */
 CR_API ssize_t cr_stream_tls_peer_cert(const cr_stream *s, void *buf, size_t cap);
-/* The peer certificate's subject as one line ("CN=localhost"), into buf.
+/** The peer certificate's subject as one line ("CN=localhost"), into buf.
  * Returns its length, 0 if no certificate, -EINVAL, -ENAMETOOLONG. */
 CR_API int cr_stream_tls_peer_subject(const cr_stream *s, char *buf, size_t cap);
-/* The SSL * underneath (NULL if not TLS), for reading what this API lacks.
+/** The SSL * underneath (NULL if not TLS), for reading what this API lacks.
  * Do not read or write through it: the stream owns the data path. */
 CR_API void *cr_stream_tls_ssl(const cr_stream *s);
 
