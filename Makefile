@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # coring — build, test, bench, install.
 #
 #   make                 lib/libcoring.a, lib/libcoring.so.$(VERSION), coring.pc

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * common.h — what the whole-program benchmarks share: a clock, the peak RSS
  * of the process, a seeded PRNG (so every runtime sleeps the same delays), and

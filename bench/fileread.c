@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fileread.c — random 4 KiB reads from a warm file: io_uring (cr_read)
  * against the thread pool (cr_to_thread around pread) against libuv

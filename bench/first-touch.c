@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * first-touch.c — what touching fresh memory costs on this machine, per 4 KiB
  * page, the ways coring's stack pool could pay for it.

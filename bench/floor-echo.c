@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * floor-echo.c — the kernel floor for echo benchmarks: a runtime-free
  * liburing echo server. Multishot accept, multishot recv into a provided

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * group-echo.c — coring's echo server on every core, built from the public
  * API only: a loop group (cr_loop_group_start, one loop per CPU) where each

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """bench/https.py — examples/https.c (coring + OpenSSL memory BIOs) against
 nginx (one worker, the same OpenSSL, the same certificate), both pinned to
 CPU 0 with wrk on CPU 1. Server CPU time is read from /proc/PID/stat

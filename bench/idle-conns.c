@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * idle-conns.c — N idle TCP connections, each with a handler task parked in
  * cr_stream_readline: what one costs the server in resident memory.

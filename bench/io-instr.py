@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """io-instr.py — instructions and simulated L1 data-cache misses per echo
 request, counted by valgrind's callgrind: repeatable on a noisy shared machine,
 where wall-clock CPU figures drift by tens of percent. Use it for A/B decisions

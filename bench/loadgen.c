@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loadgen.c — the benchmark suite's load generator. It owes nothing to coring:
  * plain epoll, nonblocking sockets, one epoll loop per thread, so a fault in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * micro-threads.c — the bodies of micro.cc's MPSC and Chase-Lev deque
  * benchmarks (issue 3's lock-free structures).

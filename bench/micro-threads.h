@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* micro-threads.h — C bodies of micro.cc's MPSC and deque benchmarks (see
  * micro-threads.c). Each returns how many items came out of its batch
  * (MICRO_BATCH when correct), or -1 on allocation failure. One thread only. */

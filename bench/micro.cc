@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 // micro.cc — coring's micro-benchmarks (Google Benchmark), with the switch
 // peers (Boost.Context jump_fcontext, glibc swapcontext) in the same binary so
 // one invocation measures them side by side.

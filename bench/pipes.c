@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/pipes.c — a child's pipes: `cat` echoing N MiB, fed and drained
  * concurrently, through CR_SUBPROCESS_STREAM (a socket pair read as a

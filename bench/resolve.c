@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench/resolve.c — what the thread-pool hop of cr_getaddrinfo costs: N
  * lookups of a /etc/hosts name ("localhost": no DNS involved) done (a) with a

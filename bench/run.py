@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """run.py — coring's benchmark driver (stdlib only).
 
 Runs coring and its peers side by side, interleaved in rounds (A B A B ...),

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """servers.py — the network half of bench/run.py: echo and HTTP servers under load.
 
 run.py owns the rounds, the interleaving, the store and the report; this module

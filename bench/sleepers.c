@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sleepers.c — N tasks each sleeping a random 0–max ms (the same splitmix64
  * delays in every peer), all spawned at once, then gathered.

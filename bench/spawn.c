@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * spawn.c — whole-program spawn benchmarks for coring.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sync-bench.c — what issue 4's primitives cost on top of a task switch.
  * Rounds are interleaved (A B C … A B C …) and the median and min–max of each

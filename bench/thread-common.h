@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread-common.h — shared by bench/thread-*.c: a clock, and the interleaved
  * A/B rounds with medians and min–max that BENCHMARKING.md asks for (this

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread-deque.c — the Chase-Lev deque's own costs (ns per operation,
  * medians of rounds):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread-submit.c — 1,000,000 cross-thread submissions from 2 producer
  * threads into one loop, timed from the producers' start until the loop has

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * thread-to-thread.c — cr_to_thread against libuv's uv_queue_work: 200,000
  * tiny jobs, 64 in flight, interleaved rounds, medians (ns per job).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timers.c — timer-heavy load: LIVE timers stay armed (deadlines 1–10 s out,
  * so none fires), and every 1 ms tick RATE/1000 of them are cancelled and

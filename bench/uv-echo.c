@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uv-echo.c — a libuv echo server, the peer runtime in the echo benchmark.
  * Idiomatic libuv: uv_read_start with a per-connection buffer, uv_write of a

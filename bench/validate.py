@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """validate.py — checks bench/loadgen against a second client, both driving one
 saturated server at the same time (half the connections each), ROUNDS times:
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hello.c — coring in twenty lines: tasks that sleep, gather, a wait_for
  * timeout and a lock. Build: make -C examples (after make). */
 #include <coring.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * http.c — an HTTP/1.1 "hello" server on coring that does the work nginx's
  * `return 200 "Hello, world!"` does, so the HTTP benchmark compares like with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * https.c — the HTTP/1.1 hello server of http.c, over TLS: the same handler,
  * unchanged, because a TLS stream answers every cr_stream_* call as a plain

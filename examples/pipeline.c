@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pipeline.c — a producer/consumer pipeline: one producer fills a bounded
  * queue, three workers in a task group square the numbers, a collector sums

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * coring — Python's asyncio, rebuilt as a C library for Linux on io_uring.
  *

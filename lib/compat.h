@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * compat.h — kernel constants newer than Debian bookworm's glibc headers
  * (io_uring's own are in backend/uring-compat.h). Code that uses them probes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctx-selftest.c — standalone check of the per-arch context switch
  * (lib/arch/<arch>.S against lib/ctx.h). Plain C and libc only, so it can be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * helpers.h — shared by the Criterion suites: an event log to assert
  * orderings, and a runner that checks the loop closes clean.

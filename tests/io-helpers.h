@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io-helpers.h — shared by the I/O suites (net, fs, stream, server): fd
  * counting for leak checks, a connected TCP pair on 127.0.0.1 and clients

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: choosing the backend — cr_loop_opts.backend and CORING_BACKEND
  * force one, cr_loop_backend() names it, an automatic fallback says why in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the raw context switch (lib/ctx.h + lib/arch/<arch>.S), used
  * directly without a loop — first entry through cr__ctx_make, ping-pong with

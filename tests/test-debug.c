@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: debug mode and introspection — slow-task warnings naming the
  * task, failures nobody retrieved, CORING_DEBUG=1, cr_dump_tasks, the loop

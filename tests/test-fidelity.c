@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: where coring used to differ from asyncio (issue 12, items
  * 1–8b), one test each, pinned to asyncio's answer: a closed loop, negative

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: file operations on the ring — openat/read/write at offsets and
  * at the file position, fsync, statx, splice, close; their error paths; a read

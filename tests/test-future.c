@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: plain futures — exactly-once completion, the result/exception/
  * done/cancelled accessors, done callbacks (never inline, registration order,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: cr_lock, asyncio.Lock for tasks — mutual exclusion across
  * awaits, FIFO hand-off among waiters, release misuse, cancelled waiters, and

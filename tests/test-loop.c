@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the event loop itself — creation and teardown, running and
  * stopping, call_soon/call_later/call_at ordering, per-thread loops, misuse

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: where a task's bytes live (docs/memory.md) — a lean task's
  * struct at the top of its own slot, the stack classes (lean, 8K, 16K, 64K, the

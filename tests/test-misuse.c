@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: bad arguments and misuse are answered with a documented
  * negative errno, never a hang, an overflow or a use after free (issue 12,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: socket operations on the ring — each op's success and error
  * paths, timeouts (recv, connect), cancellation of in-flight recv/accept

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the work-stealing pool — the Chase-Lev deque alone (owner
  * push/take against thieves, every item exactly once), cr_pool_submit,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: FIFO, LIFO and priority queues — ordering, maxsize with
  * blocking put/get served FIFO, nowait errors, cancellation while waiting,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: name resolution on the thread pool — cr_getaddrinfo for
  * localhost, numeric strings, ip6-localhost (if /etc/hosts has it) and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: servers — start_server with a task per connection over one
  * multishot accept, many clients, peer resets and half-closed connections,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: signal handlers through signalfd on the ring — a signal sent
  * to the process (from a task or another thread) while tasks sleep runs the

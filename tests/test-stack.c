@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: coroutine stacks — 100,000 tasks parked at once under the
  * default vm.max_map_count (guards cost no VMA), per-task stack sizes, the

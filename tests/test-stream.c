@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: asyncio-style streams — read, readexactly (short read carries
  * what was read), readuntil (over the limit keeps the data), readline at EOF,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: subprocesses — a child's output read through its pipe and its
  * exit status; communicate (stdin in, stdout/stderr out); kill/terminate

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the asyncio surface added by issue 12 — aborting a TaskGroup
  * from its owner, asyncio.Runner (several runs on one loop, then close),

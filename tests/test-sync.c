@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: Event, Semaphore (plain and bounded), Condition and Barrier —
  * FIFO wake-up order, cancellation while waiting (the cancelled waiter takes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: tasks — when bodies start, how cancellation is delivered and
  * counted, how awaiting a task passes cancellation and errors, current_task /

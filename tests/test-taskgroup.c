@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: cr_task_group — waits for every child; the first failure
  * cancels the siblings (and the parent's pending await) and every error is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: other threads and loops — call_soon_threadsafe,
  * run_coroutine_threadsafe and its thread-safe future (wait with timeout,

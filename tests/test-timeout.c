@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: cr_timeout / cr_timeout_at scopes — expiry turns the scope's
  * own cancellation into -ETIMEDOUT, over several awaits; rescheduling; nested

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: TLS streams — coring clients and servers against each other
  * and against real OpenSSL peers (openssl s_server / s_client, curl), with

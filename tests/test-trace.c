@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * test-trace.c — the USDT probes of lib/core/trace.h are in the built code.
  *

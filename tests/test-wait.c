@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: the suspending combinators — sleep ordering and cr_sleep(0)
  * fairness, gather, wait, wait_for, shield and as_completed. Every test

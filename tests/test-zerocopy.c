@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: zero-copy streams — cr_stream_read_buf hands the reader the
  * provided buffer the kernel filled (or a pinned view of data already

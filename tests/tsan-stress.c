@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Description: a plain-C stress of every cross-thread path, meant to be built
  * with -fsanitize=thread (Criterion cannot run under TSan: its bug #274).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # ab-bench.sh BASE [HEAD] — before/after of a change to a hot path, in ONE
 # interleaved run (these machines drift by tens of percent: never compare with
 # a number from another run).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # bench-threads.sh — build and run bench/thread-*.c (the thread benchmarks' figures):
 # to_thread vs uv_queue_work, cross-thread submission vs libuv's mutex list +
 # uv_async_send, and the deque's push/pop and steal. Each program runs coring

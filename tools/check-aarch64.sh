@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check-aarch64.sh — cross-build the context-switch selftest for AArch64 and
 # run it under qemu-user.
 #

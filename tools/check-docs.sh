@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # check-docs.sh — every symbol libcoring.so exports has a man page (make docs
 # made them under build/docs/man). CI runs it; it prints what is missing.
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * coring-info.c — what coring gets from this kernel: the backend a loop
  * chooses (and why, if it fell back), the io_uring set-up flags granted and

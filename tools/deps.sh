@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # deps.sh build|test|bench|bench-peers [install|check] — make sure the Debian
 # packages a make target needs are installed. `install` (what make test and
 # make bench use) installs what is missing with apt-get (through sudo when not

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """doc-comments.py HEADER... — mark the header comments that document a
 declaration as Doxygen comments (/* → /**), in place.
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # run-tests.sh BIN... — run each test binary (Criterion suites and the plain
 # ctx self-test), keep going after a failure, and end with one total line.
 # The backend is whatever loops choose here; CORING_BACKEND=epoll (or uring)

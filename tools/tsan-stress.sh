@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tsan-stress.sh [ROUNDS] — build libcoring and tests/tsan-stress.c with
 # -fsanitize=thread and run it ROUNDS times (default 3). Until the Criterion
 # shim lands, this is how the cross-thread code is checked under TSan.

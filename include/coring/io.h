@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* coring/io.h — sockets, files, streams, servers.
  * Included by <coring.h>; may also be included on its own.
  *

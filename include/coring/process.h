@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* coring/process.h — the loop and the operating system: signal handlers,
  * subprocesses (with their pipes as raw fds or as coring streams), and
  * asyncio's debug mode and introspection (slow tasks, task dumps, counters).

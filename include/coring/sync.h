@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* coring/sync.h — asyncio's synchronisation toolbox for tasks: Event,
  * Semaphore, Condition, Barrier, Queue, TaskGroup, timeout scopes. (The Lock
  * is in <coring.h>.) Included by <coring.h>; may also be included on its own.

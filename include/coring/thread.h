@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* coring/thread.h — the thread pool, to_thread, run_coroutine_threadsafe, call_soon_threadsafe, loops per core.
  * Included by <coring.h>; may also be included on its own.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* coring/tls.h — TLS streams on OpenSSL 3 (asyncio's ssl=, server_hostname=,
  * ssl_handshake_timeout= and start_tls). Included by <coring.h>; do not
  * include directly. Nothing here needs the OpenSSL headers: the OpenSSL objects are

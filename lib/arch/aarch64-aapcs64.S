@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * aarch64-aapcs64.S — coroutine context switch for AArch64, AAPCS64 (Linux).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ctx.h — the machine context of a coroutine, shared by C and the per-arch
  * assembly in lib/arch/.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backend.c — choosing a loop's backend and saying why set-up failed.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * backend.h — the one seam between coring and the kernel's I/O interfaces.
  *

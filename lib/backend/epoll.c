@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * epoll.c — the epoll backend: the same ops as io_uring (backend.h), done as
  * "try the syscall now; on EAGAIN wait for readiness and try again", for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uring-compat.h — io_uring constants newer than Debian's liburing 2.3. The
  * kernel here (6.x) knows them; old kernels reject them with EINVAL, and the

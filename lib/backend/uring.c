@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * uring.c — the io_uring backend: set-up (probing and degrading one flag at a
  * time, with a one-line explanation when io_uring is refused), the

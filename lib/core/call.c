@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * call.c — loop.call_soon / call_later / call_at and their handles.
  *

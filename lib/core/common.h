@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * common.h — what every internal header shares: visibility, branch hints,
  * CR_CONTAINER_OF, and the rules every file keeps. Nothing here is exported

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * context.c — task-local variables, asyncio's contextvars as tasks see them:
  * each task has its own values, and a task created from another task starts

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * current.c — which loop a thread uses: asyncio's set_event_loop,
  * get_event_loop (creating one for the thread, freed when it exits) and

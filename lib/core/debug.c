@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * debug.c — asyncio's debug mode: its settings, the one place its messages
  * go (cr__debug_log: the user's handler or stderr, one line each), and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * debug.h — debug mode (debug.c): slow-task warnings, errors nobody
  * retrieved, task dumps, loop statistics. Loop thread only.

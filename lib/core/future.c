@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * future.c — futures: pending → result | error | cancelled, exactly once.
  *

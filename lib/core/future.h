@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * future.h — the future behind cr_future and the registrations on it
  * (future.c). Loop thread only.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * handle.h — what can sit on a loop's ready queue, and the queue itself (a
  * FIFO of intrusive handles). Loop thread only.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * internal.h — the core in one include: every module of lib/core/ (common
  * rules, handles, timers, futures, stacks, tasks, debug, the loop). Files

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * list.h — the one intrusive list of coring: circular, doubly linked, with a
  * head node (the kernel's list.h and libuv's queue.h are the model). A node

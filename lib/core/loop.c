@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loop.c — the event loop: one per OS thread, on one backend (io_uring, or
  * whatever lib/backend/ chose).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loop.h — struct cr_loop, composed of the core modules' sub-structs, the
  * backend and the resource list; the loop's own calls (loop.c, run.c,

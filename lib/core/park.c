@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * park.c — parking a task on an object's slot with a user-space deadline:
  * the wait behind stream reads, acceptors, multishot recvs and servers.

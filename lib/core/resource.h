@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * resource.h — the loop's resource list: how a subsystem joins a loop
  * instead of the loop calling it by name (libuv's handle queue and

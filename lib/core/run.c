@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * run.c — asyncio.run: a new loop, the main task, SIGINT's policy (the first
  * cancels main, a second stops at once: os/signal.c), leftovers cancelled and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * san.h — telling ASan and TSan about our stack switches.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stack.c — coroutine stacks: size classes carved from pooled slabs,
  * guarded, populated in bulk, trimmed when idle. docs/memory.md draws the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stack.h — task stacks: size classes carved from pooled slabs, guarded (or,
  * for the lean class, canaried), populated in bulk, trimmed when idle

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * task.c — tasks: futures whose outcome is a function run on its own
  * coroutine stack, and the park/wake primitive every suspending call uses.

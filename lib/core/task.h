@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * task.h — tasks (a task is a future), parking and waking (task.c), the
  * waits' hold-list (wait.c) and the park-with-deadline slot waiter (park.c).

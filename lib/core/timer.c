@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timer.c — the loop's user-space timers: a binary min-heap ordered by
  * (deadline, arm order). The kernel never sees a timer; the loop passes only

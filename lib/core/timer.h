@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timer.h — the loop's user-space timers (timer.c) and the conversions of
  * user times to nanoseconds. Loop thread only, except the conversions.

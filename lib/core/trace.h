@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trace.h — coring's trace points: USDT probes (provider "coring") that
  * perf, bpftrace and SystemTap attach to at run time (docs/observability.md).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * wait.c — the suspending calls built on park/wake: sleep, await, gather,
  * wait, wait_for, shield, as_completed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * acceptor.c — cr_acceptor: one multishot accept on a listening socket,
  * queueing the new fds for cr_acceptor_next or for a server (server.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * await.c — the awaitable single-shot operation: a task describes one
  * kernel operation, submits it through its loop's backend and parks until

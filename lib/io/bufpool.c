@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bufpool.c — the loop's provided buffers: count buffers of size bytes that
  * the backend hands to multishot recvs as data arrives (io_uring: a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fs.c — file operations as awaitable single-shot ops on the loop's backend:
  * openat, read/write at an offset, fsync, statx, splice. Each is cancel- and

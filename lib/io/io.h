@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * io-internal.h — what the I/O files (bufring.c, net.c, fs.c, stream.c,
  * server.c) share: the per-loop I/O state, the list of live I/O objects that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * iostate.c — the loop's I/O state: created on the first I/O object or
  * buffer request and registered as a resource, it keeps the list of live

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mrecv.c — multishot recv into provided buffers: one long-lived op per
  * socket that delivers each chunk as it arrives, either to a sink (streams)

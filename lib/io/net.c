@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * net.c — socket operations, each an awaitable single-shot op on the loop's
  * backend (io/await.c: cancel- and timeout-safe), and the address helpers.

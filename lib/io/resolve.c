@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * resolve.c — name resolution (asyncio's loop.getaddrinfo / getnameinfo):
  * getaddrinfo(3) and getnameinfo(3) block (files, DNS), so they run on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * server.c — asyncio.start_server: a listening socket served by one multishot
  * accept (cr_acceptor), a task per connection running the user's handler on a

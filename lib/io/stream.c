@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * stream.c — asyncio streams: one cr_stream is a connection's reader and
  * writer.

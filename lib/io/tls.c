@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls.c — TLS on streams (asyncio's ssl=, start_tls) with OpenSSL 3 on memory
  * BIOs, so the stream keeps its multishot recv into provided buffers and its

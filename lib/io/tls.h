@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tls.h — the seam between a stream (stream.c) and its TLS layer (tls.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * signal.c — loop.add_signal_handler through a signalfd polled on the ring,
  * and cr_run's SIGINT handling (first: cancel main; second: stop at once).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * signal.h — what cr_run (core/run.c) asks of the signal module: its SIGINT
  * policy (first: cancel main; second: stop at once). Loop thread only.

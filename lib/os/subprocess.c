@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * subprocess.c — asyncio.create_subprocess_exec with raw pipes or streams;
  * waiting on a pidfd polled through the ring, then reaping with

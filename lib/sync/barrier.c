@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * barrier.c — asyncio.Barrier: parties tasks meet, the last one in releases
  * them all; reset or abort breaks it (waiters get -EPIPE). Waiters on a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * condition.c — asyncio.Condition over a cr_lock (its own or the caller's):
  * wait releases the lock, parks on the condition's waitq, and reacquires the

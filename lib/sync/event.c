@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * event.c — asyncio.Event: set wakes every waiter (each is granted), clear
  * makes later waits block again. Waiters on a waitq (waitq.h's hand-off).

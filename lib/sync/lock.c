@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lock.c — asyncio.Lock for tasks of one loop.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lock.h — struct cr_lock, shared by lock.c (which owns it) and
  * condition.c (which reads whether it is held and has waiters).

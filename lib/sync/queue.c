@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * queue.c — asyncio.Queue, LifoQueue and PriorityQueue for tasks of one loop.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * semaphore.c — asyncio.Semaphore and BoundedSemaphore: a release with
  * waiters hands the unit straight to the first (FIFO, no barging); a bounded

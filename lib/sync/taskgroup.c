@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * taskgroup.c — asyncio.TaskGroup: structured concurrency.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * timeout.c — asyncio.timeout / timeout_at: a deadline over a scope of awaits.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * waitq.h — the FIFO list of parked tasks every primitive in sync.c and
  * queue.c keeps. Nodes live on the waiting task's stack (internal.h rule 3):

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * deque.c — the Chase-Lev deque (see deque.h for the paper and the one
  * deviation from it).

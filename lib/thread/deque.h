@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * deque.h — a Chase-Lev work-stealing deque (Chase & Lev, SPAA 2005) with the
  * C11 memory orders of Lê, Pop, Cohen & Zappa Nardelli, "Correct and

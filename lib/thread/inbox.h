@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * inbox.h — how the rest of coring reaches a loop from other threads: its
  * cross-thread inbox (xthread.c, lane.c) and the node blocks posted to it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * lane.c — the producers' side of a loop's cross-thread queue: one *lane*
  * (a single-producer Vyukov queue, lib/mpsc.h) per producer thread per loop,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * loopgroup.c — one loop per core: N threads, each with its own loop and
  * ring, started together and stopped together.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mpsc.h — Vyukov's intrusive multi-producer single-consumer queue, with a
  * stub node (as described by Dmitry Vyukov, 1024cores.net; written here

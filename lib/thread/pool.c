@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.c — the work-stealing thread pool behind cr_to_thread.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pool.h — private to pool.c and tothread.c: a job on the work-stealing pool.
  */

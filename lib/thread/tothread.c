@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tothread.c — cr_to_thread and cr_run_in_executor: run a function on a pool
  * thread while the calling task is parked; and cr__pjob, that cancel-safe job

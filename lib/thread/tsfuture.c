@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * tsfuture.c — cr_run_coroutine_threadsafe and its thread-safe future
  * (asyncio's concurrent.futures.Future).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xq.h — private to xthread.c and lane.c: the cross-thread queue of a loop
  * (struct cr__xq) and the per-producer lanes into it. See xthread.c for the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xthread.c — the door into a loop from other threads: the loop's side of its
  * cross-thread queue (struct cr__xq), the one coalesced eventfd wakeup, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // echo.go — the Go peer of examples/echo.c for the echo benchmark: one
 // goroutine per connection, reading whatever arrived and writing it back.
 // Prints "go: listening on 127.0.0.1:PORT" (run.py reads the port).

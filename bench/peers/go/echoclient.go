@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // echoclient.go — a second echo load generator, written independently of
 // bench/loadgen.c, to validate it: CONNS goroutines, each a closed loop of
 // one SIZE-byte message written and its echo read back (and compared), for a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // fileread.go — the Go peer of bench/fileread.c: READS random 4 KiB reads
 // (File.ReadAt: a blocking pread on a runtime thread) of a warm MIB MiB file,
 // INFLIGHT goroutines each reading until the reads are used up. Prints

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // hello.go — Go net/http "Hello, world!" server, the HTTP benchmark's peer.
 // Prints "go: listening on 127.0.0.1:PORT". GOMAXPROCS is Go's default: the
 // CPUs it may run on, i.e. 1 under run.py's `taskset -c 0`, like every server.

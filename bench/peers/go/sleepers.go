@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // sleepers.go — the Go peer of bench/sleepers.c: N goroutines each sleeping
 // the same splitmix64 delays (0–max ms), joined with a WaitGroup.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // spawn.go — the Go peer of bench/spawn.c: goroutines joined with a WaitGroup.
 //
 //	spawn batch N   start N empty goroutines, then wait for all of them

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 // timers.go — the Go peer of bench/timers.c: LIVE timers armed with
 // time.AfterFunc (deadlines 1–10 s, none fires); every 1 ms tick RATE/1000 of
 // them are stopped (Timer.Stop) and re-armed. Prints the process's CPU time

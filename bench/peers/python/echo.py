@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """echo.py — the asyncio/uvloop peer of examples/echo.c for the echo benchmark.
 
     echo.py [PORT] [--uvloop]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """sleepers.py — the asyncio/uvloop peer of bench/sleepers.c: N tasks each
 sleeping the same splitmix64 delays (0–max ms), then gathered.
 

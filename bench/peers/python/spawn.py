@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """spawn.py — the asyncio/uvloop peer of bench/spawn.c.
 
     spawn.py batch|seq N [--uvloop]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """timers.py — the asyncio/uvloop peer of bench/timers.c.
 
     timers.py [SECONDS=1] [RATE=100000] [LIVE=10000] [--uvloop]

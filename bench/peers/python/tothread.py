@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """tothread.py — the asyncio/uvloop peer of bench/thread-to-thread.c.
 
     tothread.py N INFLIGHT [--uvloop] [--workers=W]

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """xthread.py — the asyncio/uvloop peer of bench/thread-submit.c.
 
     xthread.py N PRODUCERS [--uvloop]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A Criterion-compatible shim for ThreadSanitizer builds.
  *

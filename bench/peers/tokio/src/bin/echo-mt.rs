@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! echo-mt — the all-cores Tokio echo server, peer of bench/group-echo.c: the
 //! multi-thread runtime with one worker per CPU (work-stealing, one listener),
 //! one task per connection reading whatever arrived and writing it back, as

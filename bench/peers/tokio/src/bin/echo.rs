@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! echo — the Tokio peer of examples/echo.c for the echo benchmark, on the
 //! current-thread runtime (one thread, like one coring loop): one task per
 //! connection, reading whatever arrived and writing it back.

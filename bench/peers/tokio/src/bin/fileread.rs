@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! fileread — the Tokio peer of bench/fileread.c: READS random 4 KiB reads of a
 //! warm MIB MiB file, INFLIGHT tasks each reading until the reads are used up.
 //! Tokio's file I/O is a blocking call on its blocking pool, so each read is

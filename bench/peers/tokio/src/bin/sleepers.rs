@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! sleepers — the Tokio peer of bench/sleepers.c (current-thread runtime):
 //! N tasks each sleeping the same splitmix64 delays (0–max ms), then joined.
 //!

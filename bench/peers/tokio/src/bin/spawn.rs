@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! spawn — the Tokio peer of bench/spawn.c, on the current-thread runtime
 //! (one thread, like one coring loop).
 //!

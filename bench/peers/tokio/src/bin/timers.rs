@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! timers — the Tokio peer of bench/timers.c: LIVE timers (`tokio::time::Sleep`,
 //! deadlines 1–10 s, none fires), each registered with the timer driver by one
 //! poll; every 1 ms tick RATE/1000 of them are dropped (which deregisters

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! tothread — the Tokio peer of bench/thread-to-thread.c: N tiny jobs through
 //! `spawn_blocking`, INFLIGHT at a time (INFLIGHT tasks each loop on
 //! `spawn_blocking(..).await` until the jobs are used up), on the

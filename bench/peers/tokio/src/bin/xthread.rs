@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 //! xthread — the Tokio peer of bench/thread-submit.c: PRODUCERS std threads
 //! submit N/PRODUCERS tasks each into one current-thread runtime through its
 //! `Handle::spawn`, timed from the producers' start until the runtime has run
