@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <math.h>
 #include <time.h>
 
 #define HTTPS_NO_MAIN
@@ -1194,6 +1195,7 @@ static int misuse_main(void *arg, void **result)
     cr_assert_eq(cr_tls_ctx_new(&(cr_tls_config){.min_version = CR_TLS_1_3, .max_version = CR_TLS_1_2}, &c),
                  -EINVAL);
     cr_assert_eq(cr_tls_ctx_new(&(cr_tls_config){.verify = 9}, &c), -EINVAL);
+    cr_assert_eq(cr_tls_ctx_new(&(cr_tls_config){.handshake_timeout = NAN}, &c), -EINVAL);
     cr_assert_eq(cr_tls_ctx_new(&(cr_tls_config){.server = true, .cert_file = "/nonexistent"}, &c),
                  -ENOENT);
     cr_assert_neq(cr_tls_last_error()[0], 0);
@@ -1228,6 +1230,8 @@ static int misuse_main(void *arg, void **result)
     cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, silent_handler, NULL, NULL, &plain), 0);
     cr_assert_eq(cr_open_connection("127.0.0.1", cr_server_port(plain), NULL, 5, &s), 0);
     cr_assert_eq(cr_stream_start_tls(s, cctx, NULL, 1), -EINVAL);
+    cr_assert_eq(cr_stream_start_tls(s, cctx, "localhost", NAN), -EINVAL);
+    cr_assert_not(cr_stream_is_tls(s)); /* refused before anything changed */
     cr_task *t = cr_create_task(read_task, s);
     cr_sleep(0);
     cr_assert_eq(cr_stream_start_tls(s, cctx, "localhost", 1), -EBUSY);

@@ -56,10 +56,14 @@ static int conn_main(void *arg, void **result)
 {
     (void)result;
     struct conn *c = arg;
-    if (c->srv->tls) { /* TLS hook: a failed handshake ends here; conn_done aborts */
+    if (c->srv->tls) { /* TLS hook: a failed handshake ends here */
         int rc = cr_stream_start_tls(c->s, c->srv->tls, NULL, 0);
+        /* start_tls aborted the stream. A client failing its handshake is
+         * not the server's failure: the task ends quietly (asyncio logs it
+         * only in debug mode; cr_tls_last_error has the reason), except
+         * that a cancel stays a cancel. */
         if (rc < 0)
-            return rc;
+            return rc == -ECANCELED ? rc : 0;
     }
     return c->srv->fn(c->s, c->srv->arg);
 }

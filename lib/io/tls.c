@@ -258,8 +258,8 @@ int cr_tls_ctx_new(const cr_tls_config *cfg, cr_tls_ctx **out)
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (!cfg)
-        return -EINVAL;
+    if (!cfg || cfg->handshake_timeout != cfg->handshake_timeout)
+        return -EINVAL; /* NaN is no time (docs/errors.md) */
     pthread_once(&ex_once, ex_init);
     if (alpn_ex_idx < 0)
         return -ENOMEM;
@@ -588,8 +588,8 @@ static int handshake(cr__tls *t, int64_t deadline)
 int cr_stream_start_tls(cr_stream *s, cr_tls_ctx *ctx, const char *server_hostname,
                         double timeout)
 {
-    if (!s || !ctx)
-        return -EINVAL;
+    if (!s || !ctx || timeout != timeout)
+        return -EINVAL; /* NaN: refused before anything changes */
     if (!ctx->server && ctx->check_hostname && (!server_hostname || !*server_hostname))
         return -EINVAL; /* nothing to check the certificate against */
     cr__task *task;
