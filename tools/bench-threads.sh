@@ -17,7 +17,7 @@ mkdir -p build/bench
 for src in bench/thread-*.c; do
     bin=build/bench/$(basename "$src" .c)
     ${CC:-cc} -std=gnu11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude -Ilib \
-        -o "$bin" "$src" lib/libcoring.a -luv -luring -lpthread
+        -o "$bin" "$src" lib/libcoring.a -luv -luring -lpthread $(pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 done
 for bin in build/bench/thread-to-thread build/bench/thread-submit build/bench/thread-deque; do
     [ -x "$bin" ] && "$bin"
