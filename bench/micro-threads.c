@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * micro-threads.c — the bodies of micro.cc's MPSC and Chase-Lev deque
- * benchmarks (issue 3's lock-free structures).
+ * benchmarks (the lock-free structures of lib/thread/).
  *
  * They live in C because lib/mpsc.h and lib/deque.h are C11 headers
  * (<stdatomic.h>, _Atomic) that C++17 cannot include. Each call runs a batch

@@ -86,7 +86,7 @@ MULTI_CONNS = 200
 # Fixed offered loads: fractions of the slowest server's saturation (lowest
 # round), the same req/s for every server of a benchmark.
 RATE_FRACTIONS = [("50%", 0.5), ("80%", 0.8)]
-# Threads (issue 3). coring, libuv and Tokio always run the full counts;
+# Threads. coring, libuv and Tokio always run the full counts;
 # asyncio/uvloop are ~50× slower per job, so they run fewer and the report
 # compares ns per job / per submission.
 TO_THREAD_N, TO_THREAD_INFLIGHT = 200_000, 64
@@ -311,7 +311,7 @@ class Runner:
 
 
 def thread_jobs(runtimes):
-    """[(title, rows, [Runner])] for issue 3's whole-program benchmarks.
+    """[(title, rows, [Runner])] for the thread whole-program benchmarks.
 
     coring's programs (bench/thread-*.c, the threads engineer's) run coring
     and libuv in one process, interleaved, one round per run (ROUNDS=1)."""
@@ -319,7 +319,7 @@ def thread_jobs(runtimes):
     env1 = dict(os.environ, ROUNDS="1")
     env_pool = dict(env1, WORKERS=str(POOL_WORKERS))  # coring's and libuv's pools: POOL_WORKERS each
     exe = {p: os.path.join(OUT, p) for p in ("thread-to-thread", "thread-submit", "thread-deque")}
-    why = {p: need_exe(e, "run `make -C bench`; needs issue 3 (threads) merged and libuv1-dev")
+    why = {p: need_exe(e, "run `make -C bench`; needs libuv1-dev")
            for p, e in exe.items()}
 
     def peer(name, bench, args, figs):
@@ -914,7 +914,7 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
     L.append("")
 
     # Goals.
-    L.append("## Goals (issue 2)\n")
+    L.append("## Goals\n")
     L.append("| goal | measured | met? |")
     L.append("|---|---|---|")
     for text, fig, peer, test in GOALS:
@@ -946,7 +946,7 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
         c = store.get(fig, "coring")
         b, s = store.get(fig, "boost"), store.get(fig, "swapcontext")
         if not (c or b or s):
-            missing.append(fig)  # not in this build of micro (e.g. issue 3 not merged)
+            missing.append(fig)  # not in this build of micro (e.g. an older build)
             continue
         L.append(f"| {fig} | {cell(c)} | {cell(b)} | {cell(s)} | {ratio_cell(c, b)} | {ratio_cell(c, s)} |")
     if missing and wanted("micro"):

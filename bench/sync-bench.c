@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sync-bench.c — what issue 4's primitives cost on top of a task switch.
+ * sync-bench.c — what the sync primitives cost on top of a task switch.
  * Rounds are interleaved (A B C … A B C …) and the median and min–max of each
  * are printed, per BENCHMARKING.md: compare the rows of ONE run, not runs.
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Description: where coring used to differ from asyncio (issue 12, items
+ * Description: where coring used to differ from asyncio (items
  * 1–8b), one test each, pinned to asyncio's answer: a closed loop, negative
  * call_later delays, NaN times, task groups fed by their children and
  * cancelled from outside while failing, timeout scopes rescheduled by other

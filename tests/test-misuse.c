@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Description: bad arguments and misuse are answered with a documented
- * negative errno, never a hang, an overflow or a use after free (issue 12,
+ * negative errno, never a hang, an overflow or a use after free (
  * items 9–15), and a sweep over the public API: NULL where not allowed,
  * NaN/infinite/huge times and sizes, a closed loop, outside a task, twice.
  * docs/errors.md lists the answers. Meant to pass under ASan+UBSan.

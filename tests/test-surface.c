@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Description: the asyncio surface added by issue 12 — aborting a TaskGroup
+ * Description: the asyncio surface added this round — aborting a TaskGroup
  * from its owner, asyncio.Runner (several runs on one loop, then close),
  * current_task(loop), ensure_future onto a given loop, cancel with a message
  * the cancelled task reads, the loop's exception handler, task-local
