@@ -110,7 +110,10 @@ static int sem_user(void *arg, void **r)
     tlog_add(&C->log, "a%d:%d", PINT(arg), rc);
     if (rc < 0)
         return rc;
-    cr_sleep(0.001);
+    /* Hold the unit until the main task says so: both holders wake in one
+     * loop turn, whatever the machine's speed (two 1 ms timers armed a few
+     * microseconds apart may expire in different turns on a slow machine). */
+    cr_event_wait(C->ev);
     tlog_add(&C->log, "r%d", PINT(arg));
     return cr_semaphore_release(C->sem);
 }
@@ -122,6 +125,8 @@ static int sem_main(void *arg, void **r)
     spawn(t, 5, sem_user);
     cr_sleep(0);
     cr_cancel(t[3]); /* queued: must take nothing */
+    cr_sleep(0);     /* the cancelled one leaves before the units move */
+    cr_event_set(C->ev);
     reap(t, 5);
     return 0;
 }
@@ -132,10 +137,12 @@ Test(sync, semaphore_is_fifo_and_cancel_safe)
     struct ctx c = {0};
     C = &c;
     c.sem = cr_semaphore_new(2);
+    c.ev = cr_event_new();
     RUN_EXPECT(sem_main, NULL, 0);
-    LOG_EQ(&c.log, "a0:0 a1:0 a3:-125 r0 r1 a2:0 a4:0 r2 r4");
+    LOG_EQ(&c.log, "a0:0 a1:0 a3:-125 r0 r1 a2:0 r2 a4:0 r4");
     cr_assert_eq(cr_semaphore_value(c.sem), 2);
     cr_assert_eq(cr_semaphore_free(c.sem), 0);
+    cr_assert_eq(cr_event_free(c.ev), 0);
 }
 
 static int bounded_main(void *arg, void **r)
@@ -197,7 +204,8 @@ static int cond_main(void *arg, void **r)
     C->items = 2;
     cr_condition_notify(C->cond, 2);
     cr_condition_release(C->cond);
-    cr_sleep(0.001);
+    while (C->items > 0) /* loop turns, not a timer: c1 and c2 take both */
+        cr_sleep(0);
     cr_condition_acquire(C->cond);
     C->items = 1;
     cr_condition_notify_all(C->cond);

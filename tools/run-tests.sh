@@ -5,7 +5,7 @@
 # The backend is whatever loops choose here; CORING_BACKEND=epoll (or uring)
 # forces one for the whole run (.ci/run runs the suite on both).
 set -u
-passed=0 failed=0 bad=()
+passed=0 failed=0 bad=() why=
 jobs=${CRITERION_JOBS:-2}
 backend=${CORING_BACKEND:-auto}
 echo "== backend: $backend"
@@ -39,9 +39,12 @@ for bin in "$@"; do
     fi
     if [ $rc -ne 0 ]; then
         bad+=("$name")
+        # What failed, kept for the summary: CI shows only the run's last
+        # lines, and a failure's own lines scroll away behind later suites.
+        why+=$(printf '%s\n' "$out" | grep -E '\[FAIL\]|Assertion Failed|\[----\] +[^ ]|ERROR: |runtime error:|WARNING: ThreadSanitizer' | head -n 12 | sed "s|^|$name: |")$'\n'
         [ -z "$line" ] && failed=$((failed + 1))
     fi
 done
-[ ${#bad[@]} -eq 0 ] || echo "failing binaries: ${bad[*]}"
+[ ${#bad[@]} -eq 0 ] || { printf '== what failed\n%s' "$why"; echo "failing binaries: ${bad[*]}"; }
 echo "tests: $passed passed, $failed failed (backend: $backend)"
 [ ${#bad[@]} -eq 0 ] && [ "$failed" -eq 0 ]
