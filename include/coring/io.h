@@ -312,6 +312,13 @@ typedef struct cr_server_opts {
     int backlog;               /* 0 = SOMAXCONN */
     size_t stack_size;         /* handler task stacks; 0 = the loop's default */
     cr_stream_opts stream;     /* per-connection stream options */
+    /* Eager start (asyncio 3.12's eager_task_factory on the server's loop):
+     * each handler runs at once, until its first suspension, before the
+     * server takes the next accepted connection; one that returns without
+     * suspending is done (its stream closed) without ever being scheduled.
+     * Handlers never run inside completion dispatch: a batch of accepts is
+     * started from the loop's ready phase, in accept order. */
+    bool eager;
 } cr_server_opts;
 
 /** Listens and starts accepting at once (on the running loop, or loop). opts

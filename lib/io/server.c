@@ -11,6 +11,12 @@
  *    returned, aborted (unsent data dropped) if it was cancelled or failed.
  *  - EMFILE/ENFILE are the acceptor's business (back-off, no spin); a closed
  *    connection kicks it, since that freed an fd.
+ *  - Eager start (opts.eager) never runs a handler inside completion
+ *    dispatch: on_accept only queues the server's start step (once), and the
+ *    ready phase runs it, starting each queued connection's handler at once,
+ *    up to its first suspension, before taking the next fd. While that step
+ *    is queued the struct must live: cr_server_free then leaves it to the
+ *    step (or to the loop's close, which drops the step) to free.
  *
  * Loop thread only.
  */
@@ -44,6 +50,9 @@ struct cr_server {
     size_t nconns;
     cr__waiter *waiter; /* shutdown waiting for handlers */
     cr_tls_ctx *tls;    /* TLS hook: each connection handshakes first (a reference) */
+    cr__handle start_h; /* eager: the start step on the ready queue */
+    bool start_queued;  /* start_h is on the ready queue */
+    bool free_pending;  /* cr_server_free ran meanwhile: start_h frees the struct */
 };
 
 static void conn_unlink(struct conn *c)
@@ -93,7 +102,7 @@ static void conn_dispose(cr__cb *cb)
     free(c);
 }
 
-static void start_conn(cr_server *srv, int fd)
+static void start_conn(cr_server *srv, int fd, bool eager)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on Unix */
@@ -106,27 +115,72 @@ static void start_conn(cr_server *srv, int fd)
         free(c);
         return;
     }
-    cr_task_opts to = {.name = "conn", .stack_size = srv->opts.stack_size};
-    if (cr_loop_create_task(srv->loop, conn_main, c, &to, &c->task) < 0) {
-        cr_stream_abort(c->s);
-        cr_stream_free(c->s);
-        free(c);
-        return;
-    }
+    /* Counted and linked before the task exists: an eager body runs inside
+     * the create call and may already see the server (shutdown counts it). */
     c->srv = srv;
     c->cb.on_done = conn_done;
     c->cb.dispose = conn_dispose;
-    cr__future_add_cb(c->task, &c->cb);
     cr__list_push_front(&srv->conns, &c->link);
     srv->nconns++;
+    cr_task_opts to = {.name = "conn", .stack_size = srv->opts.stack_size, .eager = eager};
+    if (cr_loop_create_task(srv->loop, conn_main, c, &to, &c->task) < 0) {
+        conn_unlink(c);
+        cr_stream_abort(c->s);
+        cr_stream_free(c->s);
+        free(c);
+        if (!srv->nconns)
+            cr__wake_slot(&srv->waiter, 0);
+        return;
+    }
+    /* An eager body that never suspended has ended already, before its done
+     * hook could be registered: it is closed now, never scheduled. */
+    if (cr_future_done(c->task))
+        conn_done(&c->cb);
+    else
+        cr__future_add_cb(c->task, &c->cb);
+}
+
+/* Eager start, from the ready phase (never from completion dispatch, where a
+ * handler's first step would run inside the backend's CQE walk): each
+ * queued fd's handler runs at once until it first suspends, in accept order.
+ * The acceptor is read afresh each time, since a handler may have shut the
+ * server down. */
+static void start_step(cr__handle *h)
+{
+    cr_server *srv = CR_CONTAINER_OF(h, cr_server, start_h);
+    srv->start_queued = false;
+    if (srv->free_pending) {
+        free(srv);
+        return;
+    }
+    int fd;
+    while (srv->acc && (fd = cr__acceptor_pop(srv->acc)) >= 0)
+        start_conn(srv, fd, true);
+}
+
+/* The loop closed with the step queued: a freed server goes now; a live one
+ * goes with the loop's I/O objects (server_destroy). */
+static void start_drop(cr__handle *h)
+{
+    cr_server *srv = CR_CONTAINER_OF(h, cr_server, start_h);
+    srv->start_queued = false;
+    if (srv->free_pending)
+        free(srv);
 }
 
 static void on_accept(void *ctx)
 {
     cr_server *srv = ctx;
+    if (srv->opts.eager) {
+        if (!srv->start_queued) {
+            srv->start_queued = true;
+            cr__loop_schedule(srv->loop, &srv->start_h);
+        }
+        return;
+    }
     int fd;
     while ((fd = cr__acceptor_pop(srv->acc)) >= 0)
-        start_conn(srv, fd);
+        start_conn(srv, fd, false);
 }
 
 static void server_destroy(cr__io_obj *o)
@@ -166,6 +220,8 @@ static int start(cr_loop *loop, int lfd, const char *path, cr_stream_handler fn,
     srv->arg = arg;
     if (opts)
         srv->opts = *opts;
+    srv->start_h.run = start_step;
+    srv->start_h.drop = start_drop;
     cr__acceptor_set_notify(srv->acc, on_accept, srv);
     cr__io_obj_add(loop, &srv->obj, server_destroy);
     *out = srv;
@@ -301,6 +357,16 @@ int cr_server_free(cr_server *srv)
         return -EBUSY;
     stop_accepting(srv);
     cr__io_obj_del(srv->loop, &srv->obj);
+    if (srv->start_queued) {
+        /* The queued start step still points here: everything goes now but
+         * the struct, which the step frees when it runs (or is dropped). */
+        cr_tls_ctx_free(srv->tls);
+        srv->tls = NULL;
+        free(srv->unix_path);
+        srv->unix_path = NULL;
+        srv->free_pending = true;
+        return 0;
+    }
     server_destroy(&srv->obj);
     return 0;
 }
