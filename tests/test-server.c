@@ -237,6 +237,57 @@ Test(server, unix_server)
     RUN_EXPECT(unix_main, path, 0);
 }
 
+static cr_server *QUIT_SRV;
+static int QUIT_RC = 1;
+
+/* Stuck until it reads a byte; a 'q' shuts the server down from here. */
+static int quit_handler(cr_stream *s, void *arg)
+{
+    (void)arg;
+    char c;
+    ssize_t n = cr_stream_read(s, &c, 1);
+    if (n == 1 && c == 'q') {
+        QUIT_RC = cr_server_shutdown(QUIT_SRV, 0);
+        cr_stream_write(s, "k", 1);
+        return 0;
+    }
+    return n < 0 ? (int)n : 0;
+}
+
+static int quit_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    QUIT_RC = 1;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, quit_handler, NULL, NULL, &QUIT_SRV), 0);
+    int port = cr_server_port(QUIT_SRV);
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = cr_connect_tcp("127.0.0.1", port, GUARD_S);
+    while (cr_server_connections(QUIT_SRV) < 3)
+        cr_sleep(0.001);
+    cr_assert_eq(cr_send_all(fds[0], "q", 1, GUARD_S), 1);
+    char c;
+    cr_assert_eq(cr_recv(fds[0], &c, 1, 0, GUARD_S), 1, "the quitting handler goes on");
+    cr_assert_eq(c, 'k');
+    cr_assert_eq(QUIT_RC, 2, "the two others were cancelled, not the caller");
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(cr_recv(fds[i], &c, 1, 0, GUARD_S), 0, "client %d sees EOF", i);
+        close(fds[i]);
+    }
+    while (cr_server_connections(QUIT_SRV))
+        cr_sleep(0.001); /* the caller's own connection ends after it returns */
+    cr_assert_eq(cr_server_free(QUIT_SRV), 0);
+    return 0;
+}
+
+/* cr_server_shutdown from one of the server's own handlers cancels and waits
+ * for the others, not for itself (which would never end). */
+Test(server, shutdown_from_a_handler)
+{
+    RUN_NO_FD_LEAK(quit_main, NULL);
+}
+
 /* ---- eager start (cr_server_opts.eager) ---- */
 
 /* Each run on both backends in every test run: a cr_runner per backend (io_uring

@@ -49,6 +49,7 @@ struct cr_server {
     cr__list conns;     /* struct conn.link */
     size_t nconns;
     cr__waiter *waiter; /* shutdown waiting for handlers */
+    size_t wait_floor;  /* shutdown waits for nconns to fall to this (1: called by a handler) */
     cr_tls_ctx *tls;    /* TLS hook: each connection handshakes first (a reference) */
     cr__handle start_h; /* eager: the start step on the ready queue */
     bool start_queued;  /* start_h is on the ready queue */
@@ -89,7 +90,7 @@ static void conn_done(cr__cb *cb)
     free(c);
     if (srv->acc)
         cr_acceptor_kick(srv->acc); /* an fd was freed */
-    if (!srv->nconns)
+    if (srv->nconns <= srv->wait_floor)
         cr__wake_slot(&srv->waiter, 0);
 }
 
@@ -128,7 +129,7 @@ static void start_conn(cr_server *srv, int fd, bool eager)
         cr_stream_abort(c->s);
         cr_stream_free(c->s);
         free(c);
-        if (!srv->nconns)
+        if (srv->nconns <= srv->wait_floor)
             cr__wake_slot(&srv->waiter, 0);
         return;
     }
@@ -310,6 +311,17 @@ static void stop_accepting(cr_server *srv)
         unlink(srv->unix_path);
 }
 
+/* The connection whose handler is task t, if t is one of srv's handlers. */
+static struct conn *conn_of(cr_server *srv, cr__task *t)
+{
+    CR__LIST_FOR_EACH(p, &srv->conns) {
+        struct conn *c = CR_CONTAINER_OF(p, struct conn, link);
+        if (c->task == &t->f)
+            return c;
+    }
+    return NULL;
+}
+
 int cr_server_shutdown(cr_server *srv, double grace)
 {
     cr__task *t;
@@ -321,9 +333,14 @@ int cr_server_shutdown(cr_server *srv, double grace)
     if (srv->waiter)
         return -EBUSY;
     stop_accepting(srv);
+    /* Called from one of srv's own handlers (a "quit" request): waiting for
+     * that one would wait for ourselves forever, and cancelling it would
+     * cancel the caller. It is left out; it ends when it returns. */
+    struct conn *self = conn_of(srv, t);
+    srv->wait_floor = self ? 1 : 0;
     bool cancelled_caller = false;
     int64_t deadline = cr__deadline(grace < 0 ? 0 : grace);
-    while (srv->nconns) {
+    while (srv->nconns > srv->wait_floor) {
         rc = cr__park_until(&srv->waiter, deadline);
         if (rc == -ETIMEDOUT)
             break;
@@ -334,14 +351,18 @@ int cr_server_shutdown(cr_server *srv, double grace)
     }
     int n = 0;
     CR__LIST_FOR_EACH(p, &srv->conns) {
-        cr_cancel(CR_CONTAINER_OF(p, struct conn, link)->task);
-        n++;
+        struct conn *c = CR_CONTAINER_OF(p, struct conn, link);
+        if (c != self) {
+            cr_cancel(c->task);
+            n++;
+        }
     }
     /* Handlers must be gone before we return (their streams point at srv). */
-    while (srv->nconns) {
+    while (srv->nconns > srv->wait_floor) {
         if (cr__park_until(&srv->waiter, -1) == -ECANCELED)
             cancelled_caller = true;
     }
+    srv->wait_floor = 0;
     if (cancelled_caller) {
         t->must_cancel = true; /* delivered at the caller's next suspending call */
         return -ECANCELED;
