@@ -91,10 +91,16 @@ def http_client(port, conns, rounds, churn):
             s.close()
 
 
+def argv(binary):
+    """A server: a path (run.py passes one, spaces and all), or a path and its
+    arguments in one string ("build/release/examples/http --eager")."""
+    return [binary] if os.path.exists(binary) else shlex.split(binary)
+
+
 def counts(binary, conns, rounds, http=False, churn=False):
     with tempfile.TemporaryDirectory() as d:
         srv = subprocess.Popen(["valgrind", "--tool=callgrind", "--cache-sim=yes",
-                                f"--callgrind-out-file={d}/cg.out"] + shlex.split(binary) + ["0"],
+                                f"--callgrind-out-file={d}/cg.out"] + argv(binary) + ["0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         port = int(re.search(r":(\d+)", srv.stdout.readline()).group(1))
         if http:
@@ -125,7 +131,7 @@ def main():
         for b in a.bins:
             lo, hi = counts(b, c, r1, a.http, a.churn), counts(b, c, r2, a.http, a.churn)
             per = {k: (h - l) / (c * (r2 - r1)) for k, l, h in zip(EVENTS, lo, hi)}
-            name = " ".join([os.path.basename(shlex.split(b)[0])] + shlex.split(b)[1:])
+            name = " ".join([os.path.basename(argv(b)[0])] + argv(b)[1:])
             print(f"| {name} | {c} | {per['Ir']:.0f} | {per['D1mr']:.1f} | {per['D1mw']:.1f} |")
 
 
