@@ -5,7 +5,7 @@
  * coring cannot flatter coring's own figures.
  *
  *   loadgen -p PORT [-h 127.0.0.1] [-c 50] [-t 1] [-d 1] [-w 0.5] [-s 64] [-P 1]
- *           [-m echo|http|idle|churn] [-R RATE] [-B 200] [-S SERVER_PID]
+ *           [-m echo|http|idle|churn|http-churn] [-R RATE] [-B 200] [-S SERVER_PID]
  *
  * -c connections, spread over -t threads (one epoll loop each); -d seconds
  * measured after -w seconds of warm-up; -s echo payload bytes; -P requests in
@@ -45,6 +45,8 @@
  * churn mode: each of -c slots connects, sends one -s byte message, reads
  * its echo, closes, and starts over (closed loop): connections/s, and the
  * server's CPU per connection; latency runs from connect() to the echo.
+ * http-churn: the same with one HTTP request (the http mode's) per connection,
+ * checked as http mode checks it; the client closes after the answer.
  *
  * idle mode: opens -c connections, makes one 1-byte round trip on each (so the
  * server has accepted it and parked a read), then with -S PID reports the
@@ -149,9 +151,10 @@ static struct {
     int port, conns, threads, size, depth;
     double duration, warmup, rate;
     enum mode mode;
+    bool churn; /* a new connection per request: churn (echo), http-churn */
     int server_pid;
     int64_t spin_ns;
-} o = {"127.0.0.1", 0, 50, 1, 64, 1, 1.0, 0.5, 0, ECHO, 0, 200000};
+} o = {"127.0.0.1", 0, 50, 1, 64, 1, 1.0, 0.5, 0, ECHO, false, 0, 200000};
 
 static const char HTTP_REQ[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 enum { PAT = 256 };          /* pattern offsets: request k starts at k mod 256 */
@@ -236,7 +239,7 @@ static int flush(worker *w, conn *c)
         size_t off = c->send_off;
         int64_t t = w->rate ? 0 : now_ns();
         while (k < c->queued && n < 64) {
-            if (off == 0 && !w->rate && o.mode != CHURN)
+            if (off == 0 && !w->rate && !o.churn)
                 c->t[k % RING] = t;
             iov[n].iov_base = (char *)req_bytes(c, k) + off;
             iov[n].iov_len = len - off;
@@ -266,7 +269,7 @@ static void answered(worker *w, conn *c, int64_t now)
         hist_add(&w->lat, lat > 0 ? (uint64_t)lat : 0);
         w->done_in_window++;
     }
-    if (!w->rate && o.mode != CHURN && !atomic_load_explicit(&stop, memory_order_relaxed))
+    if (!w->rate && !o.churn && !atomic_load_explicit(&stop, memory_order_relaxed))
         c->queued++;
 }
 
@@ -380,6 +383,7 @@ static void churn_open(worker *w, conn *c)
     c->queued = 1;
     c->sent = c->answered = 0;
     c->send_off = c->recv_off = 0;
+    c->hlen = 0;
     c->want_out = true;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
     epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev);
@@ -415,7 +419,7 @@ static void *run(void *arg)
     prctl(PR_SET_TIMERSLACK, 1UL); /* open loop: wake at the due time, not 50 µs late */
     for (int i = 0; i < w->nconn; i++) {
         conn *c = &w->c[i];
-        if (o.mode == CHURN) {
+        if (o.churn) {
             churn_open(w, c);
             continue;
         }
@@ -494,7 +498,7 @@ static void *run(void *arg)
                     drop(w, c);
                     continue;
                 }
-                if (o.mode == CHURN && c->answered) {
+                if (o.churn && c->answered) {
                     close(c->fd); /* the client closes first, as HTTP/1.0 clients do */
                     c->fd = -1;
                     if (!atomic_load_explicit(&stop, memory_order_relaxed))
@@ -619,7 +623,7 @@ static int idle(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: loadgen -p PORT [-h 127.0.0.1] [-c CONNS] [-t THREADS] [-d SECS] [-w WARMUP]\n"
-                    "               [-s SIZE] [-P DEPTH] [-m echo|http|idle|churn] [-R RATE] [-S SERVER_PID]\n");
+                    "               [-s SIZE] [-P DEPTH] [-m echo|http|idle|churn|http-churn] [-R RATE] [-S SERVER_PID]\n");
     exit(2);
 }
 
@@ -640,10 +644,12 @@ int main(int argc, char **argv)
         case 'S': o.server_pid = atoi(optarg); break;
         case 'B': o.spin_ns = (int64_t)(atof(optarg) * 1000); break;
         case 'm':
-            o.mode = !strcmp(optarg, "http")    ? HTTP
-                     : !strcmp(optarg, "idle")  ? IDLE
-                     : !strcmp(optarg, "churn") ? CHURN
-                                                : ECHO;
+            o.mode = !strcmp(optarg, "http")         ? HTTP
+                     : !strcmp(optarg, "http-churn") ? HTTP
+                     : !strcmp(optarg, "idle")       ? IDLE
+                     : !strcmp(optarg, "churn")      ? CHURN
+                                                     : ECHO;
+            o.churn = o.mode == CHURN || !strcmp(optarg, "http-churn");
             if (o.mode == ECHO && strcmp(optarg, "echo"))
                 usage();
             break;
@@ -651,7 +657,7 @@ int main(int argc, char **argv)
         }
     }
     if (o.port <= 0 || o.conns <= 0 || o.threads <= 0 || o.size <= 0 || o.depth <= 0 ||
-        o.depth >= RING || o.duration <= 0 || o.warmup < 0 || o.rate < 0 || (o.mode == CHURN && o.rate))
+        o.depth >= RING || o.duration <= 0 || o.warmup < 0 || o.rate < 0 || (o.churn && o.rate))
         usage();
     if (o.threads > o.conns)
         o.threads = o.conns;
@@ -669,10 +675,10 @@ int main(int argc, char **argv)
     int connect_errors = 0;
     for (int i = 0; i < o.conns; i++) {
         all[i].id = i;
-        all[i].fd = o.mode == CHURN ? -1 : open_conn();
+        all[i].fd = o.churn ? -1 : open_conn();
         all[i].t = malloc(RING * sizeof(int64_t));
         all[i].hb = o.mode == HTTP ? malloc(HBUF) : NULL;
-        connect_errors += o.mode != CHURN && all[i].fd < 0;
+        connect_errors += !o.churn && all[i].fd < 0;
     }
     t_warm = now_ns() + 10000000; /* threads start on a common clock */
     t_begin = t_warm + (int64_t)(o.warmup * 1e9);
@@ -721,7 +727,7 @@ int main(int argc, char **argv)
            "requests=%llu rps=%.0f p50_us=%.2f p90_us=%.2f p99_us=%.2f p999_us=%.2f max_us=%.2f "
            "mean_us=%.2f errors=%llu verify_errors=%llu overflow=%llu gen_cpu_ns_per_req=%.0f "
            "gen_cores=%.3f gen_busy_max=%.3f",
-           o.mode == HTTP ? "http" : o.mode == CHURN ? "churn" : "echo", o.rate ? "open" : "closed", o.conns, o.threads,
+           o.mode == HTTP ? (o.churn ? "http-churn" : "http") : o.churn ? "churn" : "echo", o.rate ? "open" : "closed", o.conns, o.threads,
            req_len(), o.depth, o.rate, win, (unsigned long long)done, (double)done / win,
            hist_pct(&lat, .5) / 1e3, hist_pct(&lat, .9) / 1e3, hist_pct(&lat, .99) / 1e3,
            hist_pct(&lat, .999) / 1e3, (double)lat.max / 1e3,

@@ -8,7 +8,11 @@
  * `ab -k` waits for), HEAD without a body, pipelining, and requests that
  * arrive in pieces.
  *
- *     ./http [port] [host]
+ *     ./http [--eager] [port] [host]
+ *
+ * --eager starts each connection's handler eagerly (cr_server_opts.eager,
+ * asyncio's eager_task_factory): its first step runs as soon as the
+ * connection is accepted, not at the next turn of the ready queue.
  *
  * Why pipelining is free here: requests are read one after another from the
  * stream, and each response is only buffered (cr_stream_write does not wait),
@@ -285,6 +289,7 @@ int http_handler(cr_stream *s, void *arg)
 struct args {
     const char *host;
     int port;
+    bool eager;
 };
 
 static int amain(void *p, void **result)
@@ -298,7 +303,8 @@ static int amain(void *p, void **result)
     sigprocmask(SIG_BLOCK, &set, NULL);
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
     cr_server *srv;
-    int rc = cr_start_server(NULL, a->host, a->port, http_handler, NULL, NULL, &srv);
+    cr_server_opts opts = {.eager = a->eager};
+    int rc = cr_start_server(NULL, a->host, a->port, http_handler, NULL, &opts, &srv);
     if (rc < 0) {
         fprintf(stderr, "http: %s\n", cr_strerror(rc));
         return rc;
@@ -315,7 +321,16 @@ static int amain(void *p, void **result)
 
 int main(int argc, char **argv)
 {
-    struct args a = {argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 0};
+    struct args a = {"127.0.0.1", 0, false};
+    int pos = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--eager"))
+            a.eager = true;
+        else if (pos++ == 0)
+            a.port = atoi(argv[i]);
+        else
+            a.host = argv[i];
+    }
     return cr_run(amain, &a, NULL) < 0;
 }
 #endif

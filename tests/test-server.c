@@ -3,7 +3,9 @@
  * Description: servers — start_server with a task per connection over one
  * multishot accept, many clients, peer resets and half-closed connections,
  * graceful shutdown with connections open (handlers that finish in time and
- * handlers that get cancelled), Unix-socket servers, and the HTTP example
+ * handlers that get cancelled), Unix-socket servers, eager start (ordering,
+ * handlers that never suspend, cancellation, a server freed before its start
+ * step, on both backends), and the HTTP example
  * answering curl and a raw pipelined request sent in pieces.
  */
 #include "io-helpers.h"
@@ -233,6 +235,280 @@ Test(server, unix_server)
     char path[64];
     snprintf(path, sizeof path, "/tmp/coring-srv-%d.sock", (int)getpid());
     RUN_EXPECT(unix_main, path, 0);
+}
+
+static cr_server *QUIT_SRV;
+static int QUIT_RC = 1;
+
+/* Stuck until it reads a byte; a 'q' shuts the server down from here. */
+static int quit_handler(cr_stream *s, void *arg)
+{
+    (void)arg;
+    char c;
+    ssize_t n = cr_stream_read(s, &c, 1);
+    if (n == 1 && c == 'q') {
+        QUIT_RC = cr_server_shutdown(QUIT_SRV, 0);
+        cr_stream_write(s, "k", 1);
+        return 0;
+    }
+    return n < 0 ? (int)n : 0;
+}
+
+static int quit_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    QUIT_RC = 1;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, quit_handler, NULL, NULL, &QUIT_SRV), 0);
+    int port = cr_server_port(QUIT_SRV);
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = cr_connect_tcp("127.0.0.1", port, GUARD_S);
+    while (cr_server_connections(QUIT_SRV) < 3)
+        cr_sleep(0.001);
+    cr_assert_eq(cr_send_all(fds[0], "q", 1, GUARD_S), 1);
+    char c;
+    cr_assert_eq(cr_recv(fds[0], &c, 1, 0, GUARD_S), 1, "the quitting handler goes on");
+    cr_assert_eq(c, 'k');
+    cr_assert_eq(QUIT_RC, 2, "the two others were cancelled, not the caller");
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(cr_recv(fds[i], &c, 1, 0, GUARD_S), 0, "client %d sees EOF", i);
+        close(fds[i]);
+    }
+    while (cr_server_connections(QUIT_SRV))
+        cr_sleep(0.001); /* the caller's own connection ends after it returns */
+    cr_assert_eq(cr_server_free(QUIT_SRV), 0);
+    return 0;
+}
+
+/* cr_server_shutdown from one of the server's own handlers cancels and waits
+ * for the others, not for itself (which would never end). */
+Test(server, shutdown_from_a_handler)
+{
+    RUN_NO_FD_LEAK(quit_main, NULL);
+}
+
+/* ---- eager start (cr_server_opts.eager) ---- */
+
+/* Each run on both backends in every test run: a cr_runner per backend (io_uring
+ * only where the kernel lets us have it). */
+static void on_each_backend(cr_task_fn fn, bool eager)
+{
+    unsigned be[] = {CR_BACKEND_URING, CR_BACKEND_EPOLL};
+    for (int i = on_io_uring() ? 0 : 1; i < 2; i++) {
+        cr_loop_opts o = {.backend = be[i]};
+        cr_runner *r;
+        int before = count_fds();
+        cr_assert_eq(cr_runner_new(&r, &o), 0);
+        int rc = cr_runner_run(r, fn, &eager, NULL);
+        cr_assert_eq(rc, 0, "%s, eager=%d: %s", be[i] == CR_BACKEND_URING ? "io_uring" : "epoll",
+                     eager, cr_strerror(rc));
+        cr_assert_eq(cr_runner_close(r), 0);
+        cr_assert_eq(count_fds(), before);
+    }
+}
+
+/* What each handler saw at its first step. */
+static struct {
+    cr_server *srv;
+    int started;
+    size_t conns[4];        /* cr_server_connections */
+    uint64_t accepted[4];   /* the acceptor's count */
+    size_t ready[4];        /* the loop's ready queue length */
+} EG;
+
+static void eager_note(void)
+{
+    int i = EG.started++;
+    cr_assert_lt(i, 4);
+    EG.conns[i] = cr_server_connections(EG.srv);
+    cr_acceptor_stats st;
+    cr_acceptor_get_stats(cr_server_acceptor(EG.srv), &st);
+    EG.accepted[i] = st.accepted;
+    EG.ready[i] = cr__tls_running->ready.n;
+}
+
+/* Reads to EOF (it suspends). */
+static int eager_reader(cr_stream *s, void *arg)
+{
+    (void)arg;
+    eager_note();
+    char buf[16];
+    ssize_t n;
+    while ((n = cr_stream_read(s, buf, sizeof buf)) > 0)
+        ;
+    return n == -ECANCELED ? (int)n : 0; /* EOF or a reset: done */
+}
+
+/* Answers and returns without ever suspending. */
+static int eager_quick(cr_stream *s, void *arg)
+{
+    (void)arg;
+    eager_note();
+    cr_stream_write(s, "bye", 3);
+    return 0;
+}
+
+/* Two clients connected (blocking: the kernel completes a loopback connect
+ * from the listen backlog) before the server's accept is even submitted, so
+ * one accept batch holds both. */
+static void connect_two(int port, int *fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    cr_sockaddr_ip("127.0.0.1", port, &ss, &len);
+    for (int i = 0; i < 2; i++) {
+        fd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        cr_assert_eq(connect(fd[i], (struct sockaddr *)&ss, len), 0);
+    }
+}
+
+static int eager_order_main(void *arg, void **result)
+{
+    (void)result;
+    bool eager = *(bool *)arg;
+    memset(&EG, 0, sizeof EG);
+    cr_server_opts o = {.eager = eager};
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, eager_reader, NULL, &o, &EG.srv), 0);
+    int fd[2];
+    connect_two(cr_server_port(EG.srv), fd);
+    while (EG.started < 2)
+        cr_sleep(0.001);
+    cr_assert_eq(EG.accepted[0], 2, "both connections came in one accept batch");
+    if (eager) {
+        /* The first handler ran (and parked) before the second connection
+         * was even made into a task: the server saw only its own. */
+        cr_assert_eq(EG.conns[0], 1);
+        cr_assert_eq(EG.conns[1], 2);
+    } else {
+        /* Both tasks were made at dispatch; their bodies run later. */
+        cr_assert_eq(EG.conns[0], 2);
+        cr_assert_eq(EG.conns[1], 2);
+    }
+    for (int i = 0; i < 2; i++)
+        close(fd[i]);
+    cr_assert_eq(cr_server_shutdown(EG.srv, GUARD_S), 0, "both handlers end at EOF");
+    cr_assert_eq(cr_server_free(EG.srv), 0);
+    return 0;
+}
+
+/* Eager start: a handler's first step runs before the server takes the next
+ * accepted connection (without it, every connection of a batch becomes a
+ * task first); both backends. */
+Test(server, eager_handler_runs_before_the_next_accept)
+{
+    on_each_backend(eager_order_main, true);
+    on_each_backend(eager_order_main, false);
+}
+
+static int eager_quick_main(void *arg, void **result)
+{
+    (void)result;
+    bool eager = *(bool *)arg;
+    memset(&EG, 0, sizeof EG);
+    cr_server_opts o = {.eager = eager};
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, eager_quick, NULL, &o, &EG.srv), 0);
+    int fd[2];
+    connect_two(cr_server_port(EG.srv), fd);
+    while (EG.started < 2)
+        cr_sleep(0.001);
+    cr_assert_eq(EG.accepted[0], 2, "both connections came in one accept batch");
+    if (eager) {
+        /* The first was done and its connection gone before the second
+         * started, and it put nothing on the ready queue on the way. */
+        cr_assert_eq(EG.conns[0], 1);
+        cr_assert_eq(EG.conns[1], 1);
+        cr_assert_eq(EG.ready[1], EG.ready[0]);
+        cr_assert_eq(cr_server_connections(EG.srv), 0, "both done at once");
+    } else {
+        /* Both were queued as tasks: the second was still waiting its turn. */
+        cr_assert_eq(EG.conns[0], 2);
+        cr_assert_eq(EG.ready[1] + 1, EG.ready[0]);
+    }
+    for (int i = 0; i < 2; i++) {
+        char buf[8];
+        cr_assert_eq(cr_recv(fd[i], buf, sizeof buf, MSG_WAITALL, GUARD_S), 3, "answer, then EOF");
+        cr_assert_eq(memcmp(buf, "bye", 3), 0);
+        close(fd[i]);
+    }
+    cr_assert_eq(cr_server_shutdown(EG.srv, GUARD_S), 0);
+    cr_assert_eq(cr_server_free(EG.srv), 0);
+    return 0;
+}
+
+/* Eager start: a handler that returns without suspending is done, its
+ * stream closed, inside the server's start step, and is never scheduled. */
+Test(server, eager_handler_that_returns_at_once)
+{
+    on_each_backend(eager_quick_main, true);
+    on_each_backend(eager_quick_main, false);
+}
+
+static int eager_cancel_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    memset(&EG, 0, sizeof EG);
+    cr_server_opts o = {.eager = true};
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, eager_reader, NULL, &o, &EG.srv), 0);
+    int port = cr_server_port(EG.srv);
+    int fds[3];
+    for (int i = 0; i < 3; i++)
+        fds[i] = cr_connect_tcp("127.0.0.1", port, GUARD_S);
+    while (EG.started < 3)
+        cr_sleep(0.001);
+    cr_assert_eq(cr_server_shutdown(EG.srv, 0), 3, "all three parked in their first read");
+    cr_assert_eq(cr_server_connections(EG.srv), 0);
+    for (int i = 0; i < 3; i++) {
+        char c;
+        cr_assert_eq(cr_recv(fds[i], &c, 1, 0, GUARD_S), 0, "client %d sees EOF", i);
+        close(fds[i]);
+    }
+    cr_assert_eq(cr_server_free(EG.srv), 0);
+    return 0;
+}
+
+/* Eager start: handlers parked after their eager first step are cancelled
+ * by shutdown like any other, and their streams closed. */
+Test(server, eager_handlers_cancelled_by_shutdown)
+{
+    on_each_backend(eager_cancel_main, true);
+}
+
+static int eager_free_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    memset(&EG, 0, sizeof EG);
+    cr_server_opts o = {.eager = true};
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, eager_reader, NULL, &o, &EG.srv), 0);
+    int fd[2];
+    connect_two(cr_server_port(EG.srv), fd);
+    /* This task is queued a turn before the accept completes, so it runs
+     * ahead of the server's start step in the turn that queues it. */
+    cr_acceptor_stats st;
+    do {
+        cr_sleep(0);
+        cr_acceptor_get_stats(cr_server_acceptor(EG.srv), &st);
+    } while (st.accepted < 2);
+    cr_assert_eq(cr_server_connections(EG.srv), 0, "accepted, not started yet");
+    cr_assert_eq(cr_server_shutdown(EG.srv, 0), 0);
+    cr_assert_eq(cr_server_free(EG.srv), 0, "freed with its start step still queued");
+    cr_sleep(0); /* the step runs: it frees the server and starts nothing */
+    cr_assert_eq(EG.started, 0);
+    for (int i = 0; i < 2; i++) {
+        char c;
+        cr_assert_eq(cr_recv(fd[i], &c, 1, 0, GUARD_S), 0, "queued connection %d closed", i);
+        close(fd[i]);
+    }
+    return 0;
+}
+
+/* Eager start: a server shut down and freed between an accept and its start
+ * step closes the accepted connections, starts no handler, leaks nothing. */
+Test(server, eager_server_freed_before_its_start_step)
+{
+    on_each_backend(eager_free_main, true);
 }
 
 /* ---- the HTTP example ---- */

@@ -312,6 +312,13 @@ typedef struct cr_server_opts {
     int backlog;               /* 0 = SOMAXCONN */
     size_t stack_size;         /* handler task stacks; 0 = the loop's default */
     cr_stream_opts stream;     /* per-connection stream options */
+    /* Eager start (asyncio 3.12's eager_task_factory on the server's loop):
+     * each handler runs at once, until its first suspension, before the
+     * server takes the next accepted connection; one that returns without
+     * suspending is done (its stream closed) without ever being scheduled.
+     * Handlers never run inside completion dispatch: a batch of accepts is
+     * started from the loop's ready phase, in accept order. */
+    bool eager;
 } cr_server_opts;
 
 /** Listens and starts accepting at once (on the running loop, or loop). opts
@@ -327,7 +334,9 @@ CR_API size_t cr_server_connections(const cr_server *srv);
 CR_API const cr_acceptor *cr_server_acceptor(const cr_server *srv);
 /** Graceful shutdown: stop accepting and close the listener; let handlers run
  * up to `grace` seconds; cancel those still running and wait for them. All
- * their streams are closed. Suspends. Returns the number cancelled. */
+ * their streams are closed. Suspends. Returns the number cancelled. Called
+ * from one of srv's own handlers, it neither waits for nor cancels that one
+ * (its connection ends when it returns; free the server after that). */
 CR_API int cr_server_shutdown(cr_server *srv, double grace);
 /** Frees a server after cr_server_shutdown (or never started handlers). -EBUSY
  * if connections are still live or a shutdown is running. NULL: no-op, 0. */

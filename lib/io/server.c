@@ -11,6 +11,12 @@
  *    returned, aborted (unsent data dropped) if it was cancelled or failed.
  *  - EMFILE/ENFILE are the acceptor's business (back-off, no spin); a closed
  *    connection kicks it, since that freed an fd.
+ *  - Eager start (opts.eager) never runs a handler inside completion
+ *    dispatch: on_accept only queues the server's start step (once), and the
+ *    ready phase runs it, starting each queued connection's handler at once,
+ *    up to its first suspension, before taking the next fd. While that step
+ *    is queued the struct must live: cr_server_free then leaves it to the
+ *    step (or to the loop's close, which drops the step) to free.
  *
  * Loop thread only.
  */
@@ -43,7 +49,11 @@ struct cr_server {
     cr__list conns;     /* struct conn.link */
     size_t nconns;
     cr__waiter *waiter; /* shutdown waiting for handlers */
+    size_t wait_floor;  /* shutdown waits for nconns to fall to this (1: called by a handler) */
     cr_tls_ctx *tls;    /* TLS hook: each connection handshakes first (a reference) */
+    cr__handle start_h; /* eager: the start step on the ready queue */
+    bool start_queued;  /* start_h is on the ready queue */
+    bool free_pending;  /* cr_server_free ran meanwhile: start_h frees the struct */
 };
 
 static void conn_unlink(struct conn *c)
@@ -80,7 +90,7 @@ static void conn_done(cr__cb *cb)
     free(c);
     if (srv->acc)
         cr_acceptor_kick(srv->acc); /* an fd was freed */
-    if (!srv->nconns)
+    if (srv->nconns <= srv->wait_floor)
         cr__wake_slot(&srv->waiter, 0);
 }
 
@@ -93,7 +103,7 @@ static void conn_dispose(cr__cb *cb)
     free(c);
 }
 
-static void start_conn(cr_server *srv, int fd)
+static void start_conn(cr_server *srv, int fd, bool eager)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* fails harmlessly on Unix */
@@ -106,27 +116,72 @@ static void start_conn(cr_server *srv, int fd)
         free(c);
         return;
     }
-    cr_task_opts to = {.name = "conn", .stack_size = srv->opts.stack_size};
-    if (cr_loop_create_task(srv->loop, conn_main, c, &to, &c->task) < 0) {
-        cr_stream_abort(c->s);
-        cr_stream_free(c->s);
-        free(c);
-        return;
-    }
+    /* Counted and linked before the task exists: an eager body runs inside
+     * the create call and may already see the server (shutdown counts it). */
     c->srv = srv;
     c->cb.on_done = conn_done;
     c->cb.dispose = conn_dispose;
-    cr__future_add_cb(c->task, &c->cb);
     cr__list_push_front(&srv->conns, &c->link);
     srv->nconns++;
+    cr_task_opts to = {.name = "conn", .stack_size = srv->opts.stack_size, .eager = eager};
+    if (cr_loop_create_task(srv->loop, conn_main, c, &to, &c->task) < 0) {
+        conn_unlink(c);
+        cr_stream_abort(c->s);
+        cr_stream_free(c->s);
+        free(c);
+        if (srv->nconns <= srv->wait_floor)
+            cr__wake_slot(&srv->waiter, 0);
+        return;
+    }
+    /* An eager body that never suspended has ended already, before its done
+     * hook could be registered: it is closed now, never scheduled. */
+    if (cr_future_done(c->task))
+        conn_done(&c->cb);
+    else
+        cr__future_add_cb(c->task, &c->cb);
+}
+
+/* Eager start, from the ready phase (never from completion dispatch, where a
+ * handler's first step would run inside the backend's CQE walk): each
+ * queued fd's handler runs at once until it first suspends, in accept order.
+ * The acceptor is read afresh each time, since a handler may have shut the
+ * server down. */
+static void start_step(cr__handle *h)
+{
+    cr_server *srv = CR_CONTAINER_OF(h, cr_server, start_h);
+    srv->start_queued = false;
+    if (srv->free_pending) {
+        free(srv);
+        return;
+    }
+    int fd;
+    while (srv->acc && (fd = cr__acceptor_pop(srv->acc)) >= 0)
+        start_conn(srv, fd, true);
+}
+
+/* The loop closed with the step queued: a freed server goes now; a live one
+ * goes with the loop's I/O objects (server_destroy). */
+static void start_drop(cr__handle *h)
+{
+    cr_server *srv = CR_CONTAINER_OF(h, cr_server, start_h);
+    srv->start_queued = false;
+    if (srv->free_pending)
+        free(srv);
 }
 
 static void on_accept(void *ctx)
 {
     cr_server *srv = ctx;
+    if (srv->opts.eager) {
+        if (!srv->start_queued) {
+            srv->start_queued = true;
+            cr__loop_schedule(srv->loop, &srv->start_h);
+        }
+        return;
+    }
     int fd;
     while ((fd = cr__acceptor_pop(srv->acc)) >= 0)
-        start_conn(srv, fd);
+        start_conn(srv, fd, false);
 }
 
 static void server_destroy(cr__io_obj *o)
@@ -166,6 +221,8 @@ static int start(cr_loop *loop, int lfd, const char *path, cr_stream_handler fn,
     srv->arg = arg;
     if (opts)
         srv->opts = *opts;
+    srv->start_h.run = start_step;
+    srv->start_h.drop = start_drop;
     cr__acceptor_set_notify(srv->acc, on_accept, srv);
     cr__io_obj_add(loop, &srv->obj, server_destroy);
     *out = srv;
@@ -254,6 +311,17 @@ static void stop_accepting(cr_server *srv)
         unlink(srv->unix_path);
 }
 
+/* The connection whose handler is task t, if t is one of srv's handlers. */
+static struct conn *conn_of(cr_server *srv, cr__task *t)
+{
+    CR__LIST_FOR_EACH(p, &srv->conns) {
+        struct conn *c = CR_CONTAINER_OF(p, struct conn, link);
+        if (c->task == &t->f)
+            return c;
+    }
+    return NULL;
+}
+
 int cr_server_shutdown(cr_server *srv, double grace)
 {
     cr__task *t;
@@ -265,9 +333,14 @@ int cr_server_shutdown(cr_server *srv, double grace)
     if (srv->waiter)
         return -EBUSY;
     stop_accepting(srv);
+    /* Called from one of srv's own handlers (a "quit" request): waiting for
+     * that one would wait for ourselves forever, and cancelling it would
+     * cancel the caller. It is left out; it ends when it returns. */
+    struct conn *self = conn_of(srv, t);
+    srv->wait_floor = self ? 1 : 0;
     bool cancelled_caller = false;
     int64_t deadline = cr__deadline(grace < 0 ? 0 : grace);
-    while (srv->nconns) {
+    while (srv->nconns > srv->wait_floor) {
         rc = cr__park_until(&srv->waiter, deadline);
         if (rc == -ETIMEDOUT)
             break;
@@ -278,14 +351,18 @@ int cr_server_shutdown(cr_server *srv, double grace)
     }
     int n = 0;
     CR__LIST_FOR_EACH(p, &srv->conns) {
-        cr_cancel(CR_CONTAINER_OF(p, struct conn, link)->task);
-        n++;
+        struct conn *c = CR_CONTAINER_OF(p, struct conn, link);
+        if (c != self) {
+            cr_cancel(c->task);
+            n++;
+        }
     }
     /* Handlers must be gone before we return (their streams point at srv). */
-    while (srv->nconns) {
+    while (srv->nconns > srv->wait_floor) {
         if (cr__park_until(&srv->waiter, -1) == -ECANCELED)
             cancelled_caller = true;
     }
+    srv->wait_floor = 0;
     if (cancelled_caller) {
         t->must_cancel = true; /* delivered at the caller's next suspending call */
         return -ECANCELED;
@@ -301,6 +378,16 @@ int cr_server_free(cr_server *srv)
         return -EBUSY;
     stop_accepting(srv);
     cr__io_obj_del(srv->loop, &srv->obj);
+    if (srv->start_queued) {
+        /* The queued start step still points here: everything goes now but
+         * the struct, which the step frees when it runs (or is dropped). */
+        cr_tls_ctx_free(srv->tls);
+        srv->tls = NULL;
+        free(srv->unix_path);
+        srv->unix_path = NULL;
+        srv->free_pending = true;
+        return 0;
+    }
     server_destroy(&srv->obj);
     return 0;
 }
