@@ -106,7 +106,8 @@ static void start_conn(cr_server *srv, int fd)
         free(c);
         return;
     }
-    cr_task_opts to = {.name = "conn", .stack_size = srv->opts.stack_size};
+    cr_task_opts to = {.name = "conn", .stack_size = srv->opts.stack_size,
+                       .stack_class = srv->opts.stack_class};
     if (cr_loop_create_task(srv->loop, conn_main, c, &to, &c->task) < 0) {
         cr_stream_abort(c->s);
         cr_stream_free(c->s);
@@ -172,12 +173,13 @@ static int start(cr_loop *loop, int lfd, const char *path, cr_stream_handler fn,
     return 0;
 }
 
-static int check_start(cr_loop **loop, cr_stream_handler fn, cr_server **out)
+static int check_start(cr_loop **loop, cr_stream_handler fn, const cr_server_opts *opts,
+                       cr_server **out)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (!fn)
+    if (!fn || (opts && opts->stack_class > CR_STACK_64K))
         return -EINVAL;
     if (!*loop)
         *loop = cr__tls_running;
@@ -190,7 +192,7 @@ static int check_start(cr_loop **loop, cr_stream_handler fn, cr_server **out)
 int cr_start_server(cr_loop *loop, const char *host, int port, cr_stream_handler fn,
                     void *arg, const cr_server_opts *opts, cr_server **out)
 {
-    int rc = check_start(&loop, fn, out);
+    int rc = check_start(&loop, fn, opts, out);
     if (rc < 0)
         return rc;
     int lfd = cr_listen_tcp(host, port, opts ? opts->backlog : 0);
@@ -202,7 +204,7 @@ int cr_start_server(cr_loop *loop, const char *host, int port, cr_stream_handler
 int cr_start_unix_server(cr_loop *loop, const char *path, cr_stream_handler fn, void *arg,
                          const cr_server_opts *opts, cr_server **out)
 {
-    int rc = check_start(&loop, fn, out);
+    int rc = check_start(&loop, fn, opts, out);
     if (rc < 0)
         return rc;
     int lfd = cr_listen_unix(path, opts ? opts->backlog : 0);
