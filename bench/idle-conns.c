@@ -4,7 +4,7 @@
  * cr_stream_readline: what one costs the server in resident memory.
  *
  *   idle-conns N [lean]        measure N idle connections (below)
- *   idle-conns serve [lean]    a server for bench/loadgen's idle mode
+ *   idle-conns serve [lean] [copy]  a server for bench/loadgen's idle mode
  *
  * Owns: one coring server (this process) and one client process (forked)
  * that opens N loopback connections and sends nothing. Two processes because
@@ -27,7 +27,8 @@
  *
  * `serve` prints "idle-conns: listening on 127.0.0.1:PORT" and runs until
  * SIGTERM: each connection's task echoes what first arrives (bench/loadgen's
- * idle mode makes one 1-byte round trip), then parks in cr_stream_readline,
+ * idle mode makes one 1-byte round trip; `copy`: through cr_stream_read and
+ * cr_stream_write instead of the buffer views), then parks in cr_stream_readline,
  * so that loadgen measures it beside the other runtimes' servers.
  *
  * Threads: the loop's thread only; the client is a separate process.
@@ -123,14 +124,28 @@ static int handler(cr_stream *s, void *arg)
 
 static cr_server_opts srv_opts;
 
-/* serve mode: echo the first bytes, then park in readline until the peer closes. */
+/* serve mode: echo the first bytes, then park in readline until the peer
+ * closes. The echo hands the received buffer back and forth (read_buf +
+ * write_buf, as examples/echo.c): with cr_stream_read + cr_stream_write the
+ * stream would keep a 4 KiB read and a 4 KiB write buffer for the rest of the
+ * connection's life (docs/memory.md; `copy` measures that). */
+static bool serve_copy;
+
 static int serve_handler(cr_stream *s, void *arg)
 {
     (void)arg;
     char line[64];
-    ssize_t n = cr_stream_read(s, line, sizeof line);
-    if (n > 0 && (n = cr_stream_write(s, line, (size_t)n)) > 0)
-        n = cr_stream_drain(s);
+    ssize_t n;
+    if (serve_copy) {
+        n = cr_stream_read(s, line, sizeof line);
+        if (n > 0 && (n = cr_stream_write(s, line, (size_t)n)) > 0)
+            n = cr_stream_drain(s);
+    } else {
+        cr_buf b;
+        n = cr_stream_read_buf(s, &b);
+        if (n > 0 && (n = cr_stream_write_buf(s, &b)) >= 0)
+            n = cr_stream_drain(s);
+    }
     while (n >= 0 && (n = cr_stream_readline(s, line, sizeof line)) > 0)
         ;
     return 0;
@@ -281,10 +296,14 @@ int main(int argc, char **argv)
 {
     bool serving = argc >= 2 && strcmp(argv[1], "serve") == 0;
     if (argc < 2 || (!serving && (n_conns = atol(argv[1])) <= 0)) {
-        fprintf(stderr, "usage: %s N [lean] | serve [lean]\n", argv[0]);
+        fprintf(stderr, "usage: %s N [lean] | serve [lean] [copy]\n", argv[0]);
         return 2;
     }
-    bool lean = argc > 2 && strcmp(argv[2], "lean") == 0;
+    bool lean = false;
+    for (int i = 2; i < argc; i++) {
+        lean |= strcmp(argv[i], "lean") == 0;
+        serve_copy |= strcmp(argv[i], "copy") == 0;
+    }
     rlim_t lim = raise_nofile();
     if (serving)
         return run_one(lean, true);

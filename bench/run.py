@@ -761,7 +761,8 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
     why = need_exe(ic, "run `make -C bench`")
     NET["idle_srv"] = idle_srv = echo_srv + [
         Server("coring-readline", "coring, parked in cr_stream_readline", [ic, "serve"], why),
-        Server("coring-readline-lean", "coring, readline, lean stacks", [ic, "serve", "lean"], why)]
+        Server("coring-readline-lean", "coring, readline, lean stacks", [ic, "serve", "lean"], why),
+        Server("coring-readline-copy", "coring, readline after a copying read+write", [ic, "serve", "copy"], why)]
     for r in range(1 if wanted("echo") else 0):
         for sv in order(idle_srv, r):
             failed |= _measure(store, prog, ("idle", sv.name), f"{itile} · {sv.label}", extra["idle"], itile,
