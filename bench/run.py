@@ -583,6 +583,7 @@ HI = "hi"  # the extra fixed rate for the compiled servers (see run_net)
 
 
 MEMORY = {}  # figure row -> unit, filled by run_memory()
+MEMORY_SPLIT = {}  # coring / coring-lean -> server processes idle-conns used
 
 
 def run_memory(store, prog):
@@ -602,6 +603,9 @@ def run_memory(store, prog):
             log(f"    FAILED: {err}")
             failed = True
         for fig, (v, unit) in res.items():
+            if fig in ("idle_conns", "idle_conns_processes"):  # the N asked for; the split, in the note
+                MEMORY_SPLIT[name] = int(res.get("idle_conns_processes", (1, ""))[0])
+                continue
             row = f"{MEM_IDLE_CONNS:,} idle connections parked in readline: {fig}"
             MEMORY[row] = unit
             store.add(row, name, v, unit, 0)
@@ -648,7 +652,8 @@ def memory_report(store, fig_title):
         L.append(f"\n`build/bench/idle-conns {MEM_IDLE_CONNS} [lean]`: a client opens the connections and sends "
                  f"nothing; each handler task is parked in `cr_stream_readline`; (VmRSS once all are parked − "
                  f"before) / N, summed over the server processes when the descriptor limit "
-                 f"({_nofile_hard():,} here) splits N. `build/bench/first-touch {' '.join(FIRST_TOUCH)}`: µs per "
+                 f"({_nofile_hard():,} here) splits N (this run: {max(MEMORY_SPLIT.values(), default=1)} "
+                 f"processes). `build/bench/first-touch {' '.join(FIRST_TOUCH)}`: µs per "
                  f"4 KiB page to populate it and for the first write after.\n")
     return L
 
@@ -1361,9 +1366,10 @@ def net_report(store, net_jobs, net_rows):
                  f"reads the server's VmRSS. Figure: (VmRSS after − before) / connections. Kernel socket memory "
                  f"is not in RSS (the same for every server). {IDLE_CONNS:,}, not 100,000: RLIMIT_NOFILE's hard "
                  f"limit here is {_nofile_hard():,} descriptors per process (bench/idle-conns measures coring "
-                 f"at 100,000 over several processes: the Memory section). The coring echo server reads into "
-                 f"a stream buffer it keeps; `idle-conns serve` echoes the first bytes, then parks in "
-                 f"`cr_stream_readline` (lean: `cr_server_opts.stack_class = CR_STACK_LEAN`).\n")
+                 f"at 100,000 over several processes: the Memory section). The coring echo server parks in "
+                 f"`cr_stream_read_buf`; `idle-conns serve` echoes the first bytes through the buffer views, then "
+                 f"parks in `cr_stream_readline` (lean: `cr_server_opts.stack_class = CR_STACK_LEAN`; copy: echoes "
+                 f"through `cr_stream_read` + `cr_stream_write`, whose 4 KiB buffers the stream then keeps).\n")
         echo = NET.get("idle_srv") or next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
         L += net_table(store, it, echo, [(f"RSS per idle connection ({IDLE_CONNS:,})", False)])
         L.append("")
@@ -1437,7 +1443,7 @@ def summary(store, runtimes, net_jobs):
         higher = any(row.endswith(h) or f"{h} " in row.split(": ", 1)[-1] for h in HIGHER_BETTER)
         best = None
         for (r2, peer), ys in store.samples.items():
-            if r2 != row or peer in ("coring", "floor", "coring to_thread"):
+            if r2 != row or peer.startswith("coring") or peer == "floor":  # coring's variants are no peers
                 continue
             m = med(ys)
             if m and m[0] > 0 and (best is None or (m[0] > best[1] if higher else m[0] < best[1])):
