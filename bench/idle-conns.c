@@ -3,14 +3,18 @@
  * idle-conns.c — N idle TCP connections, each with a handler task parked in
  * cr_stream_readline: what one costs the server in resident memory.
  *
- *   idle-conns N [lean]
+ *   idle-conns N [lean]        measure N idle connections (below)
+ *   idle-conns serve [lean] [copy]  a server for bench/loadgen's idle mode
  *
  * Owns: one coring server (this process) and one client process (forked)
  * that opens N loopback connections and sends nothing. Two processes because
  * N connections need 2N descriptors: each side raises its RLIMIT_NOFILE soft
- * limit to the hard one and N must fit under it (the program says so if not).
- * Client sockets bind 127.0.0.x (a new x every 20,000) so that N may exceed
- * the ephemeral port range.
+ * limit to the hard one. When N does not fit under it (a hard limit of 20,000
+ * on the machines this project measures on, which no process there may raise),
+ * N is split over S = ceil(N / (limit - 64)) server processes, each with its
+ * own client, all N connections open at once; the figures are the sums over
+ * the servers, divided by N. Client sockets bind 127.0.0.x (a new x every
+ * 20,000) so that N may exceed the ephemeral port range.
  *
  * Prints (bench/common.h's RESULT lines) the server's resident memory per
  * connection — VmRSS once all N handlers are parked minus VmRSS before the
@@ -18,8 +22,14 @@
  * minflt: pages made resident, a count that does not drift with the machine;
  * it includes pages brought in by MADV_POPULATE_WRITE, which perf's
  * page-faults event, counting traps only, does not).
- * `lean` gives the handler tasks the lean stack class (the loop's
- * stack_class; the main task keeps a 64K stack).
+ * `lean` gives the handler tasks the lean stack class (cr_server_opts.
+ * stack_class; the main task keeps the default stack).
+ *
+ * `serve` prints "idle-conns: listening on 127.0.0.1:PORT" and runs until
+ * SIGTERM: each connection's task echoes what first arrives (bench/loadgen's
+ * idle mode makes one 1-byte round trip; `copy`: through cr_stream_read and
+ * cr_stream_write instead of the buffer views), then parks in cr_stream_readline,
+ * so that loadgen measures it beside the other runtimes' servers.
  *
  * Threads: the loop's thread only; the client is a separate process.
  */
@@ -40,6 +50,7 @@
 #endif
 
 static long n_conns;
+static int report_fd = -1, go_fd = -1; /* a shard's pipes to the parent */
 static size_t parked, ended;
 
 static long vmrss_kib(void)
@@ -111,12 +122,55 @@ static int handler(cr_stream *s, void *arg)
     return n < 0 ? (int)n : 0;
 }
 
+static cr_server_opts srv_opts;
+
+/* serve mode: echo the first bytes, then park in readline until the peer
+ * closes. The echo hands the received buffer back and forth (read_buf +
+ * write_buf, as examples/echo.c): with cr_stream_read + cr_stream_write the
+ * stream would keep a 4 KiB read and a 4 KiB write buffer for the rest of the
+ * connection's life (docs/memory.md; `copy` measures that). */
+static bool serve_copy;
+
+static int serve_handler(cr_stream *s, void *arg)
+{
+    (void)arg;
+    char line[64];
+    ssize_t n;
+    if (serve_copy) {
+        n = cr_stream_read(s, line, sizeof line);
+        if (n > 0 && (n = cr_stream_write(s, line, (size_t)n)) > 0)
+            n = cr_stream_drain(s);
+    } else {
+        cr_buf b;
+        n = cr_stream_read_buf(s, &b);
+        if (n > 0 && (n = cr_stream_write_buf(s, &b)) >= 0)
+            n = cr_stream_drain(s);
+    }
+    while (n >= 0 && (n = cr_stream_readline(s, line, sizeof line)) > 0)
+        ;
+    return 0;
+}
+
+static int serve(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_server *srv;
+    int rc = cr_start_server(NULL, "127.0.0.1", 0, serve_handler, NULL, &srv_opts, &srv);
+    if (rc < 0)
+        return rc;
+    printf("idle-conns: listening on 127.0.0.1:%d\n", cr_server_port(srv));
+    fflush(stdout);
+    cr_event *never = cr_event_new(); /* SIGTERM's default action ends it */
+    return never ? cr_event_wait(never) : -ENOMEM;
+}
+
 static int amain(void *arg, void **result)
 {
     (void)arg;
     (void)result;
     cr_server *srv;
-    int rc = cr_start_server(NULL, "127.0.0.1", 0, handler, NULL, NULL, &srv);
+    int rc = cr_start_server(NULL, "127.0.0.1", 0, handler, NULL, &srv_opts, &srv);
     if (rc < 0)
         return rc;
     int pfd[2];
@@ -143,10 +197,17 @@ static int amain(void *arg, void **result)
     }
     int64_t t1 = bench_now_ns();
     long rss1 = vmrss_kib(), flt1 = minflt();
-    bench_result("idle_conns", (double)n_conns, "connections");
-    bench_result("idle_conns_setup", (double)(t1 - t0) / 1e6, "ms");
-    bench_result("idle_conns_rss_per_conn", (double)(rss1 - rss0) * 1024.0 / (double)n_conns, "B");
-    bench_result("idle_conns_minflt_per_conn", (double)(flt1 - flt0) / (double)n_conns, "pages");
+    if (report_fd >= 0) { /* one shard of several: report, then hold until all are up */
+        char c;
+        dprintf(report_fd, "%ld %ld %lld\n", rss1 - rss0, flt1 - flt0, (long long)(t1 - t0));
+        if (read(go_fd, &c, 1) < 0)
+            c = 0;
+    } else {
+        bench_result("idle_conns", (double)n_conns, "connections");
+        bench_result("idle_conns_setup", (double)(t1 - t0) / 1e6, "ms");
+        bench_result("idle_conns_rss_per_conn", (double)(rss1 - rss0) * 1024.0 / (double)n_conns, "B");
+        bench_result("idle_conns_minflt_per_conn", (double)(flt1 - flt0) / (double)n_conns, "pages");
+    }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     close(pfd[0]);
@@ -157,34 +218,18 @@ static int amain(void *arg, void **result)
     return 0;
 }
 
-int main(int argc, char **argv)
+static int run_one(bool lean, bool serving)
 {
-    if (argc < 2 || (n_conns = atol(argv[1])) <= 0) {
-        fprintf(stderr, "usage: %s N [lean]\n", argv[0]);
-        return 2;
-    }
-    rlim_t lim = raise_nofile();
-    if ((rlim_t)n_conns + 64 > lim) {
-        fprintf(stderr, "idle-conns: %ld connections need %ld descriptors per process; "
-                        "RLIMIT_NOFILE's hard limit is %lu\n",
-                n_conns, n_conns + 64, (unsigned long)lim);
-        return 2;
-    }
-    cr_loop_opts lo = {0};
-    cr_task_opts mo = {.name = "main"};
-#ifdef CR_HAVE_STACK_CLASSES /* built against an older coring for before/after runs */
-    if (argc > 2 && strcmp(argv[2], "lean") == 0)
-        lo.stack_class = CR_STACK_LEAN;
-    mo.stack_class = CR_STACK_64K;
-#endif
     cr_loop *loop;
-    int rc = cr_loop_new(&loop, &lo);
+    int rc = cr_loop_new(&loop, NULL);
     if (rc < 0) {
         fprintf(stderr, "idle-conns: %s (%s)\n", cr_strerror(rc), cr_setup_error());
         return 1;
     }
+    if (lean)
+        srv_opts.stack_class = CR_STACK_LEAN;
     cr_task *t;
-    rc = cr_loop_create_task(loop, amain, NULL, &mo, &t);
+    rc = cr_loop_create_task(loop, serving ? serve : amain, NULL, NULL, &t);
     if (rc == 0) {
         rc = cr_loop_run_until_complete(loop, t, NULL);
         cr_future_unref(t);
@@ -193,4 +238,77 @@ int main(int argc, char **argv)
     if (rc < 0)
         fprintf(stderr, "idle-conns: %s\n", cr_strerror(rc));
     return rc < 0;
+}
+
+/* N over S server processes (each with its own client), all connected at once. */
+static int run_shards(bool lean, long per)
+{
+    long n = n_conns, shards = (n + per - 1) / per;
+    int rep[2], go[2];
+    if (pipe(rep) < 0 || pipe(go) < 0)
+        return 1;
+    fflush(NULL);
+    pid_t pids[shards];
+    for (long i = 0; i < shards; i++) {
+        long share = n / shards + (i < n % shards);
+        if ((pids[i] = fork()) == 0) {
+            close(rep[0]);
+            close(go[1]);
+            report_fd = rep[1];
+            go_fd = go[0];
+            n_conns = share;
+            _exit(run_one(lean, false));
+        }
+    }
+    close(rep[1]);
+    close(go[0]);
+    FILE *f = fdopen(rep[0], "r");
+    long rss = 0, flt = 0, got = 0;
+    long long setup = 0;
+    for (long r, fl, i = 0; i < shards; i++) {
+        long long ns;
+        if (fscanf(f, "%ld %ld %lld", &r, &fl, &ns) != 3)
+            break;
+        rss += r, flt += fl, got++;
+        setup = ns > setup ? ns : setup;
+    }
+    close(go[1]); /* every shard holds its connections until now */
+    int bad = 0;
+    for (long i = 0; i < shards; i++) {
+        int st;
+        waitpid(pids[i], &st, 0);
+        bad |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    }
+    fclose(f);
+    if (got < shards || bad) {
+        fprintf(stderr, "idle-conns: %ld of %ld shards reported\n", got, shards);
+        return 1;
+    }
+    bench_result("idle_conns", (double)n, "connections");
+    bench_result("idle_conns_processes", (double)shards, "servers");
+    bench_result("idle_conns_setup", (double)setup / 1e6, "ms");
+    bench_result("idle_conns_rss_per_conn", (double)rss * 1024.0 / (double)n, "B");
+    bench_result("idle_conns_minflt_per_conn", (double)flt / (double)n, "pages");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bool serving = argc >= 2 && strcmp(argv[1], "serve") == 0;
+    if (argc < 2 || (!serving && (n_conns = atol(argv[1])) <= 0)) {
+        fprintf(stderr, "usage: %s N [lean] | serve [lean] [copy]\n", argv[0]);
+        return 2;
+    }
+    bool lean = false;
+    for (int i = 2; i < argc; i++) {
+        lean |= strcmp(argv[i], "lean") == 0;
+        serve_copy |= strcmp(argv[i], "copy") == 0;
+    }
+    rlim_t lim = raise_nofile();
+    if (serving)
+        return run_one(lean, true);
+    long per = (long)lim - 128; /* the loop's own descriptors, stdio, the pipes */
+    if (per < 1)
+        return 2;
+    return n_conns <= per ? run_one(lean, false) : run_shards(lean, per);
 }

@@ -38,7 +38,7 @@ import servers  # noqa: E402  (the echo/HTTP measuring half of this driver)
 
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 TOKIO = os.environ.get("TOKIO", "")
-# ONLY=echo,http (groups: micro, programs, echo, http, threads): run a subset,
+# ONLY=echo,http (groups: micro, programs, memory, echo, http, threads): run a subset,
 # e.g. while working on one subsystem. Unset: everything.
 ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
 
@@ -47,6 +47,11 @@ def wanted(group):
     return not ONLY or group in ONLY
 
 # ---------------------------------------------------------------- workload --
+
+def _nofile_hard():
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
 
 if QUICK:
     # A smoke run: everything runs, few rounds (< 2 min on 2 cores once the
@@ -64,6 +69,8 @@ if QUICK:
     VALID_SERVERS = ("coring",)
     ECHO_CONNS = [50]
     IDLE_CONNS = 2_000
+    MEM_IDLE_CONNS = 20_000  # bench/idle-conns (coring alone, over several processes if need be)
+    FIRST_TOUCH = ["2000", "1"]
     PAYLOADS = [65536]
 else:
     ROUNDS = 5
@@ -78,7 +85,12 @@ else:
     VALID_DUR = 2
     VALID_SERVERS = ("coring", "go", "nginx", "asyncio", "uvloop", "tokio")
     ECHO_CONNS = [50, 500]
-    IDLE_CONNS = 10_000
+    # 100,000 is the goal; one process can hold no more descriptors than
+    # RLIMIT_NOFILE's hard limit (20,000 on our VMs, not raisable there), and
+    # the server and loadgen each need one per connection.
+    IDLE_CONNS = min(100_000, _nofile_hard() - 500)
+    MEM_IDLE_CONNS = 100_000
+    FIRST_TOUCH = ["20000", "3"]
     PAYLOADS = [64, 4096, 65536, 1 << 20]
 PAYLOAD_CONNS = 16
 CHURN_CONNS = 50
@@ -156,6 +168,19 @@ class Coring(Runtime):
 
     def cmd(self, bench, args):
         return [os.path.join(OUT, bench)] + args
+
+
+class CoringLean(Coring):
+    """coring's sleepers with CR_STACK_LEAN (a 1 KiB slot per task): the
+    Memory section's column, never a peer."""
+
+    def __init__(self):
+        Runtime.__init__(self, "coring-lean", "coring, lean stacks")
+        self.env = dict(os.environ, CR_BENCH_STACK_CLASS="lean")
+        self.ok = True
+
+
+LEAN = CoringLean()
 
 
 class Go(Runtime):
@@ -557,6 +582,82 @@ CG_TITLE = "echo under callgrind, 64-byte messages"
 HI = "hi"  # the extra fixed rate for the compiled servers (see run_net)
 
 
+MEMORY = {}  # figure row -> unit, filled by run_memory()
+MEMORY_SPLIT = {}  # coring / coring-lean -> server processes idle-conns used
+
+
+def run_memory(store, prog):
+    """coring alone: bench/idle-conns at MEM_IDLE_CONNS (default, lean stacks;
+    split over processes when the descriptor limit asks) and bench/first-touch
+    (what a fresh page costs here). Returns True if a run failed."""
+    failed = False
+    ic = os.path.join(OUT, "idle-conns")
+    for r, variant in enumerate((["default"], ["lean"])):
+        key = ("memory", "idle", variant[0])
+        t = prog.start(key, f"memory · {MEM_IDLE_CONNS:,} idle connections (bench/idle-conns) · {variant[0]}")
+        res, err = run_program([ic, str(MEM_IDLE_CONNS)] + (["lean"] if variant[0] == "lean" else []))
+        prog.done(key, t)
+        name = "coring" if variant[0] == "default" else "coring-lean"
+        if err:
+            store.errors[(f"idle-conns {MEM_IDLE_CONNS}", name)] = err
+            log(f"    FAILED: {err}")
+            failed = True
+        for fig, (v, unit) in res.items():
+            if fig in ("idle_conns", "idle_conns_processes"):  # the N asked for; the split, in the note
+                MEMORY_SPLIT[name] = int(res.get("idle_conns_processes", (1, ""))[0])
+                continue
+            row = f"{MEM_IDLE_CONNS:,} idle connections parked in readline: {fig}"
+            MEMORY[row] = unit
+            store.add(row, name, v, unit, 0)
+    key = ("memory", "first-touch")
+    t = prog.start(key, "memory · first touch of a fresh page (bench/first-touch)")
+    try:
+        out = subprocess.run([os.path.join(OUT, "first-touch")] + FIRST_TOUCH, capture_output=True,
+                             text=True, timeout=RUN_TIMEOUT).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        out = ""
+        store.errors[("first-touch", "coring")] = str(e)
+    prog.done(key, t)
+    for m in re.finditer(r"^(\S+)\s+populate\s+([\d.]+) us/page\s+first write\s+([\d.]+) us/page", out, re.M):
+        for fig, v in (("populate", m.group(2)), ("first write", m.group(3))):
+            row = f"first touch, {m.group(1)}: {fig}"
+            MEMORY[row] = "µs/page"
+            store.add(row, "coring", float(v), "µs/page", 0)
+    return failed
+
+
+def memory_report(store, fig_title):
+    """The Memory section: sleepers with coring's default and lean stacks
+    beside the peers, idle connections, first touch."""
+    L = ["## Memory: sleeping tasks, idle connections, first touch\n"]
+    names = [("coring", "coring"), ("coring-lean", "coring, lean stacks"), ("go", "Go"), ("tokio", "Tokio")]
+    rows = [row for row, (bench, fig, n) in fig_title.items() if bench == "sleepers"
+            and fig in ("sleepers_wall", "sleepers_rss_per_task", "sleepers_wall_over_ideal")]
+    shown = [(n, lab) for n, lab in names if any(store.get(row, n) for row in rows)]
+    if rows and shown:
+        L.append("| figure | unit | " + " | ".join(lab for _, lab in shown) + " | lean/Go | lean/Tokio |")
+        L.append("|" + "---|" * (4 + len(shown)))
+        for row in rows:
+            lean = store.get(row, "coring-lean")
+            L.append(f"| {row} | {store.units.get(row, '')} | "
+                     + " | ".join(cell(store.get(row, n)) for n, _ in shown)
+                     + f" | {ratio_cell(lean, store.get(row, 'go'))} | {ratio_cell(lean, store.get(row, 'tokio'))} |")
+        L.append("\nLean: `CR_BENCH_STACK_CLASS=lean build/bench/sleepers N 100 42` (each task in a 1 KiB "
+                 "slot holding its struct; docs/memory.md), interleaved with the others in every round.\n")
+    if MEMORY:
+        L.append("| figure | unit | coring | coring, lean stacks |")
+        L.append("|---|---|---|---|")
+        for row, unit in MEMORY.items():
+            L.append(f"| {row} | {unit} | {cell(store.get(row, 'coring'))} | {cell(store.get(row, 'coring-lean'))} |")
+        L.append(f"\n`build/bench/idle-conns {MEM_IDLE_CONNS} [lean]`: a client opens the connections and sends "
+                 f"nothing; each handler task is parked in `cr_stream_readline`; (VmRSS once all are parked − "
+                 f"before) / N, summed over the server processes when the descriptor limit "
+                 f"({_nofile_hard():,} here) splits N (this run: {max(MEMORY_SPLIT.values(), default=1)} "
+                 f"processes). `build/bench/first-touch {' '.join(FIRST_TOUCH)}`: µs per "
+                 f"4 KiB page to populate it and for the first write after.\n")
+    return L
+
+
 def _measure(store, prog, key, what, rows, title, name, rnd, fn):
     """Runs fn() -> {figure: (value, unit)} as one progress step; files each
     figure under row '<title>: <figure>'. Returns True if coring failed."""
@@ -661,8 +762,14 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
                     _measure(store, prog, ("valid", title, tool, sv.name), f"round {r + 1}/{NET_ROUNDS} · {title} · "
                              f"{tool} · {sv.label}", extra[box], title, sv.name, r, lambda: fn(sv))
     itile = f"idle connections, {IDLE_CONNS:,} each parked in a read"
+    ic = os.path.join(OUT, "idle-conns")
+    why = need_exe(ic, "run `make -C bench`")
+    NET["idle_srv"] = idle_srv = echo_srv + [
+        Server("coring-readline", "coring, parked in cr_stream_readline", [ic, "serve"], why),
+        Server("coring-readline-lean", "coring, readline, lean stacks", [ic, "serve", "lean"], why),
+        Server("coring-readline-copy", "coring, readline after a copying read+write", [ic, "serve", "copy"], why)]
     for r in range(1 if wanted("echo") else 0):
-        for sv in order(echo_srv, r):
+        for sv in order(idle_srv, r):
             failed |= _measure(store, prog, ("idle", sv.name), f"{itile} · {sv.label}", extra["idle"], itile,
                                sv.name, r, lambda: servers.idle_memory(lg, sv.argv, IDLE_CONNS))
     ctitle = f"connection churn, {CHURN_CONNS} concurrent"
@@ -805,10 +912,12 @@ def main():
                 continue
             # Alternate the order each round so no runtime always runs first.
             order = live if r % 2 == 0 else list(reversed(live))
+            if bench == "sleepers" and order and live[0].name == "coring":  # + coring's lean class
+                order = order + [LEAN] if r % 2 == 0 else [LEAN] + order
             for rt in order:
                 key = (bench, tuple(args), rt.name)
                 t = prog.start(key, f"round {r + 1}/{rounds} · {title} · {rt.label}")
-                res, err = run_program(rt.cmd(bench, args))
+                res, err = run_program(rt.cmd(bench, args), getattr(rt, "env", None))
                 prog.done(key, t)
                 if err:
                     store.errors[(title, rt.name)] = err
@@ -833,6 +942,8 @@ def main():
                     if fig in rn.figures:
                         row, runtime = rn.figures[fig]
                         store.add(row, runtime, v, unit, r)
+    if wanted("memory"):
+        failed |= run_memory(store, prog)
     failed |= run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv)
     elapsed = time.time() - t_start
     log(f"done in {fmt_dur(elapsed)}")
@@ -979,6 +1090,7 @@ def report(stamp, store, runtimes, mach, elapsed, fig_title, net_jobs, net_rows,
     if not any(s == 1_000_000 for s, _ in SLEEPERS):
         L.append("1,000,000 sleepers: not run in QUICK mode (default mode only).\n")
 
+    L += memory_report(store, fig_title)
     L += threads_report(store, th_jobs)
     L += net_report(store, net_jobs, net_rows)
     L += summary(store, runtimes, net_jobs)
@@ -1034,7 +1146,7 @@ def best_peer(store, title, fig, srvs, higher):
     """The peer (not coring, not the floor) with the best median, or None."""
     best = None
     for sv in srvs:
-        if sv.name in ("coring", "floor"):
+        if sv.name.startswith("coring") or sv.name == "floor":
             continue
         m = med(store.get(f"{title}: {fig}", sv.name))
         if m and m[0] > 0 and (best is None or (m[0] > best[1] if higher else m[0] < best[1])):
@@ -1252,9 +1364,13 @@ def net_report(store, net_jobs, net_rows):
         L.append(f"`loadgen -m idle -c {IDLE_CONNS}`: opens the connections, sends one byte on each and reads it "
                  f"back (so every connection is accepted and its handler parked in a read), waits 0.3 s, then "
                  f"reads the server's VmRSS. Figure: (VmRSS after − before) / connections. Kernel socket memory "
-                 f"is not in RSS (the same for every server). 100,000 connections are not measured: from the "
-                 f"one client address 127.0.0.1 to one port there are only ~28,000 ephemeral ports.\n")
-        echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+                 f"is not in RSS (the same for every server). {IDLE_CONNS:,}, not 100,000: RLIMIT_NOFILE's hard "
+                 f"limit here is {_nofile_hard():,} descriptors per process (bench/idle-conns measures coring "
+                 f"at 100,000 over several processes: the Memory section). The coring echo server parks in "
+                 f"`cr_stream_read_buf`; `idle-conns serve` echoes the first bytes through the buffer views, then "
+                 f"parks in `cr_stream_readline` (lean: `cr_server_opts.stack_class = CR_STACK_LEAN`; copy: echoes "
+                 f"through `cr_stream_read` + `cr_stream_write`, whose 4 KiB buffers the stream then keeps).\n")
+        echo = NET.get("idle_srv") or next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
         L += net_table(store, it, echo, [(f"RSS per idle connection ({IDLE_CONNS:,})", False)])
         L.append("")
     if extra.get("churn"):
@@ -1327,7 +1443,7 @@ def summary(store, runtimes, net_jobs):
         higher = any(row.endswith(h) or f"{h} " in row.split(": ", 1)[-1] for h in HIGHER_BETTER)
         best = None
         for (r2, peer), ys in store.samples.items():
-            if r2 != row or peer in ("coring", "floor", "coring to_thread"):
+            if r2 != row or peer.startswith("coring") or peer == "floor":  # coring's variants are no peers
                 continue
             m = med(ys)
             if m and m[0] > 0 and (best is None or (m[0] > best[1] if higher else m[0] < best[1])):

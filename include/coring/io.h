@@ -311,6 +311,9 @@ typedef struct cr_server cr_server;
 typedef struct cr_server_opts {
     int backlog;               /* 0 = SOMAXCONN */
     size_t stack_size;         /* handler task stacks; 0 = the loop's default */
+    unsigned stack_class;      /* CR_STACK_* for handler tasks when stack_size is 0;
+                                  0 = the loop's (CR_STACK_LEAN: ~1 KiB per idle
+                                  connection's task; see docs/memory.md for its limits) */
     cr_stream_opts stream;     /* per-connection stream options */
     /* Eager start (asyncio 3.12's eager_task_factory on the server's loop):
      * each handler runs at once, until its first suspension, before the

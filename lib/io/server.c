@@ -123,7 +123,8 @@ static void start_conn(cr_server *srv, int fd, bool eager)
     c->cb.dispose = conn_dispose;
     cr__list_push_front(&srv->conns, &c->link);
     srv->nconns++;
-    cr_task_opts to = {.name = "conn", .stack_size = srv->opts.stack_size, .eager = eager};
+    cr_task_opts to = {.name = "conn", .stack_size = srv->opts.stack_size,
+                       .stack_class = srv->opts.stack_class, .eager = eager};
     if (cr_loop_create_task(srv->loop, conn_main, c, &to, &c->task) < 0) {
         conn_unlink(c);
         cr_stream_abort(c->s);
@@ -229,12 +230,13 @@ static int start(cr_loop *loop, int lfd, const char *path, cr_stream_handler fn,
     return 0;
 }
 
-static int check_start(cr_loop **loop, cr_stream_handler fn, cr_server **out)
+static int check_start(cr_loop **loop, cr_stream_handler fn, const cr_server_opts *opts,
+                       cr_server **out)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (!fn)
+    if (!fn || (opts && opts->stack_class > CR_STACK_64K))
         return -EINVAL;
     if (!*loop)
         *loop = cr__tls_running;
@@ -247,7 +249,7 @@ static int check_start(cr_loop **loop, cr_stream_handler fn, cr_server **out)
 int cr_start_server(cr_loop *loop, const char *host, int port, cr_stream_handler fn,
                     void *arg, const cr_server_opts *opts, cr_server **out)
 {
-    int rc = check_start(&loop, fn, out);
+    int rc = check_start(&loop, fn, opts, out);
     if (rc < 0)
         return rc;
     int lfd = cr_listen_tcp(host, port, opts ? opts->backlog : 0);
@@ -259,7 +261,7 @@ int cr_start_server(cr_loop *loop, const char *host, int port, cr_stream_handler
 int cr_start_unix_server(cr_loop *loop, const char *path, cr_stream_handler fn, void *arg,
                          const cr_server_opts *opts, cr_server **out)
 {
-    int rc = check_start(&loop, fn, out);
+    int rc = check_start(&loop, fn, opts, out);
     if (rc < 0)
         return rc;
     int lfd = cr_listen_unix(path, opts ? opts->backlog : 0);
