@@ -11,6 +11,8 @@
  * Every test checks that no fd is left open.
  */
 #include "io-helpers.h"
+#include "io/tls.h"
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -1355,4 +1357,129 @@ static int sni_main(void *arg, void **result)
 TLS_TEST(server_name_selects_certificate)
 {
     RUN_NO_FD_LEAK(sni_main, NULL);
+}
+
+/* ---- kTLS: the probe, and the memory-BIO path it falls back to ---- */
+
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
+/* What the kernel answers about the tls ULP, asked directly: 1 offered
+ * (ENOTCONN: found, but a socket must be connected), else -errno. */
+static int ulp_tls_offered(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_geq(fd, 0);
+    int rc = setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof "tls") == 0 || errno == ENOTCONN
+                 ? 1 : -errno;
+    close(fd);
+    return rc;
+}
+
+/* The ULP attached to a connected socket: "" for none. */
+static void ulp_of(int fd, char *buf, socklen_t cap)
+{
+    memset(buf, 0, cap);
+    cr_assert_eq(getsockopt(fd, IPPROTO_TCP, TCP_ULP, buf, &cap), 0, "%s", strerror(errno));
+}
+
+static void *probe_thread(void *arg)
+{
+    *(int *)arg = cr_tls_ktls_probe();
+    return NULL;
+}
+
+/* The probe says what the kernel says (here: -ENOENT, no CONFIG_TLS), runs
+ * once per process whichever threads ask, and leaves no fd behind. */
+Test(tls, ktls_probe)
+{
+    int want = ulp_tls_offered();
+    int fds = count_fds();
+    cr_assert_eq(cr_tls_ktls_probe(), want, "probe %d, kernel %d", cr_tls_ktls_probe(), want);
+    pthread_t th[4];
+    int got[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, probe_thread, &got[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(got[i], want);
+    }
+    cr_assert_eq(cr__tls_ktls_probe_runs(), 1);
+    cr_assert_eq(count_fds(), fds);
+    cr_log_info("kTLS probe on this kernel: %d (%s)", want, want == 1 ? "offered" : cr_strerror(want));
+}
+
+struct path_seen {
+    char path[16], ulp[16];
+    cr_event *done;
+};
+static struct path_seen PS;
+
+static int path_handler(cr_stream *s, void *arg)
+{
+    (void)arg;
+    const char *p = cr_stream_tls_path(s);
+    snprintf(PS.path, sizeof PS.path, "%s", p ? p : "(null)");
+    ulp_of(cr_stream_fd(s), PS.ulp, sizeof PS.ulp);
+    char line[64];
+    ssize_t n;
+    while ((n = cr_stream_readline(s, line, sizeof line)) > 0)
+        cr_stream_write(s, line, (size_t)n);
+    cr_event_set(PS.done);
+    return 0;
+}
+
+static int path_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    memset(&PS, 0, sizeof PS);
+    PS.done = cr_event_new();
+    cr_tls_ctx *sctx = server_ctx(CERT, KEY, NULL, 0);
+    cr_tls_ctx *cctx = client_ctx();
+    cr_server *srv = serve(sctx, path_handler);
+    char ulp[16];
+
+    /* A client made TLS from the start. */
+    cr_stream *s;
+    int rc = cr_open_connection_tls("127.0.0.1", cr_server_port(srv), NULL, cctx, "localhost", 5, &s);
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    cr_assert_str_eq(cr_stream_tls_path(s), "memory-bio");
+    ulp_of(cr_stream_fd(s), ulp, sizeof ulp);
+    cr_assert_str_eq(ulp, ""); /* the fallback left the socket as it was */
+    cr_stream_write(s, "hello\n", 6);
+    expect_line(s, "hello\n");
+    cr_assert_eq(cr_stream_write_eof(s), 0);
+    char b[8];
+    cr_assert_eq(cr_stream_read(s, b, sizeof b), 0);
+    cr_assert_eq(cr_event_wait(PS.done), 0);
+    cr_assert_str_eq(PS.path, "memory-bio"); /* the server's side */
+    cr_assert_str_eq(PS.ulp, "");
+    cr_stream_free(s);
+
+    /* A plain stream has no path until start_tls makes it TLS. */
+    cr_event_clear(PS.done);
+    cr_assert_eq(cr_open_connection("127.0.0.1", cr_server_port(srv), NULL, 5, &s), 0);
+    cr_assert_null(cr_stream_tls_path(s));
+    rc = cr_stream_start_tls(s, cctx, "localhost", 0);
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    cr_assert_str_eq(cr_stream_tls_path(s), "memory-bio");
+    cr_stream_write(s, "again\n", 6);
+    expect_line(s, "again\n");
+    cr_stream_free(s);
+    cr_assert_null(cr_stream_tls_path(NULL));
+
+    unserve(srv);
+    cr_tls_ctx_free(sctx);
+    cr_tls_ctx_free(cctx);
+    cr_event_free(PS.done);
+    return 0;
+}
+
+/* Without kTLS (this kernel) every TLS stream, client, server and start_tls,
+ * falls back silently to the memory-BIO path: it works, says "memory-bio",
+ * and no ULP is attached to its socket. */
+TLS_TEST(ktls_fallback_to_memory_bio)
+{
+    RUN_NO_FD_LEAK(path_main, NULL);
 }

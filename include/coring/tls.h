@@ -135,6 +135,19 @@ CR_API ssize_t cr_stream_tls_peer_cert(const cr_stream *s, void *buf, size_t cap
 /** The peer certificate's subject as one line ("CN=localhost"), into buf.
  * Returns its length, 0 if no certificate, -EINVAL, -ENAMETOOLONG. */
 CR_API int cr_stream_tls_peer_subject(const cr_stream *s, char *buf, size_t cap);
+/** Which path the stream's records take: "memory-bio" (OpenSSL encrypts and
+ * decrypts in user space, on memory BIOs fed by the stream's own recv and
+ * send) or "ktls" (the kernel's tls ULP does, after the handshake); NULL if
+ * not TLS. Today every stream reports "memory-bio": the hand-off of keys to
+ * the kernel is not built (docs/tls.md, "kTLS"). */
+CR_API const char *cr_stream_tls_path(const cr_stream *s);
+/** Whether the kernel offers TLS offload (the tls ULP) to this process: 1,
+ * or why not as a negative errno: -ENOENT (no tls ULP: a kernel without
+ * CONFIG_TLS, or the module not loaded and this process not allowed to load
+ * it), -ENOPROTOOPT (no ULPs at all), or the error of the socket the probe
+ * opens. Probed once per process (one socket, one setsockopt, closed again)
+ * and cached. Any thread. */
+CR_API int cr_tls_ktls_probe(void);
 /** The SSL * underneath (NULL if not TLS), for reading what this API lacks.
  * Do not read or write through it: the stream owns the data path. */
 CR_API void *cr_stream_tls_ssl(const cr_stream *s);

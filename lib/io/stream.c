@@ -195,8 +195,10 @@ static bool rb_room(cr_stream *s, size_t len)
     return true;
 }
 
-/* Takes received plaintext; bid < 0: not a provided buffer (cannot be kept). */
-static int deliver(cr_stream *s, const char *data, size_t len, int bid)
+/* Takes received plaintext; bid < 0: not a provided buffer (cannot be kept).
+ * Inlined into both sinks: the plain one below and the TLS one's delivery. */
+static inline __attribute__((always_inline)) int deliver(cr_stream *s, const char *data,
+                                                         size_t len, int bid)
 {
     if (s->reader && !s->rd_got && !unread(s)) {
         if (s->rd_view && bid >= 0) {
@@ -227,12 +229,11 @@ static int deliver(cr_stream *s, const char *data, size_t len, int bid)
     return CR__SINK_COPIED;
 }
 
+/* The recv's sink for a plain stream: no TLS hook on this path (a stream
+ * turned TLS gets tls_sink instead, at cr__stream_attach_tls). */
 static int stream_sink(void *ctx, const char *data, size_t len, int bid)
 {
-    cr_stream *s = ctx;
-    if (s->tls) /* TLS hook: ciphertext to OpenSSL; plaintext returns via deliver */
-        return cr__tls_sink(s->tls, data, len);
-    return deliver(s, data, len, bid);
+    return deliver(ctx, data, len, bid);
 }
 
 static void stream_notify(void *ctx)
@@ -933,6 +934,14 @@ int cr_open_unix_connection(const char *path, const cr_stream_opts *opts, double
  * Kept here because they touch the stream's buffers; nothing above depends on
  * them, and a stream without s->tls never reaches them. */
 
+/* TLS hook: the recv's sink once the stream speaks TLS: ciphertext to
+ * OpenSSL; plaintext comes back through cr__stream_deliver. */
+static int tls_sink(void *ctx, const char *data, size_t len, int bid)
+{
+    (void)bid;
+    return cr__tls_sink(((cr_stream *)ctx)->tls, data, len);
+}
+
 int cr__stream_deliver(cr_stream *s, const char *data, size_t len)
 {
     return deliver(s, data, len, -1);
@@ -968,6 +977,7 @@ int cr__stream_attach_tls(cr_stream *s, cr__tls *t)
     if (s->closing || s->want_eof || !s->rx)
         return -ESHUTDOWN;
     s->tls = t;
+    s->rx->sink = tls_sink;
     if (unread(s)) {
         /* The peer's first TLS bytes came in with the plain ones. */
         int rc = cr__tls_sink(t, s->rb + s->roff, unread(s));

@@ -31,6 +31,10 @@
 #include "io/tls.h"
 #include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -61,6 +65,7 @@ struct cr__tls {
     cr_stream *s;
     int err;           /* sticky: the reader and writer see it */
     bool hs_done, peer_closed, notify_sent;
+    bool ktls;         /* records go through the kernel (never yet: see ktls_handoff) */
 };
 
 static _Thread_local char last_error[256];
@@ -498,6 +503,56 @@ void cr__tls_free(cr__tls *t)
     }
 }
 
+/* ---------------------------------------------------------------- kTLS ---- */
+
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
+/* Does the kernel offer the tls ULP to this process? Attaching it to a TCP
+ * socket that is not connected answers without side effects: the ULP is
+ * looked up first (-ENOENT: not built, or a module we may not load — only
+ * CAP_NET_ADMIN autoloads it), then tls_init refuses an unconnected socket
+ * (-ENOTCONN: it is there). Once per process. */
+static int ktls_probed; /* 1 offered, < 0 why not */
+static int ktls_probes; /* how many times the probe ran (tests: once) */
+static pthread_once_t ktls_once = PTHREAD_ONCE_INIT;
+
+static void ktls_probe_once(void)
+{
+    ktls_probes++;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        ktls_probed = -errno;
+        return;
+    }
+    if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof "tls") == 0)
+        ktls_probed = 1; /* no kernel attaches it unconnected; if one does, it is there */
+    else
+        ktls_probed = errno == ENOTCONN ? 1 : -errno;
+    close(fd);
+}
+
+int cr_tls_ktls_probe(void)
+{
+    pthread_once(&ktls_once, ktls_probe_once);
+    return ktls_probed;
+}
+
+int cr__tls_ktls_probe_runs(void) { return ktls_probes; }
+
+/* After a handshake: would hand the session's keys to the kernel, and this
+ * stream would then send and receive plaintext. Not built (docs/tls.md,
+ * "kTLS", says why): every stream stays on the memory-BIO path, silently,
+ * whatever the probe says; cr_stream_tls_path reports it. */
+static bool ktls_handoff(cr__tls *t)
+{
+    (void)t;
+    if (cr_tls_ktls_probe() != 1)
+        return false; /* the kernel has none: the memory-BIO path */
+    return false;     /* the kernel has it, but keys are never handed over (yet) */
+}
+
 /* ----------------------------------------------------------- handshake ---- */
 
 static bool is_ip(const char *h)
@@ -578,6 +633,7 @@ static int handshake(cr__tls *t, int64_t deadline)
         }
     }
     t->hs_done = true;
+    t->ktls = ktls_handoff(t);
     /* Records that came in behind the peer's Finished (0.5-RTT data,
      * tickets) are waiting in rbio. */
     if (pump(t) == CR__SINK_FAILED)
@@ -674,6 +730,12 @@ static SSL *ssl_of(const cr_stream *s)
 
 bool cr_stream_is_tls(const cr_stream *s) { return ssl_of(s) != NULL; }
 void *cr_stream_tls_ssl(const cr_stream *s) { return ssl_of(s); }
+
+const char *cr_stream_tls_path(const cr_stream *s)
+{
+    cr__tls *t = cr__stream_tls(s);
+    return !t ? NULL : t->ktls ? "ktls" : "memory-bio";
+}
 
 const char *cr_stream_tls_version(const cr_stream *s)
 {

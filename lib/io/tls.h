@@ -51,6 +51,9 @@ CR_HIDDEN int cr__stream_wait_raw(cr_stream *s, int64_t deadline);
 /* The socket's state under TLS: 0, 1 EOF, < 0 its error / -ESHUTDOWN. */
 CR_HIDDEN int cr__stream_raw_state(const cr_stream *s);
 
+/* How many times the kTLS probe ran in this process (tests: at most once). */
+CR_HIDDEN int cr__tls_ktls_probe_runs(void);
+
 /* ---- servers (server.c) ---- */
 struct cr_tls_ctx;
 CR_HIDDEN struct cr_tls_ctx *cr__tls_ctx_ref(struct cr_tls_ctx *ctx);
