@@ -43,9 +43,12 @@ def client(port, conns, rounds, size=64):
 
 
 def counts(binary, conns, rounds):
+    """Callgrind's totals for one run; binary: a path, or an argv list (the
+    server's port argument "0" is appended)."""
+    argv = [binary] if isinstance(binary, str) else list(binary)
     with tempfile.TemporaryDirectory() as d:
         srv = subprocess.Popen(["valgrind", "--tool=callgrind", "--cache-sim=yes",
-                                f"--callgrind-out-file={d}/cg.out", binary, "0"],
+                                f"--callgrind-out-file={d}/cg.out"] + argv + ["0"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         port = int(re.search(r":(\d+)", srv.stdout.readline()).group(1))
         client(port, conns, rounds)
@@ -53,6 +56,9 @@ def counts(binary, conns, rounds):
         srv.send_signal(2)
         err = srv.communicate(timeout=60)[1]
         m = re.search(r"Collected : ([\d ]+)", err)
+        if not m:
+            raise RuntimeError(f"callgrind: no counts from {os.path.basename(argv[-1])}: "
+                               + (err.strip().splitlines() or ["?"])[-1])
         return [int(x) for x in m.group(1).split()]
 
 
