@@ -121,9 +121,9 @@ def start(argv, env=None, cpus=None):
     listens, or raises. taskset execs the server, so the Popen pid is the
     server's."""
     cpus = cpus or SERVER_CPU
-    if argv[0] == "nginx":
+    if argv[0] == "nginx":  # ["nginx"] or ["nginx", WORKERS]
         port = free_port()
-        tmp, cmd = nginx_conf(port)
+        tmp, cmd = nginx_conf(port, int(argv[1]) if len(argv) > 1 else 1)
         p = subprocess.Popen(["taskset", "-c", cpus] + cmd, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         srv = Running(p, port, tmp)
@@ -196,10 +196,24 @@ def saturation(exe, argv, mode, conns, dur, size=64, env=None, cpus=None):
             "server busy at saturation": (kv.get("server_busy", 0), "fraction")}
 
 
+def children(pid):
+    """pid's child processes (nginx's workers under its master)."""
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
 def perf_window(srv, secs):
-    """Syscall counts of srv over secs, perf attached: {calls, enters}."""
+    """Syscall counts of srv (and its child processes) over secs, perf
+    attached: {calls, enters}."""
+    pids = ",".join(str(p) for p in [srv.pid] + children(srv.pid))
     r = subprocess.run(["perf", "stat", "-x,", "-e", "syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter",
-                        "-p", str(srv.pid), "--", "sleep", str(secs)], capture_output=True, text=True)
+                        "-p", pids, "--", "sleep", str(secs)], capture_output=True, text=True)
     out = {}
     for line in r.stderr.splitlines():
         f = line.split(",")
@@ -322,7 +336,7 @@ def h2load(argv, conns, dur, env=None, cpus=None):
     srv = start(argv, env, cpus)
     try:
         r = subprocess.run(["taskset", "-c", LOAD_CPU, "h2load", "--h1", "-c", str(conns), "-t", "1",
-                            "-D", str(max(1, round(dur))), "--warm-up-time=1",
+                            "-D", str(max(1, round(dur))), f"--warm-up-time={round(WARM * 1000)}ms",
                             f"http://127.0.0.1:{srv.port}/"], capture_output=True, text=True, timeout=dur + 60)
     finally:
         srv.stop()
