@@ -7,7 +7,11 @@
  * connection in a task of that loop with the same zero-copy handler as
  * examples/echo.c. No connection ever moves between loops.
  *
- *     group-echo [port] [loops]      (0/none: any free port; loops 0 = one per CPU)
+ *     group-echo [port] [loops] [http]   (0/none: any free port; loops 0 = one per CPU)
+ *
+ * With "http" each connection is served by examples/http.c's handler instead
+ * (the HTTP/1.1 hello server: request parser, Date and Server headers,
+ * keep-alive), for the all-cores HTTP table beside nginx with 2 workers.
  *
  * Prints "group: listening on 127.0.0.1:PORT"; SIGINT/SIGTERM stop it (the
  * group stop cancels every task and joins the loops).
@@ -26,7 +30,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define HTTP_NO_MAIN
+#include "../examples/http.c" /* http_handler: the same HTTP work as examples/http */
+
 enum { MAX_LOOPS = 64 };
+static bool serve_http;
 static int lfd[MAX_LOOPS];
 static atomic_uint next_loop;
 
@@ -48,6 +56,11 @@ static int conn_task(void *arg, void **result)
     (void)result;
     cr_stream *s = arg;
     cr_buf b;
+    if (serve_http) {
+        http_handler(s, NULL);
+        cr_stream_free(s);
+        return 0;
+    }
     for (;;) {
         if (cr_stream_read_buf(s, &b) <= 0)
             break; /* EOF, reset, or cancelled at stop */
@@ -92,6 +105,7 @@ int main(int argc, char **argv)
 {
     int port = argc > 1 ? atoi(argv[1]) : 0;
     long n = argc > 2 ? atol(argv[2]) : 0;
+    serve_http = argc > 3 && !strcmp(argv[3], "http");
     if (n <= 0)
         n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n > MAX_LOOPS)

@@ -92,12 +92,15 @@ def http_client(port, conns, rounds, churn):
 
 
 def argv(binary):
-    """A server: a path (run.py passes one, spaces and all), or a path and its
-    arguments in one string ("build/release/examples/http --eager")."""
+    """A server: an argv list (run.py's peers), a path (spaces and all), or a
+    path and its arguments in one string ("build/release/examples/http --eager")."""
+    if not isinstance(binary, str):
+        return list(binary)
     return [binary] if os.path.exists(binary) else shlex.split(binary)
 
 
 def counts(binary, conns, rounds, http=False, churn=False):
+    """Callgrind's totals for one run (the server's port argument "0" is appended)."""
     with tempfile.TemporaryDirectory() as d:
         srv = subprocess.Popen(["valgrind", "--tool=callgrind", "--cache-sim=yes",
                                 f"--callgrind-out-file={d}/cg.out"] + argv(binary) + ["0"],
@@ -111,6 +114,9 @@ def counts(binary, conns, rounds, http=False, churn=False):
         srv.send_signal(2)
         err = srv.communicate(timeout=60)[1]
         m = re.search(r"Collected : ([\d ]+)", err)
+        if not m:
+            raise RuntimeError(f"callgrind: no counts from {os.path.basename(argv[-1])}: "
+                               + (err.strip().splitlines() or ["?"])[-1])
         return [int(x) for x in m.group(1).split()]
 
 

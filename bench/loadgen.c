@@ -35,7 +35,8 @@
  * the span between two readings the first load thread takes as it passes
  * each edge (see edges_taken), of
  *   - its own CPU (each load thread's CPU clock: busy = CPU / window),
- *   - the server's CPU with -S PID (schedstat of every task of PID, ns exact).
+ *   - the server's CPU with -S PID (schedstat of every task of PID and of its
+ *     child processes, ns exact).
  * Only answers completed between the two readings are counted, so server
  * CPU/request divides the CPU of exactly the counted window.
  * Latencies go into an HDR-style histogram: 128 linear sub-buckets per power
@@ -516,8 +517,10 @@ static void *run(void *arg)
 
 /* ------------------------------------------------------------ measuring -- */
 
-/* Nanoseconds on CPU of every thread of pid (schedstat), or -1. */
-static int64_t schedstat_ns(int pid)
+/* Nanoseconds on CPU of every thread of pid (schedstat), or -1; with
+ * children, also those of pid's child processes (one level: nginx's workers
+ * under its master). */
+static int64_t tasks_ns(int pid, bool children)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", pid);
@@ -537,10 +540,21 @@ static int64_t schedstat_ns(int pid)
             total += v;
         if (f)
             fclose(f);
+        snprintf(p, sizeof p, "/proc/%d/task/%s/children", pid, e->d_name);
+        if (children && (f = fopen(p, "r"))) {
+            int child;
+            while (fscanf(f, "%d", &child) == 1) {
+                int64_t c = tasks_ns(child, false);
+                total += c > 0 ? c : 0;
+            }
+            fclose(f);
+        }
     }
     closedir(d);
     return total;
 }
+
+static int64_t schedstat_ns(int pid) { return tasks_ns(pid, true); }
 
 static long rss_kb(int pid)
 {

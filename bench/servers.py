@@ -121,9 +121,9 @@ def start(argv, env=None, cpus=None):
     listens, or raises. taskset execs the server, so the Popen pid is the
     server's."""
     cpus = cpus or SERVER_CPU
-    if argv[0] == "nginx":
+    if argv[0] == "nginx":  # ["nginx"] or ["nginx", WORKERS]
         port = free_port()
-        tmp, cmd = nginx_conf(port)
+        tmp, cmd = nginx_conf(port, int(argv[1]) if len(argv) > 1 else 1)
         p = subprocess.Popen(["taskset", "-c", cpus] + cmd, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
         srv = Running(p, port, tmp)
@@ -196,10 +196,24 @@ def saturation(exe, argv, mode, conns, dur, size=64, env=None, cpus=None):
             "server busy at saturation": (kv.get("server_busy", 0), "fraction")}
 
 
+def children(pid):
+    """pid's child processes (nginx's workers under its master)."""
+    out = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
 def perf_window(srv, secs):
-    """Syscall counts of srv over secs, perf attached: {calls, enters}."""
+    """Syscall counts of srv (and its child processes) over secs, perf
+    attached: {calls, enters}."""
+    pids = ",".join(str(p) for p in [srv.pid] + children(srv.pid))
     r = subprocess.run(["perf", "stat", "-x,", "-e", "syscalls:sys_enter_io_uring_enter,raw_syscalls:sys_enter",
-                        "-p", str(srv.pid), "--", "sleep", str(secs)], capture_output=True, text=True)
+                        "-p", pids, "--", "sleep", str(secs)], capture_output=True, text=True)
     out = {}
     for line in r.stderr.splitlines():
         f = line.split(",")
@@ -322,7 +336,7 @@ def h2load(argv, conns, dur, env=None, cpus=None):
     srv = start(argv, env, cpus)
     try:
         r = subprocess.run(["taskset", "-c", LOAD_CPU, "h2load", "--h1", "-c", str(conns), "-t", "1",
-                            "-D", str(max(1, round(dur))), "--warm-up-time=1",
+                            "-D", str(max(1, round(dur))), f"--warm-up-time={round(WARM * 1000)}ms",
                             f"http://127.0.0.1:{srv.port}/"], capture_output=True, text=True, timeout=dur + 60)
     finally:
         srv.stop()
@@ -362,8 +376,9 @@ def together(exe, argv, conns, dur, other, env=None, cpus=None):
     """loadgen and a second client drive one server *at the same time*, each
     with half the connections (both pinned to LOAD_CPU): the machine's drift
     then hits both alike, and a fair server gives every connection the same
-    rate. other: ("go", path to go-echoclient) for echo, ("wrk",) for HTTP.
-    Figures per connection, so the two halves compare directly."""
+    rate. other: ("go", path to go-echoclient) for echo, ("wrk",) or
+    ("h2load",) for HTTP. Figures per connection, so the two halves compare
+    directly."""
     half = max(1, conns // 2)
     srv = start(argv, env, cpus)
     try:
@@ -374,6 +389,11 @@ def together(exe, argv, conns, dur, other, env=None, cpus=None):
         if other[0] == "go":
             oc = subprocess.Popen(["taskset", "-c", LOAD_CPU, other[1], str(srv.port), str(half), str(dur), "64",
                                    str(WARM)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        elif other[0] == "h2load":  # its own warm-up, like loadgen's: both start now
+            oc = subprocess.Popen(["taskset", "-c", LOAD_CPU, "h2load", "--h1", "-c", str(half), "-t", "1",
+                                   "-D", str(max(1, round(dur))), f"--warm-up-time={round(WARM * 1000)}ms",
+                                   f"http://127.0.0.1:{srv.port}/"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         else:  # wrk counts from its start: start it at loadgen's window
             time.sleep(WARM)
             oc = subprocess.Popen(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{half}", f"-d{max(1, round(dur))}s",
@@ -398,6 +418,16 @@ def together(exe, argv, conns, dur, other, env=None, cpus=None):
         res.update({"other req/s per connection": (r["echoclient_rps"] / half, "req/s"),
                     "other latency mean": (r["echoclient_mean"], "µs"),
                     "other latency p50": (r["echoclient_p50"], "µs"), "other latency p99": (r["echoclient_p99"], "µs")})
+    elif other[0] == "h2load":
+        m = re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", oo)
+        lat = re.search(r"time for request:\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)\s+([\d.]+)(us|ms|s)", oo)
+        st = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", oo)
+        if not m or not lat:
+            raise RuntimeError("h2load: " + ((oe or oo).strip().splitlines() or ["no output"])[-1])
+        if st and (int(st.group(3)) or int(st.group(4))):
+            raise RuntimeError("h2load saw 4xx/5xx responses")
+        res["other req/s per connection"] = (float(m.group(1)) / half, "req/s")
+        res["other latency mean"] = (float(lat.group(5)) * _UNIT[lat.group(6)], "µs")
     else:
         m = re.search(r"Requests/sec:\s*([\d.]+)", oo)
         if not m:
