@@ -42,11 +42,11 @@ def client(port, conns, rounds, size=64):
         s.close()
 
 
-def counts(binary, conns, rounds):
+def counts(binary, conns, rounds, env=None):
     with tempfile.TemporaryDirectory() as d:
         srv = subprocess.Popen(["valgrind", "--tool=callgrind", "--cache-sim=yes",
                                 f"--callgrind-out-file={d}/cg.out", binary, "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         port = int(re.search(r":(\d+)", srv.stdout.readline()).group(1))
         client(port, conns, rounds)
         time.sleep(0.3)

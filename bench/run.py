@@ -265,7 +265,12 @@ def net_servers(runtimes):
     """(echo servers, HTTP servers, {bench: reason it cannot run at all})."""
     rt = {r.name: r for r in runtimes}
     mk = "run `make examples`"
+    # coring-epoll: the same binary on the epoll backend (`env` execs it, so
+    # the pid is still the server's), beside the epoll peers libuv and Tokio.
+    ep = ["env", "CORING_BACKEND=epoll"]
     echo = [Server("coring", "coring", [os.path.join(REL, "examples", "echo"), "0"],
+                   need_exe(os.path.join(REL, "examples", "echo"), mk)),
+            Server("coring-epoll", "coring (epoll)", ep + [os.path.join(REL, "examples", "echo"), "0"],
                    need_exe(os.path.join(REL, "examples", "echo"), mk)),
             Server("floor", "liburing floor", [os.path.join(REL, "bench", "floor-echo"), "0"],
                    need_exe(os.path.join(REL, "bench", "floor-echo"), mk)),
@@ -276,6 +281,8 @@ def net_servers(runtimes):
         argv = r.server_cmd("echo") if r.ok else None
         echo.append(Server(name, r.label, argv, "" if r.ok else r.reason))
     http = [Server("coring", "coring", [os.path.join(REL, "examples", "http"), "0"],
+                   need_exe(os.path.join(REL, "examples", "http"), mk)),
+            Server("coring-epoll", "coring (epoll)", ep + [os.path.join(REL, "examples", "http"), "0"],
                    need_exe(os.path.join(REL, "examples", "http"), mk))]
     g = rt["go"]
     http.append(Server("go", "Go net/http", g.server_cmd("hello") if g.ok else None,
@@ -698,12 +705,13 @@ def callgrind(store, prog, echo_srv, extra):
     spec.loader.exec_module(ii)
     title = CG_TITLE
     for sv in echo_srv:
-        if not sv.ok or sv.name not in ("coring", "libuv", "tokio"):
+        if not sv.ok or sv.name not in ("coring", "coring-epoll", "libuv", "tokio"):
             continue
+        exe, env = sv.argv[-2], dict(os.environ, **dict(a.split("=", 1) for a in sv.argv[1:-2]))
         for conns in ECHO_CONNS:
             def one():
                 r1, r2 = 20, 60
-                lo, hi = ii.counts(sv.argv[0], conns, r1), ii.counts(sv.argv[0], conns, r2)
+                lo, hi = ii.counts(exe, conns, r1, env), ii.counts(exe, conns, r2, env)
                 return {f"user-space instructions/req, {conns} conns": ((hi[0] - lo[0]) / (conns * (r2 - r1)),
                                                                         "instr")}
             _measure(store, prog, ("callgrind", conns, sv.name), f"{title} · {conns} connections · {sv.label}",
@@ -1034,7 +1042,7 @@ def best_peer(store, title, fig, srvs, higher):
     """The peer (not coring, not the floor) with the best median, or None."""
     best = None
     for sv in srvs:
-        if sv.name in ("coring", "floor"):
+        if sv.name in ("coring", "coring-epoll", "floor"):
             continue
         m = med(store.get(f"{title}: {fig}", sv.name))
         if m and m[0] > 0 and (best is None or (m[0] > best[1] if higher else m[0] < best[1])):
@@ -1327,7 +1335,7 @@ def summary(store, runtimes, net_jobs):
         higher = any(row.endswith(h) or f"{h} " in row.split(": ", 1)[-1] for h in HIGHER_BETTER)
         best = None
         for (r2, peer), ys in store.samples.items():
-            if r2 != row or peer in ("coring", "floor", "coring to_thread"):
+            if r2 != row or peer in ("coring", "coring-epoll", "floor", "coring to_thread"):
                 continue
             m = med(ys)
             if m and m[0] > 0 and (best is None or (m[0] > best[1] if higher else m[0] < best[1])):
