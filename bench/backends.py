@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""backends.py — coring on epoll beside the epoll peers and coring on io_uring,
+in one interleaved run: the focused form of `make bench ONLY=echo,http` for
+the epoll backend (the full run also has asyncio, uvloop, Go, nginx, the floor,
+validation, idle, churn and payloads, and takes far longer).
+
+  python3 bench/backends.py [--rounds 5] [--secs 0.7] [--jobs echo50,echo500,http]
+
+Servers: examples/echo and examples/http as built by `make examples`, once as
+they are (io_uring here) and once with CORING_BACKEND=epoll; echo peers libuv
+(bench/uv-echo) and Tokio (current-thread, if `make bench TOKIO=1` built it);
+HTTP peers nginx and Go net/http (both epoll; there is no libuv or Tokio HTTP
+server in the suite). Everything else is bench/servers.py, as in run.py:
+server on CPU 0, loadgen on CPU 1; one saturation window per server sets the
+fixed rates (50% and 80% of the lowest); then, per round, every server in
+turn (order reversed every other round): one window per fixed rate (server
+CPU per request from schedstat) and a perf window at 50% (syscalls/request).
+Ratios are coring-epoll/server per round, then the median.
+"""
+import argparse
+import os
+import shutil
+import statistics as st
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(HERE)
+REL = os.path.join(TOP, "build", "release")
+OUT = os.path.join(TOP, "build", "bench")
+sys.path.insert(0, HERE)
+import servers  # noqa: E402
+
+EP = ["env", "CORING_BACKEND=epoll"]
+
+
+def server_lists():
+    echo, http = os.path.join(REL, "examples", "echo"), os.path.join(REL, "examples", "http")
+    e = [("coring-epoll", EP + [echo, "0"]), ("coring-uring", [echo, "0"]),
+         ("libuv", [os.path.join(REL, "bench", "uv-echo"), "0"]),
+         ("tokio", [os.path.join(OUT, "tokio", "release", "echo"), "0"])]
+    h = [("coring-epoll", EP + [http, "0"]), ("coring-uring", [http, "0"]),
+         ("go", [os.path.join(OUT, "go-hello"), "0"])]
+    if shutil.which("nginx"):
+        h.append(("nginx", ["nginx"]))
+    ok = lambda lst: [(n, a) for n, a in lst if a[0] == "nginx" or os.access(a[-2], os.X_OK)]  # noqa: E731
+    return ok(e), ok(h)
+
+
+def cell(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "—"
+    return f"{st.median(xs):,.0f} ({min(xs):,.0f}–{max(xs):,.0f})" if max(xs) >= 100 else \
+        f"{st.median(xs):.2f} ({min(xs):.2f}–{max(xs):.2f})"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--secs", type=float, default=0.7)
+    ap.add_argument("--jobs", default="echo50,echo500,http")
+    a = ap.parse_args()
+    lg = os.path.join(OUT, "loadgen")
+    servers.WARM = 0.3
+    perf = servers.perf_works()[0]
+    esrv, hsrv = server_lists()
+    jobs = []
+    for j in a.jobs.split(","):
+        if j.startswith("echo"):
+            jobs.append((j, "echo", int(j[4:]), esrv))
+        elif j == "http":
+            jobs.append((j, "http", 50, hsrv))
+    print(f"# coring-epoll vs peers — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"load average {os.getloadavg()[0]:.2f} at start, {a.rounds} rounds × {a.secs} s windows\n")
+    rates = {}
+    for name, mode, conns, srvs in jobs:
+        sat = {}
+        for sv, argv in srvs:
+            sat[sv] = servers.saturation(lg, argv, mode, conns, a.secs)["saturation req/s"][0]
+            print(f"  {name} saturation {sv}: {sat[sv]:,.0f} req/s", file=sys.stderr)
+        lo = min(sat.values())
+        rates[name] = [("50%", round(lo * 0.5, -2)), ("80%", round(lo * 0.8, -2))]
+    samples = {}  # (job, server, figure) -> [per round]
+    for r in range(a.rounds):
+        for name, mode, conns, srvs in jobs:
+            for sv, argv in (srvs if r % 2 == 0 else list(reversed(srvs))):
+                try:
+                    res = servers.fixed_rates(lg, argv, mode, conns, a.secs, rates[name], perf=perf)
+                except (RuntimeError, OSError) as e:
+                    print(f"  round {r + 1} {name} {sv}: FAILED {e}", file=sys.stderr)
+                    res = {}
+                for fig, (v, _) in res.items():
+                    samples.setdefault((name, sv, fig), [None] * a.rounds)[r] = v
+        print(f"  round {r + 1}/{a.rounds} done, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    figs = ["server CPU/req @50%", "server CPU/req @80%", "syscalls/req @50%", "io_uring_enter/req @50%"]
+    for name, mode, conns, srvs in jobs:
+        names = [sv for sv, _ in srvs]
+        print(f"## {name}: rates {', '.join(f'{lab} = {x:,.0f} req/s' for lab, x in rates[name])}\n")
+        print("| figure | " + " | ".join(names) + " | " + " | ".join(f"coring-epoll/{n}" for n in names[1:]) + " |")
+        print("|---|" + "---|" * (2 * len(names) - 1))
+        for fig in figs:
+            if not any(samples.get((name, sv, fig)) for sv in names):
+                continue
+            row = [cell(samples.get((name, sv, fig), [])) for sv in names]
+            base = samples.get((name, "coring-epoll", fig), [])
+            for sv in names[1:]:
+                other = samples.get((name, sv, fig), [])
+                rr = [x / y for x, y in zip(base, other) if x and y]
+                row.append(f"{st.median(rr):.3f} ({min(rr):.3f}–{max(rr):.3f})" if rr else "—")
+            print(f"| {fig} | " + " | ".join(row) + " |")
+        print()
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
