@@ -15,14 +15,19 @@ server in the suite). Everything else is bench/servers.py, as in run.py:
 server on CPU 0, loadgen on CPU 1; one saturation window per server sets the
 fixed rates (50% and 80% of the lowest); then, per round, every server in
 turn (order reversed every other round): one window per fixed rate (server
-CPU per request from schedstat) and a perf window at 50% (syscalls/request).
+CPU per request from schedstat); in the first --perf-rounds rounds also
+two runs at 50% with perf attached throughout (syscalls/request, by call,
+set-up cancelled out: see syscalls()).
 Ratios are coring-epoll/server per round, then the median.
 """
 import argparse
 import os
 import shutil
+import signal
 import statistics as st
+import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -33,6 +38,43 @@ sys.path.insert(0, HERE)
 import servers  # noqa: E402
 
 EP = ["env", "CORING_BACKEND=epoll"]
+CALLS = ["epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "recvfrom", "sendto", "read", "write",
+         "readv", "writev", "io_uring_enter"]
+
+
+def _counted(lg, srv, mode, conns, rate, secs):
+    """perf attached to srv for a whole loadgen run without warm-up:
+    ({call: count}, requests answered)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".perf") as out:
+        ev = ",".join(["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{c}" for c in CALLS])
+        perf = subprocess.Popen(["perf", "stat", "-x,", "-e", ev, "-p", str(srv.pid), "-o", out.name],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.5)  # attached (perf sets up its tracepoints slowly on a busy machine)
+        kv = servers.loadgen(lg, srv, mode, conns, secs, warm=0, rate=rate)
+        time.sleep(0.1)
+        perf.send_signal(signal.SIGINT)
+        perf.wait(30)
+        res = {}
+        for line in out.read().splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[0].strip().isdigit():
+                res[f[2].replace("syscalls:sys_enter_", "").replace("raw_syscalls:sys_enter", "all")] = int(f[0])
+        return res, kv["requests"]
+
+
+def syscalls(lg, argv, mode, conns, rate, secs):
+    """Syscalls per request, by call: two loadgen runs (secs and 3 × secs),
+    each with perf attached to the server throughout, and the difference
+    divided by the difference in requests, so connection set-up and
+    tear-down cancel out. (servers.py's perf window divides by its own wall
+    time, which includes perf's start-up: on a loaded machine it undercounts.)"""
+    srv = servers.start(argv)
+    try:
+        c1, r1 = _counted(lg, srv, mode, conns, rate, secs)
+        c2, r2 = _counted(lg, srv, mode, conns, rate, 3 * secs)
+    finally:
+        srv.stop()
+    return {f"syscalls/req: {k}": ((c2[k] - c1.get(k, 0)) / (r2 - r1), "calls") for k in c2}
 
 
 def server_lists():
@@ -61,6 +103,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--secs", type=float, default=0.7)
     ap.add_argument("--jobs", default="echo50,echo500,http")
+    ap.add_argument("--perf-rounds", type=int, default=2, help="rounds that also count syscalls")
     a = ap.parse_args()
     lg = os.path.join(OUT, "loadgen")
     servers.WARM = 0.3
@@ -87,27 +130,30 @@ def main():
         for name, mode, conns, srvs in jobs:
             for sv, argv in (srvs if r % 2 == 0 else list(reversed(srvs))):
                 try:
-                    res = servers.fixed_rates(lg, argv, mode, conns, a.secs, rates[name], perf=perf)
+                    res = servers.fixed_rates(lg, argv, mode, conns, a.secs, rates[name])
+                    if perf and r < a.perf_rounds:
+                        res.update(syscalls(lg, argv, mode, conns, rates[name][0][1], a.secs))
                 except (RuntimeError, OSError) as e:
                     print(f"  round {r + 1} {name} {sv}: FAILED {e}", file=sys.stderr)
                     res = {}
                 for fig, (v, _) in res.items():
                     samples.setdefault((name, sv, fig), [None] * a.rounds)[r] = v
         print(f"  round {r + 1}/{a.rounds} done, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
-    figs = ["server CPU/req @50%", "server CPU/req @80%", "syscalls/req @50%", "io_uring_enter/req @50%"]
+    figs = ["server CPU/req @50%", "server CPU/req @80%"] + \
+        [f"syscalls/req: {c}" for c in ["all"] + CALLS]
     for name, mode, conns, srvs in jobs:
         names = [sv for sv, _ in srvs]
         print(f"## {name}: rates {', '.join(f'{lab} = {x:,.0f} req/s' for lab, x in rates[name])}\n")
         print("| figure | " + " | ".join(names) + " | " + " | ".join(f"coring-epoll/{n}" for n in names[1:]) + " |")
         print("|---|" + "---|" * (2 * len(names) - 1))
         for fig in figs:
-            if not any(samples.get((name, sv, fig)) for sv in names):
+            if not any(x for sv in names for x in samples.get((name, sv, fig), [])):
                 continue
             row = [cell(samples.get((name, sv, fig), [])) for sv in names]
             base = samples.get((name, "coring-epoll", fig), [])
             for sv in names[1:]:
                 other = samples.get((name, sv, fig), [])
-                rr = [x / y for x, y in zip(base, other) if x and y]
+                rr = [x / y for x, y in zip(base, other) if x is not None and y]
                 row.append(f"{st.median(rr):.3f} ({min(rr):.3f}–{max(rr):.3f})" if rr else "—")
             print(f"| {fig} | " + " | ".join(row) + " |")
         print()
