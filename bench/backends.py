@@ -5,7 +5,11 @@ in one interleaved run: the focused form of `make bench ONLY=echo,http` for
 the epoll backend (the full run also has asyncio, uvloop, Go, nginx, the floor,
 validation, idle, churn and payloads, and takes far longer).
 
-  python3 bench/backends.py [--rounds 5] [--secs 0.7] [--jobs echo50,echo500,http]
+  python3 bench/backends.py [--rounds 5] [--secs 0.7] [--jobs echo50,echo500,http] [--base DIR]
+
+--base DIR adds DIR/echo and DIR/http (another build's, e.g. before a change)
+on both backends as base-epoll and base-uring: a before/after in the same
+interleaved rounds.
 
 Servers: examples/echo and examples/http as built by `make examples`, once as
 they are (io_uring here) and once with CORING_BACKEND=epoll; echo peers libuv
@@ -18,7 +22,8 @@ turn (order reversed every other round): one window per fixed rate (server
 CPU per request from schedstat); in the first --perf-rounds rounds also
 two runs at 50% with perf attached throughout (syscalls/request, by call,
 set-up cancelled out: see syscalls()).
-Ratios are coring-epoll/server per round, then the median.
+Ratios are coring-epoll/server (and with --base coring-uring/base-uring)
+per round, then the median.
 """
 import argparse
 import os
@@ -77,7 +82,7 @@ def syscalls(lg, argv, mode, conns, rate, secs):
     return {f"syscalls/req: {k}": ((c2[k] - c1.get(k, 0)) / (r2 - r1), "calls") for k in c2}
 
 
-def server_lists():
+def server_lists(base=None):
     echo, http = os.path.join(REL, "examples", "echo"), os.path.join(REL, "examples", "http")
     e = [("coring-epoll", EP + [echo, "0"]), ("coring-uring", [echo, "0"]),
          ("libuv", [os.path.join(REL, "bench", "uv-echo"), "0"]),
@@ -86,6 +91,9 @@ def server_lists():
          ("go", [os.path.join(OUT, "go-hello"), "0"])]
     if shutil.which("nginx"):
         h.append(("nginx", ["nginx"]))
+    if base:  # another build's echo and http (before/after a change), on both backends
+        e[2:2] = [("base-epoll", EP + [os.path.join(base, "echo"), "0"]), ("base-uring", [os.path.join(base, "echo"), "0"])]
+        h[2:2] = [("base-epoll", EP + [os.path.join(base, "http"), "0"]), ("base-uring", [os.path.join(base, "http"), "0"])]
     ok = lambda lst: [(n, a) for n, a in lst if a[0] == "nginx" or os.access(a[-2], os.X_OK)]  # noqa: E731
     return ok(e), ok(h)
 
@@ -103,12 +111,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--secs", type=float, default=0.7)
     ap.add_argument("--jobs", default="echo50,echo500,http")
+    ap.add_argument("--base", help="a directory with another build's echo and http: run them too (A/B)")
     ap.add_argument("--perf-rounds", type=int, default=2, help="rounds that also count syscalls")
     a = ap.parse_args()
     lg = os.path.join(OUT, "loadgen")
     servers.WARM = 0.3
     perf = servers.perf_works()[0]
-    esrv, hsrv = server_lists()
+    esrv, hsrv = server_lists(a.base)
     jobs = []
     for j in a.jobs.split(","):
         if j.startswith("echo"):
@@ -144,16 +153,18 @@ def main():
     for name, mode, conns, srvs in jobs:
         names = [sv for sv, _ in srvs]
         print(f"## {name}: rates {', '.join(f'{lab} = {x:,.0f} req/s' for lab, x in rates[name])}\n")
-        print("| figure | " + " | ".join(names) + " | " + " | ".join(f"coring-epoll/{n}" for n in names[1:]) + " |")
-        print("|---|" + "---|" * (2 * len(names) - 1))
+        pairs = [("coring-epoll", n) for n in names[1:] if n != "base-uring"]
+        if a.base:
+            pairs.append(("coring-uring", "base-uring"))
+        print("| figure | " + " | ".join(names) + " | " + " | ".join(f"{x}/{y}" for x, y in pairs) + " |")
+        print("|---|" + "---|" * (len(names) + len(pairs)))
         for fig in figs:
             if not any(x for sv in names for x in samples.get((name, sv, fig), [])):
                 continue
             row = [cell(samples.get((name, sv, fig), [])) for sv in names]
-            base = samples.get((name, "coring-epoll", fig), [])
-            for sv in names[1:]:
-                other = samples.get((name, sv, fig), [])
-                rr = [x / y for x, y in zip(base, other) if x is not None and y]
+            for x_, y_ in pairs:
+                xs, ys = samples.get((name, x_, fig), []), samples.get((name, y_, fig), [])
+                rr = [x / y for x, y in zip(xs, ys) if x is not None and y]
                 row.append(f"{st.median(rr):.3f} ({min(rr):.3f}–{max(rr):.3f})" if rr else "—")
             print(f"| {fig} | " + " | ".join(row) + " |")
         print()
