@@ -7,6 +7,8 @@ validation, idle, churn and payloads, and takes far longer).
 
   python3 bench/backends.py [--rounds 5] [--secs 0.7] [--jobs echo50,echo500,http] [--base DIR]
 
+  python3 bench/backends.py --count [--base DIR]   (syscalls per request, lock-step: no lock)
+
 --base DIR adds DIR/echo and DIR/http (another build's, e.g. before a change)
 on both backends as base-epoll and base-uring: a before/after in the same
 interleaved rounds.
@@ -82,6 +84,57 @@ def syscalls(lg, argv, mode, conns, rate, secs):
     return {f"syscalls/req: {k}": ((c2[k] - c1.get(k, 0)) / (r2 - r1), "calls") for k in c2}
 
 
+def _io_instr():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("io_instr", os.path.join(HERE, "io-instr.py"))
+    ii = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ii)
+    return ii
+
+
+def _perf_around(pid, fn):
+    """{call: count} of pid while fn() runs (perf attached before, detached after)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".perf") as out:
+        ev = ",".join(["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{c}" for c in CALLS])
+        perf = subprocess.Popen(["perf", "stat", "-x,", "-e", ev, "-p", str(pid), "-o", out.name],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2)
+        fn()
+        time.sleep(0.3)
+        perf.send_signal(signal.SIGINT)
+        perf.wait(30)
+        res = {}
+        for line in out.read().splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[0].strip().isdigit():
+                res[f[2].replace("syscalls:sys_enter_", "").replace("raw_syscalls:sys_enter", "all")] = int(f[0])
+        return res
+
+
+def count(esrv, hsrv):
+    """Syscalls per request under io-instr.py's lock-step client (C connections;
+    each round one request on every connection, then every answer): R1 and
+    R2 rounds on fresh connections, (count(R2) - count(R1)) / (C (R2 - R1)).
+    Not a timing: no lock needed, and it does not drift with the machine's
+    load the way an open-loop window's batching does. C = 1 is a ping-pong,
+    nothing to batch: the runtime's own calls per request."""
+    ii = _io_instr()
+    print("| workload | server | syscalls/req | by call |\n|---|---|---|---|")
+    for mode, drive, srvs in (("echo", ii.client, esrv), ("http", ii.http_client, hsrv)):
+        for conns in ((1, 50, 500) if mode == "echo" else (1, 50)):
+            r1, r2 = (200, 1000) if conns == 1 else (20, 100)
+            for sv, argv in srvs:
+                srv = servers.start(argv)
+                try:
+                    lo = _perf_around(srv.pid, lambda: drive(srv.port, conns, r1))
+                    hi = _perf_around(srv.pid, lambda: drive(srv.port, conns, r2))
+                finally:
+                    srv.stop()
+                per = {k: (hi[k] - lo.get(k, 0)) / (conns * (r2 - r1)) for k in hi}
+                calls = ", ".join(f"{k} {v:.2f}" for k, v in per.items() if k != "all" and v >= 0.005)
+                print(f"| {mode} {conns} | {sv} | {per.get('all', 0):.2f} | {calls} |", flush=True)
+
+
 def server_lists(base=None):
     echo, http = os.path.join(REL, "examples", "echo"), os.path.join(REL, "examples", "http")
     e = [("coring-epoll", EP + [echo, "0"]), ("coring-uring", [echo, "0"]),
@@ -112,12 +165,16 @@ def main():
     ap.add_argument("--secs", type=float, default=0.7)
     ap.add_argument("--jobs", default="echo50,echo500,http")
     ap.add_argument("--base", help="a directory with another build's echo and http: run them too (A/B)")
+    ap.add_argument("--count", action="store_true",
+                    help="only count syscalls per request under a lock-step client (see count())")
     ap.add_argument("--perf-rounds", type=int, default=2, help="rounds that also count syscalls")
     a = ap.parse_args()
     lg = os.path.join(OUT, "loadgen")
     servers.WARM = 0.3
     perf = servers.perf_works()[0]
     esrv, hsrv = server_lists(a.base)
+    if a.count:
+        return count(esrv, hsrv)
     jobs = []
     for j in a.jobs.split(","):
         if j.startswith("echo"):
