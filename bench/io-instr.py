@@ -13,6 +13,7 @@ shutdown cancel out: per request = (count(R2) - count(R1)) / (C * (R2 - R1)).
   python3 bench/io-instr.py [--conns 50,500] [--rounds 20,60] [--http [--churn]] [BIN ...]
       (default BIN: build/release/examples/echo; a BIN may carry arguments,
       quoted: "build/release/examples/http --eager")
+  CORING_BACKEND=epoll python3 bench/io-instr.py ...   (coring on epoll)
 
 --http sends examples/http's benchmark request (GET /, keep-alive) instead of
 64 bytes and reads each whole answer. --churn (with --http) makes every
@@ -70,7 +71,7 @@ def http_answer(s):
         body += d
 
 
-def http_client(port, conns, rounds, churn):
+def http_client(port, conns, rounds, churn=False):
     def dial():
         s = socket.create_connection(("127.0.0.1", port))
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -99,12 +100,13 @@ def argv(binary):
     return [binary] if os.path.exists(binary) else shlex.split(binary)
 
 
-def counts(binary, conns, rounds, http=False, churn=False):
-    """Callgrind's totals for one run (the server's port argument "0" is appended)."""
+def counts(binary, conns, rounds, http=False, churn=False, env=None):
+    """Callgrind's totals for one run (the server's port argument "0" is
+    appended); env: the server's environment (CORING_BACKEND=epoll)."""
     with tempfile.TemporaryDirectory() as d:
         srv = subprocess.Popen(["valgrind", "--tool=callgrind", "--cache-sim=yes",
                                 f"--callgrind-out-file={d}/cg.out"] + argv(binary) + ["0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         port = int(re.search(r":(\d+)", srv.stdout.readline()).group(1))
         if http:
             http_client(port, conns, rounds, churn)

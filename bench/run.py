@@ -292,7 +292,12 @@ def net_servers(runtimes):
     """(echo servers, HTTP servers, {bench: reason it cannot run at all})."""
     rt = {r.name: r for r in runtimes}
     mk = "run `make examples`"
+    # coring-epoll: the same binary on the epoll backend (`env` execs it, so
+    # the pid is still the server's), beside the epoll peers libuv and Tokio.
+    ep = ["env", "CORING_BACKEND=epoll"]
     echo = [Server("coring", "coring", [os.path.join(REL, "examples", "echo"), "0"],
+                   need_exe(os.path.join(REL, "examples", "echo"), mk)),
+            Server("coring-epoll", "coring (epoll)", ep + [os.path.join(REL, "examples", "echo"), "0"],
                    need_exe(os.path.join(REL, "examples", "echo"), mk)),
             Server("floor", "liburing floor", [os.path.join(REL, "bench", "floor-echo"), "0"],
                    need_exe(os.path.join(REL, "bench", "floor-echo"), mk)),
@@ -303,6 +308,8 @@ def net_servers(runtimes):
         argv = r.server_cmd("echo") if r.ok else None
         echo.append(Server(name, r.label, argv, "" if r.ok else r.reason))
     http = [Server("coring", "coring", [os.path.join(REL, "examples", "http"), "0"],
+                   need_exe(os.path.join(REL, "examples", "http"), mk)),
+            Server("coring-epoll", "coring (epoll)", ep + [os.path.join(REL, "examples", "http"), "0"],
                    need_exe(os.path.join(REL, "examples", "http"), mk))]
     g = rt["go"]
     http.append(Server("go", "Go net/http", g.server_cmd("hello") if g.ok else None,
@@ -831,14 +838,18 @@ def callgrind(store, prog, echo_srv, extra):
     spec.loader.exec_module(ii)
     title = CG_TITLE
     for sv in echo_srv:
-        if not sv.ok or sv.name not in ("coring", "libuv", "tokio") + PY_SERVERS:
+        if not sv.ok or sv.name not in ("coring", "coring-epoll", "libuv", "tokio") + PY_SERVERS:
             continue
         py = sv.name in PY_SERVERS
         for conns in ECHO_CONNS[:1] if py else ECHO_CONNS:
             def one():
                 r1, r2 = (10, 30) if py else (20, 60)
                 argv = [a for a in sv.argv if a != "0"]  # io-instr appends the port argument "0"
-                lo, hi = ii.counts(argv, conns, r1), ii.counts(argv, conns, r2)
+                env = None
+                if argv[0] == "env":  # coring-epoll: valgrind must start the server itself, not env
+                    extra = dict(a.split("=", 1) for a in argv[1:] if "=" in a)
+                    argv, env = argv[1 + len(extra):], dict(os.environ, **extra)
+                lo, hi = ii.counts(argv, conns, r1, env=env), ii.counts(argv, conns, r2, env=env)
                 return {f"user-space instructions/req, {conns} conns": ((hi[0] - lo[0]) / (conns * (r2 - r1)),
                                                                         "instr")}
             _measure(store, prog, ("callgrind", conns, sv.name), f"{title} · {conns} connections · {sv.label}",

@@ -128,6 +128,7 @@ struct ep {
     struct helpers *h;      /* NULL until the first blocking file op */
     unsigned offloaded;     /* ops with the helpers */
     bool no_pwait2;         /* epoll_pwait2 gave ENOSYS: ms timeouts */
+    bool waited;            /* the last poll asked the kernel for events */
     struct fdrec **recs;
     unsigned nrecs;
     struct done *done;
@@ -1002,8 +1003,16 @@ static int ep_poll(cr__backend *b, int64_t timeout_ns)
     if (owed)
         timeout_ns = 0;
     int n = 0;
-    /* A busy iteration with nothing waiting on any fd asks the kernel nothing. */
-    if (timeout_ns != 0 || e->waiting) {
+    /* A busy iteration with nothing waiting on any fd asks the kernel nothing.
+     * Nor does one that only delivers what is owed right after a poll that
+     * did ask (the completions of sends made at submit, typically): a server
+     * would otherwise pay an epoll_wait(0) per turn on top of the one that
+     * blocks, where io_uring's one enter both submits and reaps. Every
+     * other poll at least looks, so no fd starves behind a stream of owed
+     * completions. */
+    bool look = (timeout_ns != 0 || e->waiting) && !(owed && e->waited);
+    e->waited = look;
+    if (look) {
         n = wait_events(b, ev, timeout_ns);
         if (n < 0) {
             if (errno != EINTR) {
