@@ -5,7 +5,7 @@
  * coring cannot flatter coring's own figures.
  *
  *   loadgen -p PORT [-h 127.0.0.1] [-c 50] [-t 1] [-d 1] [-w 0.5] [-s 64] [-P 1]
- *           [-m echo|http|idle|churn|http-churn] [-R RATE] [-B 200] [-S SERVER_PID]
+ *           [-m echo|http|idle|churn|http-churn] [-R RATE] [-B 200] [-S SERVER_PID] [-H]
  *
  * -c connections, spread over -t threads (one epoll loop each); -d seconds
  * measured after -w seconds of warm-up; -s echo payload bytes; -P requests in
@@ -51,7 +51,11 @@
  *
  * idle mode: opens -c connections, makes one 1-byte round trip on each (so the
  * server has accepted it and parked a read), then with -S PID reports the
- * server's RSS growth per connection (VmRSS after − before).
+ * server's RSS growth per connection (VmRSS after − before). -H (hold): after
+ * printing its line, keeps every connection open until its stdin reaches EOF,
+ * so that a driver can hold N connections over several server processes, each
+ * with its own loadgen, all open at once (bench/servers.py idle_memory_split);
+ * a driver that dies closes the pipe, which ends the hold.
  *
  * Output: one line of key=value pairs on stdout (bench/servers.py parses it).
  */
@@ -155,7 +159,8 @@ static struct {
     bool churn; /* a new connection per request: churn (echo), http-churn */
     int server_pid;
     int64_t spin_ns;
-} o = {"127.0.0.1", 0, 50, 1, 64, 1, 1.0, 0.5, 0, ECHO, false, 0, 200000};
+    bool hold; /* idle mode: keep the connections until stdin's EOF (-H) */
+} o = {"127.0.0.1", 0, 50, 1, 64, 1, 1.0, 0.5, 0, ECHO, false, 0, 200000, false};
 
 static const char HTTP_REQ[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 enum { PAT = 256 };          /* pattern offsets: request k starts at k mod 256 */
@@ -629,6 +634,13 @@ static int idle(void)
         printf(" rss_before_kb=%ld rss_after_kb=%ld rss_per_conn_b=%.0f", before, after,
                (double)(after - before) * 1024.0 / o.conns);
     printf("\n");
+    fflush(stdout);
+    if (o.hold) { /* until the driver closes our stdin (or dies) */
+        char b[64];
+        for (ssize_t r;;)
+            if ((r = read(0, b, sizeof b)) == 0 || (r < 0 && errno != EINTR))
+                break;
+    }
     for (int i = 0; i < o.conns; i++)
         close(fds[i]);
     return bad != 0;
@@ -637,14 +649,14 @@ static int idle(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: loadgen -p PORT [-h 127.0.0.1] [-c CONNS] [-t THREADS] [-d SECS] [-w WARMUP]\n"
-                    "               [-s SIZE] [-P DEPTH] [-m echo|http|idle|churn|http-churn] [-R RATE] [-S SERVER_PID]\n");
+                    "               [-s SIZE] [-P DEPTH] [-m echo|http|idle|churn|http-churn] [-R RATE] [-S SERVER_PID] [-H]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "h:p:c:t:d:w:s:P:m:R:S:B:")) != -1) {
+    while ((ch = getopt(argc, argv, "h:p:c:t:d:w:s:P:m:R:S:B:H")) != -1) {
         switch (ch) {
         case 'h': o.host = optarg; break;
         case 'p': o.port = atoi(optarg); break;
@@ -657,6 +669,7 @@ int main(int argc, char **argv)
         case 'R': o.rate = atof(optarg); break;
         case 'S': o.server_pid = atoi(optarg); break;
         case 'B': o.spin_ns = (int64_t)(atof(optarg) * 1000); break;
+        case 'H': o.hold = true; break;
         case 'm':
             o.mode = !strcmp(optarg, "http")         ? HTTP
                      : !strcmp(optarg, "http-churn") ? HTTP

@@ -38,8 +38,9 @@ import servers  # noqa: E402  (the echo/HTTP measuring half of this driver)
 
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 TOKIO = os.environ.get("TOKIO", "")
-# ONLY=echo,http (groups: micro, programs, memory, echo, http, threads): run a subset,
-# e.g. while working on one subsystem. Unset: everything.
+# ONLY=echo,http (groups: micro, programs, memory, echo, http, threads, idle): run a
+# subset, e.g. while working on one subsystem. Unset: everything. `idle` is the
+# idle-connection phase alone (echo includes it).
 ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
 
 
@@ -70,6 +71,7 @@ if QUICK:
     VALID_SERVERS = ("coring",)
     ECHO_CONNS = [50]
     IDLE_CONNS = 2_000
+    IDLE_SPLIT = (4_000, 2_000)  # (N, per process): the split path, 2 processes
     MEM_IDLE_CONNS = 20_000  # bench/idle-conns (coring alone, over several processes if need be)
     FIRST_TOUCH = ["2000", "1"]
     PAYLOADS = [65536]
@@ -90,9 +92,15 @@ else:
     # RLIMIT_NOFILE's hard limit (20,000 on our VMs, not raisable there), and
     # the server and loadgen each need one per connection.
     IDLE_CONNS = min(100_000, _nofile_hard() - 500)
+    # ...and the goal's 100,000 beside the peers: K processes of each server,
+    # each with its own loadgen, K = ceil(N / per process).
+    IDLE_SPLIT = (100_000, _nofile_hard() - 500)
     MEM_IDLE_CONNS = 100_000
     FIRST_TOUCH = ["20000", "3"]
     PAYLOADS = [64, 4096, 65536, 1 << 20]
+# The servers of the split idle row (the others: the one-process row only).
+IDLE_SPLIT_SERVERS = ("coring", "coring-readline", "coring-readline-lean", "coring-readline-copy",
+                      "libuv", "go", "tokio")
 PAYLOAD_CONNS = 16
 CHURN_CONNS = 50
 MULTI_CONNS = 200
@@ -798,10 +806,17 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
         Server("coring-readline", "coring, parked in cr_stream_readline", [ic, "serve"], why),
         Server("coring-readline-lean", "coring, readline, lean stacks", [ic, "serve", "lean"], why),
         Server("coring-readline-copy", "coring, readline after a copying read+write", [ic, "serve", "copy"], why)]
-    for r in range(1 if wanted("echo") else 0):
+    for r in range(1 if wanted("echo") or wanted("idle") else 0):
         for sv in order(idle_srv, r):
             failed |= _measure(store, prog, ("idle", sv.name), f"{itile} · {sv.label}", extra["idle"], itile,
                                sv.name, r, lambda: servers.idle_memory(lg, sv.argv, IDLE_CONNS))
+    n, per = IDLE_SPLIT
+    stitle = idle_split_title()
+    for r in range(1 if wanted("echo") or wanted("idle") else 0):
+        for sv in order([sv for sv in idle_srv if sv.name in IDLE_SPLIT_SERVERS], r):
+            failed |= _measure(store, prog, ("idle-split", sv.name), f"{stitle} · {sv.label}",
+                               extra.setdefault("idle split", {}), stitle, sv.name, r,
+                               lambda: servers.idle_memory_split(lg, sv.argv, n, per))
     ctitle = f"connection churn, {CHURN_CONNS} concurrent"
     for r in range(NET_ROUNDS if wanted("echo") else 0):
         for sv in order(echo_srv, r):
@@ -820,6 +835,12 @@ def run_net(store, prog, net_jobs, net_rows, echo_srv, http_srv):
         callgrind(store, prog, echo_srv, extra)
     NET["extra"] = extra
     return failed
+
+
+def idle_split_title():
+    n, per = IDLE_SPLIT
+    k = len(servers.idle_split(n, per))
+    return f"idle connections, {n:,} over {k} server processes, each parked in a read"
 
 
 def callgrind(store, prog, echo_srv, extra):
@@ -1332,9 +1353,49 @@ def agreement(store, title, srvs, rps_pairs, lat_pair):
     return L
 
 
+def idle_report(store, net_jobs, L):
+    """The idle-connection phase: N in one server process, then IDLE_SPLIT's
+    N over K processes of each server."""
+    extra = NET.get("extra", {})
+    if extra.get("idle"):
+        it = f"idle connections, {IDLE_CONNS:,} each parked in a read"
+        L.append(f"### {it}\n")
+        L.append(f"`loadgen -m idle -c {IDLE_CONNS}`: opens the connections, sends one byte on each and reads it "
+                 f"back (so every connection is accepted and its handler parked in a read), waits 0.3 s, then "
+                 f"reads the server's VmRSS. Figure: (VmRSS after − before) / connections. Kernel socket memory "
+                 f"is not in RSS (the same for every server). One server process, at most "
+                 f"{IDLE_CONNS:,}: RLIMIT_NOFILE's hard limit here is {_nofile_hard():,} descriptors per process "
+                 f"(the next table splits {IDLE_SPLIT[0]:,} over several processes). The coring echo server parks in "
+                 f"`cr_stream_read_buf`; `idle-conns serve` echoes the first bytes through the buffer views, then "
+                 f"parks in `cr_stream_readline` (lean: `cr_server_opts.stack_class = CR_STACK_LEAN`; copy: echoes "
+                 f"through `cr_stream_read` + `cr_stream_write`, whose 4 KiB buffers the stream then keeps).\n")
+        echo = NET.get("idle_srv") or next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
+        L += net_table(store, it, echo, [(f"RSS per idle connection ({IDLE_CONNS:,})", False)])
+        L.append("")
+    if extra.get("idle split"):
+        n, per = IDLE_SPLIT
+        k = len(servers.idle_split(n, per))
+        st = idle_split_title()
+        L.append(f"### {st}\n")
+        L.append(f"{n:,} connections held at once by {k} processes of each server ({per:,} at most each: the "
+                 f"descriptor limit less headroom), each on its own port and driven by its own "
+                 f"`loadgen -m idle -H -c {n // k:,}` (one 1-byte round trip per connection, then it holds them "
+                 f"until the driver ends the hold); all servers pinned to CPU 0, all loadgens to CPU 1. Once "
+                 f"every loadgen has its connections up, 0.3 s later, the driver reads every server's VmRSS. "
+                 f"Figure: (sum over the {k} servers of VmRSS then − VmRSS before the first connection) / "
+                 f"{n:,}, the same for every server; each process's fixed first-connection costs are in it "
+                 f"({k}× those of the one-process row).\n")
+        echo = NET.get("idle_srv") or []
+        L += net_table(store, st, echo, [(f"RSS per idle connection ({n:,}, {k} processes)", False),
+                                         (f"loadgen setup, slowest of {k} ({n:,}, {k} processes)", False)])
+        L.append("")
+    return L
+
+
 def net_report(store, net_jobs, net_rows):
-    if not net_jobs:
-        return []
+    if not net_jobs:  # ONLY=idle
+        L = idle_report(store, net_jobs, ["## Servers: idle connections\n"])
+        return L if len(L) > 1 else []
     L = ["## Servers: echo and HTTP\n"]
     L.append(
         f"Each server runs alone, pinned to CPU 0 (`taskset -c 0`: every runtime gets one core, Go's "
@@ -1444,21 +1505,7 @@ def net_report(store, net_jobs, net_rows):
                        ("Go client latency mean (closed loop)", "loadgen latency mean (closed loop)"))
     if extra.get("together"):
         L += together_report(store, net_jobs)
-    if extra.get("idle"):
-        it = f"idle connections, {IDLE_CONNS:,} each parked in a read"
-        L.append(f"### {it}\n")
-        L.append(f"`loadgen -m idle -c {IDLE_CONNS}`: opens the connections, sends one byte on each and reads it "
-                 f"back (so every connection is accepted and its handler parked in a read), waits 0.3 s, then "
-                 f"reads the server's VmRSS. Figure: (VmRSS after − before) / connections. Kernel socket memory "
-                 f"is not in RSS (the same for every server). {IDLE_CONNS:,}, not 100,000: RLIMIT_NOFILE's hard "
-                 f"limit here is {_nofile_hard():,} descriptors per process (bench/idle-conns measures coring "
-                 f"at 100,000 over several processes: the Memory section). The coring echo server parks in "
-                 f"`cr_stream_read_buf`; `idle-conns serve` echoes the first bytes through the buffer views, then "
-                 f"parks in `cr_stream_readline` (lean: `cr_server_opts.stack_class = CR_STACK_LEAN`; copy: echoes "
-                 f"through `cr_stream_read` + `cr_stream_write`, whose 4 KiB buffers the stream then keeps).\n")
-        echo = NET.get("idle_srv") or next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
-        L += net_table(store, it, echo, [(f"RSS per idle connection ({IDLE_CONNS:,})", False)])
-        L.append("")
+    L += idle_report(store, net_jobs, [])
     if extra.get("churn"):
         ct = f"connection churn, {CHURN_CONNS} concurrent"
         L.append(f"### {ct}\n")

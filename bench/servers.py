@@ -21,7 +21,9 @@ figure comes from its own window, and no window serves two purposes:
   attached; tracing slows every syscall, so no other figure is taken from it;
 - churn: -m churn, each of N slots connects, echoes 64 bytes once, closes;
 - idle: -m idle opens N connections, one byte there and back on each, and
-  reads the server's VmRSS growth per connection;
+  reads the server's VmRSS growth per connection; idle_memory_split holds N
+  over K server processes (the descriptor limit), each with its own loadgen
+  -H, all N open at once: (sum of the K servers' VmRSS growth) / N;
 - HTTP validation: the same server under wrk (saturation, --latency) and
   h2load --h1 (saturation, mean latency), beside loadgen's own figures.
 
@@ -277,6 +279,81 @@ def idle_memory(exe, argv, conns, env=None, cpus=None):
     finally:
         srv.stop()
     return {f"RSS per idle connection ({conns:,})": (kv["rss_per_conn_b"], "B")}
+
+
+def vmrss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def idle_split(conns, per):
+    """K = ceil(conns / per) server processes and each one's share of conns."""
+    k = -(-conns // per)
+    return [conns // k + (i < conns % k) for i in range(k)]
+
+
+def idle_memory_split(exe, argv, conns, per, env=None, cpus=None, timeout=150):
+    """conns idle connections over K = ceil(conns / per) processes of the same
+    server (each on its own port, all pinned like one server), each driven by
+    its own `loadgen -m idle -H` (one 1-byte round trip per connection, then it
+    holds them): one process cannot hold more descriptors than RLIMIT_NOFILE's
+    hard limit, and each destination port then needs fewer ephemeral ports than
+    the range holds. Once every loadgen has all of its connections up, all
+    conns are open at once; after 0.3 s (as the one-process figure waits) the
+    servers' VmRSS is read. Figure: (sum over the K servers of VmRSS now −
+    VmRSS before the first connection) / conns. Everything started here is
+    ended before returning, and the whole measurement is bounded by timeout
+    seconds."""
+    shares = idle_split(conns, per)
+    deadline = time.monotonic() + timeout
+    srvs, gens, lines = [], [], [None] * len(shares)
+    try:
+        for _ in shares:
+            srvs.append(start(argv, env, cpus))
+        before = [vmrss_kb(s.pid) for s in srvs]
+        for i, (s, n) in enumerate(zip(srvs, shares)):
+            g = subprocess.Popen(["taskset", "-c", LOAD_CPU, exe, "-p", str(s.port), "-m", "idle", "-c", str(n),
+                                  "-w", "0", "-H"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            gens.append(g)
+            threading.Thread(target=lambda i=i, g=g: lines.__setitem__(i, g.stdout.readline()), daemon=True).start()
+        while None in lines and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if None in lines:
+            raise RuntimeError(f"idle, {conns:,} over {len(shares)} processes: not all connected in {timeout} s")
+        for i, ln in enumerate(lines):
+            if not ln.startswith("mode="):
+                gens[i].wait(5)
+                err = (gens[i].stderr.read() or "").strip().splitlines() or ["no output"]
+                raise RuntimeError("loadgen: " + err[-1])
+            if _kv(ln).get("errors"):
+                raise RuntimeError(f"loadgen: errors {int(_kv(ln)['errors'])}")
+        time.sleep(0.3)  # let lazy frees settle, as loadgen -m idle does
+        after = [vmrss_kb(s.pid) for s in srvs]
+        setup = max(_kv(ln).get("setup_s", 0) for ln in lines)
+    finally:
+        for g in gens:  # EOF on stdin ends each loadgen's hold: it closes its connections
+            try:
+                g.stdin.close()
+            except OSError:
+                pass
+        for g in gens:
+            try:
+                g.wait(max(5, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                g.kill()
+                g.wait()
+            g.stdout.close()
+            g.stderr.close()
+        for s in srvs:
+            s.stop()
+    k = len(shares)
+    return {f"RSS per idle connection ({conns:,}, {k} processes)": (sum(a - b for a, b in zip(after, before))
+                                                                    * 1024 / conns, "B"),
+            f"loadgen setup, slowest of {k} ({conns:,}, {k} processes)": (setup, "s")}
 
 
 def payload(exe, argv, size, conns, dur, env=None, cpus=None):
