@@ -95,12 +95,10 @@ int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when)
     return 0;
 }
 
-void cr__timer_disarm(cr_loop *l, cr__timer *t)
+void cr__timer_remove(cr_loop *l, cr__timer *t)
 {
     cr__timer_heap *h = &l->timers;
     size_t i = t->idx;
-    if (i == CR__TIMER_IDLE)
-        return;
     t->idx = CR__TIMER_IDLE;
     cr__timer_ent last = h->v[--h->n];
     if (i == h->n)

@@ -34,7 +34,8 @@ typedef struct cr__timer_heap {
 } cr__timer_heap;
 
 CR_HIDDEN int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when);
-CR_HIDDEN void cr__timer_disarm(cr_loop *l, cr__timer *t);
+/* Takes an armed t out of the heap; callers use cr__timer_disarm. */
+CR_HIDDEN void cr__timer_remove(cr_loop *l, cr__timer *t);
 /* Room for n armed timers, so arming up to n never reallocates: called when a
  * lean task is created (task.c), on the creator's stack, because glibc's
  * realloc can take ~3 KiB of stack, more than a lean task has. */
@@ -42,6 +43,13 @@ CR_HIDDEN int cr__timer_reserve(cr_loop *l, size_t n);
 CR_HIDDEN cr__timer *cr__timer_peek(cr_loop *l);
 CR_HIDDEN void cr__timer_heap_free(cr__timer_heap *h);
 static inline bool cr__timer_armed(const cr__timer *t) { return t->idx != CR__TIMER_IDLE; }
+/* Inline because most calls find t idle (every I/O and park without a
+ * deadline disarms on completion): the check costs less than the call. */
+static inline void cr__timer_disarm(cr_loop *l, cr__timer *t)
+{
+    if (cr__timer_armed(t))
+        cr__timer_remove(l, t);
+}
 static inline void cr__timer_init(cr__timer *t, void (*fire)(cr__timer *))
 {
     t->idx = CR__TIMER_IDLE;
