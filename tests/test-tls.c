@@ -12,6 +12,7 @@
  */
 #include "io-helpers.h"
 #include "io/tls.h"
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
@@ -829,6 +830,55 @@ static int ragged_main(void *arg, void **result)
 TLS_TEST(ragged_eof_at_record_boundary)
 {
     RUN_NO_FD_LEAK(ragged_main, NULL);
+}
+
+/* Closes right after its answer, then looks at the fd without suspending. */
+static int CLOSED_AT_ONCE = -1;
+
+static int close_at_once_handler(cr_stream *s, void *arg)
+{
+    (void)arg;
+    char line[16];
+    if (cr_stream_readline(s, line, sizeof line) != 3)
+        return 0;
+    int fd = cr_stream_fd(s);
+    cr_stream_write(s, "bye\n", 4);
+    cr_stream_close(s);
+    /* No loop turn since the write: the record and the close_notify went
+     * out with send(2) as they were made, so nothing is in flight and the
+     * close did not wait for a completion — the fd is gone already. */
+    CLOSED_AT_ONCE = fcntl(fd, F_GETFD) < 0 && errno == EBADF;
+    return 0;
+}
+
+static int close_at_once_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    cr_tls_ctx *sctx = server_ctx(CERT, KEY, NULL, 0);
+    cr_tls_ctx *cctx = client_ctx();
+    cr_server *srv = serve(sctx, close_at_once_handler);
+    cr_stream *s;
+    CLOSED_AT_ONCE = -1;
+    cr_assert_eq(cr_open_connection_tls("127.0.0.1", cr_server_port(srv), NULL, cctx, "localhost", 5, &s), 0);
+    cr_stream_write(s, "go\n", 3);
+    expect_line(s, "bye\n");
+    char b[8];
+    cr_assert_eq(cr_stream_read(s, b, sizeof b), 0);
+    cr_assert_neq(SSL_get_shutdown(cr_stream_tls_ssl(s)) & SSL_RECEIVED_SHUTDOWN, 0);
+    cr_assert_eq(CLOSED_AT_ONCE, 1, "the server's close waited for a send to complete");
+    cr_stream_free(s);
+    unserve(srv);
+    cr_tls_ctx_free(sctx);
+    cr_tls_ctx_free(cctx);
+    return 0;
+}
+
+/* A TLS stream's records leave as they are made, not at the end of the loop's
+ * turn: a server's answer, its close_notify and the close(2) all happen in
+ * the handler's own step (what a full-handshake-per-request client waits on). */
+TLS_TEST(records_leave_at_once_and_close_does_not_wait)
+{
+    RUN_NO_FD_LEAK(close_at_once_main, NULL);
 }
 
 /* ---- bulk ---- */

@@ -14,7 +14,9 @@
  *                 stream's notify and calls SSL_do_handshake itself;
  *                 else pump(): SSL_read ─▶ cr__stream_deliver (the reader)
  *   write ─▶ cr__tls_write: SSL_write into wbio ─▶ flush(): BIO_read straight
- *            into the stream's send buffer (cr__stream_tx_reserve/commit)
+ *            into the stream's send buffer (cr__stream_tx_reserve/commit),
+ *            which sends it at once with send(2) when no send is in flight
+ *            (not at the end of the loop's turn: see tls_send_now)
  *
  * Invariants:
  *  - Everything OpenSSL writes to wbio is moved to the stream before the
