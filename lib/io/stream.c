@@ -497,6 +497,15 @@ static void abort_fire(cr__timer *tm)
         shutdown(s->fd, SHUT_RDWR);
 }
 
+/* A send failed (err < 0): what was queued is dropped, never sent. */
+static void drop_unsent(cr_stream *s, int err)
+{
+    s->werr = err;
+    s->wb.off = s->wb.len = 0;
+    s->pb.len = 0;
+    zc_drop(s);
+}
+
 static void send_complete(cr__op *op, int res, unsigned flags)
 {
     (void)flags;
@@ -504,10 +513,7 @@ static void send_complete(cr__op *op, int res, unsigned flags)
     s->sending = false;
     cr__timer_disarm(s->loop, &s->abort_tm);
     if (res < 0) {
-        s->werr = res == -ECANCELED || s->aborted ? -ECONNABORTED : res;
-        s->wb.off = s->wb.len = 0;
-        s->pb.len = 0;
-        zc_drop(s);
+        drop_unsent(s, res == -ECANCELED || s->aborted ? -ECONNABORTED : res);
     } else {
         if (s->zc_bid >= 0) {
             /* wb was empty while a provided buffer went out; what was
@@ -984,9 +990,7 @@ static void tls_send_now(cr_stream *s)
         if (s->wb.off == s->wb.len)
             s->wb.off = s->wb.len = 0;
     } else if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        s->werr = -errno; /* as a failed send's completion */
-        s->wb.off = s->wb.len = 0;
-        s->pb.len = 0;
+        drop_unsent(s, -errno); /* as a failed send's completion */
         wake_drainers(s);
     }
 }

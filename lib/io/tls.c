@@ -67,7 +67,6 @@ struct cr__tls {
     cr_stream *s;
     int err;           /* sticky: the reader and writer see it */
     bool hs_done, peer_closed, notify_sent;
-    bool ktls;         /* records go through the kernel (never yet: see ktls_handoff) */
 };
 
 static _Thread_local char last_error[256];
@@ -543,18 +542,6 @@ int cr_tls_ktls_probe(void)
 
 int cr__tls_ktls_probe_runs(void) { return ktls_probes; }
 
-/* After a handshake: would hand the session's keys to the kernel, and this
- * stream would then send and receive plaintext. Not built (docs/tls.md,
- * "kTLS", says why): every stream stays on the memory-BIO path, silently,
- * whatever the probe says; cr_stream_tls_path reports it. */
-static bool ktls_handoff(cr__tls *t)
-{
-    (void)t;
-    if (cr_tls_ktls_probe() != 1)
-        return false; /* the kernel has none: the memory-BIO path */
-    return false;     /* the kernel has it, but keys are never handed over (yet) */
-}
-
 /* ----------------------------------------------------------- handshake ---- */
 
 static bool is_ip(const char *h)
@@ -635,7 +622,8 @@ static int handshake(cr__tls *t, int64_t deadline)
         }
     }
     t->hs_done = true;
-    t->ktls = ktls_handoff(t);
+    /* Keys are never handed to the kernel, whatever cr_tls_ktls_probe says
+     * (docs/tls.md, "kTLS", says why): every stream stays on memory BIOs. */
     /* Records that came in behind the peer's Finished (0.5-RTT data,
      * tickets) are waiting in rbio. */
     if (pump(t) == CR__SINK_FAILED)
@@ -736,7 +724,7 @@ void *cr_stream_tls_ssl(const cr_stream *s) { return ssl_of(s); }
 const char *cr_stream_tls_path(const cr_stream *s)
 {
     cr__tls *t = cr__stream_tls(s);
-    return !t ? NULL : t->ktls ? "ktls" : "memory-bio";
+    return t ? "memory-bio" : NULL; /* "ktls" once a hand-off exists */
 }
 
 const char *cr_stream_tls_version(const cr_stream *s)
