@@ -219,3 +219,68 @@ Test(debug, stats_and_wrong_thread)
     cr_assert_eq(x.soon, -EINVAL); /* NULL fn is checked first */
     cr_loop_free(l);
 }
+
+/* Lean tasks and lazy binding: debug mode names an object that binds its
+ * functions lazily (this test binary is linked without -z now) once per
+ * loop, at its first lean task; LD_BIND_NOW=1 silences it, as does a loop
+ * not in debug mode. Sanitizer builds give lean tasks a 16 KiB guarded stack
+ * instead, so there is nothing to warn about there. */
+static int lean_body(void *a, void **r) { (void)a, (void)r; return cr_sleep(0); }
+
+static int two_lean(void *a, void **r)
+{
+    (void)a, (void)r;
+    cr_task_opts o = {.stack_class = CR_STACK_LEAN};
+    cr_task *t[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(cr_loop_create_task(cr_get_running_loop(NULL), lean_body, NULL, &o, &t[i]), 0);
+    int rc = cr_gather(t, 2, NULL, NULL, 0);
+    for (int i = 0; i < 2; i++)
+        cr_future_unref(t[i]);
+    return rc;
+}
+
+static bool lean_is_lean(void)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    return false;
+#else
+    return true;
+#endif
+}
+
+Test(debug, lean_task_in_lazily_bound_program_is_named)
+{
+    unsetenv("LD_BIND_NOW");
+    cr_loop *l = debug_loop();
+    run_task(l, two_lean, NULL, "main");
+    const char *hit = strstr(MSGS.buf, "binds functions lazily");
+    if (!lean_is_lean()) {
+        cr_assert_null(hit, "%s", MSGS.buf);
+    } else {
+        cr_assert(hit && strstr(MSGS.buf, "[lean tasks: the main program binds"), "%s", MSGS.buf);
+        cr_assert_null(strstr(hit + 1, "binds functions lazily"), "once per loop: %s", MSGS.buf);
+    }
+    cr_loop_free(l);
+}
+
+Test(debug, lean_task_with_symbols_bound_at_load_says_nothing)
+{
+    setenv("LD_BIND_NOW", "1", 1); /* read once, at the first question */
+    cr_loop *l = debug_loop();
+    run_task(l, two_lean, NULL, "main");
+    cr_assert_null(strstr(MSGS.buf, "lazily"), "%s", MSGS.buf);
+    cr_loop_free(l);
+}
+
+Test(debug, lean_task_outside_debug_mode_says_nothing)
+{
+    unsetenv("LD_BIND_NOW");
+    setenv("CORING_DEBUG", "0", 1);
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_assert_eq(cr_loop_set_debug_handler(l, capture, NULL), 0);
+    run_task(l, two_lean, NULL, "main");
+    cr_assert_null(strstr(MSGS.buf, "lazily"), "%s", MSGS.buf);
+    cr_loop_free(l);
+}

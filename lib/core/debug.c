@@ -25,6 +25,20 @@ void cr__debug_init(cr_loop *l, const cr_loop_opts *opts)
     l->dbg.slow_ns = DEFAULT_SLOW_NS;
 }
 
+void cr__debug_lean_binding(cr_loop *l)
+{
+    if (!l->dbg.debug || l->dbg.lean_bind_told)
+        return;
+    l->dbg.lean_bind_told = true;
+    const char *who = cr__lazy_bound_object();
+    if (who)
+        cr__debug_log(l,
+                      "lean tasks: %s binds functions lazily; the first call of each through "
+                      "its PLT needs more stack than a lean task has (link with -Wl,-z,now or "
+                      "run with LD_BIND_NOW=1; docs/memory.md)",
+                      who);
+}
+
 void cr__debug_log(cr_loop *l, const char *fmt, ...)
 {
     char msg[512];

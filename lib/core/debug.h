@@ -16,11 +16,15 @@ struct cr__debug_state {
     void *debug_arg;
     cr_exception_handler exc_fn; /* NULL: cr_loop_default_exception_handler */
     void *exc_arg;
+    bool lean_bind_told;         /* the lazy-binding line was logged (once per loop) */
 };
 
 CR_HIDDEN void cr__debug_init(cr_loop *l, const cr_loop_opts *opts);
 CR_HIDDEN void cr__debug_log(cr_loop *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* 0, -EINVAL (NULL) or -EPERM (another thread owns l): introspection calls. */
 CR_HIDDEN int cr__loop_owner_ok(cr_loop *l);
+/* Debug mode, at a loop's first lean task: one line naming a loaded object
+ * that binds its functions lazily (bindcheck.c), if there is one. */
+CR_HIDDEN void cr__debug_lean_binding(cr_loop *l);
 
 #endif

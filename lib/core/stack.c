@@ -155,6 +155,7 @@ static void class_setup(struct cr__stack_pool *p, unsigned i)
         c->size = 16 * 1024, c->guard = SMALL_GUARD;
 #else
         c->size = LEAN_SLOT, c->guard = 0, c->lean = true;
+        (void)cr__lazy_bound_object(); /* computed now, not in the abort path */
 #endif
         break;
     case CR_STACK_8K: c->size = 8 * 1024, c->guard = SMALL_GUARD; break;
@@ -490,7 +491,7 @@ static size_t put_num(char *buf, size_t at, size_t cap, size_t v)
 
 void cr__stack_overflow(const char *name, uint64_t id, size_t size)
 {
-    char buf[256];
+    char buf[512];
     size_t n = put(buf, 0, sizeof buf, "coring: stack overflow in task '");
     if (name)
         n = put(buf, n, sizeof buf, name);
@@ -500,7 +501,16 @@ void cr__stack_overflow(const char *name, uint64_t id, size_t size)
     }
     n = put(buf, n, sizeof buf, "' (lean stack of ");
     n = put_num(buf, n, sizeof buf, size);
-    n = put(buf, n, sizeof buf, " bytes: its canary was overwritten; use a larger stack class)\n");
+    n = put(buf, n, sizeof buf, " bytes: its canary was overwritten; use a larger stack class");
+    /* The likeliest cause in a program that was not linked -z now. Already
+     * computed when the class was set up, so nothing is looked up here. */
+    const char *lazy = cr__lazy_bound_object();
+    if (lazy) {
+        n = put(buf, n, sizeof buf, ", or bind symbols at load: ");
+        n = put(buf, n, sizeof buf, lazy);
+        n = put(buf, n, sizeof buf, " binds lazily");
+    }
+    n = put(buf, n, sizeof buf, ")\n");
     ssize_t w = write(2, buf, n);
     (void)w;
     abort();

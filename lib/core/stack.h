@@ -58,6 +58,10 @@ static inline bool cr__stack_canary_ok(const cr__stack *s)
 /* A lean stack's canary was found overwritten: one stderr line naming the
  * task (`name`, or Task-<id>), then abort(). */
 CR_HIDDEN _Noreturn void cr__stack_overflow(const char *name, uint64_t id, size_t size);
+/* The first loaded object (not libc or ld.so) with lazily bound PLT slots,
+ * or NULL when everything that matters binds at load (bindcheck.c). Any
+ * thread; computed once per process. */
+CR_HIDDEN const char *cr__lazy_bound_object(void);
 
 enum { CR__NCLASS = 5 }; /* index = CR_STACK_*; 0 = the loop's stack_size */
 

@@ -258,6 +258,7 @@ static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
     unsigned cls = opts ? opts->stack_class : 0;
     cr__stack st;
     if (cr__stack_is_lean(l, size, cls)) { /* no slot: -ENOMEM at creation */
+        cr__debug_lean_binding(l);
         if (cr__stack_get(l, size, cls, &st) < 0)
             return NULL;
         if (cr__timer_reserve(l, l->tasks.ntasks + 1) < 0) {
