@@ -1548,6 +1548,10 @@ struct ktls_case {
     const char *suite;  /* TLS 1.3 ciphersuite / TLS 1.2 cipher list */
     int cipher;         /* the TLS_CIPHER_* the kernel would be given */
     bool coring_server;
+    /* Resumption (coring the server): the peer keeps its session here and
+     * offers it on the next connection; ctx is the server's, kept across. */
+    SSL_SESSION **session;
+    cr_tls_ctx *ctx;
 };
 
 static const char PING[] = "sealed with the key handed to the kernel";
@@ -1758,6 +1762,8 @@ static void *peer_main(void *arg)
     SSL *ssl = SSL_new(x);
     BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
     SSL_set_bio(ssl, r, w);
+    if (c->session && *c->session)
+        SSL_set_session(ssl, *c->session);
     if (server)
         SSL_set_accept_state(ssl);
     else
@@ -1799,6 +1805,8 @@ static void *peer_main(void *arg)
             goto out;
         }
     }
+    if (c->session && !*c->session) /* TLS 1.3's ticket came before PING */
+        *c->session = SSL_get1_session(ssl);
     SSL_write(ssl, "pong", 4);
     int n = BIO_read(w, p->rec, sizeof p->rec);
     p->reclen = n > 0 ? (size_t)n : 0;
@@ -1807,6 +1815,8 @@ static void *peer_main(void *arg)
 out:
     if (p->err)
         shutdown(p->fd, SHUT_RDWR); /* the stream's reader sees EOF, not a hang */
+    else /* an SSL freed unshut marks its session not resumable */
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(ssl);
     SSL_CTX_free(x);
     return NULL;
@@ -1854,9 +1864,10 @@ static int ktls_keys_main(void *arg, void **result)
     struct peer P = {.c = c, .fd = fds[1]};
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, peer_main, &P), 0);
-    cr_tls_ctx *ctx = ktls_ctx(c, c->coring_server);
+    cr_tls_ctx *ctx = c->ctx ? c->ctx : ktls_ctx(c, c->coring_server);
     cr_stream *s;
     cr_assert_eq(cr_stream_new(cr_get_running_loop(NULL), fds[0], NULL, &s), 0);
+    cr_stream_set_timeout(s, 10);
     memset(&SEAM, 0, sizeof SEAM);
     SEAM.ret = -EOPNOTSUPP;
     cr__tls_ktls_seam = seam_capture;
@@ -1884,8 +1895,12 @@ static int ktls_keys_main(void *arg, void **result)
     /* TLS 1.3: a server has sent its 2 tickets under the new keys, a client
      * nothing; TLS 1.2: each side's Finished was record 0. */
     uint64_t want_tx = c->version == CR_TLS_1_2 ? 1 : c->coring_server ? 2 : 0;
-    cr_assert_eq(tx.seq, want_tx, "tx rec_seq %llu", (unsigned long long)tx.seq);
+    bool resumed = SSL_session_reused(cr_stream_tls_ssl(s));
+    if (!resumed) /* a resumed 1.3 server sends fewer tickets: the records below decide */
+        cr_assert_eq(tx.seq, want_tx, "tx rec_seq %llu", (unsigned long long)tx.seq);
     cr_assert_eq(rx.seq, c->version == CR_TLS_1_2 ? 1 : 0, "rx rec_seq %llu", (unsigned long long)rx.seq);
+    if (c->session)
+        cr_assert_eq(resumed, *c->session != NULL, "%s resumed %d", c->suite, resumed);
 
     /* TX: the peer's OpenSSL reads our own record. */
     unsigned char rec[256];
@@ -1908,14 +1923,16 @@ static int ktls_keys_main(void *arg, void **result)
     cr_stream_abort(s); /* our OpenSSL's TX sequence is one behind now */
     cr_stream_free(s);
     close(fds[1]);
-    cr_tls_ctx_free(ctx);
+    if (!c->ctx)
+        cr_tls_ctx_free(ctx);
     OPENSSL_cleanse(&SEAM, sizeof SEAM);
     return 0;
 }
 
 static void ktls_keys_both_sides(int version, const char *suite, int cipher)
 {
-    struct ktls_case c = {version, suite, cipher, true};
+    struct ktls_case c = {.version = version, .suite = suite, .cipher = cipher,
+                          .coring_server = true};
     RUN_NO_FD_LEAK(ktls_keys_main, &c); /* coring the server */
     c.coring_server = false;
     RUN_NO_FD_LEAK(ktls_keys_main, &c); /* coring the client */
@@ -1969,8 +1986,8 @@ TLS_TEST(ktls_keys_tls12_chacha20_poly1305)
 static int ktls_pretend_main(void *arg, void **result)
 {
     (void)arg, (void)result;
-    static const struct ktls_case c = {CR_TLS_1_3, "TLS_AES_128_GCM_SHA256",
-                                       TLS_CIPHER_AES_GCM_128, false};
+    static const struct ktls_case c = {.version = CR_TLS_1_3, .suite = "TLS_AES_128_GCM_SHA256",
+                                       .cipher = TLS_CIPHER_AES_GCM_128};
     int fds[2];
     tcp_pair(fds);
     struct peer P = {.c = &c, .fd = fds[1], .pretend = true};
@@ -2036,7 +2053,7 @@ static int ktls_fallback_main(void *arg, void **result)
     (void)arg, (void)result;
     memset(&KS, 0, sizeof KS);
     KS.done = cr_event_new();
-    static const struct ktls_case c13 = {CR_TLS_1_3, "TLS_AES_256_GCM_SHA384", 0, false};
+    static const struct ktls_case c13 = {.version = CR_TLS_1_3, .suite = "TLS_AES_256_GCM_SHA384"};
     cr_tls_ctx *sctx = ktls_ctx(&c13, true), *cctx = ktls_ctx(&c13, false);
     cr_server *srv = serve(sctx, ktls_echo_handler);
     cr_stream *s;
@@ -2107,7 +2124,7 @@ static int ktls_cbc_main(void *arg, void **result)
     (void)arg, (void)result;
     memset(&KS, 0, sizeof KS);
     KS.done = cr_event_new();
-    static const struct ktls_case cbc = {CR_TLS_1_2, "ECDHE-ECDSA-AES128-SHA256", 0, true};
+    static const struct ktls_case cbc = {.version = CR_TLS_1_2, .suite = "ECDHE-ECDSA-AES128-SHA256"};
     cr_tls_ctx *sctx = ktls_ctx(&cbc, true);
     cr_tls_ctx *cctx = client_ctx();
     cr_server *srv = serve(sctx, ktls_echo_handler);
@@ -2141,4 +2158,72 @@ static int ktls_cbc_main(void *arg, void **result)
 TLS_TEST(ktls_other_ciphers_stay_on_memory_bio)
 {
     RUN_NO_FD_LEAK(ktls_cbc_main, NULL);
+}
+
+static int ktls_sni_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    memset(&KS, 0, sizeof KS);
+    KS.done = cr_event_new();
+    static const struct ktls_case c13 = {.version = CR_TLS_1_3, .suite = "TLS_AES_128_GCM_SHA256"};
+    cr_tls_ctx *sctx = ktls_ctx(&c13, true);
+    cr_tls_ctx *other = server_ctx(OTHER, KEY, NULL, 0); /* made without the option */
+    cr_assert_eq(cr_tls_ctx_add_server_name(sctx, "other.test", other), 0);
+    cr_tls_ctx_free(other);
+    cr_tls_ctx *cctx = client_ctx();
+    cr_server *srv = serve(sctx, ktls_echo_handler);
+    memset(&SEAM, 0, sizeof SEAM);
+    SEAM.ret = -EOPNOTSUPP;
+    cr__tls_ktls_seam = seam_capture;
+    cr_stream *s;
+    int rc = cr_open_connection_tls("127.0.0.1", cr_server_port(srv), NULL, cctx, "other.test", 5, &s);
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    cr_stream_write(s, "sni\n", 4);
+    char b[8];
+    cr_assert_eq(cr_stream_readexactly(s, b, 4, NULL), 4);
+    cr_assert_eq(cr_stream_write_eof(s), 0);
+    cr_assert_eq(cr_stream_read(s, b, sizeof b), 0);
+    cr_assert_eq(cr_event_wait(KS.done), 0);
+    cr__tls_ktls_seam = NULL;
+    cr_assert_eq(SEAM.calls, 1, "server: %s", KS.why);
+    cr_assert_str_eq(KS.why, "refused by the test seam (EOPNOTSUPP)");
+    cr_assert_str_eq(cr_stream_tls_ktls_reason(s), "not enabled (cr_tls_config.ktls)");
+    cr_stream_free(s);
+    unserve(srv);
+    cr_tls_ctx_free(sctx);
+    cr_tls_ctx_free(cctx);
+    cr_event_free(KS.done);
+    OPENSSL_cleanse(&SEAM, sizeof SEAM);
+    return 0;
+}
+
+/* A kTLS server context still gets TLS 1.3's secrets when SNI switches the
+ * session to another context (OpenSSL logs through the one switched to). */
+TLS_TEST(ktls_secrets_survive_server_name_switch)
+{
+    RUN_NO_FD_LEAK(ktls_sni_main, NULL);
+}
+
+/* A resumed session (an abbreviated handshake from a ticket: in TLS 1.2
+ * the server's CCS and Finished come first) hands over keys that work too:
+ * the same proof on a first connection and on its resumption, both versions. */
+TLS_TEST(ktls_keys_after_resumption)
+{
+    static const struct ktls_case base[] = {
+        {.version = CR_TLS_1_2, .suite = "ECDHE-ECDSA-AES128-GCM-SHA256",
+         .cipher = TLS_CIPHER_AES_GCM_128, .coring_server = true},
+        {.version = CR_TLS_1_3, .suite = "TLS_AES_256_GCM_SHA384",
+         .cipher = TLS_CIPHER_AES_GCM_256, .coring_server = true},
+    };
+    for (int i = 0; i < 2; i++) {
+        SSL_SESSION *sess = NULL;
+        struct ktls_case c = base[i];
+        c.session = &sess;
+        c.ctx = ktls_ctx(&c, true);
+        RUN_NO_FD_LEAK(ktls_keys_main, &c); /* full: the peer keeps the session */
+        cr_assert_not_null(sess);
+        RUN_NO_FD_LEAK(ktls_keys_main, &c); /* resumed (checked inside) */
+        SSL_SESSION_free(sess);
+        cr_tls_ctx_free(c.ctx);
+    }
 }
