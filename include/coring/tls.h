@@ -10,7 +10,8 @@
  * A TLS stream is an ordinary cr_stream: every cr_stream_* call behaves as on
  * plain TCP (reads, readline/readuntil/readexactly, write/drain, timeouts,
  * cancellation, close/wait_closed); the bytes are encrypted and decrypted by
- * OpenSSL on memory BIOs fed by the stream's own multishot recv and send.
+ * OpenSSL on memory BIOs fed by the stream's own multishot recv and send
+ * (with cr_tls_config.ktls, where the kernel can, it encrypts what is sent).
  *
  * Safe defaults: a client verifies the server against the system CAs and
  * checks the host name (server_hostname, else the host it connected to);
