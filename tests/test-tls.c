@@ -1533,3 +1533,697 @@ TLS_TEST(ktls_fallback_to_memory_bio)
 {
     RUN_NO_FD_LEAK(path_main, NULL);
 }
+
+/* ---- kTLS: the hand-off's key material, proven without the kernel ----
+ *
+ * This kernel has no tls ULP, so what a stream would hand over is taken at
+ * the test seam (cr__tls_ktls_seam) and checked against real OpenSSL: the
+ * test seals a record itself with the TX crypto_info, as the kernel would,
+ * writes it raw to the socket, and the OpenSSL peer must read its
+ * plaintext; and it opens the peer's next record with the RX crypto_info. */
+
+/* One case: version, what both sides allow, which side coring is. */
+struct ktls_case {
+    int version;        /* CR_TLS_1_2 / CR_TLS_1_3 */
+    const char *suite;  /* TLS 1.3 ciphersuite / TLS 1.2 cipher list */
+    int cipher;         /* the TLS_CIPHER_* the kernel would be given */
+    bool coring_server;
+    /* Resumption (coring the server): the peer keeps its session here and
+     * offers it on the next connection; ctx is the server's, kept across. */
+    SSL_SESSION **session;
+    cr_tls_ctx *ctx;
+};
+
+static const char PING[] = "sealed with the key handed to the kernel";
+
+/* A record's AEAD parameters as the kernel derives them from a crypto_info. */
+struct km {
+    const EVP_CIPHER *ev;
+    const unsigned char *key;
+    unsigned char mask[12]; /* TLS 1.3 / ChaCha: nonce mask; 1.2 GCM: salt + explicit */
+    uint64_t seq;
+    bool v13, gcm12;        /* gcm12: TLS 1.2 GCM, explicit nonce on the wire */
+};
+
+static void km_of(const struct cr__ktls_info *in, struct km *m)
+{
+    const unsigned char *rs;
+    memset(m, 0, sizeof *m);
+    m->v13 = in->u.info.version == TLS_1_3_VERSION;
+    switch (in->u.info.cipher_type) {
+    case TLS_CIPHER_AES_GCM_128:
+        m->ev = EVP_aes_128_gcm();
+        m->key = in->u.gcm128.key;
+        memcpy(m->mask, in->u.gcm128.salt, 4);
+        memcpy(m->mask + 4, in->u.gcm128.iv, 8);
+        rs = in->u.gcm128.rec_seq;
+        break;
+    case TLS_CIPHER_AES_GCM_256:
+        m->ev = EVP_aes_256_gcm();
+        m->key = in->u.gcm256.key;
+        memcpy(m->mask, in->u.gcm256.salt, 4);
+        memcpy(m->mask + 4, in->u.gcm256.iv, 8);
+        rs = in->u.gcm256.rec_seq;
+        break;
+    default:
+        cr_assert_eq(in->u.info.cipher_type, TLS_CIPHER_CHACHA20_POLY1305);
+        m->ev = EVP_chacha20_poly1305();
+        m->key = in->u.chacha.key;
+        memcpy(m->mask, in->u.chacha.iv, 12);
+        rs = in->u.chacha.rec_seq;
+        break;
+    }
+    m->gcm12 = !m->v13 && in->u.info.cipher_type != TLS_CIPHER_CHACHA20_POLY1305;
+    for (int i = 0; i < 8; i++)
+        m->seq = m->seq << 8 | rs[i];
+}
+
+/* The nonce of the record at m->seq (1.2 GCM: salt + the explicit part). */
+static void km_nonce(const struct km *m, const unsigned char *explicit8, unsigned char n[12])
+{
+    memcpy(n, m->mask, 12);
+    if (m->gcm12) {
+        memcpy(n + 4, explicit8, 8);
+        return;
+    }
+    for (int i = 0; i < 8; i++)
+        n[4 + i] ^= (unsigned char)(m->seq >> (56 - 8 * i));
+}
+
+/* TLS 1.2's additional data: seq, type, version, plaintext length. */
+static void aad12(const struct km *m, size_t plen, unsigned char a[13])
+{
+    for (int i = 0; i < 8; i++)
+        a[i] = (unsigned char)(m->seq >> (56 - 8 * i));
+    a[8] = 23, a[9] = 3, a[10] = 3;
+    a[11] = (unsigned char)(plen >> 8), a[12] = (unsigned char)plen;
+}
+
+static int aead(bool enc, const struct km *m, const unsigned char nonce[12], const unsigned char *aad,
+                size_t aadlen, const unsigned char *in, size_t n, unsigned char *out,
+                unsigned char tag[16])
+{
+    EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+    int l, ok = EVP_CipherInit_ex(x, m->ev, NULL, m->key, nonce, enc) == 1 &&
+                EVP_CipherUpdate(x, NULL, &l, aad, (int)aadlen) == 1 &&
+                EVP_CipherUpdate(x, out, &l, in, (int)n) == 1 &&
+                (enc || EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_SET_TAG, 16, tag) == 1) &&
+                EVP_CipherFinal_ex(x, out + l, &l) == 1 &&
+                (!enc || EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, 16, tag) == 1);
+    EVP_CIPHER_CTX_free(x);
+    return ok ? 0 : -1;
+}
+
+/* What the kernel would send for one application record of n bytes under
+ * `in`, at its rec_seq: TLS 1.3 seals the data plus the inner content type
+ * with the header as AAD; 1.2 sends the explicit nonce (crypto_info.iv) in
+ * front and authenticates seq|type|version|length. Returns the length. */
+static size_t seal(const struct cr__ktls_info *in, const void *data, size_t n, unsigned char *out)
+{
+    struct km m;
+    km_of(in, &m);
+    unsigned char pt[256], nonce[12], a[13], *body = out + 5;
+    cr_assert_lt(n + 1, sizeof pt);
+    memcpy(pt, data, n);
+    size_t ptlen = n, explen = m.gcm12 ? 8 : 0;
+    if (m.v13)
+        pt[ptlen++] = 23; /* the inner content type: application data */
+    size_t reclen = explen + ptlen + 16;
+    out[0] = 23, out[1] = 3, out[2] = 3;
+    out[3] = (unsigned char)(reclen >> 8), out[4] = (unsigned char)reclen;
+    memcpy(body, m.mask + 4, explen); /* 1.2 GCM: the iv field is the explicit nonce */
+    km_nonce(&m, m.mask + 4, nonce);
+    aad12(&m, ptlen, a);
+    cr_assert_eq(aead(true, &m, nonce, m.v13 ? out : a, m.v13 ? 5 : 13, pt, ptlen,
+                      body + explen, body + explen + ptlen), 0);
+    return 5 + reclen;
+}
+
+/* Opens one record with `in` at its rec_seq; the plaintext's length, or -1. */
+static ssize_t open_rec(const struct cr__ktls_info *in, const unsigned char *rec, size_t len,
+                        unsigned char *out)
+{
+    struct km m;
+    km_of(in, &m);
+    size_t reclen = (size_t)rec[3] << 8 | rec[4], explen = m.gcm12 ? 8 : 0;
+    if (len != 5 + reclen || reclen < explen + 16 || rec[0] != 23)
+        return -1;
+    const unsigned char *body = rec + 5;
+    size_t ctlen = reclen - explen - 16;
+    unsigned char nonce[12], a[13], tag[16];
+    km_nonce(&m, body, nonce);
+    aad12(&m, ctlen, a);
+    memcpy(tag, body + explen + ctlen, 16);
+    if (aead(false, &m, nonce, m.v13 ? rec : a, m.v13 ? 5 : 13, body + explen, ctlen, out, tag) < 0)
+        return -1;
+    if (m.v13) { /* strip the padding and check the inner type */
+        while (ctlen && !out[ctlen - 1])
+            ctlen--;
+        if (!ctlen || out[--ctlen] != 23)
+            return -1;
+    }
+    return (ssize_t)ctlen;
+}
+
+/* The peer: blocking OpenSSL on memory BIOs over one end of a TCP pair, on
+ * its own thread, so that it can keep a copy of the bytes of a record it
+ * sends. No Criterion asserts off the main thread: failures go to err. */
+struct peer {
+    const struct ktls_case *c;
+    int fd;
+    bool pretend;            /* the pretend-kernel test's script (below) */
+    unsigned char rec[256];  /* the ciphertext of its "pong" record */
+    size_t reclen;
+    char got[128];           /* plaintext it read */
+    size_t gotlen;
+    const char *err;
+};
+
+static bool peer_send(struct peer *p, BIO *w)
+{
+    char b[16384];
+    int n;
+    while ((n = BIO_read(w, b, sizeof b)) > 0)
+        if (write(p->fd, b, (size_t)n) != n)
+            return !(p->err = "peer: write");
+    return true;
+}
+
+static bool read_n(int fd, unsigned char *b, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t k = read(fd, b + got, n - got);
+        if (k <= 0)
+            return false;
+        got += (size_t)k;
+    }
+    return true;
+}
+
+/* One whole record into OpenSSL, never more: bytes behind the handshake
+ * stay in the socket for the script to read raw. */
+static bool peer_feed(struct peer *p, BIO *r)
+{
+    unsigned char b[5 + 16384 + 256];
+    if (!read_n(p->fd, b, 5) || !read_n(p->fd, b + 5, (size_t)b[3] << 8 | b[4]))
+        return !(p->err = "peer: read (EOF or error)");
+    BIO_write(r, b, 5 + (b[3] << 8 | b[4]));
+    return true;
+}
+
+/* Raw bytes off the socket until `n` are in p->got (or EOF). */
+static void peer_read_raw(struct peer *p, size_t n)
+{
+    while (p->gotlen < n) {
+        ssize_t k = read(p->fd, p->got + p->gotlen, n - p->gotlen);
+        if (k <= 0)
+            return;
+        p->gotlen += (size_t)k;
+    }
+}
+
+static void *peer_main(void *arg)
+{
+    struct peer *p = arg;
+    const struct ktls_case *c = p->c;
+    bool server = !c->coring_server;
+    SSL_CTX *x = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    SSL_CTX_set_min_proto_version(x, c->version);
+    SSL_CTX_set_max_proto_version(x, c->version);
+    if (c->version == CR_TLS_1_3)
+        SSL_CTX_set_ciphersuites(x, c->suite);
+    else
+        SSL_CTX_set_cipher_list(x, c->suite);
+    if (server) {
+        SSL_CTX_use_certificate_chain_file(x, CERT);
+        SSL_CTX_use_PrivateKey_file(x, KEY, SSL_FILETYPE_PEM);
+        SSL_CTX_set_num_tickets(x, 0); /* nothing behind the handshake */
+    }
+    SSL *ssl = SSL_new(x);
+    BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+    SSL_set_bio(ssl, r, w);
+    if (c->session && *c->session)
+        SSL_set_session(ssl, *c->session);
+    if (server)
+        SSL_set_accept_state(ssl);
+    else
+        SSL_set_connect_state(ssl);
+    for (;;) {
+        int rc = SSL_do_handshake(ssl);
+        if (!peer_send(p, w))
+            goto out;
+        if (rc == 1)
+            break;
+        if (SSL_get_error(ssl, rc) != SSL_ERROR_WANT_READ) {
+            p->err = "peer: handshake failed";
+            goto out;
+        }
+        if (!peer_feed(p, r))
+            goto out;
+    }
+    if (p->pretend) {
+        /* The stream writes plaintext, then close_notify's alert body
+         * (on this kernel sendmsg's SOL_TLS cmsg is ignored), then its
+         * FIN; then a KeyUpdate asks for an answer it cannot give. */
+        peer_read_raw(p, 6 + 2 + 1);
+        SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED);
+        SSL_do_handshake(ssl);
+        peer_send(p, w);
+        goto out;
+    }
+    /* First the record the test sealed (a 1.3 client reads the server's
+     * tickets on the way), then "pong": sent after the stream's hand-off
+     * point, so its sequence number is the one handed over. */
+    while (p->gotlen < sizeof PING - 1) {
+        int n = SSL_read(ssl, p->got + p->gotlen, (int)(sizeof p->got - p->gotlen));
+        if (n > 0) {
+            p->gotlen += (size_t)n;
+        } else if (SSL_get_error(ssl, n) != SSL_ERROR_WANT_READ) {
+            p->err = "peer: SSL_read refused the sealed record";
+            goto out;
+        } else if (!peer_feed(p, r)) {
+            goto out;
+        }
+    }
+    if (c->session && !*c->session) /* TLS 1.3's ticket came before PING */
+        *c->session = SSL_get1_session(ssl);
+    SSL_write(ssl, "pong", 4);
+    int n = BIO_read(w, p->rec, sizeof p->rec);
+    p->reclen = n > 0 ? (size_t)n : 0;
+    if (BIO_ctrl_pending(w) || write(p->fd, p->rec, p->reclen) != (ssize_t)p->reclen)
+        p->err = "peer: pong is not one record";
+out:
+    if (p->err)
+        shutdown(p->fd, SHUT_RDWR); /* the stream's reader sees EOF, not a hang */
+    else /* an SSL freed unshut marks its session not resumable */
+        SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(ssl);
+    SSL_CTX_free(x);
+    return NULL;
+}
+
+/* The seam: keeps what the stream would give the kernel, answers `ret`. */
+static struct {
+    struct cr__ktls_info tx, rx;
+    int calls, ret;
+} SEAM;
+
+static int seam_capture(cr_stream *s, const struct cr__ktls_info *tx, const struct cr__ktls_info *rx)
+{
+    (void)s;
+    SEAM.tx = *tx;
+    SEAM.rx = *rx;
+    SEAM.calls++;
+    return SEAM.ret;
+}
+
+static cr_tls_ctx *ktls_ctx(const struct ktls_case *c, bool server)
+{
+    cr_tls_config cfg = {.server = server, .cert_file = server ? CERT : NULL,
+                         .key_file = server ? KEY : NULL, .ca_file = server ? NULL : CA,
+                         .min_version = c->version, .max_version = c->version, .ktls = true};
+    cr_tls_ctx *ctx;
+    int rc = cr_tls_ctx_new(&cfg, &ctx);
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    SSL_CTX *x = cr_tls_ctx_ssl_ctx(ctx);
+    cr_assert_eq(c->version == CR_TLS_1_3 ? SSL_CTX_set_ciphersuites(x, c->suite)
+                                          : SSL_CTX_set_cipher_list(x, c->suite), 1);
+    return ctx;
+}
+
+/* coring's side of one case: handshake with the seam refusing (so the
+ * stream stays on memory BIOs whatever the kernel), seal PING with the TX
+ * keys and write it raw, read "pong" through OpenSSL as usual, then open
+ * the peer's copy of that record with the RX keys. */
+static int ktls_keys_main(void *arg, void **result)
+{
+    (void)result;
+    const struct ktls_case *c = arg;
+    int fds[2];
+    tcp_pair(fds);
+    struct peer P = {.c = c, .fd = fds[1]};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, peer_main, &P), 0);
+    cr_tls_ctx *ctx = c->ctx ? c->ctx : ktls_ctx(c, c->coring_server);
+    cr_stream *s;
+    cr_assert_eq(cr_stream_new(cr_get_running_loop(NULL), fds[0], NULL, &s), 0);
+    cr_stream_set_timeout(s, 10);
+    memset(&SEAM, 0, sizeof SEAM);
+    SEAM.ret = -EOPNOTSUPP;
+    cr__tls_ktls_seam = seam_capture;
+    int rc = cr_stream_start_tls(s, ctx, c->coring_server ? NULL : "localhost", 5);
+    cr__tls_ktls_seam = NULL;
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    cr_assert_eq(SEAM.calls, 1, "no hand-off: %s", cr_stream_tls_ktls_reason(s));
+    cr_assert_str_eq(cr_stream_tls_path(s), "memory-bio");
+    cr_assert_str_eq(cr_stream_tls_ktls_reason(s), "refused by the test seam (EOPNOTSUPP)");
+
+    /* What the kernel would be told. */
+    int kv = c->version == CR_TLS_1_3 ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+    size_t want_len = c->cipher == TLS_CIPHER_AES_GCM_128 ? sizeof(struct tls12_crypto_info_aes_gcm_128)
+                    : c->cipher == TLS_CIPHER_AES_GCM_256 ? sizeof(struct tls12_crypto_info_aes_gcm_256)
+                    : sizeof(struct tls12_crypto_info_chacha20_poly1305);
+    for (int d = 0; d < 2; d++) {
+        const struct cr__ktls_info *in = d ? &SEAM.rx : &SEAM.tx;
+        cr_assert_eq(in->u.info.version, kv);
+        cr_assert_eq(in->u.info.cipher_type, c->cipher);
+        cr_assert_eq(in->len, want_len);
+    }
+    struct km tx, rx;
+    km_of(&SEAM.tx, &tx);
+    km_of(&SEAM.rx, &rx);
+    /* TLS 1.3: a server has sent its 2 tickets under the new keys, a client
+     * nothing; TLS 1.2: each side's Finished was record 0. */
+    uint64_t want_tx = c->version == CR_TLS_1_2 ? 1 : c->coring_server ? 2 : 0;
+    bool resumed = SSL_session_reused(cr_stream_tls_ssl(s));
+    if (!resumed) /* a resumed 1.3 server sends fewer tickets: the records below decide */
+        cr_assert_eq(tx.seq, want_tx, "tx rec_seq %llu", (unsigned long long)tx.seq);
+    cr_assert_eq(rx.seq, c->version == CR_TLS_1_2 ? 1 : 0, "rx rec_seq %llu", (unsigned long long)rx.seq);
+    if (c->session)
+        cr_assert_eq(resumed, *c->session != NULL, "%s resumed %d", c->suite, resumed);
+
+    /* TX: the peer's OpenSSL reads our own record. */
+    unsigned char rec[256];
+    size_t n = seal(&SEAM.tx, PING, sizeof PING - 1, rec);
+    cr_assert_eq(write(cr_stream_fd(s), rec, n), (ssize_t)n);
+    char b[8];
+    ssize_t got = cr_stream_readexactly(s, b, 4, NULL); /* OpenSSL's path still works */
+    cr_assert_eq(got, 4, "%zd %s (%s)", got, cr_strerror((int)got), cr_tls_last_error());
+    cr_assert_eq(memcmp(b, "pong", 4), 0);
+    pthread_join(th, NULL);
+    cr_assert_null(P.err, "%s", P.err);
+    cr_assert_eq(P.gotlen, sizeof PING - 1);
+    cr_assert_eq(memcmp(P.got, PING, P.gotlen), 0);
+
+    /* RX: the peer's record, opened with what the kernel would get. */
+    unsigned char pt[256];
+    cr_assert_eq(open_rec(&SEAM.rx, P.rec, P.reclen, pt), 4, "the RX keys do not open the peer's record");
+    cr_assert_eq(memcmp(pt, "pong", 4), 0);
+
+    cr_stream_abort(s); /* our OpenSSL's TX sequence is one behind now */
+    cr_stream_free(s);
+    close(fds[1]);
+    if (!c->ctx)
+        cr_tls_ctx_free(ctx);
+    OPENSSL_cleanse(&SEAM, sizeof SEAM);
+    return 0;
+}
+
+static void ktls_keys_both_sides(int version, const char *suite, int cipher)
+{
+    struct ktls_case c = {.version = version, .suite = suite, .cipher = cipher,
+                          .coring_server = true};
+    RUN_NO_FD_LEAK(ktls_keys_main, &c); /* coring the server */
+    c.coring_server = false;
+    RUN_NO_FD_LEAK(ktls_keys_main, &c); /* coring the client */
+}
+
+/* TLS 1.3 AES-128-GCM: the TX and RX crypto_info a stream would hand the
+ * kernel seal a record the OpenSSL peer reads and open the peer's record,
+ * as server (rec_seq 2 after its tickets) and as client. */
+TLS_TEST(ktls_keys_tls13_aes128_gcm)
+{
+    ktls_keys_both_sides(CR_TLS_1_3, "TLS_AES_128_GCM_SHA256", TLS_CIPHER_AES_GCM_128);
+}
+
+/* The same with TLS 1.3 AES-256-GCM (SHA-384 secrets, 32-byte keys). */
+TLS_TEST(ktls_keys_tls13_aes256_gcm)
+{
+    ktls_keys_both_sides(CR_TLS_1_3, "TLS_AES_256_GCM_SHA384", TLS_CIPHER_AES_GCM_256);
+}
+
+/* The same with TLS 1.3 ChaCha20-Poly1305. */
+TLS_TEST(ktls_keys_tls13_chacha20_poly1305)
+{
+    ktls_keys_both_sides(CR_TLS_1_3, "TLS_CHACHA20_POLY1305_SHA256", TLS_CIPHER_CHACHA20_POLY1305);
+}
+
+/* TLS 1.2 AES-128-GCM: the key block from the master secret (PRF SHA-256),
+ * GCM's salt and explicit nonce, rec_seq 1 after each side's Finished. */
+TLS_TEST(ktls_keys_tls12_aes128_gcm)
+{
+    ktls_keys_both_sides(CR_TLS_1_2, "ECDHE-ECDSA-AES128-GCM-SHA256", TLS_CIPHER_AES_GCM_128);
+}
+
+/* TLS 1.2 AES-256-GCM (PRF SHA-384). */
+TLS_TEST(ktls_keys_tls12_aes256_gcm)
+{
+    ktls_keys_both_sides(CR_TLS_1_2, "ECDHE-ECDSA-AES256-GCM-SHA384", TLS_CIPHER_AES_GCM_256);
+}
+
+/* TLS 1.2 ChaCha20-Poly1305 (a 12-byte IV from the key block, no explicit nonce). */
+TLS_TEST(ktls_keys_tls12_chacha20_poly1305)
+{
+    ktls_keys_both_sides(CR_TLS_1_2, "ECDHE-ECDSA-CHACHA20-POLY1305", TLS_CIPHER_CHACHA20_POLY1305);
+}
+
+/* coring's client on a pretend kernel (the seam says the kernel took the TX
+ * keys): what the stream writes leaves as plaintext, for the kernel to seal;
+ * write_eof sends close_notify's alert body as a record of its own type
+ * (TLS_SET_RECORD_TYPE; this kernel ignores the cmsg) before the FIN; a
+ * peer's KeyUpdate that asks for ours ends the session with -EPROTO, since
+ * OpenSSL's answer can no longer be sent. */
+static int ktls_pretend_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    static const struct ktls_case c = {.version = CR_TLS_1_3, .suite = "TLS_AES_128_GCM_SHA256",
+                                       .cipher = TLS_CIPHER_AES_GCM_128};
+    int fds[2];
+    tcp_pair(fds);
+    struct peer P = {.c = &c, .fd = fds[1], .pretend = true};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, peer_main, &P), 0);
+    cr_tls_ctx *ctx = ktls_ctx(&c, false);
+    cr_stream *s;
+    cr_assert_eq(cr_stream_new(cr_get_running_loop(NULL), fds[0], NULL, &s), 0);
+    cr_stream_set_timeout(s, 10);
+    memset(&SEAM, 0, sizeof SEAM);
+    SEAM.ret = 0;
+    cr__tls_ktls_seam = seam_capture;
+    int rc = cr_stream_start_tls(s, ctx, "localhost", 5);
+    cr__tls_ktls_seam = NULL;
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    cr_assert_eq(SEAM.calls, 1);
+    cr_assert_str_eq(cr_stream_tls_path(s), "ktls");
+    cr_assert_null(cr_stream_tls_ktls_reason(s));
+    cr_assert_eq(cr_stream_write(s, "plain\n", 6), 6);
+    cr_assert_eq(cr_stream_write_eof(s), 0);
+    char b[8];
+    ssize_t n = cr_stream_read(s, b, sizeof b);
+    cr_assert_eq(n, -EPROTO, "%zd %s", n, n < 0 ? cr_strerror((int)n) : "");
+    cr_assert(strstr(cr_tls_last_error(), "kTLS"), "%s", cr_tls_last_error());
+    cr_assert_eq(cr_stream_read(s, b, sizeof b), -EPROTO); /* sticky */
+    pthread_join(th, NULL);
+    cr_assert_null(P.err, "%s", P.err);
+    cr_assert_eq(P.gotlen, 8, "the peer read %zu bytes, then not EOF", P.gotlen);
+    cr_assert_eq(memcmp(P.got, "plain\n\x01\x00", 8), 0);
+    cr_stream_free(s);
+    close(fds[1]);
+    cr_tls_ctx_free(ctx);
+    OPENSSL_cleanse(&SEAM, sizeof SEAM);
+    return 0;
+}
+
+/* Once handed off (here: to a pretend kernel) a stream writes plaintext,
+ * sends close_notify as its own alert record, and a KeyUpdate it cannot
+ * answer is -EPROTO with a kTLS reason, never a corrupt record. */
+TLS_TEST(ktls_handed_off_stream_writes_plaintext)
+{
+    RUN_NO_FD_LEAK(ktls_pretend_main, NULL);
+}
+
+/* A server handler that echoes and notes its stream's path and reason. */
+static struct {
+    char path[16], why[96];
+    cr_event *done;
+} KS;
+
+static int ktls_echo_handler(cr_stream *s, void *arg)
+{
+    const char *p = cr_stream_tls_path(s), *w = cr_stream_tls_ktls_reason(s);
+    snprintf(KS.path, sizeof KS.path, "%s", p ? p : "(null)");
+    snprintf(KS.why, sizeof KS.why, "%s", w ? w : "(null)");
+    int rc = echo_handler(s, arg);
+    cr_event_set(KS.done);
+    return rc;
+}
+
+static int ktls_fallback_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    memset(&KS, 0, sizeof KS);
+    KS.done = cr_event_new();
+    static const struct ktls_case c13 = {.version = CR_TLS_1_3, .suite = "TLS_AES_256_GCM_SHA384"};
+    cr_tls_ctx *sctx = ktls_ctx(&c13, true), *cctx = ktls_ctx(&c13, false);
+    cr_server *srv = serve(sctx, ktls_echo_handler);
+    cr_stream *s;
+    int rc = cr_open_connection_tls("127.0.0.1", cr_server_port(srv), NULL, cctx, "localhost", 5, &s);
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    cr_stream_set_timeout(s, 20);
+    int probe = cr_tls_ktls_probe();
+    if (probe < 0) { /* this kernel: the silent fall-back, with its reason */
+        char want[64], ulp[16];
+        snprintf(want, sizeof want, "%s (%s)",
+                 probe == -ENOENT ? "kernel has no tls ULP" : "no tls ULP", strerrorname_np(-probe));
+        cr_assert_str_eq(cr_stream_tls_path(s), "memory-bio");
+        cr_assert_str_eq(cr_stream_tls_ktls_reason(s), want);
+        ulp_of(cr_stream_fd(s), ulp, sizeof ulp);
+        cr_assert_str_eq(ulp, "");
+    }
+    cr_log_info("kTLS opt-in on this kernel: path %s (%s)", cr_stream_tls_path(s),
+                cr_stream_tls_ktls_reason(s) ? cr_stream_tls_ktls_reason(s) : "handed off");
+
+    /* 1 MiB each way, byte-exact, whichever path it took. */
+    size_t big = 1 << 20;
+    unsigned char *out = malloc(big), *in = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        out[i] = pat(i);
+    cr_assert_eq(cr_stream_write(s, out, big), (ssize_t)big);
+    size_t got;
+    cr_assert_eq(cr_stream_readexactly(s, in, big, &got), (ssize_t)big, "got %zu (%s)", got,
+                 cr_tls_last_error());
+    cr_assert_eq(memcmp(in, out, big), 0);
+    cr_assert_eq(cr_stream_write_eof(s), 0);
+    char b[8];
+    cr_assert_eq(cr_stream_read(s, b, sizeof b), 0); /* the server's close_notify */
+    cr_assert_eq(cr_event_wait(KS.done), 0);
+    if (probe < 0) {
+        cr_assert_str_eq(KS.path, "memory-bio");
+        cr_assert_str_eq(KS.why, cr_stream_tls_ktls_reason(s));
+    }
+    cr_stream_free(s);
+    free(out);
+    free(in);
+
+    /* A context without the option never tries, and says so. */
+    cr_tls_ctx *plain = client_ctx();
+    rc = cr_open_connection_tls("127.0.0.1", cr_server_port(srv), NULL, plain, "localhost", 5, &s);
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    cr_assert_str_eq(cr_stream_tls_path(s), "memory-bio");
+    cr_assert_str_eq(cr_stream_tls_ktls_reason(s), "not enabled (cr_tls_config.ktls)");
+    cr_stream_free(s);
+    cr_tls_ctx_free(plain);
+
+    unserve(srv);
+    cr_tls_ctx_free(sctx);
+    cr_tls_ctx_free(cctx);
+    cr_event_free(KS.done);
+    return 0;
+}
+
+/* With the option on and no tls ULP in the kernel (ENOENT here), both ends
+ * fall back silently: "memory-bio", the reason readable, no ULP on the
+ * socket, 1 MiB each way byte-exact, close_notify both ways. */
+TLS_TEST(ktls_opt_in_falls_back_byte_exact)
+{
+    RUN_NO_FD_LEAK(ktls_fallback_main, NULL);
+}
+
+static int ktls_cbc_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    memset(&KS, 0, sizeof KS);
+    KS.done = cr_event_new();
+    static const struct ktls_case cbc = {.version = CR_TLS_1_2, .suite = "ECDHE-ECDSA-AES128-SHA256"};
+    cr_tls_ctx *sctx = ktls_ctx(&cbc, true);
+    cr_tls_ctx *cctx = client_ctx();
+    cr_server *srv = serve(sctx, ktls_echo_handler);
+    memset(&SEAM, 0, sizeof SEAM);
+    SEAM.ret = 1;
+    cr__tls_ktls_seam = seam_capture; /* past the probe: the cipher decides */
+    cr_stream *s;
+    int rc = cr_open_connection_tls("127.0.0.1", cr_server_port(srv), NULL, cctx, "localhost", 5, &s);
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    cr_stream_write(s, "cbc\n", 4);
+    char b[8];
+    cr_assert_eq(cr_stream_readexactly(s, b, 4, NULL), 4);
+    cr_assert_eq(memcmp(b, "cbc\n", 4), 0);
+    cr_assert_eq(cr_stream_write_eof(s), 0);
+    cr_assert_eq(cr_stream_read(s, b, sizeof b), 0);
+    cr_assert_eq(cr_event_wait(KS.done), 0);
+    cr__tls_ktls_seam = NULL;
+    cr_assert_eq(SEAM.calls, 0);
+    cr_assert_str_eq(KS.path, "memory-bio");
+    cr_assert_str_eq(KS.why, "TLSv1.2 with ECDHE-ECDSA-AES128-SHA256 has no kernel offload");
+    cr_stream_free(s);
+    unserve(srv);
+    cr_tls_ctx_free(sctx);
+    cr_tls_ctx_free(cctx);
+    cr_event_free(KS.done);
+    return 0;
+}
+
+/* A suite the kernel cannot take (TLS 1.2 AES-CBC + HMAC) is never handed
+ * off: nothing is derived, the stream works on memory BIOs and says why. */
+TLS_TEST(ktls_other_ciphers_stay_on_memory_bio)
+{
+    RUN_NO_FD_LEAK(ktls_cbc_main, NULL);
+}
+
+static int ktls_sni_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    memset(&KS, 0, sizeof KS);
+    KS.done = cr_event_new();
+    static const struct ktls_case c13 = {.version = CR_TLS_1_3, .suite = "TLS_AES_128_GCM_SHA256"};
+    cr_tls_ctx *sctx = ktls_ctx(&c13, true);
+    cr_tls_ctx *other = server_ctx(OTHER, KEY, NULL, 0); /* made without the option */
+    cr_assert_eq(cr_tls_ctx_add_server_name(sctx, "other.test", other), 0);
+    cr_tls_ctx_free(other);
+    cr_tls_ctx *cctx = client_ctx();
+    cr_server *srv = serve(sctx, ktls_echo_handler);
+    memset(&SEAM, 0, sizeof SEAM);
+    SEAM.ret = -EOPNOTSUPP;
+    cr__tls_ktls_seam = seam_capture;
+    cr_stream *s;
+    int rc = cr_open_connection_tls("127.0.0.1", cr_server_port(srv), NULL, cctx, "other.test", 5, &s);
+    cr_assert_eq(rc, 0, "%s (%s)", cr_strerror(rc), cr_tls_last_error());
+    cr_stream_write(s, "sni\n", 4);
+    char b[8];
+    cr_assert_eq(cr_stream_readexactly(s, b, 4, NULL), 4);
+    cr_assert_eq(cr_stream_write_eof(s), 0);
+    cr_assert_eq(cr_stream_read(s, b, sizeof b), 0);
+    cr_assert_eq(cr_event_wait(KS.done), 0);
+    cr__tls_ktls_seam = NULL;
+    cr_assert_eq(SEAM.calls, 1, "server: %s", KS.why);
+    cr_assert_str_eq(KS.why, "refused by the test seam (EOPNOTSUPP)");
+    cr_assert_str_eq(cr_stream_tls_ktls_reason(s), "not enabled (cr_tls_config.ktls)");
+    cr_stream_free(s);
+    unserve(srv);
+    cr_tls_ctx_free(sctx);
+    cr_tls_ctx_free(cctx);
+    cr_event_free(KS.done);
+    OPENSSL_cleanse(&SEAM, sizeof SEAM);
+    return 0;
+}
+
+/* A kTLS server context still gets TLS 1.3's secrets when SNI switches the
+ * session to another context (OpenSSL logs through the one switched to). */
+TLS_TEST(ktls_secrets_survive_server_name_switch)
+{
+    RUN_NO_FD_LEAK(ktls_sni_main, NULL);
+}
+
+/* A resumed session (an abbreviated handshake from a ticket: in TLS 1.2
+ * the server's CCS and Finished come first) hands over keys that work too:
+ * the same proof on a first connection and on its resumption, both versions. */
+TLS_TEST(ktls_keys_after_resumption)
+{
+    static const struct ktls_case base[] = {
+        {.version = CR_TLS_1_2, .suite = "ECDHE-ECDSA-AES128-GCM-SHA256",
+         .cipher = TLS_CIPHER_AES_GCM_128, .coring_server = true},
+        {.version = CR_TLS_1_3, .suite = "TLS_AES_256_GCM_SHA384",
+         .cipher = TLS_CIPHER_AES_GCM_256, .coring_server = true},
+    };
+    for (int i = 0; i < 2; i++) {
+        SSL_SESSION *sess = NULL;
+        struct ktls_case c = base[i];
+        c.session = &sess;
+        c.ctx = ktls_ctx(&c, true);
+        RUN_NO_FD_LEAK(ktls_keys_main, &c); /* full: the peer keeps the session */
+        cr_assert_not_null(sess);
+        RUN_NO_FD_LEAK(ktls_keys_main, &c); /* resumed (checked inside) */
+        SSL_SESSION_free(sess);
+        cr_tls_ctx_free(c.ctx);
+    }
+}

@@ -10,7 +10,8 @@
  * A TLS stream is an ordinary cr_stream: every cr_stream_* call behaves as on
  * plain TCP (reads, readline/readuntil/readexactly, write/drain, timeouts,
  * cancellation, close/wait_closed); the bytes are encrypted and decrypted by
- * OpenSSL on memory BIOs fed by the stream's own multishot recv and send.
+ * OpenSSL on memory BIOs fed by the stream's own multishot recv and send
+ * (with cr_tls_config.ktls, where the kernel can, it encrypts what is sent).
  *
  * Safe defaults: a client verifies the server against the system CAs and
  * checks the host name (server_hostname, else the host it connected to);
@@ -61,6 +62,11 @@ typedef struct cr_tls_config {
     const char *alpn;          /* "h2,http/1.1": offered (client) / accepted in
                                   our order of preference (server); NULL = none */
     double handshake_timeout;  /* seconds; 0 = 60 (asyncio's default); < 0 none */
+    bool ktls;                 /* after each handshake, try to hand the send keys to
+                                  the kernel (kTLS); opt-in, docs/tls.md "kTLS". A
+                                  stream that cannot falls back silently and says why
+                                  (cr_stream_tls_ktls_reason). Uses the context's
+                                  keylog and each SSL's message callback. */
 } cr_tls_config;
 
 /** Makes a context. Any thread. -EINVAL (bad config: a server without a
@@ -137,10 +143,14 @@ CR_API ssize_t cr_stream_tls_peer_cert(const cr_stream *s, void *buf, size_t cap
 CR_API int cr_stream_tls_peer_subject(const cr_stream *s, char *buf, size_t cap);
 /** Which path the stream's records take: "memory-bio" (OpenSSL encrypts and
  * decrypts in user space, on memory BIOs fed by the stream's own recv and
- * send) or "ktls" (the kernel's tls ULP does, after the handshake); NULL if
- * not TLS. Today every stream reports "memory-bio": the hand-off of keys to
- * the kernel is not built (docs/tls.md, "kTLS"). */
+ * send) or "ktls" (after the handshake the kernel's tls ULP encrypts what the
+ * stream sends; received records are still decrypted by OpenSSL); NULL if
+ * not TLS. Only a context made with `ktls` ever hands off (docs/tls.md). */
 CR_API const char *cr_stream_tls_path(const cr_stream *s);
+/** Why a TLS stream is on "memory-bio": "not enabled (cr_tls_config.ktls)",
+ * "kernel has no tls ULP (ENOENT)", "TLSv1.2 with AES128-SHA256 has no kernel
+ * offload", ...; NULL on "ktls" or not TLS. Loop thread. */
+CR_API const char *cr_stream_tls_ktls_reason(const cr_stream *s);
 /** Whether the kernel offers TLS offload (the tls ULP) to this process: 1,
  * or why not as a negative errno: -ENOENT (no tls ULP: a kernel without
  * CONFIG_TLS, or the module not loaded and this process not allowed to load

@@ -1022,6 +1022,9 @@ int cr__stream_attach_tls(cr_stream *s, cr__tls *t)
 
 cr__tls *cr__stream_tls(const cr_stream *s) { return s ? s->tls : NULL; }
 
+/* TLS hook (kTLS): whether a record sent now would overtake queued bytes. */
+bool cr__stream_tx_idle(const cr_stream *s) { return !s->sending && !unsent(s); }
+
 void cr__stream_hold(cr_stream *s) { s->refs++; }
 void cr__stream_put(cr_stream *s) { unref(s); }
 

@@ -29,6 +29,10 @@
  *  - err is sticky: after a TLS failure the stream only reports it.
  *  - OpenSSL's error queue is per thread: every failure is turned into
  *    last_error (thread-local) and the queue cleared before returning.
+ *  - kTLS (opt-in, the "kTLS" section below): once t->ktls_tx is set the
+ *    kernel encrypts what the stream sends, so OpenSSL must never write
+ *    again (its TX keys and sequence are stale): writes queue plaintext,
+ *    and anything OpenSSL still wants to send is a failure, not a record.
  */
 #include "io/tls.h"
 #include <arpa/inet.h>
@@ -38,7 +42,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/kdf.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <stdatomic.h>
@@ -56,9 +62,25 @@ struct cr_tls_ctx {
     SSL_CTX *ssl;
     atomic_int refs;
     bool server, check_hostname;
+    bool ktls;         /* try the kTLS hand-off after each handshake */
     double hs_timeout; /* seconds, < 0: none */
     struct sni_entry *sni; /* server: contexts by requested name (read-only once used) */
     size_t nsni;
+};
+
+/* The kTLS hand-off's bookkeeping (see the kTLS section). */
+struct ktls_dir {
+    uint64_t since_ccs, since_fin; /* record headers since the last CCS / Finished */
+    bool ccs, fin;                 /* seen at least one */
+};
+
+struct ktls {
+    struct ktls_dir tx, rx;
+    bool key_update;        /* either way, before the hand-off: no hand-off */
+    bool update_requested;  /* the peer wants our KeyUpdate (after it: -EPROTO) */
+    unsigned char csec[EVP_MAX_MD_SIZE], ssec[EVP_MAX_MD_SIZE]; /* TLS 1.3 _0 secrets */
+    size_t cseclen, sseclen;
+    char why[96];
 };
 
 struct cr__tls {
@@ -67,7 +89,16 @@ struct cr__tls {
     cr_stream *s;
     int err;           /* sticky: the reader and writer see it */
     bool hs_done, peer_closed, notify_sent;
+    bool ktls_tx;      /* the kernel encrypts what we send (kTLS section) */
+    const char *why;   /* why not kTLS (a literal or k->why) */
+    struct ktls *k;    /* the hand-off's bookkeeping: only if the context asks */
 };
+
+static void ktls_keylog(const SSL *ssl, const char *line);
+static int ktls_attach(cr__tls *t);
+static void ktls_handoff(cr__tls *t);
+static void ktls_close_notify(cr__tls *t);
+static void ktls_free(struct ktls *k);
 
 static _Thread_local char last_error[256];
 
@@ -222,6 +253,8 @@ static int configure(cr_tls_ctx *c, const cr_tls_config *cfg)
     if (cfg->server && verify == CR_TLS_VERIFY_REQUIRED)
         mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     SSL_CTX_set_verify(x, mode, NULL);
+    if (cfg->ktls) /* TLS 1.3's traffic secrets reach us only this way */
+        SSL_CTX_set_keylog_callback(x, ktls_keylog);
     c->check_hostname = !cfg->server && verify != CR_TLS_VERIFY_NONE && !cfg->no_check_hostname;
     if (cfg->alpn) {
         unsigned char *w;
@@ -287,6 +320,7 @@ int cr_tls_ctx_new(const cr_tls_config *cfg, cr_tls_ctx **out)
         return rc;
     }
     c->server = cfg->server;
+    c->ktls = cfg->ktls;
     c->hs_timeout = cfg->handshake_timeout == 0 ? 60.0 : cfg->handshake_timeout;
     atomic_init(&c->refs, 1);
     *out = c;
@@ -346,6 +380,10 @@ int cr_tls_ctx_add_server_name(cr_tls_ctx *c, const char *name, cr_tls_ctx *for_
     if (!(e[c->nsni].name = strdup(name)))
         return -ENOMEM;
     e[c->nsni++].ctx = cr__tls_ctx_ref(for_name);
+    /* OpenSSL logs secrets through the context the SNI callback switched
+     * to: with kTLS on, that one must hand them to us as well. */
+    if (c->ktls)
+        SSL_CTX_set_keylog_callback(for_name->ssl, ktls_keylog);
     if (c->nsni == 1) {
         SSL_CTX_set_tlsext_servername_callback(c->ssl, sni_select);
         SSL_CTX_set_tlsext_servername_arg(c->ssl, c);
@@ -361,6 +399,21 @@ void *cr_tls_ctx_ssl_ctx(cr_tls_ctx *c) { return c ? c->ssl : NULL; }
 static int flush(cr__tls *t)
 {
     size_t n;
+    if (t->ktls_tx && (BIO_ctrl_pending(t->wbio) > 0 || t->k->update_requested)) {
+        /* The peer asked for our KeyUpdate (OpenSSL would send it with
+         * our next SSL_write, which never comes: RFC 8446 wants it before
+         * our next record), or OpenSSL has a record (an alert) sealed with
+         * keys the kernel has taken over. Neither can be sent, and the
+         * kernel takes no new keys from us here: the session ends. */
+        (void)BIO_reset(t->wbio);
+        if (!t->err) {
+            snprintf(last_error, sizeof last_error,
+                     "kTLS: the peer asked for a KeyUpdate, or OpenSSL had a record to send, "
+                     "on a stream the kernel encrypts");
+            t->err = -EPROTO;
+        }
+        return 0;
+    }
     while ((n = BIO_ctrl_pending(t->wbio)) > 0) {
         char *p = cr__stream_tx_reserve(t->s, n);
         if (!p)
@@ -444,6 +497,14 @@ ssize_t cr__tls_write(cr__tls *t, const void *data, size_t len)
         return t->err;
     if (!t->hs_done)
         return -EBUSY; /* start_tls is still handshaking */
+    if (t->ktls_tx) { /* the kernel encrypts: queue plaintext as a plain stream does */
+        char *p = cr__stream_tx_reserve(t->s, len);
+        if (!p)
+            return -ENOMEM;
+        memcpy(p, data, len);
+        cr__stream_tx_commit(t->s, len);
+        return (ssize_t)len;
+    }
     size_t done = 0;
     while (done < len) {
         /* 64 KiB at a time, each moved out of wbio at once: wbio never
@@ -490,6 +551,10 @@ void cr__tls_close_notify(cr__tls *t)
     if (!t->hs_done || t->err || t->notify_sent)
         return;
     t->notify_sent = true;
+    if (t->ktls_tx) {
+        ktls_close_notify(t);
+        return;
+    }
     ERR_clear_error();
     SSL_shutdown(t->ssl); /* queues close_notify; we do not wait for the peer's */
     ERR_clear_error();
@@ -500,6 +565,7 @@ void cr__tls_free(cr__tls *t)
 {
     if (t) {
         SSL_free(t->ssl); /* frees both BIOs */
+        ktls_free(t->k);
         free(t);
     }
 }
@@ -542,6 +608,350 @@ int cr_tls_ktls_probe(void)
 
 int cr__tls_ktls_probe_runs(void) { return ktls_probes; }
 
+/* ------------------------------------------------------ kTLS hand-off ---- */
+/*
+ * Opt-in (cr_tls_config.ktls): after a handshake, give the kernel the keys
+ * to encrypt what the stream sends, so that each write is one send(2) of
+ * plaintext (or an io_uring send) and the kernel frames and seals the
+ * records (Linux's Documentation/networking/tls.rst). Received records stay
+ * with OpenSSL on the memory BIO: the stream's multishot recv may already
+ * hold ciphertext that arrived after the Finished in a provided buffer (on
+ * io_uring a completion can be pending at any moment), and bytes taken out
+ * of the socket before TLS_RX can never be given back to the kernel's
+ * record counter; and under TLS_RX every non-application record (the TLS
+ * 1.3 tickets a server sends after the handshake, alerts, KeyUpdate) fails
+ * a plain recv with EIO. So RX keys are derived (and tests prove them) but
+ * not handed over; docs/tls.md says what that would take.
+ *
+ * Why opt-in: no kernel this was built on offers the ULP (the probe says
+ * -ENOENT), so the final two setsockopt calls have never run here; a user
+ * turns them on knowingly, and a refusal at any step leaves the stream on
+ * memory BIOs exactly as without the option, with the reason kept (why).
+ *
+ * The key material, from public OpenSSL 3.0 calls only (3.0 exports neither
+ * the traffic keys nor the record sequence numbers):
+ *  - TLS 1.3: CLIENT/SERVER_TRAFFIC_SECRET_0 from the keylog callback;
+ *    key = HKDF-Expand-Label(secret, "key", "", key length), iv = ...("iv",
+ *    "", 12) (RFC 8446 7.1, 7.3), with the suite's hash.
+ *  - TLS 1.2: the master secret and both randoms; key_block =
+ *    PRF(master, "key expansion", server_random + client_random) split
+ *    into client key, server key, client IV, server IV (AEAD: no MAC keys;
+ *    RFC 5246 6.3). The fixed IV is GCM's salt (RFC 5288) or ChaCha's
+ *    whole nonce mask (RFC 7905).
+ *  - Sequence numbers: each direction starts at 0 under new keys, and the
+ *    message callback sees every record header (SSL3_RT_HEADER) and every
+ *    handshake message, both ways, in order. The application keys start
+ *    right after our own / the peer's Finished (TLS 1.3) or
+ *    ChangeCipherSpec (TLS 1.2: its Finished is the first record under the
+ *    new keys), so a count of the record headers since then is the next
+ *    sequence number: a TLS 1.3 server has already sent its tickets (2 by
+ *    default), and the pump at the end of the handshake has already read
+ *    what came in behind the peer's Finished. A KeyUpdate either way before
+ *    the hand-off means secret _0 is stale: no hand-off.
+ *  - TLS 1.2 GCM's explicit nonce: the kernel sends crypto_info.iv and
+ *    counts it up per record; it is set to the sequence number (as
+ *    OpenSSL's own kTLS does), unique under the key since OpenSSL's own
+ *    nonces came from a random 64-bit start.
+ *
+ * After the hand-off OpenSSL keeps the RX side; its TX side must stay idle
+ * (flush() refuses anything it writes: a peer's KeyUpdate asking for ours,
+ * or an alert, ends the session with -EPROTO), and close_notify is sent by
+ * us as an alert record (TLS_SET_RECORD_TYPE) when nothing is queued.
+ */
+
+int (*cr__tls_ktls_seam)(cr_stream *, const struct cr__ktls_info *,
+                         const struct cr__ktls_info *);
+
+static void ktls_msg(int write_p, int version, int type, const void *buf, size_t len,
+                     SSL *ssl, void *arg)
+{
+    (void)version, (void)ssl;
+    struct ktls *k = arg;
+    struct ktls_dir *d = write_p ? &k->tx : &k->rx;
+    const unsigned char *m = buf;
+    if (type == SSL3_RT_HEADER && len > 0) {
+        /* A ChangeCipherSpec is told by its record header: OpenSSL 3.0
+         * reports a CCS it writes as a message too, one it reads not. The
+         * record after it is the first under the new keys (TLS 1.3's
+         * compatibility CCS changes nothing: counted from Finished there). */
+        if (m[0] == SSL3_RT_CHANGE_CIPHER_SPEC) {
+            d->since_ccs = 0;
+            d->ccs = true;
+        } else {
+            d->since_ccs++;
+        }
+        d->since_fin++;
+    } else if (type == SSL3_RT_HANDSHAKE && len > 0) {
+        if (m[0] == SSL3_MT_FINISHED) {
+            d->since_fin = 0;
+            d->fin = true;
+        } else if (m[0] == SSL3_MT_KEY_UPDATE) {
+            k->key_update = true;
+            if (!write_p && len > 4 && m[4] == SSL_KEY_UPDATE_REQUESTED)
+                k->update_requested = true;
+        }
+    }
+}
+
+static int unhex(const char *h, size_t n, unsigned char *out, size_t cap)
+{
+    if (n % 2 || n / 2 > cap)
+        return -EINVAL;
+    for (size_t i = 0; i < n / 2; i++) {
+        int v = 0;
+        for (int j = 0; j < 2; j++) {
+            char c = h[2 * i + j];
+            int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (d < 0)
+                return -EINVAL;
+            v = v << 4 | d;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return (int)(n / 2);
+}
+
+/* "CLIENT_TRAFFIC_SECRET_0 <client random> <secret>", NSS key log format. */
+static void ktls_keylog(const SSL *ssl, const char *line)
+{
+    cr__tls *t = SSL_get_app_data(ssl);
+    if (!t || !t->k)
+        return; /* an SSL made outside coring on this context */
+    struct ktls *k = t->k;
+    unsigned char *dst;
+    size_t *dlen;
+    static const char cl[] = "CLIENT_TRAFFIC_SECRET_0 ", sl[] = "SERVER_TRAFFIC_SECRET_0 ";
+    if (!strncmp(line, cl, sizeof cl - 1))
+        dst = k->csec, dlen = &k->cseclen;
+    else if (!strncmp(line, sl, sizeof sl - 1))
+        dst = k->ssec, dlen = &k->sseclen;
+    else
+        return;
+    const char *sec = strchr(line + sizeof cl - 1, ' ');
+    int n = sec ? unhex(sec + 1, strlen(sec + 1), dst, EVP_MAX_MD_SIZE) : -EINVAL;
+    *dlen = n > 0 ? (size_t)n : 0;
+}
+
+static void ktls_free(struct ktls *k)
+{
+    OPENSSL_clear_free(k, sizeof *k); /* NULL-safe; may still hold secrets */
+}
+
+static int ktls_attach(cr__tls *t)
+{
+    if (!(t->k = calloc(1, sizeof *t->k)))
+        return -ENOMEM;
+    if (!SSL_set_app_data(t->ssl, t))
+        return -ENOMEM;
+    SSL_set_msg_callback(t->ssl, ktls_msg);
+    SSL_set_msg_callback_arg(t->ssl, t->k);
+    t->why = "handshake not done";
+    return 0;
+}
+
+/* One EVP_KDF run ("HKDF" or "TLS1-PRF") into out. */
+static int kdf(const char *name, OSSL_PARAM *params, unsigned char *out, size_t outlen)
+{
+    EVP_KDF *kd = EVP_KDF_fetch(NULL, name, NULL);
+    EVP_KDF_CTX *kc = kd ? EVP_KDF_CTX_new(kd) : NULL;
+    int ok = kc && EVP_KDF_derive(kc, out, outlen, params) == 1;
+    EVP_KDF_CTX_free(kc);
+    EVP_KDF_free(kd);
+    ERR_clear_error();
+    return ok ? 0 : -EPROTO;
+}
+
+/* RFC 8446 7.1: HKDF-Expand-Label(secret, label, "", outlen). */
+static int expand_label(const EVP_MD *md, const unsigned char *sec, size_t seclen,
+                        const char *label, unsigned char *out, size_t outlen)
+{
+    unsigned char info[2 + 1 + 6 + 8 + 1];
+    size_t ll = strlen(label);
+    info[0] = (unsigned char)(outlen >> 8);
+    info[1] = (unsigned char)outlen;
+    info[2] = (unsigned char)(6 + ll);
+    memcpy(info + 3, "tls13 ", 6);
+    memcpy(info + 9, label, ll);
+    info[9 + ll] = 0; /* empty context */
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
+        OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)EVP_MD_get0_name(md), 0),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)sec, seclen),
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, 10 + ll),
+        OSSL_PARAM_construct_end(),
+    };
+    return kdf("HKDF", p, out, outlen);
+}
+
+/* One direction's crypto_info. iv: the 12-byte nonce mask (TLS 1.3, ChaCha)
+ * or GCM's 4-byte salt (TLS 1.2). */
+static void fill(struct cr__ktls_info *o, bool v13, int nid, const unsigned char *key,
+                 const unsigned char *iv, uint64_t seq)
+{
+    unsigned char rs[8];
+    for (int i = 0; i < 8; i++)
+        rs[i] = (unsigned char)(seq >> (56 - 8 * i));
+    memset(o, 0, sizeof *o);
+    o->u.info.version = v13 ? TLS_1_3_VERSION : TLS_1_2_VERSION;
+#define GCM(m, ct)                                                                   \
+    do {                                                                             \
+        o->u.info.cipher_type = ct;                                                  \
+        memcpy(o->u.m.key, key, sizeof o->u.m.key);                                  \
+        memcpy(o->u.m.salt, iv, 4);                                                  \
+        memcpy(o->u.m.iv, v13 ? iv + 4 : rs, 8); /* 1.2: the first explicit nonce */ \
+        memcpy(o->u.m.rec_seq, rs, 8);                                               \
+        o->len = sizeof o->u.m;                                                      \
+    } while (0)
+    if (nid == NID_aes_128_gcm) {
+        GCM(gcm128, TLS_CIPHER_AES_GCM_128);
+    } else if (nid == NID_aes_256_gcm) {
+        GCM(gcm256, TLS_CIPHER_AES_GCM_256);
+    } else {
+        o->u.info.cipher_type = TLS_CIPHER_CHACHA20_POLY1305;
+        memcpy(o->u.chacha.key, key, sizeof o->u.chacha.key);
+        memcpy(o->u.chacha.iv, iv, 12);
+        memcpy(o->u.chacha.rec_seq, rs, 8);
+        o->len = sizeof o->u.chacha;
+    }
+#undef GCM
+}
+
+/* Both directions' crypto_info (tx: ours, rx: the peer's), or a reason. */
+static const char *ktls_derive(cr__tls *t, struct cr__ktls_info *tx, struct cr__ktls_info *rx)
+{
+    struct ktls *k = t->k;
+    const SSL_CIPHER *c = SSL_get_current_cipher(t->ssl);
+    int v = SSL_version(t->ssl), nid = c ? SSL_CIPHER_get_cipher_nid(c) : NID_undef;
+    const EVP_MD *md = c ? SSL_CIPHER_get_handshake_digest(c) : NULL;
+    size_t klen = nid == NID_aes_128_gcm ? 16 : 32;
+    if ((v != TLS1_2_VERSION && v != TLS1_3_VERSION) || !md ||
+        (nid != NID_aes_128_gcm && nid != NID_aes_256_gcm && nid != NID_chacha20_poly1305)) {
+        snprintf(k->why, sizeof k->why, "%s with %s has no kernel offload",
+                 SSL_get_version(t->ssl), c ? SSL_CIPHER_get_name(c) : "no cipher");
+        return k->why;
+    }
+    if (k->key_update)
+        return "a KeyUpdate came before the hand-off";
+    bool v13 = v == TLS1_3_VERSION, server = SSL_is_server(t->ssl);
+    struct ktls_dir *dt = &k->tx, *dr = &k->rx;
+    if (v13 ? !dt->fin || !dr->fin : !dt->ccs || !dr->ccs)
+        return "record counts unknown (no Finished or ChangeCipherSpec seen)";
+    uint64_t st = v13 ? dt->since_fin : dt->since_ccs, sr = v13 ? dr->since_fin : dr->since_ccs;
+    /* client key, server key, client iv, server iv (1.3: derived per side) */
+    unsigned char kb[2 * 32 + 2 * 12], *ck = kb, *sk = kb + klen, *civ, *siv;
+    size_t ivlen = v13 || nid == NID_chacha20_poly1305 ? 12 : 4;
+    civ = kb + 2 * klen;
+    siv = civ + ivlen;
+    int rc = 0;
+    if (v13) {
+        if (!k->cseclen || !k->sseclen)
+            return "no TLS 1.3 traffic secrets (the context's keylog callback was replaced)";
+        rc = expand_label(md, k->csec, k->cseclen, "key", ck, klen);
+        rc = rc ? rc : expand_label(md, k->ssec, k->sseclen, "key", sk, klen);
+        rc = rc ? rc : expand_label(md, k->csec, k->cseclen, "iv", civ, 12);
+        rc = rc ? rc : expand_label(md, k->ssec, k->sseclen, "iv", siv, 12);
+    } else {
+        unsigned char ms[SSL_MAX_MASTER_KEY_LENGTH], seed[13 + 2 * SSL3_RANDOM_SIZE];
+        SSL_SESSION *sess = SSL_get_session(t->ssl);
+        size_t mlen = sess ? SSL_SESSION_get_master_key(sess, ms, sizeof ms) : 0;
+        memcpy(seed, "key expansion", 13);
+        if (!mlen || SSL_get_server_random(t->ssl, seed + 13, SSL3_RANDOM_SIZE) != SSL3_RANDOM_SIZE ||
+            SSL_get_client_random(t->ssl, seed + 13 + SSL3_RANDOM_SIZE, SSL3_RANDOM_SIZE) !=
+                SSL3_RANDOM_SIZE) {
+            rc = -EPROTO;
+        } else {
+            OSSL_PARAM p[] = {
+                OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+                                                 (char *)EVP_MD_get0_name(md), 0),
+                OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, ms, mlen),
+                OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof seed),
+                OSSL_PARAM_construct_end(),
+            };
+            rc = kdf("TLS1-PRF", p, kb, 2 * klen + 2 * ivlen);
+        }
+        OPENSSL_cleanse(ms, sizeof ms);
+    }
+    if (!rc) {
+        fill(tx, v13, nid, server ? sk : ck, server ? siv : civ, st);
+        fill(rx, v13, nid, server ? ck : sk, server ? civ : siv, sr);
+    }
+    OPENSSL_cleanse(kb, sizeof kb);
+    return rc ? "deriving the keys failed" : NULL;
+}
+
+/* "TLS_TX refused (EBUSY)" into k->why. */
+static const char *because(struct ktls *k, const char *what, int err)
+{
+    const char *name = strerrorname_np(err);
+    snprintf(k->why, sizeof k->why, "%s (%s)", what, name ? name : "?");
+    return k->why;
+}
+
+/* At the end of a successful handshake: the stream's records go to the
+ * kernel, or t->why says why not. Never fails the stream. */
+static void ktls_handoff(cr__tls *t)
+{
+    struct ktls *k = t->k;
+    int fd = cr_stream_fd(t->s);
+    int probe = cr_tls_ktls_probe();
+    struct cr__ktls_info tx, rx;
+    const char *why = NULL;
+    int rc = 1;
+    if (probe < 0 && !cr__tls_ktls_seam) {
+        /* Nothing to derive for: the kernel cannot take the keys. */
+        why = because(k, probe == -ENOENT ? "kernel has no tls ULP" : "no tls ULP", -probe);
+    } else if (!cr__stream_tx_idle(t->s)) {
+        /* Ciphertext still queued would be encrypted a second time. */
+        why = "the handshake's last bytes were still queued";
+    } else if (!(why = ktls_derive(t, &tx, &rx))) {
+        if (cr__tls_ktls_seam)
+            rc = cr__tls_ktls_seam(t->s, &tx, &rx);
+        if (rc < 0)
+            why = because(k, "refused by the test seam", -rc);
+        else if (rc > 0 && probe < 0)
+            why = because(k, probe == -ENOENT ? "kernel has no tls ULP" : "no tls ULP", -probe);
+        /* Attaching the ULP alone changes nothing on the wire (TLS_BASE
+         * passes bytes through), so a refused TLS_TX leaves a working
+         * plain socket under the memory-BIO path. */
+        else if (rc > 0 && setsockopt(fd, SOL_TCP, TCP_ULP, "tls", sizeof "tls") < 0)
+            why = because(k, "TCP_ULP tls refused", errno);
+        else if (rc > 0 && setsockopt(fd, SOL_TLS, TLS_TX, &tx.u, (socklen_t)tx.len) < 0)
+            why = because(k, "TLS_TX refused", errno);
+        OPENSSL_cleanse(&tx, sizeof tx);
+        OPENSSL_cleanse(&rx, sizeof rx);
+    }
+    OPENSSL_cleanse(k->csec, sizeof k->csec);
+    OPENSSL_cleanse(k->ssec, sizeof k->ssec);
+    k->cseclen = k->sseclen = 0;
+    t->why = why;
+    t->ktls_tx = !why;
+}
+
+/* close_notify as the kernel's alert record. Only when nothing is queued
+ * (a sendmsg now would overtake queued bytes); otherwise none is sent and
+ * the peer sees a TCP EOF at a record boundary. */
+static void ktls_close_notify(cr__tls *t)
+{
+    if (!cr__stream_tx_idle(t->s))
+        return;
+    unsigned char alert[2] = {1, 0}; /* warning, close_notify */
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(1)];
+    } cm;
+    struct iovec iov = {alert, sizeof alert};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+                       .msg_controllen = sizeof cm.b};
+    struct cmsghdr *h = CMSG_FIRSTHDR(&m);
+    h->cmsg_level = SOL_TLS;
+    h->cmsg_type = TLS_SET_RECORD_TYPE;
+    h->cmsg_len = CMSG_LEN(1);
+    *CMSG_DATA(h) = SSL3_RT_ALERT;
+    (void)sendmsg(cr_stream_fd(t->s), &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 /* ----------------------------------------------------------- handshake ---- */
 
 static bool is_ip(const char *h)
@@ -569,6 +979,9 @@ static cr__tls *tls_new(cr_stream *s, cr_tls_ctx *ctx, const char *name, int *er
     /* An empty rbio is "no data yet", not EOF: the stream reports EOF. */
     BIO_set_mem_eof_return(t->rbio, -1);
     SSL_set_bio(t->ssl, t->rbio, t->wbio); /* from here ssl owns them */
+    t->why = "not enabled (cr_tls_config.ktls)";
+    if (ctx->ktls && ktls_attach(t) < 0)
+        goto fail;
     if (ctx->server) {
         SSL_set_accept_state(t->ssl);
         return t;
@@ -589,6 +1002,7 @@ static cr__tls *tls_new(cr_stream *s, cr_tls_ctx *ctx, const char *name, int *er
 fail:
     ERR_clear_error();
     SSL_free(t->ssl); /* NULL-safe */
+    ktls_free(t->k);
     free(t);
     return NULL;
 }
@@ -622,13 +1036,15 @@ static int handshake(cr__tls *t, int64_t deadline)
         }
     }
     t->hs_done = true;
-    /* Keys are never handed to the kernel, whatever cr_tls_ktls_probe says
-     * (docs/tls.md, "kTLS", says why): every stream stays on memory BIOs. */
     /* Records that came in behind the peer's Finished (0.5-RTT data,
      * tickets) are waiting in rbio. */
     if (pump(t) == CR__SINK_FAILED)
         return t->err = -ENOMEM;
-    return t->err; /* a bad record right behind the handshake */
+    if (t->err)
+        return t->err; /* a bad record right behind the handshake */
+    if (t->k)
+        ktls_handoff(t); /* after the pump: its records are counted */
+    return t->err;
 }
 
 int cr_stream_start_tls(cr_stream *s, cr_tls_ctx *ctx, const char *server_hostname,
@@ -724,7 +1140,13 @@ void *cr_stream_tls_ssl(const cr_stream *s) { return ssl_of(s); }
 const char *cr_stream_tls_path(const cr_stream *s)
 {
     cr__tls *t = cr__stream_tls(s);
-    return t ? "memory-bio" : NULL; /* "ktls" once a hand-off exists */
+    return t ? t->ktls_tx ? "ktls" : "memory-bio" : NULL;
+}
+
+const char *cr_stream_tls_ktls_reason(const cr_stream *s)
+{
+    cr__tls *t = cr__stream_tls(s);
+    return t && !t->ktls_tx ? t->why : NULL;
 }
 
 const char *cr_stream_tls_version(const cr_stream *s)

@@ -15,6 +15,7 @@
 #define CORING_IO_TLS_H
 
 #include "io/io.h"
+#include <linux/tls.h>
 
 typedef struct cr__tls cr__tls;
 
@@ -53,6 +54,29 @@ CR_HIDDEN int cr__stream_raw_state(const cr_stream *s);
 
 /* How many times the kTLS probe ran in this process (tests: at most once). */
 CR_HIDDEN int cr__tls_ktls_probe_runs(void);
+/* Nothing queued and no send in flight: a record sent now by sendmsg(2)
+ * cannot overtake queued bytes (kTLS's close_notify). */
+CR_HIDDEN bool cr__stream_tx_idle(const cr_stream *s);
+
+/* ---- the kTLS hand-off's key material (tls.c; a test seam) ---- */
+/* One direction's struct tls12_crypto_info_* as setsockopt(SOL_TLS, TLS_TX
+ * or TLS_RX) takes it; len is the size of the member in use. */
+struct cr__ktls_info {
+    union {
+        struct tls_crypto_info info;
+        struct tls12_crypto_info_aes_gcm_128 gcm128;
+        struct tls12_crypto_info_aes_gcm_256 gcm256;
+        struct tls12_crypto_info_chacha20_poly1305 chacha;
+    } u;
+    size_t len;
+};
+/* Tests only (NULL otherwise): called at a stream's hand-off with what it
+ * would give the kernel, before the kernel is asked. Returns 1: go on to
+ * the kernel; 0: act as if the kernel took the TX keys (no syscall: the
+ * stream then writes plaintext, as on kTLS); < 0: refuse with that errno
+ * (the stream stays on memory BIOs and says why). */
+CR_HIDDEN extern int (*cr__tls_ktls_seam)(cr_stream *s, const struct cr__ktls_info *tx,
+                                          const struct cr__ktls_info *rx);
 
 /* ---- servers (server.c) ---- */
 struct cr_tls_ctx;
