@@ -13,7 +13,7 @@
  *  - ENOBUFS never reaches a reader: a recv that ran dry goes on the starved
  *    list and is re-armed when a buffer comes back (mrecv.c).
  *  - Stream buffers: a page is carved once from a chunk and then is either
- *    with a stream (out) or on the free stack; the free stack's capacity
+ *    with a stream or on the free stack (carved - nfree are out); the free stack's capacity
  *    covers every page ever carved, so a put never allocates (it runs on the
  *    stack of the task that parks, which may be a lean one). Free pages that
  *    no get took for a whole trim period, beyond SBUF_RESERVE, are given back
@@ -135,7 +135,7 @@ void cr__sbuf_arm(struct cr__sbuf_pool *p)
 
 static int sbuf_chunk(struct cr__sbuf_pool *p)
 {
-    size_t need = p->nfree + p->out + SBUF_CHUNK_PAGES;
+    size_t need = p->carved + SBUF_CHUNK_PAGES;
     if (need > p->cap) {
         size_t cap = p->cap ? p->cap * 2 : 4 * SBUF_CHUNK_PAGES;
         while (cap < need)
@@ -180,7 +180,7 @@ char *cr__sbuf_carve(cr_loop *l)
     char *b = p->cur;
     p->cur += CR__SBUF_SIZE;
     p->left--;
-    p->out++;
+    p->carved++;
     return b;
 }
 

@@ -34,8 +34,8 @@ struct cr__sbuf_pool {
     cr_loop *loop;
     char **free;          /* capacity >= every page ever carved: puts never grow it */
     size_t nfree, cap, nclean;
-    size_t low_water;     /* least nfree since the last trim */
-    size_t out;           /* pages with a stream now */
+    size_t low_water;     /* least nfree since the last trim (>= nclean) */
+    size_t carved;        /* pages ever carved: nfree of them are free */
     char *cur;            /* the chunk being carved */
     size_t left;          /* pages not yet carved in cur */
     char **chunks;        /* every chunk, unmapped at loop close */
@@ -76,11 +76,11 @@ static inline char *cr__sbuf_get(cr_loop *l)
     if (__builtin_expect(!p->nfree, 0))
         return cr__sbuf_carve(l);
     char *b = p->free[--p->nfree];
-    if (p->nclean > p->nfree)
-        p->nclean = p->nfree; /* a given-back page: it faults in again */
-    if (p->low_water > p->nfree)
+    if (p->low_water > p->nfree) { /* nclean <= low_water: one test, usually */
         p->low_water = p->nfree;
-    p->out++;
+        if (p->nclean > p->nfree)
+            p->nclean = p->nfree; /* a given-back page: it faults in again */
+    }
     return b;
 }
 
@@ -90,7 +90,6 @@ static inline void cr__sbuf_put(cr_loop *l, char *b)
 {
     struct cr__sbuf_pool *p = &l->io->sbufs;
     p->free[p->nfree++] = b; /* cap covers every carved page */
-    p->out--;
     if (p->nfree - p->nclean > CR__SBUF_RESERVE && !cr__timer_armed(&p->trim))
         cr__sbuf_arm(p);
 }

@@ -630,7 +630,12 @@ static int append(cr_stream *s, struct wbuf *b, const void *data, size_t len)
      * this runs in (asking the allocator would only abort under ASan). */
     if (len > ((size_t)1 << 46) - b->len)
         return -ENOMEM;
-    if (b->len + len > b->cap) {
+    if (!b->p && len <= CR__SBUF_SIZE) {
+        /* The usual first write after the writer went idle: a warm page. */
+        if (!(b->p = cr__sbuf_get(s->loop)))
+            return -ENOMEM;
+        b->cap = CR__SBUF_SIZE;
+    } else if (b->len + len > b->cap) {
         size_t cap = b->cap ? b->cap : CR__SBUF_SIZE;
         while (cap < b->len + len)
             cap *= 2;
