@@ -3,7 +3,7 @@
  * idle-conns.c — N idle TCP connections, each with a handler task parked in
  * cr_stream_readline: what one costs the server in resident memory.
  *
- *   idle-conns N [lean]        measure N idle connections (below)
+ *   idle-conns N [lean] [talk] measure N idle connections (below)
  *   idle-conns serve [lean] [copy]  a server for bench/loadgen's idle mode
  *
  * Owns: one coring server (this process) and one client process (forked)
@@ -23,7 +23,12 @@
  * it includes pages brought in by MADV_POPULATE_WRITE, which perf's
  * page-faults event, counting traps only, does not).
  * `lean` gives the handler tasks the lean stack class (cr_server_opts.
- * stack_class; the main task keeps the default stack).
+ * stack_class; the main task keeps the default stack). `talk`: connections
+ * after one exchange — once all are up the client sends a line on each and
+ * reads its echo (each handler answers with cr_stream_write, as a line
+ * protocol does, and parks in readline again); the server measures once every
+ * handler is parked again plus TALK_SETTLE_MS, the time the loop's buffer
+ * cache takes to give idle pages back (two of its 100 ms trim periods).
  *
  * `serve` prints "idle-conns: listening on 127.0.0.1:PORT" and runs until
  * SIGTERM: each connection's task echoes what first arrives (bench/loadgen's
@@ -51,7 +56,9 @@
 
 static long n_conns;
 static int report_fd = -1, go_fd = -1; /* a shard's pipes to the parent */
-static size_t parked, ended;
+static size_t parked, ended, answered;
+static bool talk;
+#define TALK_SETTLE_MS 300
 
 static long vmrss_kib(void)
 {
@@ -86,6 +93,9 @@ static rlim_t raise_nofile(void)
  * then it waits to be killed (its sockets close with it). */
 static void client(int port, int done)
 {
+    int *fds = talk ? malloc((size_t)n_conns * sizeof *fds) : NULL;
+    if (talk && !fds)
+        _exit(1);
     for (long i = 0; i < n_conns; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0) {
@@ -103,7 +113,18 @@ static void client(int port, int done)
             perror("idle-conns: client connect");
             _exit(1);
         }
+        if (fds)
+            fds[i] = fd;
     }
+    /* talk: one exchange on each, all in flight at once (the server's worst
+     * case: every connection's buffers taken within a few loop turns). */
+    char r[2];
+    for (long i = 0; fds && i < n_conns; i++)
+        if (write(fds[i], "x\n", 2) != 2)
+            _exit(1);
+    for (long i = 0; fds && i < n_conns; i++)
+        if (read(fds[i], r, 2) != 2)
+            _exit(1);
     char c = 1;
     if (write(done, &c, 1) != 1)
         _exit(1);
@@ -115,9 +136,17 @@ static int handler(cr_stream *s, void *arg)
 {
     (void)arg;
     char line[64];
-    parked++;
-    ssize_t n = cr_stream_readline(s, line, sizeof line); /* parks: nothing is ever sent */
-    parked--;
+    ssize_t n;
+    for (;;) {
+        parked++;
+        n = cr_stream_readline(s, line, sizeof line); /* parks: nothing pending */
+        parked--;
+        if (n <= 0)
+            break;
+        if ((n = cr_stream_write(s, line, (size_t)n)) < 0 || (n = cr_stream_drain(s)) < 0)
+            break;
+        answered++;
+    }
     ended++;
     return n < 0 ? (int)n : 0;
 }
@@ -185,7 +214,7 @@ static int amain(void *arg, void **result)
         client(cr_server_port(srv), pfd[1]);
     }
     close(pfd[1]);
-    while (parked < (size_t)n_conns) {
+    while (parked < (size_t)n_conns || (talk && answered < (size_t)n_conns)) {
         if ((rc = cr_sleep(0.01)) < 0)
             return rc;
         int st;
@@ -196,6 +225,8 @@ static int amain(void *arg, void **result)
         }
     }
     int64_t t1 = bench_now_ns();
+    if (talk && (rc = cr_sleep(TALK_SETTLE_MS / 1e3)) < 0) /* the cache's trim */
+        return rc;
     long rss1 = vmrss_kib(), flt1 = minflt();
     if (report_fd >= 0) { /* one shard of several: report, then hold until all are up */
         char c;
@@ -296,13 +327,14 @@ int main(int argc, char **argv)
 {
     bool serving = argc >= 2 && strcmp(argv[1], "serve") == 0;
     if (argc < 2 || (!serving && (n_conns = atol(argv[1])) <= 0)) {
-        fprintf(stderr, "usage: %s N [lean] | serve [lean] [copy]\n", argv[0]);
+        fprintf(stderr, "usage: %s N [lean] [talk] | serve [lean] [copy]\n", argv[0]);
         return 2;
     }
     bool lean = false;
     for (int i = 2; i < argc; i++) {
         lean |= strcmp(argv[i], "lean") == 0;
         serve_copy |= strcmp(argv[i], "copy") == 0;
+        talk |= strcmp(argv[i], "talk") == 0;
     }
     rlim_t lim = raise_nofile();
     if (serving)

@@ -625,21 +625,29 @@ def run_memory(store, prog):
     (what a fresh page costs here). Returns True if a run failed."""
     failed = False
     ic = os.path.join(OUT, "idle-conns")
-    for r, variant in enumerate((["default"], ["lean"])):
-        key = ("memory", "idle", variant[0])
-        t = prog.start(key, f"memory · {MEM_IDLE_CONNS:,} idle connections (bench/idle-conns) · {variant[0]}")
-        res, err = run_program([ic, str(MEM_IDLE_CONNS)] + (["lean"] if variant[0] == "lean" else []))
+    # Never talked, then after one exchange (`talk`: a line each way, then
+    # parked again; the stream must hold no buffer then either).
+    for r, (variant, talk) in enumerate((("default", False), ("lean", False),
+                                         ("default", True), ("lean", True))):
+        what = variant + (", after one exchange" if talk else "")
+        key = ("memory", "idle", what)
+        t = prog.start(key, f"memory · {MEM_IDLE_CONNS:,} idle connections (bench/idle-conns) · {what}")
+        res, err = run_program([ic, str(MEM_IDLE_CONNS)] + (["lean"] if variant == "lean" else [])
+                               + (["talk"] if talk else []))
         prog.done(key, t)
-        name = "coring" if variant[0] == "default" else "coring-lean"
+        name = "coring" if variant == "default" else "coring-lean"
         if err:
-            store.errors[(f"idle-conns {MEM_IDLE_CONNS}", name)] = err
+            store.errors[(f"idle-conns {MEM_IDLE_CONNS}" + (" talk" if talk else ""), name)] = err
             log(f"    FAILED: {err}")
             failed = True
         for fig, (v, unit) in res.items():
             if fig in ("idle_conns", "idle_conns_processes"):  # the N asked for; the split, in the note
                 MEMORY_SPLIT[name] = int(res.get("idle_conns_processes", (1, ""))[0])
                 continue
-            row = f"{MEM_IDLE_CONNS:,} idle connections parked in readline: {fig}"
+            if fig == "idle_conns_setup" and talk:
+                continue  # includes the settle time: not a setup figure
+            row = (f"{MEM_IDLE_CONNS:,} idle connections parked in readline"
+                   + (" after one exchange" if talk else "") + f": {fig}")
             MEMORY[row] = unit
             store.add(row, name, v, unit, 0)
     key = ("memory", "first-touch")
@@ -682,8 +690,9 @@ def memory_report(store, fig_title):
         L.append("|---|---|---|---|")
         for row, unit in MEMORY.items():
             L.append(f"| {row} | {unit} | {cell(store.get(row, 'coring'))} | {cell(store.get(row, 'coring-lean'))} |")
-        L.append(f"\n`build/bench/idle-conns {MEM_IDLE_CONNS} [lean]`: a client opens the connections and sends "
-                 f"nothing; each handler task is parked in `cr_stream_readline`; (VmRSS once all are parked − "
+        L.append(f"\n`build/bench/idle-conns {MEM_IDLE_CONNS} [lean] [talk]`: a client opens the connections and sends "
+                 f"nothing (`talk`: one line each way on every connection, all at once, then idle; measured "
+                 f"0.3 s after the last answer); each handler task is parked in `cr_stream_readline`; (VmRSS once all are parked − "
                  f"before) / N, summed over the server processes when the descriptor limit "
                  f"({_nofile_hard():,} here) splits N (this run: {max(MEMORY_SPLIT.values(), default=1)} "
                  f"processes). `build/bench/first-touch {' '.join(FIRST_TOUCH)}`: µs per "

@@ -14,6 +14,8 @@
  * CR_BENCH_STACK_CLASS (lean, 8k, 16k, 64k) the sleepers' stack_class
  * (cr_task_opts; the main task keeps a default stack); unset, the
  * loop has the library's defaults, as the report's figures do.
+ * CR_BENCH_AFTER_MS=M: also print what stays resident M ms after the last
+ * join (VmRSS then minus VmRSS before spawning, over N: the stacks' trim).
  */
 #include <coring.h>
 #include <stdlib.h>
@@ -21,6 +23,19 @@
 #include "common.h"
 
 static long n_tasks;
+
+static long vmrss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
 static int64_t max_ns;
 static uint64_t seed;
 static cr_task_opts sleeper_opts;
@@ -42,7 +57,7 @@ static int amain(void *arg, void **result)
     uint64_t st = seed;
     for (long i = 0; i < n_tasks; i++)
         delay[i] = (int64_t)(bench_rand(&st) % (uint64_t)(max_ns + 1));
-    long hwm0 = bench_vmhwm_kib();
+    long hwm0 = bench_vmhwm_kib(), rss0 = vmrss_kib();
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < n_tasks; i++)
         if (cr_loop_create_task(cr_get_running_loop(NULL), sleeper, (void *)(intptr_t)delay[i],
@@ -61,7 +76,11 @@ static int amain(void *arg, void **result)
     bench_result("sleepers_wall", wall_ms, "ms");
     bench_result("sleepers_wall_over_ideal", wall_ms / ((double)max_ns / 1e6), "x");
     bench_result("sleepers_rss_per_task", (double)(hwm1 - hwm0) * 1024.0 / (double)n_tasks, "B");
-    return 0;
+    const char *after = getenv("CR_BENCH_AFTER_MS");
+    if (after && (rc = cr_sleep(atof(after) / 1e3)) == 0)
+        bench_result("sleepers_rss_after_idle", (double)(vmrss_kib() - rss0) * 1024.0 / (double)n_tasks,
+                     "B");
+    return rc;
 }
 
 int main(int argc, char **argv)

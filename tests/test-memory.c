@@ -364,3 +364,74 @@ Test(memory, lean_overflow_is_reported_by_name)
     cr_assert(nl && nl[1] == 0, "exactly one line: %s", out);
 #endif
 }
+
+#ifndef SANITIZED
+static int lean_nop(void *arg, void **result)
+{
+    (void)result;
+    return arg ? cr_await(arg, NULL) : 0; /* arg: park on it */
+}
+
+struct burst {
+    cr_future *hold; /* one lean task parks on it and stays live */
+    cr_task *holder;
+};
+
+static int lean_burst(void *arg, void **result)
+{
+    (void)result;
+    struct burst *b = arg;
+    enum { N = 6000 }; /* two slabs of 4,096 slots */
+    static cr_task *ts[N];
+    cr_task_opts o = {.stack_class = CR_STACK_LEAN};
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(cr_loop_create_task(cr_get_running_loop(NULL), lean_nop, NULL, &o, &ts[i]), 0);
+    cr_assert_eq(cr_gather((cr_future *const *)ts, N, NULL, NULL, 0), 0);
+    for (int i = 0; i < N; i++)
+        cr_future_unref(ts[i]);
+    if (b->hold) {
+        cr_assert_eq(cr_loop_create_task(cr_get_running_loop(NULL), lean_nop, b->hold, &o, &b->holder), 0);
+        while (cr__as_task(b->holder)->state != CR__T_PARKED)
+            cr_assert_eq(cr_sleep(0), 0);
+    }
+    return 0;
+}
+#endif
+
+/* A lean burst's slabs go back to the kernel whole once no slot of them was
+ * live or handed out for a whole trim period (docs/memory.md); a slab with
+ * a live task keeps its pages; given-back slots serve again (their canary is
+ * written at every get). The trim is driven with explicit times. */
+Test(memory, idle_lean_slabs_are_given_back)
+{
+#ifndef SANITIZED
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    struct burst b = {0};
+    cr_task *t;
+    cr_assert_eq(cr_loop_create_task(l, lean_burst, &b, NULL, &t), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0);
+    cr_future_unref(t);
+    cr_assert_geq(cr__stack_lean_resident_slabs(l), 2);
+    const int64_t P = 100000000; /* the trim period */
+    int64_t now = l->stacks.next_trim + 1;
+    for (int i = 0; i < 3; i++, now += P + 1) /* used in the first period at most */
+        cr__stack_trim(l, now);
+    cr_assert_eq(cr__stack_lean_resident_slabs(l), 0, "every idle lean slab went back");
+    /* Again, with one task left parked: its slab stays, the others go. */
+    b.hold = cr_future_new(l);
+    cr_assert_not_null(b.hold);
+    cr_assert_eq(cr_loop_create_task(l, lean_burst, &b, NULL, &t), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, t, NULL), 0, "given-back slots ran tasks");
+    cr_future_unref(t);
+    now = l->stacks.next_trim + 1;
+    for (int i = 0; i < 3; i++, now += P + 1)
+        cr__stack_trim(l, now);
+    cr_assert_eq(cr__stack_lean_resident_slabs(l), 1, "the live task's slab stays");
+    cr_assert_eq(cr_future_set_result(b.hold, NULL), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, b.holder, NULL), 0);
+    cr_future_unref(b.holder);
+    cr_future_unref(b.hold);
+    cr_assert_eq(cr_loop_free(l), 0);
+#endif
+}

@@ -148,6 +148,35 @@ Test(stack, per_task_stack_size)
     cr_assert_eq(cr_loop_free(l), 0);
 }
 
+static int note_size(void *arg, void **result)
+{
+    (void)arg;
+    *result = IPTR(cr__as_task(cr_current_task())->stack.size / 1024);
+    return 0;
+}
+
+/* The task struct keeps a requested size in 32 bits and a class in 8 (a
+ * default task costs its struct on top of its page: docs/memory.md). A size
+ * that does not fit is refused at the first run, never truncated to a small
+ * stack; a class out of range is the default class, as it always was. */
+Test(stack, oversized_requests_are_refused_not_truncated)
+{
+    cr_loop *l;
+    cr_assert_eq(cr_loop_new(&l, NULL), 0);
+    cr_task_opts o = {.name = "huge", .stack_size = ((size_t)1 << 32) + 64 * 1024};
+    cr_task *t;
+    void *v;
+    cr_assert_eq(cr_loop_create_task(l, note_size, NULL, &o, &t), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, t, &v), -ENOMEM, "4 GiB + 64 KiB is not 64 KiB");
+    cr_future_unref(t);
+    cr_task_opts c = {.name = "odd", .stack_class = 256 + CR_STACK_LEAN};
+    cr_assert_eq(cr_loop_create_task(l, note_size, NULL, &c, &t), 0);
+    cr_assert_eq(cr_loop_run_until_complete(l, t, &v), 0);
+    cr_assert_eq(PINT(v), 64, "an unknown class is the default one, not lean");
+    cr_future_unref(t);
+    cr_assert_eq(cr_loop_free(l), 0);
+}
+
 static int loop_default(void *arg, void **result)
 {
     (void)arg;

@@ -3,11 +3,13 @@
  * Description: asyncio-style streams — read, readexactly (short read carries
  * what was read), readuntil (over the limit keeps the data), readline at EOF,
  * at_eof, write/drain with high/low water marks, byte order of large
- * payloads, a slow reader holding bounded memory, write after a reset, and
- * closing. Real sockets on 127.0.0.1.
+ * payloads, a slow reader holding bounded memory, write after a reset,
+ * closing, and an idle stream holding no buffer (they go back to the loop's
+ * cache, and from there to the kernel). Real sockets on 127.0.0.1.
  */
 #include "io-helpers.h"
 #include "core/internal.h"
+#include "io/io.h"
 #include <poll.h>
 
 /* A stream on p[0] of a TCP pair; the test drives p[1] with plain syscalls. */
@@ -481,4 +483,151 @@ Test(stream, abort_with_partial_send_closes)
     struct sctx c = {0};
     RUN_EXPECT(partial_abort_main, &c, 0);
     cr_assert_eq(count_fds(), before);
+}
+
+/* ---- buffers: held only while bytes are in them ---- */
+
+/* One echoing connection: each line back as it came, drained before the
+ * next read (high_water 1: drain returns once every byte was sent). `lines`
+ * counts the lines answered: once it reaches what was sent and the task is
+ * parked, it is parked in readline with nothing unread. */
+struct echo {
+    struct sctx c;
+    cr_task *t;
+    size_t lines;
+};
+
+static int line_echo(void *arg, void **result)
+{
+    (void)result;
+    struct echo *e = arg;
+    char line[512];
+    ssize_t n;
+    while ((n = cr_stream_readline(e->c.s, line, sizeof line)) > 0) {
+        if (cr_stream_write(e->c.s, line, (size_t)n) != n || cr_stream_drain(e->c.s) < 0)
+            return -EIO;
+        e->lines++;
+    }
+    return (int)n;
+}
+
+static int echo_open(struct echo *e)
+{
+    e->c.opts.high_water = 1; /* low water 0: drain waits for the last byte */
+    int rc = open_pair(&e->c);
+    if (rc == 0)
+        e->t = cr_create_task(line_echo, e);
+    return rc;
+}
+
+/* Waits (a loop turn at a time) until the echo answered `lines` lines and
+ * parked again: then it waits in readline and nothing is in flight. */
+static void echo_settle(struct echo *e, size_t lines)
+{
+    while (e->lines < lines || cr__as_task(e->t)->state != CR__T_PARKED)
+        cr_assert_eq(cr_sleep(0), 0);
+}
+
+static void echo_close(struct echo *e)
+{
+    shutdown(e->c.p[1], SHUT_WR);
+    cr_assert_eq(cr_await(e->t, NULL), 0, "EOF ends the echo");
+    cr_future_unref(e->t);
+    close_pair(&e->c);
+}
+
+static void recv_all(int fd, char *buf, size_t n)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t k = cr_recv(fd, buf + got, n - got, 0, 5.0);
+        cr_assert_gt(k, 0, "the echo answers");
+        got += (size_t)k;
+    }
+}
+
+static int idle_buffers_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct echo e = {0};
+    cr_assert_eq(echo_open(&e), 0);
+    struct cr__sbuf_pool *pool = &cr_get_running_loop(NULL)->io->sbufs; /* the stream made it */
+    echo_settle(&e, 0);
+    cr_assert_eq(cr__stream_buffer_bytes(e.c.s), 0, "never talked: no buffer");
+    /* One exchange, then idle. */
+    char reply[64];
+    cr_assert_eq(write(e.c.p[1], "one\n", 4), 4);
+    recv_all(e.c.p[1], reply, 4);
+    cr_assert_eq(memcmp(reply, "one\n", 4), 0);
+    echo_settle(&e, 1);
+    cr_assert_eq(cr__stream_buffer_bytes(e.c.s), 0, "parked after an exchange: no buffer");
+    cr_assert_eq(pool->nfree, pool->carved, "every page is back in the loop's cache");
+    /* Many lines in one write (they arrive while the echo is busy, some
+     * longer than a page in total, none split from the others' order): each
+     * comes back byte for byte, in order, and the stream ends idle again. */
+    enum { LINES = 300 };
+    static char sent[LINES * 400], got[LINES * 400];
+    size_t n = 0;
+    for (unsigned i = 0; i < LINES; i++) {
+        size_t len = 8 + (i * 37) % 380;
+        n += (size_t)snprintf(sent + n, 8, "%06u", i);
+        for (size_t j = 6; j < len - 1; j++)
+            sent[n++] = (char)('a' + (i + j) % 26);
+        sent[n++] = '\n';
+    }
+    cr_assert_eq(write(e.c.p[1], sent, n), (ssize_t)n);
+    recv_all(e.c.p[1], got, n);
+    cr_assert_eq(memcmp(sent, got, n), 0, "byte-exact and in order");
+    echo_settle(&e, 1 + LINES);
+    cr_assert_eq(cr__stream_buffer_bytes(e.c.s), 0);
+    cr_assert_eq(pool->nfree, pool->carved);
+    echo_close(&e);
+    return 0;
+}
+
+/* A stream that exchanged data and parks in a read holds no read or write
+ * buffer (docs/memory.md), and the data stays byte-exact and in order. */
+Test(stream, idle_stream_holds_no_buffers)
+{
+    RUN_EXPECT(idle_buffers_main, NULL, 0);
+}
+
+static int trim_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    enum { N = 48 };
+    static struct echo e[N];
+    memset(e, 0, sizeof e);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(echo_open(&e[i]), 0);
+    struct cr__sbuf_pool *pool = &cr_get_running_loop(NULL)->io->sbufs;
+    for (int i = 0; i < N; i++) /* all buffers out at once: N read pages */
+        cr_assert_eq(write(e[i].c.p[1], "x\n", 2), 2);
+    for (int i = 0; i < N; i++) {
+        char r[2];
+        recv_all(e[i].c.p[1], r, 2);
+        echo_settle(&e[i], 1);
+    }
+    cr_assert_eq(pool->nfree, pool->carved);
+    cr_assert_geq(pool->nfree, N / 2, "the pages wait in the cache");
+    /* Two trim periods without a get: all but the reserve go back. */
+    for (int tries = 0; pool->nfree - pool->nclean > 16 && tries < 300; tries++)
+        cr_assert_eq(cr_sleep(0.01), 0);
+    cr_assert_leq(pool->nfree - pool->nclean, 16, "idle pages went back to the kernel");
+    /* And a given-back page serves again. */
+    cr_assert_eq(write(e[0].c.p[1], "again\n", 6), 6);
+    char r[6];
+    recv_all(e[0].c.p[1], r, 6);
+    cr_assert_eq(memcmp(r, "again\n", 6), 0);
+    for (int i = 0; i < N; i++)
+        echo_close(&e[i]);
+    return 0;
+}
+
+/* The loop's cache keeps a few warm pages; the rest of an idle burst's go
+ * back to the kernel within two trim periods. */
+Test(stream, idle_buffer_pages_are_trimmed)
+{
+    RUN_EXPECT(trim_main, NULL, 0);
 }

@@ -38,8 +38,10 @@
  * cr__stack_trim, which drops the pages (MADV_DONTNEED) of the free stacks
  * beyond `stack_cache` that sat unused for that whole period, sorted by
  * address and coalesced into few madvise calls. Lean stacks are not trimmed
- * (four share a page): a lean burst keeps 1 KiB per peak task until the loop
- * is freed.
+ * one by one (four share a page, and a free slot's neighbours may be live):
+ * a lean slab goes back whole, in one madvise, once no slot of it was live
+ * or handed out for a whole period. A lean burst's memory thus goes back
+ * when the burst is over; a slab with one long-lived task keeps its pages.
  *
  * A lean slot outlives its loop when the task struct in it is still referenced:
  * cr__stack_pool_free unmaps the slabs with no live stack and orphans the
@@ -93,6 +95,8 @@ struct cr__slab {
     size_t carved;    /* slots [0, carved) have been handed out at least once */
     size_t populated; /* slots [0, populated) had their top page populated */
     size_t live;      /* slots handed out and not put back */
+    bool used;        /* a slot was handed out since the last trim check */
+    bool clean;       /* given back whole (lean): nothing handed out since */
 };
 
 int cr__stack_force_mprotect;
@@ -341,6 +345,8 @@ int cr__stack_get(cr_loop *l, size_t size, unsigned cls, cr__stack *out)
                 return rc;
         }
         out->slab->live++;
+        out->slab->used = true;
+        out->slab->clean = false;
         out->size = (uint32_t)c->size;
         out->guard = (uint32_t)c->guard;
     } else {
@@ -430,14 +436,47 @@ static void trim_class(struct cr__stack_pool *p, struct cr__stack_class *c, unsi
     c->nclean = to;
 }
 
+/* A lean slab with no live slot that handed none out for a whole period goes
+ * back whole (its free list entries stay: a reused slot faults in again, and
+ * gets its canary at every get anyway). Its populated reserve is gone too. */
+static void trim_lean_slabs(struct cr__stack_pool *p)
+{
+    for (uint32_t i = 0; i < p->nslab; i++) {
+        struct cr__slab *s = p->slabv[i];
+        if (!s->cls || !s->cls->lean)
+            continue;
+        if (!s->live && !s->used && !s->clean) {
+            madvise(s->base, s->len, MADV_DONTNEED);
+            s->clean = true;
+            s->populated = s->carved;
+        }
+        s->used = false;
+    }
+}
+
 void cr__stack_trim(cr_loop *l, int64_t now)
 {
     if (now < l->stacks.next_trim)
         return;
     l->stacks.next_trim = now + TRIM_PERIOD_NS;
+    bool lean = false;
     for (unsigned i = 0; i < CR__NCLASS; i++)
-        if (l->stacks.cls[i].stride)
+        if (l->stacks.cls[i].stride) {
             trim_class(&l->stacks, &l->stacks.cls[i], l->stacks.stack_cache);
+            lean |= l->stacks.cls[i].lean;
+        }
+    if (lean)
+        trim_lean_slabs(&l->stacks);
+}
+
+size_t cr__stack_lean_resident_slabs(cr_loop *l)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < l->stacks.nslab; i++) {
+        struct cr__slab *s = l->stacks.slabv[i];
+        n += s->cls && s->cls->lean && !s->clean;
+    }
+    return n;
 }
 
 void cr__stack_pool_free(cr_loop *l)

@@ -40,6 +40,8 @@ CR_HIDDEN void cr__stack_pool_free(cr_loop *l);
 /* Every ~100 ms: drop the pages of free stacks beyond stack_cache that stayed
  * unused for a whole period. Cheap to call often. */
 CR_HIDDEN void cr__stack_trim(cr_loop *l, int64_t now);
+/* Test seam: lean slabs not given back whole by the trim. */
+CR_HIDDEN size_t cr__stack_lean_resident_slabs(cr_loop *l);
 CR_HIDDEN void cr__stack_thread_init(void); /* alt signal stack + SIGSEGV hook */
 CR_HIDDEN size_t cr__stack_round(size_t size);
 /* Guards by MADV_GUARD_INSTALL (probed on a first stack, else now). */

@@ -279,8 +279,8 @@ static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
     } else if (!(t = calloc(1, sizeof *t))) {
         return NULL;
     }
-    t->stack_size = size;
-    t->stack_class = (uint16_t)cls;
+    t->stack_size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
+    t->stack_class = (uint8_t)(cls < CR__NCLASS ? cls : 0);
     return t;
 }
 

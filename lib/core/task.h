@@ -16,6 +16,10 @@ enum { CR__T_CREATED, CR__T_READY, CR__T_RUNNING, CR__T_PARKED, CR__T_DONE };
 typedef struct cr__task cr__task;
 typedef void (*cr__cancel_hook)(cr__task *t, void *ctx);
 
+/* 232 bytes (a 240-byte malloc chunk; a lean slot keeps 256 for it): every
+ * default task parked anywhere costs its stack page plus this, so fields are
+ * packed without holes and sanitizer-only state exists only in those builds
+ * (docs/memory.md). */
 struct cr__task {
     cr_future f;              /* first: a task is a future */
     cr__handle run;           /* its place on the ready queue */
@@ -27,16 +31,23 @@ struct cr__task {
     char *cancel_msg;         /* the latest cr_cancel_msg's text (asyncio's msg) */
     struct cr__ctx *ctx;      /* task-local variables (context.c); NULL = none set */
     uint64_t id;
-    int state;
     int cancelling;           /* asyncio's cancel-request count */
+    int wake_rc;              /* what the current park returns */
+    uint32_t stack_size;      /* what cr_task_opts asked for (taken at first run;
+                               * larger than any stack may be: clamped, refused) */
+    uint8_t state;            /* CR__T_* */
     bool must_cancel;         /* a cancel not yet delivered to the body */
     bool in_stack;            /* a lean task: this struct lives in its stack slot */
-    uint16_t stack_class;     /* what cr_task_opts asked for (taken at first run) */
-    int wake_rc;              /* what the current park returns */
+    uint8_t stack_class;      /* what cr_task_opts asked for (taken at first run;
+                               * out of range: 0, the default, as stack.c reads it) */
     cr__cancel_hook on_cancel; /* set while parked: how to interrupt the wait */
     void *cancel_ctx;
-    size_t stack_size;        /* what cr_task_opts asked for (taken at first run) */
-    void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
+#ifdef __SANITIZE_ADDRESS__
+    void *san_fake;           /* ASan's fake stack for this task (san.h) */
+#endif
+#ifdef __SANITIZE_THREAD__
+    void *san_fiber;          /* TSan's fiber for this task (san.h) */
+#endif
     /* Set by a wait that holds something (references on futures, memory)
      * until it returns: how to let go of it if the loop closes while the
      * task is still inside the wait (cr__task_abandon). NULL otherwise. */

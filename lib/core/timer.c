@@ -4,9 +4,10 @@
  * (deadline, arm order). The kernel never sees a timer; the loop passes only
  * the nearest deadline to its wait (ring.c).
  *
- * Each heap entry carries its key, so comparisons walk one contiguous array;
- * the timer itself (usually on a task's stack, somewhere in a hundred thousand
- * pages) is touched only to record its index, which keeps disarm O(log n).
+ * Each heap entry carries its deadline, so comparisons walk one contiguous
+ * array; the timer itself (usually on a task's stack, somewhere in a hundred
+ * thousand pages) is touched to record its index, which keeps disarm
+ * O(log n), and to break a tie between equal deadlines by arm order.
  * Invariant: for every armed timer t, heap.v[t->idx].t == t.
  *
  * Touched only by the loop's thread.
@@ -24,7 +25,7 @@ int64_t cr__now_ns(void)
 
 static inline bool before(const cr__timer_ent *a, const cr__timer_ent *b)
 {
-    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+    return a->when < b->when || (a->when == b->when && a->t->seq < b->t->seq);
 }
 
 static inline void place(cr__timer_heap *h, size_t i, cr__timer_ent e)
@@ -90,7 +91,7 @@ int cr__timer_arm(cr_loop *l, cr__timer *t, int64_t when)
     if (h->n == h->cap && cr__timer_reserve(l, h->n + 1) < 0)
         return -ENOMEM;
     t->seq = h->seq++;
-    place(h, h->n++, (cr__timer_ent){when, t->seq, t});
+    place(h, h->n++, (cr__timer_ent){when, t});
     sift_up(h, h->n - 1);
     return 0;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bufpool.c — the loop's provided buffers: count buffers of size bytes that
- * the backend hands to multishot recvs as data arrives (io_uring: a
- * registered buffer ring), and their accounting.
+ * bufpool.c — the loop's buffers for connections: the provided buffers
+ * (count buffers of size bytes that the backend hands to multishot recvs as
+ * data arrives; io_uring: a registered buffer ring) and their accounting, and
+ * the stream buffers (struct cr__sbuf_pool in io.h): the page-sized read and
+ * write buffers a stream holds only while it has bytes in them.
  *
  * Invariants:
  *  - A buffer is either with the backend (it may fill it) or "held": queued
@@ -10,11 +12,21 @@
  *    goes back only through cr__bufring_put.
  *  - ENOBUFS never reaches a reader: a recv that ran dry goes on the starved
  *    list and is re-armed when a buffer comes back (mrecv.c).
+ *  - Stream buffers: a page is carved once from a chunk and then is either
+ *    with a stream or on the free stack (carved - nfree are out); the free stack's capacity
+ *    covers every page ever carved, so a put never allocates (it runs on the
+ *    stack of the task that parks, which may be a lean one). Free pages that
+ *    no get took for a whole trim period, beyond SBUF_RESERVE, are given back
+ *    to the kernel (MADV_DONTNEED): an idle server's memory goes down to its
+ *    parked connections' own, and a busy one takes and puts warm pages from
+ *    the top of the stack (inline in io.h: no malloc, no syscall, no fault
+ *    per request).
  *
  * Loop thread only.
  */
 #include "io/io.h"
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -101,3 +113,117 @@ void cr__bufpool_wait(cr_loop *l, cr__buf_waiter *w)
     cr__list_push_back(&l->io->starved, &w->link);
 }
 
+
+/* ---- stream buffers ---- */
+
+#define SBUF_CHUNK_PAGES 64           /* 256 KiB of address space per mmap */
+#define SBUF_RESERVE CR__SBUF_RESERVE /* warm pages kept through a trim */
+#define SBUF_TRIM_NS 100000000        /* 100 ms, as the stacks' trim */
+
+static void sbuf_trim_fire(cr__timer *t);
+
+/* Arms the trim, unless arming would grow the timer heap: puts may run on a
+ * lean task's stack, where a realloc does not fit. The heap has room for one
+ * more timer whenever a chunk was carved (sbuf_chunk reserves it) and nearly
+ * always otherwise; a missed arm is retried at the next put. */
+void cr__sbuf_arm(struct cr__sbuf_pool *p)
+{
+    cr_loop *l = p->loop;
+    if (!cr__timer_armed(&p->trim) && l->timers.n < l->timers.cap)
+        cr__timer_arm(l, &p->trim, cr__now_ns() + SBUF_TRIM_NS);
+}
+
+static int sbuf_chunk(struct cr__sbuf_pool *p)
+{
+    size_t need = p->carved + SBUF_CHUNK_PAGES;
+    if (need > p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 4 * SBUF_CHUNK_PAGES;
+        while (cap < need)
+            cap *= 2;
+        char **v = realloc(p->free, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        p->free = v;
+        p->cap = cap;
+    }
+    if (p->nchunks == p->chunks_cap) {
+        size_t cap = p->chunks_cap ? p->chunks_cap * 2 : 16;
+        char **v = realloc(p->chunks, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        p->chunks = v;
+        p->chunks_cap = cap;
+    }
+    char *m = mmap(NULL, (size_t)SBUF_CHUNK_PAGES * CR__SBUF_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -ENOMEM;
+    p->chunks[p->nchunks++] = m;
+    p->cur = m;
+    p->left = SBUF_CHUNK_PAGES;
+    cr_loop *l = p->loop;
+    if (l->timers.n == l->timers.cap)
+        cr__timer_reserve(l, l->timers.n + 1); /* room for the trim (cr__sbuf_arm) */
+    return 0;
+}
+
+/* cr__sbuf_get found the free stack empty: a page never used yet. */
+char *cr__sbuf_carve(cr_loop *l)
+{
+    struct cr__sbuf_pool *p = &l->io->sbufs;
+    if (!p->loop) {
+        p->loop = l;
+        cr__timer_init(&p->trim, sbuf_trim_fire);
+    }
+    if (!p->left && sbuf_chunk(p) < 0)
+        return NULL;
+    char *b = p->cur;
+    p->cur += CR__SBUF_SIZE;
+    p->left--;
+    p->carved++;
+    return b;
+}
+
+static int by_address(const void *a, const void *b)
+{
+    char *x = *(char *const *)a, *y = *(char *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Every period while pages are warm beyond the reserve: the entries below the
+ * period's low water were not taken since the last trim, so they are idle;
+ * all but the reserve's worth go back to the kernel, neighbours in one call. */
+static void sbuf_trim_fire(cr__timer *t)
+{
+    struct cr__sbuf_pool *p = CR_CONTAINER_OF(t, struct cr__sbuf_pool, trim);
+    size_t idle = p->low_water < p->nfree ? p->low_water : p->nfree;
+    p->low_water = p->nfree;
+    if (idle > SBUF_RESERVE && idle - SBUF_RESERVE > p->nclean) {
+        size_t from = p->nclean, to = idle - SBUF_RESERVE;
+        /* The given-back region's order does not matter (its pages are all
+         * equally cold): sort it to coalesce neighbours. */
+        qsort(p->free + from, to - from, sizeof *p->free, by_address);
+        for (size_t i = from; i < to;) {
+            size_t j = i + 1;
+            while (j < to && p->free[j] == p->free[j - 1] + CR__SBUF_SIZE)
+                j++;
+            madvise(p->free[i], (j - i) * CR__SBUF_SIZE, MADV_DONTNEED);
+            i = j;
+        }
+        p->nclean = to;
+    }
+    if (p->nfree - p->nclean > SBUF_RESERVE) /* on the loop's stack: may grow the heap */
+        cr__timer_arm(p->loop, &p->trim, cr__now_ns() + SBUF_TRIM_NS);
+}
+
+void cr__sbuf_pool_free(struct cr__io_state *s)
+{
+    struct cr__sbuf_pool *p = &s->sbufs;
+    if (p->loop)
+        cr__timer_disarm(p->loop, &p->trim);
+    for (size_t i = 0; i < p->nchunks; i++)
+        munmap(p->chunks[i], (size_t)SBUF_CHUNK_PAGES * CR__SBUF_SIZE);
+    free(p->chunks);
+    free(p->free);
+    memset(p, 0, sizeof *p);
+}

@@ -22,6 +22,27 @@ struct cr__io_obj {
 
 typedef struct cr_mrecv cr_mrecv;
 
+/* The loop's cache of stream buffers (bufpool.c): page-sized, page-aligned
+ * buffers that streams take for their read and write buffers when bytes
+ * arrive or are written, and give back when they are empty and the stream
+ * goes idle. free[] is a LIFO stack: its top entries are warm (their page is
+ * resident), its bottom nclean entries were given back to the kernel
+ * (MADV_DONTNEED) by the trim, which runs on `trim` every period while the
+ * cache holds more than a small reserve. */
+#define CR__SBUF_SIZE 4096
+struct cr__sbuf_pool {
+    cr_loop *loop;
+    char **free;          /* capacity >= every page ever carved: puts never grow it */
+    size_t nfree, cap, nclean;
+    size_t low_water;     /* least nfree since the last trim (>= nclean) */
+    size_t carved;        /* pages ever carved: nfree of them are free */
+    char *cur;            /* the chunk being carved */
+    size_t left;          /* pages not yet carved in cur */
+    char **chunks;        /* every chunk, unmapped at loop close */
+    size_t nchunks, chunks_cap;
+    cr__timer trim;
+};
+
 struct cr__io_state {
     cr__resource res; /* on the loop's list (core/resource.h) */
     cr__list live;       /* cr__io_obj.link */
@@ -32,6 +53,7 @@ struct cr__io_state {
     bool registered;
     cr__list starved;    /* cr__buf_waiter.link: stopped by ENOBUFS, waiting for buffers */
     uint64_t enobufs, rearms;
+    struct cr__sbuf_pool sbufs; /* stream buffers (bufpool.c) */
 };
 
 CR_HIDDEN struct cr__io_state *cr__io_state(cr_loop *l); /* NULL: out of memory */
@@ -40,6 +62,41 @@ CR_HIDDEN void cr__io_obj_del(cr_loop *l, cr__io_obj *o);
 /* Registers the buffer ring on first use. */
 CR_HIDDEN int cr__bufring_ready(cr_loop *l);
 CR_HIDDEN void cr__bufring_put(cr_loop *l, int bid);
+/* Slow paths of the two below (bufpool.c): carve a new page (mmap a chunk
+ * when need be); arm the trim. */
+CR_HIDDEN char *cr__sbuf_carve(cr_loop *l);
+CR_HIDDEN void cr__sbuf_arm(struct cr__sbuf_pool *p);
+#define CR__SBUF_RESERVE 16 /* warm pages kept through a trim */
+
+/* A CR__SBUF_SIZE buffer for a stream, or NULL (out of memory). Inline: a
+ * busy connection takes one or two per request (the warmest page on top). */
+static inline char *cr__sbuf_get(cr_loop *l)
+{
+    struct cr__sbuf_pool *p = &l->io->sbufs; /* streams made the I/O state */
+    if (__builtin_expect(!p->nfree, 0))
+        return cr__sbuf_carve(l);
+    char *b = p->free[--p->nfree];
+    if (p->low_water > p->nfree) { /* nclean <= low_water: one test, usually */
+        p->low_water = p->nfree;
+        if (p->nclean > p->nfree)
+            p->nclean = p->nfree; /* a given-back page: it faults in again */
+    }
+    return b;
+}
+
+/* Gives back a buffer from cr__sbuf_get. Never allocates (safe on a lean
+ * task's stack): its page stays warm for the next get until the trim. */
+static inline void cr__sbuf_put(cr_loop *l, char *b)
+{
+    struct cr__sbuf_pool *p = &l->io->sbufs;
+    p->free[p->nfree++] = b; /* cap covers every carved page */
+    if (p->nfree - p->nclean > CR__SBUF_RESERVE && !cr__timer_armed(&p->trim))
+        cr__sbuf_arm(p);
+}
+/* Loop close, after every stream is gone: the chunks are unmapped. */
+CR_HIDDEN void cr__sbuf_pool_free(struct cr__io_state *s);
+/* Test seam: the bytes of buffers a stream holds (read, write, pinned). */
+CR_HIDDEN size_t cr__stream_buffer_bytes(const cr_stream *s);
 static inline char *cr__bufring_data(struct cr__io_state *s, int bid)
 {
     return s->mem + (size_t)bid * s->size;

@@ -70,6 +70,7 @@ static void io_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage)
         cr__io_obj_del(l, o);
         o->destroy(o);
     }
+    cr__sbuf_pool_free(s); /* the streams gave their buffers back above */
     if (s->mem)
         munmap(s->mem, (size_t)s->count * s->size);
     s->mem = NULL;

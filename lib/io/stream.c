@@ -23,6 +23,15 @@
  * only used while at least half the ring is free (slow peers cannot starve
  * the other connections); otherwise write_buf copies.
  *
+ * Buffers: rb and the write buffers exist only while they hold bytes. A
+ * page-sized buffer comes from the loop's stream-buffer cache (bufpool.c) at
+ * the first byte and goes back there when it is empty and the stream goes
+ * idle: rb when a reader parks with nothing unread (and rb is not pinned),
+ * wb and pb when everything queued was sent. So a parked connection holds no
+ * buffer of its own on either backend, and a busy one takes and puts a warm
+ * cached page per request, never a malloc. A buffer of exactly CR__SBUF_SIZE
+ * bytes is a cached page; a larger one (grown by a big message) is malloc's.
+ *
  * Lifetime: refs = the user's handle + one while a send is in the kernel.
  * The memory goes when refs reach 0, or at loop close (which closes the fd).
  *
@@ -87,11 +96,64 @@ struct cr_stream {
     char *rb;
     size_t rcap;
     char *pinned_rb;   /* the rb a view points into; freed on release if rb moved on */
+    size_t pinned_cap; /* its capacity (which allocator it came from) */
     cr__waiter *closer;
     cr__tls *tls;      /* TLS hook: set by start_tls; then the sink feeds it (tls.c) */
 };
 
 static size_t unread(const cr_stream *s) { return s->rlen - s->roff; }
+
+/* ---- buffers: a cached page when CR__SBUF_SIZE, malloc's when larger ---- */
+
+static inline void buf_drop(cr_stream *s, char *p, size_t cap)
+{
+    if (cap == CR__SBUF_SIZE)
+        cr__sbuf_put(s->loop, p);
+    else if (p)
+        free(p);
+}
+
+/* p (capacity cap, may be NULL) grown to ncap bytes, its first keep kept. */
+static char *buf_grow_slow(cr_stream *s, char *p, size_t cap, size_t keep, size_t ncap)
+{
+    if (cap != CR__SBUF_SIZE)
+        return realloc(p, ncap);
+    char *q = malloc(ncap);
+    if (!q)
+        return NULL;
+    memcpy(q, p, keep);
+    cr__sbuf_put(s->loop, p);
+    return q;
+}
+
+static inline char *buf_grow(cr_stream *s, char *p, size_t cap, size_t keep, size_t ncap)
+{
+    if (!p && ncap == CR__SBUF_SIZE)
+        return cr__sbuf_get(s->loop);
+    return buf_grow_slow(s, p, cap, keep, ncap);
+}
+
+/* The reader is about to park with nothing unread: rb goes back (unless a
+ * view pins it). The next byte takes a warm page from the loop's cache. */
+static inline void rb_release(cr_stream *s)
+{
+    if (!s->rb || s->pinned_rb == s->rb)
+        return;
+    buf_drop(s, s->rb, s->rcap);
+    s->rb = NULL;
+    s->rcap = s->roff = s->rlen = 0;
+}
+
+/* Everything queued was sent: the write buffers go back. */
+static inline void wb_release(cr_stream *s)
+{
+    buf_drop(s, s->wb.p, s->wb.cap);
+    s->wb = (struct wbuf){0};
+    if (s->pb.p) { /* only a stream that wrote while a send was in flight */
+        buf_drop(s, s->pb.p, s->pb.cap);
+        s->pb = (struct wbuf){0};
+    }
+}
 static size_t unsent(const cr_stream *s)
 {
     return s->wb.len - s->wb.off + s->pb.len + (s->zc_bid >= 0 ? s->zc_len - s->zc_off : 0);
@@ -114,12 +176,12 @@ static void stream_destroy(cr__io_obj *o)
     if (!s->closed && s->fd >= 0)
         close(s->fd); /* loop closed with the stream open: never leak the fd */
     if (s->pinned_rb && s->pinned_rb != s->rb)
-        free(s->pinned_rb);
+        buf_drop(s, s->pinned_rb, s->pinned_cap);
     if (s->tls)
         cr__tls_free(s->tls); /* TLS hook */
-    free(s->rb);
-    free(s->wb.p);
-    free(s->pb.p);
+    buf_drop(s, s->rb, s->rcap);
+    buf_drop(s, s->wb.p, s->wb.cap);
+    buf_drop(s, s->pb.p, s->pb.cap);
     free(s);
 }
 
@@ -164,16 +226,24 @@ static bool rb_room(cr_stream *s, size_t len)
 {
     if (s->rlen + len <= s->rcap)
         return true;
+    if (!s->rb && len <= CR__SBUF_SIZE) {
+        /* The usual first byte after a park: a warm page from the cache. */
+        if (!(s->rb = cr__sbuf_get(s->loop)))
+            return false;
+        s->rcap = CR__SBUF_SIZE;
+        return true;
+    }
     size_t keep = unread(s);
-    size_t cap = s->rcap ? s->rcap : 4096;
+    size_t cap = s->rcap ? s->rcap : CR__SBUF_SIZE;
     while (cap < keep + len)
         cap *= 2;
     if (s->pinned_rb && s->pinned_rb == s->rb) {
-        char *p = malloc(cap);
+        char *p = buf_grow(s, NULL, 0, 0, cap);
         if (!p)
             return false;
         if (keep)
             memcpy(p, s->rb + s->roff, keep);
+        s->pinned_cap = s->rcap; /* the view keeps the old one */
         s->rb = p;
         s->rcap = cap;
         s->roff = 0;
@@ -187,7 +257,7 @@ static bool rb_room(cr_stream *s, size_t len)
         if (keep + len <= s->rcap)
             return true;
     }
-    char *p = realloc(s->rb, cap);
+    char *p = buf_grow(s, s->rb, s->rcap, s->rlen, cap);
     if (!p)
         return false;
     s->rb = p;
@@ -276,6 +346,8 @@ static inline __attribute__((always_inline)) int wait_more(cr_stream *s, size_t 
     s->pause_at = need > s->limit ? need : s->limit;
     if (cr__mrecv_paused(s->rx) && unread(s) < s->pause_at)
         cr__mrecv_resume(s->rx);
+    if (!unread(s))
+        rb_release(s); /* parked with nothing pending: hold no buffer */
     int rc = park_ref(s, &s->reader, deadline, direct);
     if (rc == CR__GONE)
         return -ESHUTDOWN; /* s is gone: callers return at once on rc < 0 */
@@ -525,7 +597,9 @@ static void send_complete(cr__op *op, int res, unsigned flags)
             s->wb.off += (size_t)res;
         }
         if (s->zc_bid < 0 && s->wb.off == s->wb.len && !s->pb.len) {
-            s->wb.off = s->wb.len = 0; /* all sent, nothing queued: no swap */
+            if (s->wb.p)
+                wb_release(s); /* all sent, nothing queued: the writer is idle */
+            s->wb.off = s->wb.len = 0; /* (a zero-copy send never had one) */
         } else if (s->zc_bid < 0 && s->wb.off == s->wb.len) {
             struct wbuf t = s->wb;
             s->wb = s->pb;
@@ -549,18 +623,23 @@ static void send_complete(cr__op *op, int res, unsigned flags)
     unref(s);
 }
 
-static int append(struct wbuf *b, const void *data, size_t len)
+static int append(cr_stream *s, struct wbuf *b, const void *data, size_t len)
 {
     /* Refused without trying: b->len + len must not wrap, the doubling below
      * must not overflow, and no buffer beyond 64 TiB fits any address space
      * this runs in (asking the allocator would only abort under ASan). */
     if (len > ((size_t)1 << 46) - b->len)
         return -ENOMEM;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
+    if (!b->p && len <= CR__SBUF_SIZE) {
+        /* The usual first write after the writer went idle: a warm page. */
+        if (!(b->p = cr__sbuf_get(s->loop)))
+            return -ENOMEM;
+        b->cap = CR__SBUF_SIZE;
+    } else if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : CR__SBUF_SIZE;
         while (cap < b->len + len)
             cap *= 2;
-        char *p = realloc(b->p, cap);
+        char *p = buf_grow(s, b->p, b->cap, b->len, cap);
         if (!p)
             return -ENOMEM;
         b->p = p;
@@ -584,7 +663,7 @@ ssize_t cr_stream_write(cr_stream *s, const void *data, size_t len)
     if (s->tls) /* TLS hook: encrypted, then queued through tx_reserve/commit */
         return cr__tls_write(s->tls, data, len);
     /* While a send is in flight the kernel reads wb: append to pb instead. */
-    int rc = append(s->sending ? &s->pb : &s->wb, data, len);
+    int rc = append(s, s->sending ? &s->pb : &s->wb, data, len);
     if (rc < 0)
         return rc;
     kick_send(s);
@@ -634,6 +713,7 @@ ssize_t cr_stream_read_buf(cr_stream *s, cr_buf *out)
     out->len = k;
     s->roff += k;
     s->pinned_rb = s->rb;
+    s->pinned_cap = s->rcap;
     s->view_out = true;
     s->view_bid = -1;
     if (s->rx && cr__mrecv_paused(s->rx))
@@ -659,7 +739,7 @@ static void view_put(cr_stream *s)
         cr__bufring_put(s->loop, s->view_bid);
     } else {
         if (s->pinned_rb != s->rb)
-            free(s->pinned_rb); /* rb moved on while pinned */
+            buf_drop(s, s->pinned_rb, s->pinned_cap); /* rb moved on while pinned */
         else if (s->roff == s->rlen)
             s->roff = s->rlen = 0;
         s->pinned_rb = NULL;
@@ -958,10 +1038,10 @@ char *cr__stream_tx_reserve(cr_stream *s, size_t n)
     /* Same choice as cr_stream_write: never the buffer the kernel reads. */
     struct wbuf *b = s->sending ? &s->pb : &s->wb;
     if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
+        size_t cap = b->cap ? b->cap : CR__SBUF_SIZE;
         while (cap < b->len + n)
             cap *= 2;
-        char *p = realloc(b->p, cap);
+        char *p = buf_grow(s, b->p, b->cap, b->len, cap);
         if (!p)
             return NULL;
         b->p = p;
@@ -1024,6 +1104,14 @@ cr__tls *cr__stream_tls(const cr_stream *s) { return s ? s->tls : NULL; }
 
 /* TLS hook (kTLS): whether a record sent now would overtake queued bytes. */
 bool cr__stream_tx_idle(const cr_stream *s) { return !s->sending && !unsent(s); }
+
+size_t cr__stream_buffer_bytes(const cr_stream *s)
+{
+    size_t n = s->rcap + s->wb.cap + s->pb.cap;
+    if (s->pinned_rb && s->pinned_rb != s->rb)
+        n += s->pinned_cap;
+    return n;
+}
 
 void cr__stream_hold(cr_stream *s) { s->refs++; }
 void cr__stream_put(cr_stream *s) { unref(s); }
