@@ -9,6 +9,23 @@ validation, idle, churn and payloads, and takes far longer).
 
   python3 bench/backends.py --count [--base DIR]   (syscalls per request, lock-step: no lock)
 
+  python3 bench/backends.py --paired [--rounds 9] [--secs 0.5] [--rates LO,HI] [--base DIR]
+
+--paired runs the two servers of each ratio *at the same time*, both on the
+server CPU, each driven by its own loadgen at half the rate (both on the
+load CPU, started together): the machine's drift, and the bursts a lagging
+generator sends, then hit both alike, where sequential windows each get
+their own (a window whose generator lagged sees batched requests and
+cheaper CPU per request). Ratios are per window, then the median over
+rounds. Meant for two servers that make the same system calls (epoll
+against epoll, a build against the one before): sharing the CPU batches
+each server's requests while the other runs, and io_uring gains more from
+batching than epoll does, so an epoll/io_uring pair reads worse here than
+in sequential windows (1.45 against 1.07 at 500 connections, one run).
+
+--rates LO,HI fixes the offered rates (every job) instead of deriving them
+from a saturation window, which a busy machine drags down.
+
 --base DIR adds DIR/echo and DIR/http (another build's, e.g. before a change)
 on both backends as base-epoll and base-uring: a before/after in the same
 interleaved rounds.
@@ -151,6 +168,74 @@ def server_lists(base=None):
     return ok(e), ok(h)
 
 
+def _loadgen_cmd(lg, srv, mode, conns, secs, rate):
+    return ["taskset", "-c", servers.LOAD_CPU, lg, "-p", str(srv.port), "-m", mode, "-c", str(conns),
+            "-t", "1", "-d", str(secs), "-w", str(servers.WARM), "-s", "64", "-P", "1",
+            "-S", str(srv.pid), "-R", str(int(rate))]
+
+
+def paired_window(lg, argv_a, argv_b, mode, conns, secs, rate):
+    """Servers a and b run at once, each with its own loadgen at rate:
+    (CPU/req of a, CPU/req of b), each from its own window's schedstat."""
+    sa = servers.start(argv_a)
+    try:
+        sb = servers.start(argv_b)
+        try:
+            gens = [subprocess.Popen(_loadgen_cmd(lg, sv, mode, conns, secs, rate), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True) for sv in (sa, sb)]
+            outs = [g.communicate(timeout=secs + servers.WARM + 60) for g in gens]
+        finally:
+            sb.stop()
+    finally:
+        sa.stop()
+    res = []
+    for out, err in outs:
+        lines = [ln for ln in out.splitlines() if ln.startswith("mode=")]
+        if not lines:
+            raise RuntimeError("loadgen: " + ((err or out).strip().splitlines() or ["no output"])[-1])
+        kv = servers._kv(lines[-1])
+        if kv.get("errors") or kv.get("verify_errors") or kv.get("overflow") or kv["rps"] < 0.97 * rate:
+            raise RuntimeError(f"loadgen: rate {rate} not carried ({kv['rps']:.0f} req/s) or errors")
+        res.append(kv["server_cpu_ns_per_req"])
+    return tuple(res)
+
+
+def paired(a, lg, jobs, rates):
+    """--paired: see the module's comment."""
+    samples = {}  # (job, (x, y), label) -> [x/y per round]
+    for r in range(a.rounds):
+        for name, mode, conns, srvs in jobs:
+            argv = dict(srvs)
+            pairs = [("coring-epoll", n) for n, _ in srvs if n not in ("coring-epoll", "base-uring")]
+            if a.base:
+                pairs.append(("coring-uring", "base-uring"))
+            for x, y in pairs:
+                for label, rate in rates[name]:
+                    half = round(rate / 2, -2)
+                    try:
+                        if r % 2 == 0:
+                            cx, cy = paired_window(lg, argv[x], argv[y], mode, conns, a.secs, half)
+                        else:
+                            cy, cx = paired_window(lg, argv[y], argv[x], mode, conns, a.secs, half)
+                    except (RuntimeError, OSError) as e:
+                        print(f"  round {r + 1} {name} {x}+{y} @{label}: FAILED {e}", file=sys.stderr)
+                        continue
+                    samples.setdefault((name, (x, y), label), []).append((cx, cy))
+        print(f"  round {r + 1}/{a.rounds} done, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
+    for name, mode, conns, srvs in jobs:
+        print(f"## {name}, paired: each server at {', '.join(f'{lab} = {x / 2:,.0f} req/s' for lab, x in rates[name])}"
+              f" (half of the sequential rates), beside the other\n")
+        print("| pair | rate | CPU/req x | CPU/req y | x/y median (min–max) | rounds x < y |\n|---|---|---|---|---|---|")
+        for (n, (x, y), label), v in samples.items():
+            if n != name or not v:
+                continue
+            rr = [p / q for p, q in v]
+            print(f"| {x} / {y} | {label} | {cell([p for p, _ in v])} | {cell([q for _, q in v])} | "
+                  f"{st.median(rr):.3f} ({min(rr):.3f}–{max(rr):.3f}) | {sum(t < 1 for t in rr)}/{len(rr)} |")
+        print()
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def cell(xs):
     xs = [x for x in xs if x is not None]
     if not xs:
@@ -168,6 +253,10 @@ def main():
     ap.add_argument("--count", action="store_true",
                     help="only count syscalls per request under a lock-step client (see count())")
     ap.add_argument("--perf-rounds", type=int, default=2, help="rounds that also count syscalls")
+    ap.add_argument("--rates", help="LO,HI req/s for every job instead of 50%%/80%% of the slowest "
+                    "saturation (a saturation measured while the machine is busy sets low rates)")
+    ap.add_argument("--paired", action="store_true",
+                    help="the two servers of each ratio at once, each with its own loadgen (see above)")
     a = ap.parse_args()
     lg = os.path.join(OUT, "loadgen")
     servers.WARM = 0.3
@@ -185,12 +274,18 @@ def main():
           f"load average {os.getloadavg()[0]:.2f} at start, {a.rounds} rounds × {a.secs} s windows\n")
     rates = {}
     for name, mode, conns, srvs in jobs:
+        if a.rates:
+            lo, hi = (float(x) for x in a.rates.split(","))
+            rates[name] = [("lo", lo), ("hi", hi)]
+            continue
         sat = {}
         for sv, argv in srvs:
             sat[sv] = servers.saturation(lg, argv, mode, conns, a.secs)["saturation req/s"][0]
             print(f"  {name} saturation {sv}: {sat[sv]:,.0f} req/s", file=sys.stderr)
         lo = min(sat.values())
         rates[name] = [("50%", round(lo * 0.5, -2)), ("80%", round(lo * 0.8, -2))]
+    if a.paired:
+        return paired(a, lg, jobs, rates)
     samples = {}  # (job, server, figure) -> [per round]
     for r in range(a.rounds):
         for name, mode, conns, srvs in jobs:
@@ -205,7 +300,8 @@ def main():
                 for fig, (v, _) in res.items():
                     samples.setdefault((name, sv, fig), [None] * a.rounds)[r] = v
         print(f"  round {r + 1}/{a.rounds} done, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
-    figs = ["server CPU/req @50%", "server CPU/req @80%"] + \
+    labels = [lab for lab, _ in next(iter(rates.values()))] if rates else []
+    figs = [f"server CPU/req @{lab}" for lab in labels] + \
         [f"syscalls/req: {c}" for c in ["all"] + CALLS]
     for name, mode, conns, srvs in jobs:
         names = [sv for sv, _ in srvs]

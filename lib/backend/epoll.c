@@ -5,8 +5,9 @@
  * kernels or sandboxes (seccomp, gVisor-like policies) that refuse io_uring.
  *
  * Owns: the epoll fd; one record per fd number with three FIFO queues of
- * waiting ops (readable, writable, POLL); the "done" array of completions
- * owed to ops that finished at submit or were cancelled; the kick list of
+ * waiting ops (readable, writable, POLL), a cache line each, in slabs of 64
+ * by fd; a bit per fd saying its write queue is not empty; the "done" array
+ * of completions owed to ops that finished at submit or were cancelled; the kick list of
  * records to work on at the next poll without an event; the free list of
  * provided-buffer ids behind RECV_MULTI.
  *
@@ -38,8 +39,14 @@
  *  - While the done array or the kick list is not empty, poll does not block
  *    and b->pending > 0, so the loop does not take itself for dead
  *    (-EDEADLK) while completions are owed.
- *  - Records are allocated on first use and live until exit: a pointer to
- *    one stays valid across complete() callbacks that submit or close.
+ *  - Records are allocated on first use (a slab of 64 at a time) and live
+ *    until exit: a pointer to one stays valid across complete() callbacks
+ *    that submit or close, and an fd number's record is always the same, so
+ *    the epoll event carries the record's address instead of the number.
+ *  - wbusy's bit for fd is set exactly while fd's write queue is not empty
+ *    (q_push and q_remove keep it). A SEND/SENDMSG on an fd whose bit is
+ *    clear is tried at submit without looking at the record: nothing can be
+ *    queued ahead of it.
  *  - fd reuse: an fd closed with close(2) behind our back leaves epoll by
  *    itself, so a record's registration is re-checked (EPOLL_CTL_ADD,
  *    EEXIST = still there) whenever an op starts waiting on an idle record.
@@ -56,6 +63,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -86,16 +94,24 @@ struct opq {
     cr__op *head, *tail;
 };
 
+/* One cache line, aligned: a readiness event touches this line and the op
+ * at the head of a queue, nothing else of ours (the epoll event carries the
+ * record's address). q[] comes first so that rec_of() can find a queue's
+ * record and direction from the queue's address alone. */
 struct fdrec {
     struct opq q[3];
-    int fd;
-    unsigned kick;          /* EPOLL* bits to work on at the next poll */
-    bool kicked;            /* on the kick list */
-    bool kick_blind;        /* kicked without an event: no hint what is there */
-    bool reg;               /* we added it to the epoll set */
-    bool connect_unset_nb;  /* CONNECT set O_NONBLOCK: clear it when done */
     struct fdrec *kick_next;
+    int fd;
+    uint16_t kick;               /* EPOLL* bits to work on at the next poll */
+    bool kicked : 1;             /* on the kick list */
+    bool kick_blind : 1;         /* kicked without an event: no hint what is there */
+    bool reg : 1;                /* we added it to the epoll set */
+    bool connect_unset_nb : 1;   /* CONNECT set O_NONBLOCK: clear it when done */
 };
+#define REC_ALIGN 64
+_Static_assert(sizeof(struct fdrec) == REC_ALIGN, "a record is one cache line");
+_Static_assert(offsetof(struct fdrec, q) == 0, "rec_of() finds the record from a queue");
+_Static_assert(((EV_READ | EV_WRITE | EPOLLIN) & ~0xffffu) == 0, "kick bits fit in uint16_t");
 
 struct done {
     cr__op *op;
@@ -129,8 +145,15 @@ struct ep {
     unsigned offloaded;     /* ops with the helpers */
     bool no_pwait2;         /* epoll_pwait2 gave ENOSYS: ms timeouts */
     bool waited;            /* the last poll asked the kernel for events */
-    struct fdrec **recs;
-    unsigned nrecs;
+    /* Records by fd number, in slabs of SLAB: fd's is slabs[fd / SLAB][fd %
+     * SLAB], so neighbouring fds' records are neighbouring cache lines. */
+    struct fdrec **slabs;
+    unsigned nslabs;
+    /* Bit fd % SLAB of wbusy[fd / SLAB]: fd's write queue is not empty. A
+     * send on an fd whose bit is clear is tried at once without touching
+     * its record (one line of bits for 512 fds, where records are a line
+     * each). */
+    uint64_t *wbusy;
     struct done *done;
     unsigned ndone, done_cap;
     struct fdrec *kick_head, *kick_tail;
@@ -144,34 +167,76 @@ static char done_tag, queued_tag, running_tag;
 #define DONE_TAG ((void *)&done_tag)
 #define HELPER_QUEUED ((void *)&queued_tag)   /* with the helpers, not started */
 #define HELPER_RUNNING ((void *)&running_tag) /* a helper runs it: its result wins */
-#define HELPER_KEY UINT64_MAX                 /* epoll data of the helpers' eventfd */
+static char helper_key;
+#define HELPER_KEY ((void *)&helper_key)      /* epoll data.ptr of the helpers' eventfd */
 
 static inline struct ep *E(cr__backend *b) { return b->impl; }
 
 /* ---- records, queues, the done array ---- */
 
+#define SLAB 64 /* records per slab: 4 KiB; also the bits in a wbusy word */
+
+/* fd's record, or NULL if its slab was never needed (nothing ever waited on
+ * a number near it: then there is nothing to reset or fail either). */
+static inline struct fdrec *rec_find(const struct ep *e, int fd)
+{
+    unsigned s = (unsigned)fd / SLAB;
+    return fd >= 0 && s < e->nslabs && e->slabs[s] ? &e->slabs[s][(unsigned)fd % SLAB] : NULL;
+}
+
 static struct fdrec *rec_get(struct ep *e, int fd)
 {
-    if ((unsigned)fd >= e->nrecs) {
-        unsigned n = e->nrecs ? e->nrecs : 64;
-        while (n <= (unsigned)fd)
+    unsigned s = (unsigned)fd / SLAB;
+    if (s >= e->nslabs) {
+        unsigned n = e->nslabs ? e->nslabs : 1;
+        while (n <= s)
             n *= 2;
-        struct fdrec **v = realloc(e->recs, n * sizeof *v);
+        struct fdrec **v = realloc(e->slabs, n * sizeof *v);
         if (!v)
             return NULL;
-        memset(v + e->nrecs, 0, (n - e->nrecs) * sizeof *v);
-        e->recs = v;
-        e->nrecs = n;
+        memset(v + e->nslabs, 0, (n - e->nslabs) * sizeof *v);
+        e->slabs = v;
+        uint64_t *w = realloc(e->wbusy, n * sizeof *w);
+        if (!w)
+            return NULL; /* slabs grew, nslabs did not: the next call tries again */
+        memset(w + e->nslabs, 0, (n - e->nslabs) * sizeof *w);
+        e->wbusy = w;
+        e->nslabs = n;
     }
-    struct fdrec *r = e->recs[fd];
-    if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r)
+    if (!e->slabs[s]) {
+        struct fdrec *v = aligned_alloc(REC_ALIGN, SLAB * sizeof *v);
+        if (!v)
             return NULL;
-        r->fd = fd;
-        e->recs[fd] = r;
+        memset(v, 0, SLAB * sizeof *v);
+        for (unsigned i = 0; i < SLAB; i++)
+            v[i].fd = (int)(s * SLAB + i);
+        e->slabs[s] = v;
     }
-    return r;
+    return &e->slabs[s][(unsigned)fd % SLAB];
+}
+
+/* The record a queue belongs to, and which of its queues it is. */
+static inline struct fdrec *rec_of(const struct opq *q, int *qi)
+{
+    uintptr_t a = (uintptr_t)q;
+    *qi = (int)((a & (REC_ALIGN - 1)) / sizeof *q);
+    return (struct fdrec *)(a & ~(uintptr_t)(REC_ALIGN - 1));
+}
+
+/* Are sends waiting on fd (its write queue not empty)? */
+static inline bool w_busy(const struct ep *e, int fd)
+{
+    unsigned s = (unsigned)fd / SLAB;
+    return s < e->nslabs && (e->wbusy[s] >> ((unsigned)fd % SLAB) & 1);
+}
+
+/* A queue went from empty to not, or back: keep wbusy in step. */
+static void q_edge(struct ep *e, struct opq *q)
+{
+    int qi;
+    struct fdrec *r = rec_of(q, &qi);
+    if (qi == QW)
+        e->wbusy[(unsigned)r->fd / SLAB] ^= (uint64_t)1 << ((unsigned)r->fd % SLAB);
 }
 
 static bool rec_idle(const struct fdrec *r)
@@ -183,10 +248,12 @@ static void q_push(struct ep *e, struct opq *q, cr__op *op)
 {
     op->be_link[0] = NULL;
     op->be_link[1] = q;
-    if (q->tail)
+    if (q->tail) {
         q->tail->be_link[0] = op;
-    else
+    } else {
         q->head = op;
+        q_edge(e, q);
+    }
     q->tail = op;
     e->waiting++;
 }
@@ -205,6 +272,8 @@ static void q_remove(struct ep *e, struct opq *q, cr__op *op)
             q->tail = prev;
         op->be_link[0] = op->be_link[1] = NULL;
         e->waiting--;
+        if (!q->head)
+            q_edge(e, q);
         return;
     }
 }
@@ -229,7 +298,7 @@ static void push_done(cr__backend *b, cr__op *op, int res)
 
 static void kick(struct ep *e, struct fdrec *r, unsigned events)
 {
-    r->kick |= events;
+    r->kick |= (uint16_t)events;
     if (r->kicked)
         return;
     r->kicked = true;
@@ -268,9 +337,9 @@ static void rec_fail_all(cr__backend *b, struct fdrec *r, int err)
 static void rec_reset(cr__backend *b, int fd)
 {
     struct ep *e = E(b);
-    if (fd < 0 || (unsigned)fd >= e->nrecs || !e->recs[fd])
+    struct fdrec *r = rec_find(e, fd);
+    if (!r)
         return;
-    struct fdrec *r = e->recs[fd];
     rec_fail_all(b, r, -EBADF);
     r->reg = false;
     r->connect_unset_nb = false;
@@ -279,7 +348,7 @@ static void rec_reset(cr__backend *b, int fd)
 /* Make sure the file now behind r->fd is in the epoll set. */
 static int rec_register(struct ep *e, struct fdrec *r)
 {
-    struct epoll_event ev = {.events = EP_EVENTS, .data.u64 = (uint64_t)r->fd};
+    struct epoll_event ev = {.events = EP_EVENTS, .data.ptr = r};
     e->ctls++;
     if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, r->fd, &ev) == 0 || errno == EEXIST) {
         r->reg = true;
@@ -381,7 +450,7 @@ static int connect_result(cr__op *op)
 
 static void connect_done(struct ep *e, cr__op *op)
 {
-    struct fdrec *r = (unsigned)op->fd < e->nrecs ? e->recs[op->fd] : NULL;
+    struct fdrec *r = rec_find(e, op->fd);
     if (r && r->connect_unset_nb) {
         /* The socket goes back to blocking, as io_uring leaves it. */
         int fl = fcntl(op->fd, F_GETFL);
@@ -483,8 +552,8 @@ static int run_sync(cr__backend *b, cr__op *op)
         return neg(shutdown(fd, op->a.rw.flags));
     case CR__OP_CLOSE: {
         struct ep *e = E(b);
-        if (fd >= 0 && (unsigned)fd < e->nrecs && e->recs[fd]) {
-            struct fdrec *r = e->recs[fd];
+        struct fdrec *r = rec_find(e, fd);
+        if (r) {
             rec_fail_all(b, r, -EBADF);
             /* DEL first: a dup of this file elsewhere would keep it in the set. */
             if (r->reg) {
@@ -593,7 +662,7 @@ static struct helpers *helpers_get(struct ep *e)
     if (!h)
         return NULL;
     h->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = HELPER_KEY};
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.ptr = HELPER_KEY};
     if (h->efd < 0 || epoll_ctl(e->epfd, EPOLL_CTL_ADD, h->efd, &ev) < 0) {
         if (h->efd >= 0)
             close(h->efd);
@@ -786,6 +855,15 @@ static int ep_submit(cr__backend *b, cr__op *op)
         push_done(b, op, -EBADF);
         return 0;
     }
+    if ((op->code == CR__OP_SEND || op->code == CR__OP_SENDMSG) && !w_busy(e, op->fd)) {
+        /* The common case of a server's answer: nothing queued ahead of it,
+         * so try it now, and look at the fd's record only if it must wait. */
+        int rc = try_op(b, op, true, &wfd, &qi);
+        if (rc == -EAGAIN && (rc = wait_on(b, wfd, qi, op)) == 0)
+            return 0;
+        push_done(b, op, rc);
+        return 0;
+    }
     struct fdrec *r = rec_get(e, op->fd);
     if (!r) {
         push_done(b, op, -ENOMEM);
@@ -803,8 +881,11 @@ static int ep_submit(cr__backend *b, cr__op *op)
     int rc = 0;
     if (op->code == CR__OP_ACCEPT)
         rc = set_nonblock(op->fd, NULL);
-    else if (op->code == CR__OP_CONNECT)
-        rc = set_nonblock(op->fd, &r->connect_unset_nb);
+    else if (op->code == CR__OP_CONNECT) {
+        bool was_blocking = false;
+        rc = set_nonblock(op->fd, &was_blocking);
+        r->connect_unset_nb = was_blocking;
+    }
     else if (op->code == CR__OP_RECV)
         op->a.rw.off = 0;
     if (rc == 0)
@@ -1024,13 +1105,11 @@ static int ep_poll(cr__backend *b, int64_t timeout_ns)
     }
     bool reap = false;
     for (int i = 0; i < n; i++) {
-        if (ev[i].data.u64 == HELPER_KEY) {
+        if (ev[i].data.ptr == HELPER_KEY) {
             reap = true;
             continue;
         }
-        unsigned fd = (unsigned)ev[i].data.u64;
-        if (fd < e->nrecs && e->recs[fd])
-            kick(e, e->recs[fd], ev[i].events);
+        kick(e, ev[i].data.ptr, ev[i].events); /* records live until exit */
     }
     /* Completions owed from submit and cancel, oldest first; those their
      * callbacks add wait for the next poll. */
@@ -1099,9 +1178,10 @@ static void ep_exit(cr__backend *b)
     struct ep *e = E(b);
     helpers_stop(e); /* before the memory their ops point at goes */
     close(e->epfd);
-    for (unsigned i = 0; i < e->nrecs; i++)
-        free(e->recs[i]);
-    free(e->recs);
+    for (unsigned i = 0; i < e->nslabs; i++)
+        free(e->slabs[i]);
+    free(e->slabs);
+    free(e->wbusy);
     free(e->done);
     free(e->free_bids);
     free(e);
