@@ -23,6 +23,7 @@
 #include <coring.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -87,6 +88,10 @@ static int loop_main(void *arg, void **result)
         if (fd < 0)
             break; /* cancelled by cr_loop_group_stop */
         cr_stream *s;
+        /* As cr_start_server does (and nginx's tcp_nodelay): without it Nagle
+         * holds a pipelined answer until the client's delayed ACK. */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (cr_stream_new(loop, fd, NULL, &s) < 0) {
             close(fd);
             continue;
