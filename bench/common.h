@@ -23,20 +23,25 @@ static inline int64_t bench_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Peak resident set (VmHWM) in KiB, or -1 if /proc cannot be read. */
-static inline long bench_vmhwm_kib(void)
+/* A "Key:" line of /proc/self/status in KiB (VmHWM: the peak resident set,
+ * VmRSS: the current one), or -1 if /proc cannot be read. */
+static inline long bench_status_kib(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     long kib = -1;
+    size_t n = strlen(key);
     if (!f)
         return -1;
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0 && sscanf(line + 6, "%ld", &kib) == 1)
+        if (strncmp(line, key, n) == 0 && sscanf(line + n, "%ld", &kib) == 1)
             break;
     fclose(f);
     return kib;
 }
+
+static inline long bench_vmhwm_kib(void) { return bench_status_kib("VmHWM:"); }
+static inline long bench_vmrss_kib(void) { return bench_status_kib("VmRSS:"); }
 
 /* splitmix64: the same sequence in every peer (they implement it too), so all
  * runtimes sleep exactly the same delays. */

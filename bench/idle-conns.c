@@ -60,18 +60,6 @@ static size_t parked, ended, answered;
 static bool talk;
 #define TALK_SETTLE_MS 300
 
-static long vmrss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}
 
 static long minflt(void)
 {
@@ -205,7 +193,7 @@ static int amain(void *arg, void **result)
     int pfd[2];
     if (pipe(pfd) < 0)
         return -errno;
-    long rss0 = vmrss_kib(), flt0 = minflt();
+    long rss0 = bench_vmrss_kib(), flt0 = minflt();
     int64_t t0 = bench_now_ns();
     fflush(NULL);
     pid_t pid = fork();
@@ -227,7 +215,7 @@ static int amain(void *arg, void **result)
     int64_t t1 = bench_now_ns();
     if (talk && (rc = cr_sleep(TALK_SETTLE_MS / 1e3)) < 0) /* the cache's trim */
         return rc;
-    long rss1 = vmrss_kib(), flt1 = minflt();
+    long rss1 = bench_vmrss_kib(), flt1 = minflt();
     if (report_fd >= 0) { /* one shard of several: report, then hold until all are up */
         char c;
         dprintf(report_fd, "%ld %ld %lld\n", rss1 - rss0, flt1 - flt0, (long long)(t1 - t0));

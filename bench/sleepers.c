@@ -24,18 +24,6 @@
 
 static long n_tasks;
 
-static long vmrss_kib(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
-}
 static int64_t max_ns;
 static uint64_t seed;
 static cr_task_opts sleeper_opts;
@@ -57,7 +45,7 @@ static int amain(void *arg, void **result)
     uint64_t st = seed;
     for (long i = 0; i < n_tasks; i++)
         delay[i] = (int64_t)(bench_rand(&st) % (uint64_t)(max_ns + 1));
-    long hwm0 = bench_vmhwm_kib(), rss0 = vmrss_kib();
+    long hwm0 = bench_vmhwm_kib(), rss0 = bench_vmrss_kib();
     int64_t t0 = bench_now_ns();
     for (long i = 0; i < n_tasks; i++)
         if (cr_loop_create_task(cr_get_running_loop(NULL), sleeper, (void *)(intptr_t)delay[i],
@@ -78,7 +66,7 @@ static int amain(void *arg, void **result)
     bench_result("sleepers_rss_per_task", (double)(hwm1 - hwm0) * 1024.0 / (double)n_tasks, "B");
     const char *after = getenv("CR_BENCH_AFTER_MS");
     if (after && (rc = cr_sleep(atof(after) / 1e3)) == 0)
-        bench_result("sleepers_rss_after_idle", (double)(vmrss_kib() - rss0) * 1024.0 / (double)n_tasks,
+        bench_result("sleepers_rss_after_idle", (double)(bench_vmrss_kib() - rss0) * 1024.0 / (double)n_tasks,
                      "B");
     return rc;
 }
