@@ -33,8 +33,9 @@ interleaved rounds.
 Servers: examples/echo and examples/http as built by `make examples`, once as
 they are (io_uring here) and once with CORING_BACKEND=epoll; echo peers libuv
 (bench/uv-echo) and Tokio (current-thread, if `make bench TOKIO=1` built it);
-HTTP peers nginx and Go net/http (both epoll; there is no libuv or Tokio HTTP
-server in the suite). Everything else is bench/servers.py, as in run.py:
+HTTP peers Tokio (bench/peers/tokio/src/bin/http.rs: current-thread, httparse,
+the work of examples/http.c), nginx and Go net/http (all epoll; there is no
+libuv HTTP server in the suite). Everything else is bench/servers.py, as in run.py:
 server on CPU 0, loadgen on CPU 1; one saturation window per server sets the
 fixed rates (50% and 80% of the lowest); then, per round, every server in
 turn (order reversed every other round): one window per fixed rate (server
@@ -158,6 +159,7 @@ def server_lists(base=None):
          ("libuv", [os.path.join(REL, "bench", "uv-echo"), "0"]),
          ("tokio", [os.path.join(OUT, "tokio", "release", "echo"), "0"])]
     h = [("coring-epoll", EP + [http, "0"]), ("coring-uring", [http, "0"]),
+         ("tokio", [os.path.join(OUT, "tokio", "release", "http"), "0"]),
          ("go", [os.path.join(OUT, "go-hello"), "0"])]
     if shutil.which("nginx"):
         h.append(("nginx", ["nginx"]))
