@@ -262,11 +262,12 @@ class Tokio(Runtime):
             return
         cargo = "/usr/bin/cargo"  # Debian's, which matches the packaged crates
         reg = "/usr/share/cargo/registry"
-        have = os.access(cargo, os.X_OK) and any(
-            d.startswith("tokio-1") for d in (os.listdir(reg) if os.path.isdir(reg) else []))
+        crates = os.listdir(reg) if os.path.isdir(reg) else []
+        have = os.access(cargo, os.X_OK) and all(  # every crate of bench/peers/tokio/Cargo.toml
+            any(d.startswith(c) for d in crates) for c in ("tokio-1", "httparse-1"))
         if not have:
-            self.reason = ("opt-in: run with TOKIO=1 to install cargo + librust-tokio-dev"
-                           if TOKIO != "1" else "cargo/librust-tokio-dev could not be installed")
+            self.reason = ("opt-in: run with TOKIO=1 to install cargo + librust-tokio-dev + librust-httparse-dev"
+                           if TOKIO != "1" else "cargo/librust-tokio-dev/librust-httparse-dev could not be installed")
             return
         log("building the Tokio peer (cargo --offline, Debian's crates)...")
         r = subprocess.run([cargo, "build", "--release", "--offline", "--target-dir",
@@ -322,6 +323,9 @@ def net_servers(runtimes):
                    need_exe(os.path.join(REL, "examples", "http"), mk)),
             Server("coring-epoll", "coring (epoll)", ep + [os.path.join(REL, "examples", "http"), "0"],
                    need_exe(os.path.join(REL, "examples", "http"), mk))]
+    tk = rt["tokio"]
+    http.append(Server("tokio", "Tokio + httparse", tk.server_cmd("http") if tk.ok else None,
+                       "" if tk.ok else tk.reason))
     g = rt["go"]
     http.append(Server("go", "Go net/http", g.server_cmd("hello") if g.ok else None,
                        "" if g.ok else g.reason))
@@ -331,7 +335,6 @@ def net_servers(runtimes):
     # CPU 1: on 2 cores it shares one with the server).
     allc = ",".join(str(i) for i in range(os.cpu_count() or 2))
     ge = os.path.join(OUT, "group-echo")
-    tk = rt["tokio"]
     multi = [Server("coring", f"coring loop group ({os.cpu_count()} loops)", [ge, "0"],
                     need_exe(ge, "run `make -C bench`"), allc),
              Server("tokio", "Tokio multi-thread", tk.cmd("echo-mt", ["0"]) if tk.ok else None,
@@ -483,7 +486,7 @@ def machine():
     except OSError:
         pass
     pkgs = ["liburing-dev", "libbenchmark-dev", "libboost-context-dev", "libc6", "golang-go",
-            "python3-uvloop", "librust-tokio-dev", "gnuplot-nox", "libuv1-dev", "nginx-light",
+            "python3-uvloop", "librust-tokio-dev", "librust-httparse-dev", "gnuplot-nox", "libuv1-dev", "nginx-light",
             "wrk", "linux-perf"]
     vers = {}
     for p in pkgs:
@@ -1446,6 +1449,10 @@ def net_report(store, net_jobs, net_rows):
                      f"multi-thread runtime, one worker per CPU, one listener (`echo-mt.rs`); Go: the echo server "
                      f"with GOMAXPROCS = the CPU count. nginx is in the HTTP table on all cores below (it "
                      f"cannot echo: nginx-light has no echo module).\n")
+        if title.startswith("HTTP hello,"):
+            L.append("Tokio: `bench/peers/tokio/src/bin/http.rs`, the current-thread runtime parsing with httparse "
+                     "(not hyper, which does more): examples/http.c's work, its header rules, its per-second Date "
+                     "and its one write per batch of pipelined requests.\n")
         if title.startswith("HTTP hello on all cores"):
             L.append(f"The same arrangement for HTTP: every server may use every CPU, the generator stays on CPU 1. "
                      f"coring: `bench/group-echo.c` with `http`, the loop group serving each connection with "

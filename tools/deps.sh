@@ -57,6 +57,7 @@ bench-peers)
     if [ "${WITH_TOKIO:-}" = 1 ]; then
         [ -x /usr/bin/cargo ] || need+=(cargo)
         ls -d /usr/share/cargo/registry/tokio-1* >/dev/null 2>&1 || need+=(librust-tokio-dev)
+        ls -d /usr/share/cargo/registry/httparse-1* >/dev/null 2>&1 || need+=(librust-httparse-dev)
     fi
     ;;
 esac
