@@ -618,3 +618,37 @@ Test(thread, loop_group_runs_and_stops_cleanly)
     cr_assert_eq(cr_loop_group_start(&g, 1, NULL, NULL), -EINVAL);
     cr_assert_eq(cr_loop_group_stop(NULL), -EINVAL);
 }
+
+/* ---- a loop waiting only for other threads sleeps in the kernel ---- */
+
+static int slow_job(void *arg, void **res)
+{
+    (void)arg;
+    (void)res;
+    usleep(100 * 1000); /* the job's own length, not a wait for something */
+    return 0;
+}
+
+static int wait_for_job(void *arg, void **res)
+{
+    (void)res;
+    cr_loop *l = cr_get_running_loop(NULL);
+    struct cr_loop_stats before, after;
+    cr_loop_stats(l, &before);
+    cr_assert_eq(cr_to_thread(slow_job, NULL, NULL), 0);
+    cr_loop_stats(l, &after);
+    *(uint64_t *)arg = after.iterations - before.iterations;
+    return 0;
+}
+
+/* The inbox's eventfd read once failed at once on epoll (an offset of 0
+ * makes preadv2 say ESPIPE), so a loop waiting for a to_thread job turned
+ * thousands of times a second instead of sleeping: ~100% of a CPU for
+ * nothing. Sleeping, it turns a few times (the job's spin window, the
+ * wake-up). */
+Test(thread, waiting_for_a_job_the_loop_sleeps)
+{
+    uint64_t turns = 0;
+    cr_assert_eq(cr_run(wait_for_job, &turns, NULL), 0);
+    cr_assert_lt(turns, 50, "%llu loop turns while one 100 ms job ran", (unsigned long long)turns);
+}

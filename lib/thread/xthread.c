@@ -185,6 +185,7 @@ cr__xq *cr__xq_get(cr_loop *l, int *err)
     cr__op_init(&q->read.op, CR__OP_READ, q->efd, read_done);
     q->read.op.a.rw.buf = &q->read_buf;
     q->read.op.a.rw.len = sizeof q->read_buf;
+    q->read.op.a.rw.off = (uint64_t)-1; /* an eventfd has no offset: epoll's preadv2 says ESPIPE to 0 */
     q->read.op.weak = true;
     q->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? LOOP_SPIN_NS : 0;
     q->loop = l;
