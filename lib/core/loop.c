@@ -78,6 +78,13 @@ static cr__resource *res_first(cr_loop *l)
 
 #define FOR_EACH_RESOURCE(l, r) for (cr__resource *r = res_first(l); r; r = r->next)
 
+void cr__loop_run_tick_hooks(cr_loop *l)
+{
+    FOR_EACH_RESOURCE(l, r)
+    if (r->ops->tick)
+        r->ops->tick(l, r);
+}
+
 /* Rule 1 of resource.h: does any resource keep the loop alive? */
 static bool resources_alive(cr_loop *l)
 {
@@ -113,6 +120,7 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
     }
     atomic_init(&l->resources, NULL);
     cr__list_init(&l->futures);
+    cr__tick_init(l);
     l->stacks.stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
     l->stacks.stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
     l->stacks.default_class = opts ? opts->stack_class : 0;
@@ -421,6 +429,7 @@ int cr_loop_close(cr_loop *l)
     l->tasks.ntasks = 0;
     close_stage(l, CR__CLOSE_DETACH); /* watches and fds, while the backend runs */
     cr__be_exit(&l->be);
+    cr__tick_free(l); /* its read died with the backend */
     close_stage(l, CR__CLOSE_FREE); /* the kernel holds none of their memory now */
     cr__task_cache_free(l);
     cr__stack_pool_free(l);

@@ -11,6 +11,7 @@
 #include "core/debug.h"
 #include "core/resource.h"
 #include "core/task.h"
+#include "core/tick.h"
 #include <pthread.h>
 
 typedef struct cr__stats {
@@ -37,6 +38,7 @@ struct cr_loop {
     struct cr__task_state tasks;   /* task.c */
     struct cr__stack_pool stacks;  /* stack.c */
     struct cr__debug_state dbg;    /* debug.c */
+    struct cr__tick_state tick;    /* tick.c */
 
     cr__stats stats;
     void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
@@ -59,6 +61,8 @@ struct cr_loop {
 CR_HIDDEN extern __thread cr_loop *cr__tls_running;
 CR_HIDDEN int cr__loop_check(cr_loop *l); /* -ESHUTDOWN if closed, -EINVAL if NULL */
 CR_HIDDEN void cr__loop_schedule(cr_loop *l, cr__handle *h);
+/* tick.c's tick: every resource's tick hook, in registration order. */
+CR_HIDDEN void cr__loop_run_tick_hooks(cr_loop *l);
 CR_HIDDEN int cr__loop_run_until(cr_loop *l, cr_future *fut); /* fut NULL = until stop */
 /* Running a loop (run.c drives these for cr_run's clean-up turn). */
 CR_HIDDEN int cr__loop_begin_run(cr_loop *l);

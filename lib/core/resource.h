@@ -47,6 +47,7 @@ struct cr__resource_ops {
     void (*after_block)(cr_loop *l, cr__resource *r);
     void (*drain)(cr_loop *l, cr__resource *r);        /* phase 3b: bring work in */
     void (*end_run)(cr_loop *l, cr__resource *r);      /* the loop stops running */
+    void (*tick)(cr_loop *l, cr__resource *r);         /* housekeeping (tick.c) */
 };
 
 struct cr__resource {

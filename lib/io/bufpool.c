@@ -118,20 +118,14 @@ void cr__bufpool_wait(cr_loop *l, cr__buf_waiter *w)
 
 #define SBUF_CHUNK_PAGES 64           /* 256 KiB of address space per mmap */
 #define SBUF_RESERVE CR__SBUF_RESERVE /* warm pages kept through a trim */
-#define SBUF_TRIM_NS 100000000        /* 100 ms, as the stacks' trim */
 
-static void sbuf_trim_fire(cr__timer *t);
-
-/* Arms the trim, unless arming would grow the timer heap: puts may run on a
- * lean task's stack, where a realloc does not fit. The heap has room for one
- * more timer whenever a chunk was carved (sbuf_chunk reserves it) and nearly
- * always otherwise; a missed arm is retried at the next put. */
-void cr__sbuf_arm(struct cr__sbuf_pool *p)
-{
-    cr_loop *l = p->loop;
-    if (!cr__timer_armed(&p->trim) && l->timers.n < l->timers.cap)
-        cr__timer_arm(l, &p->trim, cr__now_ns() + SBUF_TRIM_NS);
-}
+/* Asks for a trim one period from now, on the loop's tick. The tick and not
+ * a timer: a timer always armed under load would put a timeout on every
+ * blocking wait (core/tick.c says what that cost). Only a flag here: puts
+ * may run on a lean task's stack, too small for the syscalls of arming, so
+ * iostate.c's before_block hook arms the tick from the loop's own stack. An
+ * always-busy loop thus trims once it next sleeps. */
+void cr__sbuf_arm(struct cr__sbuf_pool *p) { p->trim_wanted = true; }
 
 static int sbuf_chunk(struct cr__sbuf_pool *p)
 {
@@ -161,9 +155,6 @@ static int sbuf_chunk(struct cr__sbuf_pool *p)
     p->chunks[p->nchunks++] = m;
     p->cur = m;
     p->left = SBUF_CHUNK_PAGES;
-    cr_loop *l = p->loop;
-    if (l->timers.n == l->timers.cap)
-        cr__timer_reserve(l, l->timers.n + 1); /* room for the trim (cr__sbuf_arm) */
     return 0;
 }
 
@@ -171,10 +162,8 @@ static int sbuf_chunk(struct cr__sbuf_pool *p)
 char *cr__sbuf_carve(cr_loop *l)
 {
     struct cr__sbuf_pool *p = &l->io->sbufs;
-    if (!p->loop) {
+    if (!p->loop)
         p->loop = l;
-        cr__timer_init(&p->trim, sbuf_trim_fire);
-    }
     if (!p->left && sbuf_chunk(p) < 0)
         return NULL;
     char *b = p->cur;
@@ -193,9 +182,11 @@ static int by_address(const void *a, const void *b)
 /* Every period while pages are warm beyond the reserve: the entries below the
  * period's low water were not taken since the last trim, so they are idle;
  * all but the reserve's worth go back to the kernel, neighbours in one call. */
-static void sbuf_trim_fire(cr__timer *t)
+void cr__sbuf_trim(struct cr__sbuf_pool *p)
 {
-    struct cr__sbuf_pool *p = CR_CONTAINER_OF(t, struct cr__sbuf_pool, trim);
+    if (!p->trim_wanted || !p->loop)
+        return;
+    p->trim_wanted = false;
     size_t idle = p->low_water < p->nfree ? p->low_water : p->nfree;
     p->low_water = p->nfree;
     if (idle > SBUF_RESERVE && idle - SBUF_RESERVE > p->nclean) {
@@ -212,15 +203,13 @@ static void sbuf_trim_fire(cr__timer *t)
         }
         p->nclean = to;
     }
-    if (p->nfree - p->nclean > SBUF_RESERVE) /* on the loop's stack: may grow the heap */
-        cr__timer_arm(p->loop, &p->trim, cr__now_ns() + SBUF_TRIM_NS);
+    if (p->nfree - p->nclean > SBUF_RESERVE)
+        cr__sbuf_arm(p);
 }
 
 void cr__sbuf_pool_free(struct cr__io_state *s)
 {
     struct cr__sbuf_pool *p = &s->sbufs;
-    if (p->loop)
-        cr__timer_disarm(p->loop, &p->trim);
     for (size_t i = 0; i < p->nchunks; i++)
         munmap(p->chunks[i], (size_t)SBUF_CHUNK_PAGES * CR__SBUF_SIZE);
     free(p->chunks);

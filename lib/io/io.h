@@ -27,8 +27,9 @@ typedef struct cr_mrecv cr_mrecv;
  * arrive or are written, and give back when they are empty and the stream
  * goes idle. free[] is a LIFO stack: its top entries are warm (their page is
  * resident), its bottom nclean entries were given back to the kernel
- * (MADV_DONTNEED) by the trim, which runs on `trim` every period while the
- * cache holds more than a small reserve. */
+ * (MADV_DONTNEED) by the trim, which runs on the loop's housekeeping tick
+ * (core/tick.c) every period while the cache holds more than a small
+ * reserve. */
 #define CR__SBUF_SIZE 4096
 struct cr__sbuf_pool {
     cr_loop *loop;
@@ -40,7 +41,7 @@ struct cr__sbuf_pool {
     size_t left;          /* pages not yet carved in cur */
     char **chunks;        /* every chunk, unmapped at loop close */
     size_t nchunks, chunks_cap;
-    cr__timer trim;
+    bool trim_wanted;     /* the tick will run the trim (cr__sbuf_arm) */
 };
 
 struct cr__io_state {
@@ -66,6 +67,8 @@ CR_HIDDEN void cr__bufring_put(cr_loop *l, int bid);
  * when need be); arm the trim. */
 CR_HIDDEN char *cr__sbuf_carve(cr_loop *l);
 CR_HIDDEN void cr__sbuf_arm(struct cr__sbuf_pool *p);
+/* The loop's tick (iostate.c's hook): the trim's period is over. */
+CR_HIDDEN void cr__sbuf_trim(struct cr__sbuf_pool *p);
 #define CR__SBUF_RESERVE 16 /* warm pages kept through a trim */
 
 /* A CR__SBUF_SIZE buffer for a stream, or NULL (out of memory). Inline: a
@@ -90,7 +93,7 @@ static inline void cr__sbuf_put(cr_loop *l, char *b)
 {
     struct cr__sbuf_pool *p = &l->io->sbufs;
     p->free[p->nfree++] = b; /* cap covers every carved page */
-    if (p->nfree - p->nclean > CR__SBUF_RESERVE && !cr__timer_armed(&p->trim))
+    if (p->nfree - p->nclean > CR__SBUF_RESERVE && !p->trim_wanted)
         cr__sbuf_arm(p);
 }
 /* Loop close, after every stream is gone: the chunks are unmapped. */

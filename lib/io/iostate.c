@@ -17,12 +17,32 @@
 
 static void io_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage);
 static void io_release(cr_loop *l, cr__resource *r);
+static void io_tick(cr_loop *l, cr__resource *r);
+static bool io_before_block(cr_loop *l, cr__resource *r);
 
 static const struct cr__resource_ops io_ops = {
     .name = "I/O objects and buffers",
     .close = io_close,
     .release = io_release,
+    .tick = io_tick,
+    .before_block = io_before_block,
 };
+
+/* About to sleep, on the loop's stack: a trim asked for meanwhile (a flag
+ * set by a put, bufpool.c) gets its tick armed. */
+static bool io_before_block(cr_loop *l, cr__resource *r)
+{
+    if (CR_CONTAINER_OF(r, struct cr__io_state, res)->sbufs.trim_wanted)
+        cr__tick_want(l);
+    return false;
+}
+
+/* Housekeeping: the stream-buffer cache's trim (bufpool.c). */
+static void io_tick(cr_loop *l, cr__resource *r)
+{
+    (void)l;
+    cr__sbuf_trim(&CR_CONTAINER_OF(r, struct cr__io_state, res)->sbufs);
+}
 
 struct cr__io_state *cr__io_state(cr_loop *l)
 {
