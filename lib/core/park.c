@@ -3,30 +3,55 @@
  * park.c — parking a task on an object's slot with a user-space deadline:
  * the wait behind stream reads, acceptors, multishot recvs and servers.
  *
- * Invariant: a cr__waiter lives on the parked task's stack and the object's
- * slot points at it. Whoever wakes it (cr__wake_slot, the deadline, a cancel)
+ * Invariant: the object's slot holds the parked task (as an opaque
+ * cr__waiter *). Whoever wakes it (cr__wake_slot, the deadline, a cancel)
  * empties the slot and disarms the timer, so after the park neither side
  * touches the other: an object may be freed right after waking its waiter
  * with -ESHUTDOWN.
+ *
+ * Why the slot holds the task and not a record on the task's stack: a wake
+ * then reads only the task's hot line (task.h). At hundreds of connections a
+ * loop, every line a request touches is a cache miss, and the stack record
+ * was one more (measured in docs/backends.md). The slot's address and the
+ * deadline's timer still live on the stack, in a `struct park`, reached
+ * through cancel_ctx by the rare paths (deadline, cancel); the cancel hook
+ * says whether a timer is armed, so a plain wake never looks there.
  *
  * Loop thread only.
  */
 #include "core/internal.h"
 
-static void waiter_fire(cr__timer *tm)
+struct park {
+    cr__timer tm;          /* armed only by a park with a deadline */
+    cr__waiter **slot;
+    cr__task *t;
+};
+
+static inline cr__waiter *as_waiter(cr__task *t) { return (cr__waiter *)(void *)t; }
+static inline cr__task *as_task(cr__waiter *w) { return (cr__task *)(void *)w; }
+
+static void park_fire(cr__timer *tm)
 {
-    cr__waiter *w = CR_CONTAINER_OF(tm, cr__waiter, tm);
-    *w->slot = NULL; /* the object is alive: freeing it would have woken us */
-    cr__task_wake(w->t, -ETIMEDOUT);
+    struct park *p = CR_CONTAINER_OF(tm, struct park, tm);
+    *p->slot = NULL; /* the object is alive: freeing it would have woken us */
+    cr__task_wake(p->t, -ETIMEDOUT);
 }
 
-static void waiter_cancel(cr__task *t, void *ctx)
+static void park_cancel(cr__task *t, void *ctx)
 {
-    cr__waiter *w = ctx;
-    if (*w->slot == w)
-        *w->slot = NULL;
-    cr__timer_disarm(t->f.loop, &w->tm);
+    struct park *p = ctx;
+    if (*p->slot == as_waiter(t))
+        *p->slot = NULL;
     cr__task_wake(t, -ECANCELED);
+}
+
+/* The hook of a park with a deadline: cr__wake_slot knows by it that a timer
+ * is armed. */
+static void park_cancel_timed(cr__task *t, void *ctx)
+{
+    struct park *p = ctx;
+    cr__timer_disarm(t->f.loop, &p->tm);
+    park_cancel(t, ctx);
 }
 
 int cr__park_until(cr__waiter **slot, int64_t deadline_ns)
@@ -38,19 +63,21 @@ int cr__park_until(cr__waiter **slot, int64_t deadline_ns)
         cr__consume_cancel(t);
         return -ECANCELED;
     }
-    cr__waiter w = {.t = t, .slot = slot};
-    cr__timer_init(&w.tm, waiter_fire);
+    struct park p = {.slot = slot, .t = t};
+    cr__cancel_hook hook = park_cancel;
     if (deadline_ns >= 0) {
         if (deadline_ns <= cr__now_ns())
             return -ETIMEDOUT;
-        int rc = cr__timer_arm(t->f.loop, &w.tm, deadline_ns);
+        cr__timer_init(&p.tm, park_fire);
+        int rc = cr__timer_arm(t->f.loop, &p.tm, deadline_ns);
         if (rc < 0)
             return rc;
+        hook = park_cancel_timed;
     }
-    *slot = &w;
+    *slot = as_waiter(t);
     if (!t->waiting_on)
         t->waiting_on = "object"; /* a stream, an acceptor, a recv, a server */
-    int rc = cr__park_nocheck(waiter_cancel, &w);
+    int rc = cr__park_nocheck(hook, &p);
     /* Whoever woke us emptied the slot and disarmed the timer; the object may
      * be gone already, so neither is touched here. */
     if (rc == -ECANCELED)
@@ -62,9 +89,10 @@ void cr__wake_slot(cr__waiter **slot, int rc)
 {
     cr__waiter *w = *slot;
     if (w) {
+        cr__task *t = as_task(w);
         *slot = NULL;
-        cr__timer_disarm(w->t->f.loop, &w->tm);
-        cr__task_wake(w->t, rc);
+        if (t->on_cancel == park_cancel_timed)
+            cr__timer_disarm(t->f.loop, &((struct park *)t->cancel_ctx)->tm);
+        cr__task_wake(t, rc);
     }
 }
-

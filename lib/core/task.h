@@ -19,11 +19,32 @@ typedef void (*cr__cancel_hook)(cr__task *t, void *ctx);
 /* 232 bytes (a 240-byte malloc chunk; a lean slot keeps 256 for it): every
  * default task parked anywhere costs its stack page plus this, so fields are
  * packed without holes and sanitizer-only state exists only in those builds
- * (docs/memory.md). */
+ * (docs/memory.md).
+ *
+ * Laid out by heat: waking a parked task, queueing it and switching to it
+ * read and write only the second cache line (f.loop, run, sp, wake_rc, state,
+ * on_cancel/cancel_ctx), plus waiting_on in the third. A server with
+ * hundreds of connections per loop finds each task's lines cold at every
+ * request (the kernel's work between two requests evicts them), so every
+ * line here is a miss per request; future.h puts f.loop last for this. */
 struct cr__task {
-    cr_future f;              /* first: a task is a future */
+    cr_future f;              /* first: a task is a future (f.loop ends at 72) */
+    /* -- hot: wake, schedule, switch -- */
     cr__handle run;           /* its place on the ready queue */
     void *sp;                 /* saved context while not running */
+    int wake_rc;              /* what the current park returns */
+    uint8_t state;            /* CR__T_* */
+    bool must_cancel;         /* a cancel not yet delivered to the body */
+    bool in_stack;            /* a lean task: this struct lives in its stack slot */
+    uint8_t stack_class;      /* what cr_task_opts asked for (taken at first run;
+                               * out of range: 0, the default, as stack.c reads it) */
+    cr__cancel_hook on_cancel; /* set while parked: how to interrupt the wait */
+    void *cancel_ctx;
+    /* -- warm: every suspending call -- */
+    /* What the task is parked on, for cr_dump_tasks; set by park sites,
+     * static strings only, NULL = unspecified. */
+    const char *waiting_on;
+    /* -- cold -- */
     cr__stack stack;
     cr_task_fn fn;
     void *arg;
@@ -32,16 +53,8 @@ struct cr__task {
     struct cr__ctx *ctx;      /* task-local variables (context.c); NULL = none set */
     uint64_t id;
     int cancelling;           /* asyncio's cancel-request count */
-    int wake_rc;              /* what the current park returns */
     uint32_t stack_size;      /* what cr_task_opts asked for (taken at first run;
                                * larger than any stack may be: clamped, refused) */
-    uint8_t state;            /* CR__T_* */
-    bool must_cancel;         /* a cancel not yet delivered to the body */
-    bool in_stack;            /* a lean task: this struct lives in its stack slot */
-    uint8_t stack_class;      /* what cr_task_opts asked for (taken at first run;
-                               * out of range: 0, the default, as stack.c reads it) */
-    cr__cancel_hook on_cancel; /* set while parked: how to interrupt the wait */
-    void *cancel_ctx;
 #ifdef __SANITIZE_ADDRESS__
     void *san_fake;           /* ASan's fake stack for this task (san.h) */
 #endif
@@ -53,9 +66,6 @@ struct cr__task {
      * task is still inside the wait (cr__task_abandon). NULL otherwise. */
     void (*abandon)(cr__task *t, void *ctx);
     void *abandon_ctx;
-    /* What the task is parked on, for cr_dump_tasks; set by park sites,
-     * static strings only, NULL = unspecified. */
-    const char *waiting_on;
 };
 
 static inline cr__task *cr__as_task(cr_future *f) { return (cr__task *)f; }
@@ -95,17 +105,16 @@ static inline void cr__task_abandon(cr__task *t)
         t->abandon(t, t->abandon_ctx);
 }
 
-/* park.c: a task waiting on an object (a stream, an acceptor, a recv): it lives on the task's stack and the
- * object's slot points at it. Whoever wakes it (cr__wake_slot, the deadline,
+/* park.c: a task waiting on an object (a stream, an acceptor, a recv). The
+ * object's slot holds the parked task itself (a cr__waiter is only ever a
+ * cr__task behind an opaque type), so a wake reads the task's hot line and
+ * nothing of its stack; a deadline's timer and the slot's address live on
+ * the parked task's stack, reached through cancel_ctx only when the park has
+ * a deadline or is cancelled. Whoever wakes it (cr__wake_slot, the deadline,
  * a cancel) clears the slot and disarms the timer, so after the park neither
  * side touches the other: an object may be freed right after waking its
  * waiters with -ESHUTDOWN. */
 typedef struct cr__waiter cr__waiter;
-struct cr__waiter {
-    cr__task *t;
-    cr__waiter **slot;
-    cr__timer tm;
-};
 /* Parks on *slot (which must be empty) until cr__wake_slot, the deadline
  * (-ETIMEDOUT) or a cancel (-ECANCELED, consumed). deadline_ns < 0: none. */
 CR_HIDDEN int cr__park_until(cr__waiter **slot, int64_t deadline_ns);

@@ -61,46 +61,53 @@ struct drainer {
     bool linked;
 };
 
-/* Laid out by heat: an echo-like request touches the first four cache lines
- * (reader, reader/state, sender, write buffers) and nothing after them; at
- * hundreds of connections per loop each line is a likely cache miss. */
+/* Laid out by heat: an echo-like request touches the first five cache lines
+ * (reader; reader state; sender; the send op; the write buffers) and nothing
+ * after them. At hundreds of connections per loop each line is a cache miss
+ * per request (the kernel's work between two requests evicts them), so a
+ * field read on every request belongs up here, and one that is not stays
+ * below: rd_cap is written only by cr_stream_read, pinned_rb read only while
+ * a view into rb is out, abort_tm looked at only after cr_stream_abort. */
 struct cr_stream {
     /* -- reader, hot -- */
     cr__waiter *reader;
-    cr_buf *rd_view;   /* a parked cr_stream_read_buf's view: the sink hands it a buffer */
-    char *rd_buf;      /* a parked cr_stream_read's buffer: the sink fills it directly */
+    cr_buf *rd_view;   /* a parked cr_stream_read_buf's view: filled after its wake */
+    char *rd_buf;      /* a parked cr_stream_read's buffer: the sink fills it directly;
+                        * for a parked read_buf, the bytes the sink handed over */
     size_t rd_got, roff, rlen;
     cr_mrecv *rx;      /* NULL once closing */
     int refs;
-    int view_bid;      /* the user's view's provided buffer, or -1: a view into rb */
-    /* -- per call -- */
+    int view_bid;      /* the user's view's provided buffer, or -1: a view into rb;
+                        * while a read_buf is parked, what the sink handed over */
+    /* -- reader state, per call -- */
     cr_loop *loop;
+    char *rb;
+    size_t rcap;
     int64_t timeout_ns; /* per call, for reads/drain/wait_closed; -1 = none */
-    size_t pause_at, limit, rd_cap;
+    size_t pause_at, limit;
     int fd;
     int werr;
     bool view_out;     /* a view is with the user (read_buf until release/write_buf) */
     bool want_eof, eof_sent;
     bool closing, close_sent, closed;
-    bool aborted;      /* cr_stream_abort: queued data is dropped */
-    cr__timer abort_tm; /* abort's grace for an in-flight send (cr_stream_abort) */
+    bool aborted;      /* cr_stream_abort: queued data is dropped; abort_tm may be armed */
     /* -- sender, hot (own line: streams are allocated 64-aligned) -- */
-    _Alignas(64) cr__op send_op;
-    bool sending;
+    _Alignas(64) bool sending;
     int zc_bid;        /* a send straight from this provided buffer, or -1 */
     const char *zc_p;
     size_t zc_off, zc_len;
     struct drainer *drainers;
     size_t high, low;
+    cr__tls *tls;      /* TLS hook: set by start_tls; then the sink feeds it (tls.c) */
+    cr__op send_op;    /* a line of its own */
     struct wbuf wb, pb; /* wb: being sent; pb: appended meanwhile */
     /* -- cold -- */
-    cr__io_obj obj;
-    char *rb;
-    size_t rcap;
+    size_t rd_cap;     /* rd_buf's capacity (cr_stream_read only) */
     char *pinned_rb;   /* the rb a view points into; freed on release if rb moved on */
     size_t pinned_cap; /* its capacity (which allocator it came from) */
     cr__waiter *closer;
-    cr__tls *tls;      /* TLS hook: set by start_tls; then the sink feeds it (tls.c) */
+    cr__io_obj obj;
+    cr__timer abort_tm; /* abort's grace for an in-flight send (cr_stream_abort) */
 };
 
 static size_t unread(const cr_stream *s) { return s->rlen - s->roff; }
@@ -142,8 +149,10 @@ static inline char *buf_grow(cr_stream *s, char *p, size_t cap, size_t keep, siz
 
 static inline void rb_release(cr_stream *s)
 {
-    if (!s->rb || s->pinned_rb == s->rb || s->rcap > KEEP_ABOVE)
+    if (!s->rb || s->rcap > KEEP_ABOVE)
         return; /* a big rb stays: see wb_release */
+    if (s->view_out && s->view_bid < 0 && s->pinned_rb == s->rb)
+        return; /* pinned by the user's view */
     buf_drop(s, s->rb, s->rcap);
     s->rb = NULL;
     s->rcap = s->roff = s->rlen = 0;
@@ -216,7 +225,13 @@ static inline __attribute__((always_inline)) int park_ref(cr_stream *s, cr__wait
 {
     s->refs++;
     int rc = cr__park_until(slot, deadline);
+    int kept = -1; /* a provided buffer the sink handed a parked read_buf */
     if (slot == &s->reader) {
+        if (s->rd_view && s->rd_got) {
+            s->rd_view->data = s->rd_buf;
+            s->rd_view->len = s->rd_got;
+            s->rd_view->bid = kept = s->view_bid;
+        }
         if (direct)
             *direct = s->rd_got;
         s->rd_buf = NULL;
@@ -224,6 +239,8 @@ static inline __attribute__((always_inline)) int park_ref(cr_stream *s, cr__wait
         s->rd_got = 0;
     }
     if (--s->refs == 0) {
+        if (kept >= 0) /* nobody will take it now: back to the ring */
+            cr__bufring_put(s->loop, kept);
         cr__io_obj_del(s->loop, &s->obj);
         stream_destroy(&s->obj);
         return CR__GONE;
@@ -285,11 +302,14 @@ static inline __attribute__((always_inline)) int deliver(cr_stream *s, const cha
 {
     if (s->reader && !s->rd_got && !unread(s)) {
         if (s->rd_view && bid >= 0) {
-            /* Zero copy: the parked read_buf takes the provided buffer. */
-            s->rd_view->data = data;
-            s->rd_view->len = len;
-            s->rd_view->bid = bid;
+            /* Zero copy: the parked read_buf takes the provided buffer. It
+             * is noted here and copied into the view (on the reader's
+             * stack) only after the wake, when that stack is warm again:
+             * writing it now was the dearest store of an echo request at
+             * 500 connections (a cold stack line, docs/backends.md). */
+            s->rd_buf = (char *)data;
             s->rd_got = len;
+            s->view_bid = bid;
             return CR__SINK_KEPT;
         }
         if (s->rd_buf) {
@@ -354,7 +374,8 @@ static inline __attribute__((always_inline)) int wait_more(cr_stream *s, size_t 
     if (s->reader)
         return -EBUSY; /* one reader at a time */
     s->rd_buf = dbuf;
-    s->rd_cap = dcap;
+    if (dbuf)
+        s->rd_cap = dcap; /* a cold line: only cr_stream_read's copy mode needs it */
     s->rd_got = 0;
     s->pause_at = need > s->limit ? need : s->limit;
     if (cr__mrecv_paused(s->rx) && unread(s) < s->pause_at)
@@ -596,7 +617,8 @@ static void send_complete(cr__op *op, int res, unsigned flags)
     (void)flags;
     cr_stream *s = CR_CONTAINER_OF(op, cr_stream, send_op);
     s->sending = false;
-    cr__timer_disarm(s->loop, &s->abort_tm);
+    if (s->aborted) /* only an abort arms it; its line is cold otherwise */
+        cr__timer_disarm(s->loop, &s->abort_tm);
     if (res < 0) {
         drop_unsent(s, res == -ECANCELED || s->aborted ? -ECONNABORTED : res);
     } else {
