@@ -6,35 +6,20 @@
 //! ends it (default action).
 //!
 //!     echo [PORT]
-use std::io::Write;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn main() {
-    let port: u16 = std::env::args().nth(1).map(|p| p.parse().expect("PORT")).unwrap_or(0);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-    rt.block_on(async move {
-        let ln = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        println!("tokio: listening on {}", ln.local_addr().unwrap());
-        std::io::stdout().flush().unwrap();
+    coring_bench_tokio::serve_current_thread(|mut c| async move {
+        let mut buf = [0u8; 4096];
         loop {
-            let (mut c, _) = match ln.accept().await {
-                Ok(x) => x,
-                Err(_) => continue,
-            };
-            let _ = c.set_nodelay(true);
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                loop {
-                    match c.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => {
-                            if c.write_all(&buf[..n]).await.is_err() {
-                                return;
-                            }
-                        }
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if c.write_all(&buf[..n]).await.is_err() {
+                        return;
                     }
                 }
-            });
+            }
         }
     });
 }

@@ -369,19 +369,5 @@ async fn serve(s: TcpStream) {
 }
 
 fn main() {
-    let port: u16 = std::env::args().nth(1).map(|p| p.parse().expect("PORT")).unwrap_or(0);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_io().build().unwrap();
-    rt.block_on(async move {
-        let ln = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        println!("tokio: listening on {}", ln.local_addr().unwrap());
-        std::io::stdout().flush().unwrap();
-        loop {
-            let (c, _) = match ln.accept().await {
-                Ok(x) => x,
-                Err(_) => continue,
-            };
-            let _ = c.set_nodelay(true);
-            tokio::spawn(serve(c));
-        }
-    });
+    coring_bench_tokio::serve_current_thread(serve);
 }
