@@ -120,7 +120,6 @@ int cr_loop_new(cr_loop **out, const cr_loop_opts *opts)
     }
     atomic_init(&l->resources, NULL);
     cr__list_init(&l->futures);
-    cr__tick_init(l);
     l->stacks.stack_size = cr__stack_round(opts && opts->stack_size ? opts->stack_size : 64 * 1024);
     l->stacks.stack_cache = opts && opts->stack_cache ? opts->stack_cache : 1024;
     l->stacks.default_class = opts ? opts->stack_class : 0;
@@ -429,7 +428,6 @@ int cr_loop_close(cr_loop *l)
     l->tasks.ntasks = 0;
     close_stage(l, CR__CLOSE_DETACH); /* watches and fds, while the backend runs */
     cr__be_exit(&l->be);
-    cr__tick_free(l); /* its read died with the backend */
     close_stage(l, CR__CLOSE_FREE); /* the kernel holds none of their memory now */
     cr__task_cache_free(l);
     cr__stack_pool_free(l);

@@ -11,7 +11,6 @@
 #include "core/debug.h"
 #include "core/resource.h"
 #include "core/task.h"
-#include "core/tick.h"
 #include <pthread.h>
 
 typedef struct cr__stats {
@@ -38,7 +37,6 @@ struct cr_loop {
     struct cr__task_state tasks;   /* task.c */
     struct cr__stack_pool stacks;  /* stack.c */
     struct cr__debug_state dbg;    /* debug.c */
-    struct cr__tick_state tick;    /* tick.c */
 
     cr__stats stats;
     void *san_fake, *san_fiber; /* sanitizer fiber state (san.h) */
@@ -55,6 +53,7 @@ struct cr_loop {
     struct cr__signals *signals;      /* os/signal.c */
     struct cr__io_state *io;          /* io/iostate.c: I/O objects, buffers */
     struct cr__xq *_Atomic xq;        /* thread/xthread.c: the cross-thread inbox */
+    struct cr__tick *tick;            /* core/tick.c: the housekeeping tick */
 };
 #define CR__RES_SEALED ((cr__resource *)1)
 

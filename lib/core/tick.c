@@ -23,17 +23,44 @@
  */
 #include "core/internal.h"
 #include "core/resource.h"
+#include "core/tick.h"
+#include <stdlib.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-void cr__tick_init(cr_loop *l) { l->tick.fd = -1; }
+/* Created at the first want and registered as a resource, so that the loop
+ * knows nothing of it: its release (cr_loop_free, after the backend is gone
+ * and with it the read) closes the timerfd. */
+struct cr__tick {
+    cr__resource res;
+    cr_loop *loop;
+    cr__op op;     /* the timerfd's read: in the backend while `inflight` */
+    uint64_t buf;  /* what the read returns (the expiry count) */
+    int fd;        /* the timerfd */
+    bool armed;    /* the timerfd is set: the hooks run within a period */
+    bool inflight;
+};
+
+static void tick_release(cr_loop *l, cr__resource *r)
+{
+    struct cr__tick *t = CR_CONTAINER_OF(r, struct cr__tick, res);
+    close(t->fd);
+    free(t);
+    l->tick = NULL;
+}
+
+static const struct cr__resource_ops tick_ops = {
+    .name = "housekeeping tick",
+    .release = tick_release,
+};
 
 static void tick_done(cr__op *op, int res, unsigned flags)
 {
     (void)flags;
-    cr_loop *l = CR_CONTAINER_OF(op, cr_loop, tick.op);
-    l->tick.inflight = false;
-    l->tick.armed = false;
+    struct cr__tick *t = CR_CONTAINER_OF(op, struct cr__tick, op);
+    cr_loop *l = t->loop;
+    t->inflight = false;
+    t->armed = false;
     /* The loop is closing (its resources are sealed, their state going):
      * nothing to keep tidy any more. */
     if (res == -ECANCELED || l->closed ||
@@ -42,12 +69,32 @@ static void tick_done(cr__op *op, int res, unsigned flags)
     cr__loop_run_tick_hooks(l);
 }
 
+static struct cr__tick *tick_get(cr_loop *l)
+{
+    if (l->tick)
+        return l->tick;
+    struct cr__tick *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    if ((t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0) {
+        free(t);
+        return NULL;
+    }
+    t->loop = l;
+    if (cr__resource_add(l, &t->res, &tick_ops, false) < 0) {
+        close(t->fd);
+        free(t);
+        return NULL;
+    }
+    return l->tick = t;
+}
+
 void cr__tick_want(cr_loop *l)
 {
-    struct cr__tick_state *t = &l->tick;
-    if (t->armed)
+    struct cr__tick *t = l->tick;
+    if (t && t->armed)
         return;
-    if (t->fd < 0 && (t->fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) < 0)
+    if (!t && !(t = tick_get(l)))
         return;
     struct itimerspec its = {.it_value = {.tv_sec = 0, .tv_nsec = CR__TICK_NS}};
     if (timerfd_settime(t->fd, 0, &its, NULL) < 0)
@@ -64,11 +111,4 @@ void cr__tick_want(cr_loop *l)
         t->inflight = true;
     }
     t->armed = true;
-}
-
-void cr__tick_free(cr_loop *l)
-{
-    if (l->tick.fd >= 0)
-        close(l->tick.fd);
-    l->tick.fd = -1;
 }

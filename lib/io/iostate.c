@@ -12,6 +12,7 @@
  * Loop thread only.
  */
 #include "io/io.h"
+#include "core/tick.h"
 #include <stdlib.h>
 #include <sys/mman.h>
 
