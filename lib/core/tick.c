@@ -16,8 +16,9 @@
  *
  * Invariants: `armed` means the timerfd is set and its read is in the
  * backend (so the hooks will run); the read is weak (housekeeping never keeps
- * a loop alive). If the timerfd cannot be made or set (fd limit), wants are
- * dropped: housekeeping is skipped, never anything a user waits for.
+ * a loop alive). If the timerfd cannot be made or set (fd limit), or its
+ * read fails, wants are dropped: housekeeping is skipped, never anything a
+ * user waits for.
  *
  * Loop thread only.
  */
@@ -39,6 +40,7 @@ struct cr__tick {
     int fd;        /* the timerfd */
     bool armed;    /* the timerfd is set: the hooks run within a period */
     bool inflight;
+    bool broken;   /* its read failed: wants are dropped from then on */
 };
 
 static void tick_release(cr_loop *l, cr__resource *r)
@@ -66,6 +68,12 @@ static void tick_done(cr__op *op, int res, unsigned flags)
     if (res == -ECANCELED || l->closed ||
         atomic_load_explicit(&l->resources, memory_order_acquire) == CR__RES_SEALED)
         return;
+    if (res < 0 && res != -EINTR && res != -EAGAIN) {
+        /* A read that fails would fail at once again: re-arming it would
+         * keep the loop from ever sleeping. Housekeeping stops instead. */
+        t->broken = true;
+        return;
+    }
     cr__loop_run_tick_hooks(l);
 }
 
@@ -92,7 +100,7 @@ static struct cr__tick *tick_get(cr_loop *l)
 void cr__tick_want(cr_loop *l)
 {
     struct cr__tick *t = l->tick;
-    if (t && t->armed)
+    if (t && (t->armed || t->broken))
         return;
     if (!t && !(t = tick_get(l)))
         return;
