@@ -15,7 +15,7 @@
  * waits block with no timeout.
  *
  * Invariants: `armed` means the timerfd is set and its read is in the
- * backend (so the hooks will run); the read is weak (housekeeping never keeps
+ * backend (so the hooks will run); the two are set and cleared together; the read is weak (housekeeping never keeps
  * a loop alive). If the timerfd cannot be made or set (fd limit), or its
  * read fails, wants are dropped: housekeeping is skipped, never anything a
  * user waits for.
@@ -35,11 +35,10 @@
 struct cr__tick {
     cr__resource res;
     cr_loop *loop;
-    cr__op op;     /* the timerfd's read: in the backend while `inflight` */
+    cr__op op;     /* the timerfd's read: in the backend while `armed` */
     uint64_t buf;  /* what the read returns (the expiry count) */
     int fd;        /* the timerfd */
-    bool armed;    /* the timerfd is set: the hooks run within a period */
-    bool inflight;
+    bool armed;    /* the timerfd is set and read: the hooks run within a period */
     bool broken;   /* its read failed: wants are dropped from then on */
 };
 
@@ -61,7 +60,6 @@ static void tick_done(cr__op *op, int res, unsigned flags)
     (void)flags;
     struct cr__tick *t = CR_CONTAINER_OF(op, struct cr__tick, op);
     cr_loop *l = t->loop;
-    t->inflight = false;
     t->armed = false;
     /* The loop is closing (its resources are sealed, their state going):
      * nothing to keep tidy any more. */
@@ -107,16 +105,12 @@ void cr__tick_want(cr_loop *l)
     struct itimerspec its = {.it_value = {.tv_sec = 0, .tv_nsec = CR__TICK_NS}};
     if (timerfd_settime(t->fd, 0, &its, NULL) < 0)
         return;
-    if (!t->inflight) {
-        cr__op_init(&t->op, CR__OP_READ, t->fd, tick_done);
-        t->op.a.rw.buf = &t->buf;
-        t->op.a.rw.len = sizeof t->buf;
-        t->op.a.rw.off = (uint64_t)-1; /* no offset: preadv2 says ESPIPE to 0 */
-        t->op.a.rw.flags = 0;
-        t->op.weak = true;
-        if (cr__be_submit(&l->be, &t->op) < 0)
-            return;
-        t->inflight = true;
-    }
-    t->armed = true;
+    cr__op_init(&t->op, CR__OP_READ, t->fd, tick_done);
+    t->op.a.rw.buf = &t->buf;
+    t->op.a.rw.len = sizeof t->buf;
+    t->op.a.rw.off = (uint64_t)-1; /* no offset: preadv2 says ESPIPE to 0 */
+    t->op.a.rw.flags = 0;
+    t->op.weak = true;
+    if (cr__be_submit(&l->be, &t->op) == 0)
+        t->armed = true;
 }
