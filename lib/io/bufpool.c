@@ -119,14 +119,6 @@ void cr__bufpool_wait(cr_loop *l, cr__buf_waiter *w)
 #define SBUF_CHUNK_PAGES 64           /* 256 KiB of address space per mmap */
 #define SBUF_RESERVE CR__SBUF_RESERVE /* warm pages kept through a trim */
 
-/* Asks for a trim one period from now, on the loop's tick. The tick and not
- * a timer: a timer always armed under load would put a timeout on every
- * blocking wait (core/tick.c says what that cost). Only a flag here: puts
- * may run on a lean task's stack, too small for the syscalls of arming, so
- * iostate.c's before_block hook arms the tick from the loop's own stack. An
- * always-busy loop thus trims once it next sleeps. */
-void cr__sbuf_arm(struct cr__sbuf_pool *p) { p->trim_wanted = true; }
-
 static int sbuf_chunk(struct cr__sbuf_pool *p)
 {
     size_t need = p->carved + SBUF_CHUNK_PAGES;
@@ -204,7 +196,7 @@ void cr__sbuf_trim(struct cr__sbuf_pool *p)
         p->nclean = to;
     }
     if (p->nfree - p->nclean > SBUF_RESERVE)
-        cr__sbuf_arm(p);
+        p->trim_wanted = true;
 }
 
 void cr__sbuf_pool_free(struct cr__io_state *s)

@@ -41,7 +41,13 @@ struct cr__sbuf_pool {
     size_t left;          /* pages not yet carved in cur */
     char **chunks;        /* every chunk, unmapped at loop close */
     size_t nchunks, chunks_cap;
-    bool trim_wanted;     /* the tick will run the trim (cr__sbuf_arm) */
+    /* A trim is asked for, one period from now, on the loop's tick: not a
+     * timer, which, armed all through a busy period, would put a timeout on
+     * every blocking wait (core/tick.c says what that cost). Only a flag:
+     * puts may run on a lean task's stack, too small for the system calls
+     * of arming, so iostate.c's before_block hook arms the tick from the
+     * loop's own stack; an always-busy loop thus trims once it next sleeps. */
+    bool trim_wanted;
 };
 
 struct cr__io_state {
@@ -63,10 +69,9 @@ CR_HIDDEN void cr__io_obj_del(cr_loop *l, cr__io_obj *o);
 /* Registers the buffer ring on first use. */
 CR_HIDDEN int cr__bufring_ready(cr_loop *l);
 CR_HIDDEN void cr__bufring_put(cr_loop *l, int bid);
-/* Slow paths of the two below (bufpool.c): carve a new page (mmap a chunk
- * when need be); arm the trim. */
+/* Slow path of cr__sbuf_get (bufpool.c): carve a new page (mmap a chunk
+ * when need be). */
 CR_HIDDEN char *cr__sbuf_carve(cr_loop *l);
-CR_HIDDEN void cr__sbuf_arm(struct cr__sbuf_pool *p);
 /* The loop's tick (iostate.c's hook): the trim's period is over. */
 CR_HIDDEN void cr__sbuf_trim(struct cr__sbuf_pool *p);
 #define CR__SBUF_RESERVE 16 /* warm pages kept through a trim */
@@ -93,8 +98,8 @@ static inline void cr__sbuf_put(cr_loop *l, char *b)
 {
     struct cr__sbuf_pool *p = &l->io->sbufs;
     p->free[p->nfree++] = b; /* cap covers every carved page */
-    if (p->nfree - p->nclean > CR__SBUF_RESERVE && !p->trim_wanted)
-        cr__sbuf_arm(p);
+    if (p->nfree - p->nclean > CR__SBUF_RESERVE)
+        p->trim_wanted = true;
 }
 /* Loop close, after every stream is gone: the chunks are unmapped. */
 CR_HIDDEN void cr__sbuf_pool_free(struct cr__io_state *s);
