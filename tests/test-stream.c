@@ -87,6 +87,65 @@ Test(stream, readline_partial_at_eof)
     RUN_EXPECT(partial_line_main, &c, 0);
 }
 
+/* The rest of a separator, written once the reader has parked on its first
+ * bytes (the writer runs only then: the reader is the only other task). */
+struct tail {
+    struct sctx *c;
+    const char *rest;
+};
+
+static int tail_main(void *arg, void **result)
+{
+    (void)result;
+    struct tail *t = arg;
+    size_t n = strlen(t->rest);
+    cr_assert_eq(write(t->c->p[1], t->rest, n), (ssize_t)n);
+    return 0;
+}
+
+static int separators_main(void *arg, void **result)
+{
+    (void)result;
+    struct sctx *c = arg;
+    cr_assert_eq(open_pair(c), 0);
+    char buf[64];
+    size_t got;
+    /* Candidates that almost match: a run of the first byte, a restart inside
+     * a partial match, the separator at the very end. */
+    const char *in = "xx\r\r\n\r\naaab|abcabcabd";
+    cr_assert_eq(write(c->p[1], in, strlen(in)), (ssize_t)strlen(in));
+    cr_assert_eq(cr_stream_readuntil(c->s, "\r\n\r\n", 4, buf, sizeof buf, &got), 7);
+    cr_assert_eq(memcmp(buf, "xx\r\r\n\r\n", 7), 0);
+    cr_assert_eq(cr_stream_readuntil(c->s, "aab", 3, buf, sizeof buf, &got), 4);
+    cr_assert_eq(cr_stream_readuntil(c->s, "|", 1, buf, sizeof buf, &got), 1);
+    cr_assert_eq(cr_stream_readuntil(c->s, "abcabd", 6, buf, sizeof buf, &got), 9);
+    cr_assert_eq(memcmp(buf, "abcabcabd", 9), 0);
+    /* A separator split over two arrivals, its first part at the end of the
+     * buffered data: found when the rest comes, not before. */
+    cr_assert_eq(write(c->p[1], "GET / HTTP/1.1\r\n\r", 17), 17);
+    struct tail t = {c, "\nnext"};
+    cr_task *w = cr_create_task(tail_main, &t);
+    cr_assert_not_null(w);
+    cr_assert_eq(cr_stream_readuntil(c->s, "\r\n\r\n", 4, buf, sizeof buf, &got), 18);
+    cr_assert_eq(memcmp(buf, "GET / HTTP/1.1\r\n\r\n", 18), 0);
+    cr_assert_eq(cr_await(w, NULL), 0);
+    cr_future_unref(w);
+    /* A separator longer than all that is buffered, then EOF. */
+    shutdown(c->p[1], SHUT_WR);
+    cr_assert_eq(cr_stream_readuntil(c->s, "next-and-more", 13, buf, sizeof buf, &got), CR_EINCOMPLETE);
+    cr_assert_eq(got, 4);
+    close_pair(c);
+    return 0;
+}
+
+/* readuntil finds separators among near misses, at the end of the data, and
+ * split over two arrivals. */
+Test(stream, readuntil_separators_split_and_overlapping)
+{
+    struct sctx c = {0};
+    RUN_EXPECT(separators_main, &c, 0);
+}
+
 static int limit_main(void *arg, void **result)
 {
     (void)result;
