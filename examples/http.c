@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,14 +44,47 @@ struct request {
     bool chunked, close, keep_alive, host;
 };
 
-/* RFC 9110 tchar: the characters of a token (method, field name). */
-static bool tchar(unsigned char c)
+/* RFC 9110 tchar: the characters of a token (method, field name). A table:
+ * this runs for every byte of every field name. */
+#define DIGITS(v) ['0'] = v, ['1'] = v, ['2'] = v, ['3'] = v, ['4'] = v, ['5'] = v, \
+                  ['6'] = v, ['7'] = v, ['8'] = v, ['9'] = v
+#define UPPER(v) ['A'] = v, ['B'] = v, ['C'] = v, ['D'] = v, ['E'] = v, ['F'] = v, ['G'] = v, \
+                 ['H'] = v, ['I'] = v, ['J'] = v, ['K'] = v, ['L'] = v, ['M'] = v, ['N'] = v, \
+                 ['O'] = v, ['P'] = v, ['Q'] = v, ['R'] = v, ['S'] = v, ['T'] = v, ['U'] = v, \
+                 ['V'] = v, ['W'] = v, ['X'] = v, ['Y'] = v, ['Z'] = v
+#define LOWER(v) ['a'] = v, ['b'] = v, ['c'] = v, ['d'] = v, ['e'] = v, ['f'] = v, ['g'] = v, \
+                 ['h'] = v, ['i'] = v, ['j'] = v, ['k'] = v, ['l'] = v, ['m'] = v, ['n'] = v, \
+                 ['o'] = v, ['p'] = v, ['q'] = v, ['r'] = v, ['s'] = v, ['t'] = v, ['u'] = v, \
+                 ['v'] = v, ['w'] = v, ['x'] = v, ['y'] = v, ['z'] = v
+static const bool TCHAR[256] = {
+    DIGITS(true), UPPER(true), LOWER(true),
+    ['!'] = true, ['#'] = true, ['$'] = true, ['%'] = true, ['&'] = true, ['\''] = true,
+    ['*'] = true, ['+'] = true, ['-'] = true, ['.'] = true, ['^'] = true, ['_'] = true,
+    ['`'] = true, ['|'] = true, ['~'] = true,
+};
+#undef DIGITS
+#undef UPPER
+#undef LOWER
+
+static inline bool tchar(unsigned char c) { return TCHAR[c]; }
+
+/* Case-insensitive equality of a[0..n) and the lower-case ASCII b[0..n).
+ * HTTP's names and tokens are ASCII, so the comparison must not depend on the
+ * locale as strncasecmp's does (and it is a call per field on the hot path). */
+static bool eq_lower(const char *a, const char *b, size_t n)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)a[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c + ('a' - 'A'));
+        if (c != (unsigned char)b[i])
+            return false;
+    }
+    return true;
 }
 
-/* Does the comma-separated list v[0..n) hold token t (case-insensitive)? */
+/* Does the comma-separated list v[0..n) hold token t (given in lower case;
+ * compared case-insensitively)? */
 static bool has_token(const char *v, size_t n, const char *t)
 {
     size_t tl = strlen(t);
@@ -65,7 +97,7 @@ static bool has_token(const char *v, size_t n, const char *t)
         size_t e = j;
         while (e > i && (v[e - 1] == ' ' || v[e - 1] == '\t'))
             e--;
-        if (e - i == tl && !strncasecmp(v + i, t, tl))
+        if (e - i == tl && eq_lower(v + i, t, tl))
             return true;
         i = j;
     }
@@ -123,7 +155,7 @@ static int parse_request(const char *h, size_t n, struct request *r)
             ve--;
         size_t vl = (size_t)(ve - v);
         p += 2;
-        if (nl == 14 && !strncasecmp(name, "Content-Length", 14)) {
+        if (nl == 14 && eq_lower(name, "content-length", 14)) {
             long long len = 0;
             if (!vl)
                 return 400;
@@ -135,20 +167,20 @@ static int parse_request(const char *h, size_t n, struct request *r)
             if (r->length >= 0 && r->length != len)
                 return 400; /* RFC 9112 6.3: differing lengths */
             r->length = len;
-        } else if (nl == 17 && !strncasecmp(name, "Transfer-Encoding", 17)) {
+        } else if (nl == 17 && eq_lower(name, "transfer-encoding", 17)) {
             te = true;
             /* chunked must be the final coding (RFC 9112 6.3); we drop the body,
              * so codings under it do not matter. Anything else: we cannot frame it. */
             const char *t = ve;
             while (t > v && t[-1] != ',' && t[-1] != ' ' && t[-1] != '\t')
                 t--;
-            r->chunked = ve - t == 7 && !strncasecmp(t, "chunked", 7);
+            r->chunked = ve - t == 7 && eq_lower(t, "chunked", 7);
             if (!r->chunked)
                 return 501;
-        } else if (nl == 10 && !strncasecmp(name, "Connection", 10)) {
+        } else if (nl == 10 && eq_lower(name, "connection", 10)) {
             r->close |= has_token(v, vl, "close");
             r->keep_alive |= has_token(v, vl, "keep-alive");
-        } else if (nl == 4 && !strncasecmp(name, "Host", 4)) {
+        } else if (nl == 4 && eq_lower(name, "host", 4)) {
             if (r->host)
                 return 400; /* RFC 9112 3.2: exactly one Host */
             r->host = true;
@@ -209,6 +241,15 @@ static void refuse(cr_stream *s, int status)
     cr_stream_write(s, out, (size_t)n);
 }
 
+/* Is h[0..n) nothing but empty lines? */
+static bool only_crlf(const char *h, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i += 2)
+        if (h[i] != '\r' || h[i + 1] != '\n')
+            return false;
+    return n % 2 == 0;
+}
+
 /* Reads and drops a chunked body (RFC 9112 7.1), trailers included. */
 static int skip_chunked(cr_stream *s)
 {
@@ -252,6 +293,8 @@ int http_handler(cr_stream *s, void *arg)
         }
         if (n < 0)
             return 0; /* EOF (possibly mid-request), reset, or shutdown */
+        if (only_crlf(req, (size_t)n))
+            continue; /* RFC 9112 2.2: empty lines before a request are ignored */
         struct request r;
         int bad = parse_request(req, (size_t)n, &r);
         if (bad) {

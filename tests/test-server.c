@@ -590,6 +590,41 @@ static int http10_keepalive_main(void *arg, void **result)
     return 0;
 }
 
+static int http_lenient_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_server *srv;
+    cr_assert_eq(cr_start_server(NULL, "127.0.0.1", 0, http_handler, NULL, NULL, &srv), 0);
+    int fd = cr_connect_tcp("127.0.0.1", cr_server_port(srv), 1.0);
+    /* Empty lines before a request (RFC 9112 2.2), header names in any case,
+     * and a Connection list with odd spacing: two answers, then the close. */
+    const char *reqs = "\r\n\r\n\r\nGET / HTTP/1.1\r\nhOsT: a\r\ncontent-LENGTH: 2\r\n\r\nhi"
+                       "\r\nGET / HTTP/1.1\r\nHOST: a\r\nCONNECTION:  Foo ,\tClose \r\n\r\n";
+    cr_assert_eq(cr_send_all(fd, reqs, strlen(reqs), 1.0), (ssize_t)strlen(reqs));
+    static char buf[4096];
+    size_t have = 0;
+    ssize_t n;
+    while ((n = cr_recv(fd, buf + have, sizeof buf - 1 - have, 0, 2.0)) > 0)
+        have += (size_t)n;
+    cr_assert_eq(n, 0, "the server closes after Connection: close");
+    buf[have] = 0;
+    cr_assert_eq(count_responses(buf), 2, "%s", buf);
+    cr_assert_null(strstr(buf, " 400 "), "%s", buf);
+    cr_assert(strstr(buf, "Connection: close"), "%s", buf);
+    close(fd);
+    cr_assert_geq(cr_server_shutdown(srv, 1.0), 0);
+    cr_assert_eq(cr_server_free(srv), 0);
+    return 0;
+}
+
+/* The example server ignores empty lines before a request and matches header
+ * names and Connection tokens case-insensitively. */
+Test(server, http_empty_lines_and_header_case)
+{
+    RUN_EXPECT(http_lenient_main, NULL, 0);
+}
+
 /* HTTP/1.0 with Connection: keep-alive is answered "Connection: keep-alive"
  * and kept open (ab -k hung when the answer did not say so). */
 Test(server, http10_keep_alive_is_announced)
