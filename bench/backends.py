@@ -11,6 +11,8 @@ validation, idle, churn and payloads, and takes far longer).
 
   python3 bench/backends.py --paired [--rounds 9] [--secs 0.5] [--rates LO,HI] [--base DIR]
 
+  --servers coring-epoll,tokio,base-epoll   (any form: only the servers named)
+
 --paired runs the two servers of each ratio *at the same time*, both on the
 server CPU, each driven by its own loadgen at half the rate (both on the
 load CPU, started together): the machine's drift, and the bursts a lagging
@@ -32,7 +34,9 @@ interleaved rounds.
 
 Servers: examples/echo and examples/http as built by `make examples`, once as
 they are (io_uring here) and once with CORING_BACKEND=epoll; echo peers libuv
-(bench/uv-echo) and Tokio (current-thread, if `make bench TOKIO=1` built it);
+(bench/uv-echo), Tokio (current-thread, if `make bench TOKIO=1` built it) and
+floor-epoll (bench/floor-epoll.c: no runtime, only the system calls every epoll
+server makes: what is above it is a runtime's own cost);
 HTTP peers Tokio (bench/peers/tokio/src/bin/http.rs: current-thread, httparse,
 the work of examples/http.c), nginx and Go net/http (all epoll; there is no
 libuv HTTP server in the suite). Everything else is bench/servers.py, as in run.py:
@@ -157,6 +161,7 @@ def server_lists(base=None):
     echo, http = os.path.join(REL, "examples", "echo"), os.path.join(REL, "examples", "http")
     e = [("coring-epoll", EP + [echo, "0"]), ("coring-uring", [echo, "0"]),
          ("libuv", [os.path.join(REL, "bench", "uv-echo"), "0"]),
+         ("floor-epoll", [os.path.join(REL, "bench", "floor-epoll"), "0"]),
          ("tokio", [os.path.join(OUT, "tokio", "release", "echo"), "0"])]
     h = [("coring-epoll", EP + [http, "0"]), ("coring-uring", [http, "0"]),
          ("tokio", [os.path.join(OUT, "tokio", "release", "http"), "0"]),
@@ -211,6 +216,7 @@ def paired(a, lg, jobs, rates):
             pairs = [("coring-epoll", n) for n, _ in srvs if n not in ("coring-epoll", "base-uring")]
             if a.base:
                 pairs.append(("coring-uring", "base-uring"))
+            pairs = [(x, y) for x, y in pairs if x in argv and y in argv]
             for x, y in pairs:
                 for label, rate in rates[name]:
                     half = round(rate / 2, -2)
@@ -257,6 +263,8 @@ def main():
     ap.add_argument("--perf-rounds", type=int, default=2, help="rounds that also count syscalls")
     ap.add_argument("--rates", help="LO,HI req/s for every job instead of 50%%/80%% of the slowest "
                     "saturation (a saturation measured while the machine is busy sets low rates)")
+    ap.add_argument("--servers", help="only these servers (comma-separated names, e.g. "
+                    "coring-epoll,tokio,base-epoll): a shorter A/B run")
     ap.add_argument("--paired", action="store_true",
                     help="the two servers of each ratio at once, each with its own loadgen (see above)")
     a = ap.parse_args()
@@ -264,6 +272,9 @@ def main():
     servers.WARM = 0.3
     perf = servers.perf_works()[0]
     esrv, hsrv = server_lists(a.base)
+    if a.servers:
+        keep = set(a.servers.split(","))
+        esrv, hsrv = [s for s in esrv if s[0] in keep], [s for s in hsrv if s[0] in keep]
     if a.count:
         return count(esrv, hsrv)
     jobs = []
@@ -311,6 +322,7 @@ def main():
         pairs = [("coring-epoll", n) for n in names[1:] if n != "base-uring"]
         if a.base:
             pairs.append(("coring-uring", "base-uring"))
+        pairs = [(x, y) for x, y in pairs if x in names and y in names]
         print("| figure | " + " | ".join(names) + " | " + " | ".join(f"{x}/{y}" for x, y in pairs) + " |")
         print("|---|" + "---|" * (len(names) + len(pairs)))
         for fig in figs:
