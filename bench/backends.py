@@ -12,6 +12,8 @@ validation, idle, churn and payloads, and takes far longer).
   python3 bench/backends.py --paired [--rounds 9] [--secs 0.5] [--rates LO,HI] [--base DIR]
 
   --servers coring-epoll,tokio,base-epoll   (any form: only the servers named)
+  --extra NAME=COMMAND (repeatable: one more echo server) --ref NAME (the
+  server every ratio divides; default coring-epoll)
 
 --paired runs the two servers of each ratio *at the same time*, both on the
 server CPU, each driven by its own loadgen at half the rate (both on the
@@ -51,6 +53,7 @@ per round, then the median.
 """
 import argparse
 import os
+import shlex
 import shutil
 import signal
 import statistics as st
@@ -213,7 +216,7 @@ def paired(a, lg, jobs, rates):
     for r in range(a.rounds):
         for name, mode, conns, srvs in jobs:
             argv = dict(srvs)
-            pairs = [("coring-epoll", n) for n, _ in srvs if n not in ("coring-epoll", "base-uring")]
+            pairs = [(a.ref, n) for n, _ in srvs if n not in (a.ref, "base-uring")]
             if a.base:
                 pairs.append(("coring-uring", "base-uring"))
             pairs = [(x, y) for x, y in pairs if x in argv and y in argv]
@@ -265,6 +268,12 @@ def main():
                     "saturation (a saturation measured while the machine is busy sets low rates)")
     ap.add_argument("--servers", help="only these servers (comma-separated names, e.g. "
                     "coring-epoll,tokio,base-epoll): a shorter A/B run")
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=COMMAND",
+                    help="one more echo server (a shell-split command line; the port "
+                    "argument 0 is appended), e.g. lean=\"env CORING_BACKEND=epoll "
+                    "build/release/examples/echo --lean\"")
+    ap.add_argument("--ref", default="coring-epoll",
+                    help="the server every ratio divides (default coring-epoll)")
     ap.add_argument("--paired", action="store_true",
                     help="the two servers of each ratio at once, each with its own loadgen (see above)")
     a = ap.parse_args()
@@ -272,6 +281,11 @@ def main():
     servers.WARM = 0.3
     perf = servers.perf_works()[0]
     esrv, hsrv = server_lists(a.base)
+    for x in a.extra:
+        name, _, cmd = x.partition("=")
+        if not name or not cmd:
+            ap.error(f"--extra wants NAME=COMMAND, not {x!r}")
+        esrv.append((name, shlex.split(cmd) + ["0"]))
     if a.servers:
         keep = set(a.servers.split(","))
         esrv, hsrv = [s for s in esrv if s[0] in keep], [s for s in hsrv if s[0] in keep]
@@ -319,7 +333,7 @@ def main():
     for name, mode, conns, srvs in jobs:
         names = [sv for sv, _ in srvs]
         print(f"## {name}: rates {', '.join(f'{lab} = {x:,.0f} req/s' for lab, x in rates[name])}\n")
-        pairs = [("coring-epoll", n) for n in names[1:] if n != "base-uring"]
+        pairs = [(a.ref, n) for n in names if n not in (a.ref, "base-uring")]
         if a.base:
             pairs.append(("coring-uring", "base-uring"))
         pairs = [(x, y) for x, y in pairs if x in names and y in names]

@@ -10,7 +10,15 @@
  * runtime spends above this is its own cost (bench/backends.py puts it beside
  * coring on epoll, libuv and Tokio). floor-echo.c is its io_uring twin.
  *
- *     floor-epoll [port]       prints "floor-epoll: listening on 127.0.0.1:PORT"
+ *     floor-epoll [--far STRIDE] [port]
+ *                              prints "floor-epoll: listening on 127.0.0.1:PORT"
+ *
+ * --far STRIDE (an experiment, docs/backends.md): each message also reads and
+ * writes one cache line of its connection's own, the connections' lines
+ * STRIDE bytes apart: 64 packs them like heap objects, 81920 spaces them like
+ * the tops of coring's 64 KiB guarded stacks (a page, and a page-table line,
+ * of their own each). The difference between the two is what touching a
+ * per-connection page costs per request on the machine at hand.
  *
  * A send the socket cannot take whole keeps the rest and stops reading that
  * connection until EPOLLOUT has flushed it (a slow reader is never dropped).
@@ -26,18 +34,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 enum { BUFSZ = 4096, MAXEV = 1024 };
 
 struct conn {
+    volatile long *far; /* --far: this connection's line, or NULL */
     int fd;
     unsigned off, len; /* buf[off..len): not yet sent */
     char buf[BUFSZ];
 };
 
 static volatile sig_atomic_t quit;
+static char *far_region; /* --far: MAX_FAR lines, `far_stride` apart */
+static size_t far_stride, far_next;
+enum { MAX_FAR = 16384 };
 static void on_signal(int sig) { (void)sig; quit = 1; }
 
 static void drop(struct conn *c)
@@ -68,6 +81,8 @@ static bool serve(struct conn *c)
             return n < 0 && errno == EAGAIN;
         c->off = 0;
         c->len = (unsigned)n;
+        if (c->far) /* --far: a load the next step waits for, then a store */
+            c->len += (unsigned)(*c->far & 0), *c->far += 1;
         if (!flush(c))
             return false;
         if (n < (ssize_t)sizeof c->buf)
@@ -90,6 +105,8 @@ static void accept_all(int ep, int ls)
             continue;
         }
         *c = (struct conn){.fd = fd};
+        if (far_region) /* connections past MAX_FAR share the lines from the start */
+            c->far = (volatile long *)(far_region + (far_next++ % MAX_FAR + 1) * far_stride - 64);
         struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
             drop(c);
@@ -102,6 +119,21 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (argc > 2 && !strcmp(argv[1], "--far")) {
+        far_stride = strtoul(argv[2], NULL, 10);
+        if (far_stride < 64 || far_stride % 64) {
+            fprintf(stderr, "floor-epoll: --far wants a multiple of 64\n");
+            return 2;
+        }
+        far_region = mmap(NULL, far_stride * (MAX_FAR + 1), PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (far_region == MAP_FAILED) {
+            perror("floor-epoll: mmap");
+            return 1;
+        }
+        argc -= 2;
+        argv += 2;
+    }
     int port = argc > 1 ? atoi(argv[1]) : 0;
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -2,8 +2,13 @@
 /*
  * echo.c — a TCP echo server on coring.
  *
- *     ./echo [port] [host]      (port 0 or none: any free port, printed)
+ *     ./echo [--lean] [port] [host]      (port 0 or none: any free port, printed)
  *
+ * --lean runs the handlers on lean stacks (CR_STACK_LEAN: a 1 KiB slot, four
+ * to a page, the task's struct inside it) instead of the loop's 64 KiB
+ * default: this handler needs little stack, and at hundreds of connections
+ * the page each default stack occupies costs a TLB miss per request
+ * (docs/backends.md measures it).
  * Each connection gets its own task running `echo`; reads come from a
  * multishot recv on the loop's buffer ring, and each chunk is sent back from
  * the buffer it arrived in. Ctrl-C (SIGINT) or SIGTERM shuts down gracefully: stop
@@ -13,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -36,6 +42,7 @@ static int echo(cr_stream *s, void *arg)
 struct args {
     const char *host;
     int port;
+    bool lean;
 };
 
 static int amain(void *p, void **result)
@@ -50,7 +57,8 @@ static int amain(void *p, void **result)
     int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 
     cr_server *srv;
-    int rc = cr_start_server(NULL, a->host, a->port, echo, NULL, NULL, &srv);
+    cr_server_opts opts = {.stack_class = a->lean ? CR_STACK_LEAN : 0};
+    int rc = cr_start_server(NULL, a->host, a->port, echo, NULL, &opts, &srv);
     if (rc < 0) {
         fprintf(stderr, "echo: %s\n", cr_strerror(rc));
         return rc;
@@ -69,6 +77,9 @@ static int amain(void *p, void **result)
 
 int main(int argc, char **argv)
 {
-    struct args a = {argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 0};
+    bool lean = argc > 1 && !strcmp(argv[1], "--lean");
+    argc -= lean;
+    argv += lean;
+    struct args a = {argc > 2 ? argv[2] : "127.0.0.1", argc > 1 ? atoi(argv[1]) : 0, lean};
     return cr_run(amain, &a, NULL) < 0;
 }
