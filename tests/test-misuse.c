@@ -504,6 +504,10 @@ static int sizes_main(void *arg, void **result)
     ROW(cr_stream_read(s, NULL, 1), -EINVAL);
     ROW(cr_stream_readuntil(s, NULL, 1, &c, 1, NULL), -EINVAL);
     ROW(cr_stream_readuntil(s, "\n", 0, &c, 1, NULL), -EINVAL);
+    cr_buf v;
+    ROW(cr_stream_readuntil_buf(s, NULL, 1, 0, &v), -EINVAL);
+    ROW(cr_stream_readuntil_buf(s, "\n", 0, SIZE_MAX, &v), -EINVAL);
+    ROW(cr_stream_readuntil_buf(s, "\n", 1, 0, NULL), -EINVAL);
     cr_stream_close(s);
     ROW(cr_stream_write(s, "x", 1), -ESHUTDOWN);
     ROW(cr_stream_wait_closed(s), 0);

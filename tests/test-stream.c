@@ -146,6 +146,72 @@ Test(stream, readuntil_separators_split_and_overlapping)
     RUN_EXPECT(separators_main, &c, 0);
 }
 
+static int until_buf_main(void *arg, void **result)
+{
+    (void)result;
+    struct sctx *c = arg;
+    c->opts.limit = 64;
+    cr_assert_eq(open_pair(c), 0);
+    char buf[128];
+    cr_buf v;
+    const char *in = "GET / HTTP/1.1\r\n\r\nPOST /\r\n\r\ntail";
+    cr_assert_eq(write(c->p[1], in, strlen(in)), (ssize_t)strlen(in));
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, "\r\n\r\n", 4, 0, &v), 18);
+    cr_assert_eq(v.len, 18);
+    cr_assert_eq(memcmp(v.data, "GET / HTTP/1.1\r\n\r\n", 18), 0);
+    /* One view at a time: every read waits for its release. */
+    cr_buf w;
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, "\r\n", 2, 0, &w), -EBUSY);
+    cr_assert_eq(cr_stream_readuntil(c->s, "\r\n", 2, buf, sizeof buf, NULL), -EBUSY);
+    cr_assert_eq(cr_stream_read(c->s, buf, 1), -EBUSY);
+    cr_assert_eq(v.len, 18, "-EBUSY leaves the view alone");
+    cr_assert_eq(cr_stream_release_buf(c->s, &v), 0);
+    cr_assert_null(v.data);
+    /* The next block follows; cap bounds the whole, and the data stays. */
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, "\r\n\r\n", 4, 9, &v), CR_ELIMIT);
+    cr_assert_null(v.data);
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, "\r\n\r\n", 4, 10, &v), 10);
+    cr_assert_eq(memcmp(v.data, "POST /\r\n\r\n", 10), 0);
+    /* write_buf releases it too (a copy: it lives in the stream's buffer). */
+    cr_assert_eq(cr_stream_write_buf(c->s, &v), 10);
+    cr_assert_null(v.data);
+    cr_assert_eq(cr_stream_drain(c->s), 0);
+    cr_assert_eq(cr_recv(c->p[1], buf, sizeof buf, 0, 5.0), 10);
+    cr_assert_eq(memcmp(buf, "POST /\r\n\r\n", 10), 0);
+    /* More than the limit before the separator: CR_ELIMIT, nothing lost. */
+    char big[100];
+    memset(big, 'x', sizeof big);
+    cr_assert_eq(write(c->p[1], big, sizeof big), (ssize_t)sizeof big);
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, "\n", 1, 0, &v), CR_ELIMIT);
+    cr_assert_eq(cr_stream_readexactly(c->s, buf, 4 + sizeof big, NULL), (ssize_t)(4 + sizeof big));
+    cr_assert_eq(memcmp(buf, "tail", 4), 0);
+    /* EOF before the separator: the partial data as a view, then an empty one. */
+    cr_assert_eq(write(c->p[1], "part", 4), 4);
+    shutdown(c->p[1], SHUT_WR);
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, "\n", 1, 0, &v), CR_EINCOMPLETE);
+    cr_assert_eq(v.len, 4);
+    cr_assert_eq(memcmp(v.data, "part", 4), 0);
+    cr_assert_eq(cr_stream_release_buf(c->s, &v), 0);
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, "\n", 1, 0, &v), CR_EINCOMPLETE);
+    cr_assert_eq(v.len, 0);
+    cr_assert_null(v.data);
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, NULL, 1, 0, &v), -EINVAL);
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, "\n", 0, 0, &v), -EINVAL);
+    cr_assert_eq(cr_stream_readuntil_buf(c->s, "\n", 1, 0, NULL), -EINVAL);
+    cr_assert_eq(cr_stream_readuntil_buf(NULL, "\n", 1, 0, &v), -EINVAL);
+    close_pair(c);
+    return 0;
+}
+
+/* readuntil_buf hands the block up to the separator out as a view into the
+ * stream's buffer: one view at a time, cap and the limit as readuntil's,
+ * the partial data at EOF. */
+Test(stream, readuntil_buf_views)
+{
+    struct sctx c = {0};
+    RUN_EXPECT(until_buf_main, &c, 0);
+}
+
 static int limit_main(void *arg, void **result)
 {
     (void)result;

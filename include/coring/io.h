@@ -271,6 +271,17 @@ CR_API bool cr_stream_at_eof(const cr_stream *s);
  * read* call on the stream returns -EBUSY. Hold views briefly: each pins one
  * buffer of the ring shared by all connections of the loop. */
 CR_API ssize_t cr_stream_read_buf(cr_stream *s, cr_buf *out);
+/** readuntil without the copy: out becomes a view of the bytes up to and
+ * including sep, in the stream's own buffer (no caller buffer, so a handler
+ * needs no header-sized array on its stack). cap bounds the whole (separator
+ * included; 0 = only the stream's limit bounds it). Returns out->len; CR_ELIMIT
+ * as readuntil (the data stays; out empty); CR_EINCOMPLETE at EOF first, with
+ * out the partial data (possibly empty); other errors as readuntil, out empty;
+ * -EBUSY (out untouched) while a view is out. The view is released like
+ * read_buf's (cr_stream_release_buf, or cr_stream_write_buf), even after
+ * CR_EINCOMPLETE; until then every read* call returns -EBUSY. Suspends. */
+CR_API ssize_t cr_stream_readuntil_buf(cr_stream *s, const void *sep, size_t seplen, size_t cap,
+                                       cr_buf *out);
 /** Gives the view back (b is emptied). 0, or -EINVAL if b is not the stream's
  * current view. An already empty b is a no-op. Never suspends. */
 CR_API int cr_stream_release_buf(cr_stream *s, cr_buf *b);

@@ -496,16 +496,12 @@ static const char *find_sep(const char *h, size_t n, const char *sep, size_t m)
     return NULL;
 }
 
-ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *buf,
-                            size_t cap, size_t *got)
+/* Waits until sep is among the buffered bytes. Returns the length of the
+ * bytes up to and including it (still buffered, at rb + roff); CR_ELIMIT if
+ * more than the limit precedes it or the whole exceeds cap (the data stays);
+ * CR_EINCOMPLETE at EOF first, *left = the bytes buffered then; or an error. */
+static ssize_t until(cr_stream *s, const char *sep, size_t seplen, size_t cap, size_t *left)
 {
-    if (got)
-        *got = 0;
-    int rc = reader_enter(s);
-    if (rc < 0)
-        return rc;
-    if (!sep || !seplen || !buf)
-        return -EINVAL;
     /* asyncio's limit bounds the data before the separator; cap bounds the
      * whole line, separator included. */
     size_t from = 0; /* where the separator may still start */
@@ -519,10 +515,6 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
                 size_t len = before + seplen;
                 if (before > s->limit || len > cap)
                     return CR_ELIMIT; /* the data stays buffered */
-                memcpy(buf, s->rb + s->roff, len);
-                consume(s, len);
-                if (got)
-                    *got = len;
                 return (ssize_t)len;
             }
             from = have - seplen + 1;
@@ -533,18 +525,76 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
         if (st) {
             if (st < 0)
                 return st;
-            size_t k = have < cap ? have : cap;
-            if (k) /* rb may never have been allocated */
-                memcpy(buf, s->rb + s->roff, k);
-            consume(s, k);
-            if (got)
-                *got = k;
+            *left = have;
             return CR_EINCOMPLETE;
         }
         /* Room for limit bytes and the separator before the recv pauses. */
-        if ((rc = wait_more(s, s->limit + seplen, dl, NULL, 0, NULL)) < 0)
+        int rc = wait_more(s, s->limit + seplen, dl, NULL, 0, NULL);
+        if (rc < 0)
             return rc;
     }
+}
+
+ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *buf,
+                            size_t cap, size_t *got)
+{
+    if (got)
+        *got = 0;
+    int rc = reader_enter(s);
+    if (rc < 0)
+        return rc;
+    if (!sep || !seplen || !buf)
+        return -EINVAL;
+    size_t left = 0;
+    ssize_t n = until(s, sep, seplen, cap, &left);
+    size_t k = n >= 0 ? (size_t)n : n == CR_EINCOMPLETE ? (left < cap ? left : cap) : 0;
+    if (k) /* rb may never have been allocated */
+        memcpy(buf, s->rb + s->roff, k);
+    if (k)
+        consume(s, k);
+    if (got)
+        *got = k;
+    return n;
+}
+
+/* Hands the next k buffered bytes out as a view into rb, consumed now but
+ * pinned (never moved) until released. */
+static void rb_view(cr_stream *s, size_t k, cr_buf *out)
+{
+    out->data = s->rb + s->roff;
+    out->len = k;
+    s->roff += k;
+    s->pinned_rb = s->rb;
+    s->pinned_cap = s->rcap;
+    s->view_out = true;
+    s->view_bid = -1;
+    if (s->rx && cr__mrecv_paused(s->rx) && unread(s) < s->pause_at)
+        cr__mrecv_resume(s->rx);
+}
+
+ssize_t cr_stream_readuntil_buf(cr_stream *s, const void *sep, size_t seplen, size_t cap,
+                                cr_buf *out)
+{
+    if (!out)
+        return -EINVAL;
+    if (s && s->view_out)
+        return -EBUSY; /* out may be that very view: leave it intact */
+    out->data = NULL;
+    out->len = 0;
+    out->bid = -1;
+    int rc = reader_enter(s);
+    if (rc < 0)
+        return rc;
+    if (!sep || !seplen)
+        return -EINVAL;
+    if (!cap)
+        cap = SIZE_MAX; /* bounded by the stream's limit alone */
+    size_t left = 0;
+    ssize_t n = until(s, sep, seplen, cap, &left);
+    size_t k = n >= 0 ? (size_t)n : n == CR_EINCOMPLETE ? (left < cap ? left : cap) : 0;
+    if (k)
+        rb_view(s, k, out);
+    return n;
 }
 
 ssize_t cr_stream_readline(cr_stream *s, void *buf, size_t cap)
@@ -762,18 +812,9 @@ ssize_t cr_stream_read_buf(cr_stream *s, cr_buf *out)
         if (rc < 0)
             return rc;
     }
-    /* Data arrived while nobody waited: a view into rb, consumed now but
-     * pinned (never moved) until released. */
+    /* Data arrived while nobody waited: a view into rb. */
     size_t k = unread(s);
-    out->data = s->rb + s->roff;
-    out->len = k;
-    s->roff += k;
-    s->pinned_rb = s->rb;
-    s->pinned_cap = s->rcap;
-    s->view_out = true;
-    s->view_bid = -1;
-    if (s->rx && cr__mrecv_paused(s->rx))
-        cr__mrecv_resume(s->rx);
+    rb_view(s, k, out);
     return (ssize_t)k;
 }
 
