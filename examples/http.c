@@ -284,19 +284,26 @@ static int skip_chunked(cr_stream *s)
 int http_handler(cr_stream *s, void *arg)
 {
     (void)arg;
-    char req[HEADER_MAX];
     for (;;) {
-        ssize_t n = cr_stream_readuntil(s, "\r\n\r\n", 4, req, sizeof req, NULL);
+        /* The header block is parsed where it was received: no copy, and no
+         * header-sized array on this task's stack (pages a request touches
+         * cost CPU at hundreds of connections: docs/memory.md). */
+        cr_buf hb;
+        ssize_t n = cr_stream_readuntil_buf(s, "\r\n\r\n", 4, HEADER_MAX, &hb);
         if (n == CR_ELIMIT) {
             refuse(s, 431);
             return 0;
         }
-        if (n < 0)
+        if (n < 0) {
+            cr_stream_release_buf(s, &hb); /* CR_EINCOMPLETE's partial data */
             return 0; /* EOF (possibly mid-request), reset, or shutdown */
-        if (only_crlf(req, (size_t)n))
-            continue; /* RFC 9112 2.2: empty lines before a request are ignored */
+        }
         struct request r;
-        int bad = parse_request(req, (size_t)n, &r);
+        int bad = only_crlf(hb.data, (size_t)n) ? -1 : parse_request(hb.data, (size_t)n, &r);
+        bool head = !bad && r.method_len == 4 && !memcmp(r.method, "HEAD", 4);
+        cr_stream_release_buf(s, &hb); /* r's pointers into it are not used after this */
+        if (bad < 0)
+            continue; /* RFC 9112 2.2: empty lines before a request are ignored */
         if (bad) {
             refuse(s, bad);
             return 0; /* the server closes after the data is sent */
@@ -315,7 +322,6 @@ int http_handler(cr_stream *s, void *arg)
             body -= (long long)k;
         }
         bool keep = !r.close && (r.minor >= 1 || r.keep_alive);
-        bool head = r.method_len == 4 && !memcmp(r.method, "HEAD", 4);
         refresh();
         if (keep)
             cr_stream_write(s, resp.keep, head ? resp.keep_head : resp.keep_len);
