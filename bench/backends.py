@@ -178,10 +178,13 @@ def server_lists(base=None):
     return ok(e), ok(h)
 
 
+SHUFFLE = False  # --shuffle: loadgen -X (paired windows)
+
+
 def _loadgen_cmd(lg, srv, mode, conns, secs, rate):
     return ["taskset", "-c", servers.LOAD_CPU, lg, "-p", str(srv.port), "-m", mode, "-c", str(conns),
             "-t", "1", "-d", str(secs), "-w", str(servers.WARM), "-s", "64", "-P", "1",
-            "-S", str(srv.pid), "-R", str(int(rate))]
+            "-S", str(srv.pid), "-R", str(int(rate))] + (["-X"] if SHUFFLE else [])
 
 
 def paired_window(lg, argv_a, argv_b, mode, conns, secs, rate):
@@ -274,9 +277,16 @@ def main():
                     "build/release/examples/echo --lean\"")
     ap.add_argument("--ref", default="coring-epoll",
                     help="the server every ratio divides (default coring-epoll)")
+    ap.add_argument("--shuffle", action="store_true",
+                    help="with --paired: the loadgens visit the connections in a new random "
+                    "order each cycle (loadgen -X) instead of round-robin in opening order")
     ap.add_argument("--paired", action="store_true",
                     help="the two servers of each ratio at once, each with its own loadgen (see above)")
     a = ap.parse_args()
+    global SHUFFLE
+    SHUFFLE = a.shuffle
+    if a.shuffle and not a.paired:
+        ap.error("--shuffle goes with --paired")
     lg = os.path.join(OUT, "loadgen")
     servers.WARM = 0.3
     perf = servers.perf_works()[0]

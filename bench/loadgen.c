@@ -26,6 +26,10 @@
  *     runs from that *intended* time, so a stalled server is charged for every
  *     request it delayed (no coordinated omission, as in wrk2). `lag` reports how
  *     late the generator itself wrote requests (its own share of the delay).
+ *     -X shuffles the connections' order afresh for every cycle (each still
+ *     gets one request per cycle): round-robin in opening order walks the
+ *     server's per-connection state in the order it was allocated, which
+ *     favours servers that allocate it side by side (docs/backends.md).
  * Checks: echo answers must be byte-for-byte the request (each request carries
  * a pattern offset by its sequence number, so reordered or mixed bytes fail);
  * HTTP answers must be `HTTP/1.x 200` with a Content-Length body. A mismatch
@@ -160,7 +164,8 @@ static struct {
     int server_pid;
     int64_t spin_ns;
     bool hold; /* idle mode: keep the connections until stdin's EOF (-H) */
-} o = {"127.0.0.1", 0, 50, 1, 64, 1, 1.0, 0.5, 0, ECHO, false, 0, 200000, false};
+    bool shuffle; /* open loop: each cycle over the connections in a new random order (-X) */
+} o = {"127.0.0.1", 0, 50, 1, 64, 1, 1.0, 0.5, 0, ECHO, false, 0, 200000, false, false};
 
 static const char HTTP_REQ[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 enum { PAT = 256 };          /* pattern offsets: request k starts at k mod 256 */
@@ -213,7 +218,25 @@ typedef struct {
     pthread_t th;
     char *iobuf;
     size_t iobuf_len;
+    uint32_t *order;     /* -X: this cycle's order of the connections */
+    uint64_t rng;        /* -X: xorshift state */
 } worker;
+
+/* -X: a new random order of the connections for the next cycle
+ * (Fisher-Yates over an xorshift64 stream; each connection still gets exactly
+ * one request per cycle). */
+static void shuffle_order(worker *w)
+{
+    for (uint32_t i = (uint32_t)w->nconn - 1; i > 0; i--) {
+        w->rng ^= w->rng << 13;
+        w->rng ^= w->rng >> 7;
+        w->rng ^= w->rng << 17;
+        uint32_t k = (uint32_t)(w->rng % (i + 1));
+        uint32_t t = w->order[i];
+        w->order[i] = w->order[k];
+        w->order[k] = t;
+    }
+}
 
 static size_t req_len(void) { return o.mode == HTTP ? sizeof HTTP_REQ - 1 : (size_t)o.size; }
 
@@ -458,7 +481,10 @@ static void *run(void *arg)
         if (w->rate) {
             int64_t due;
             while ((due = t0 + (int64_t)(period * (double)j)) <= now) {
-                conn *c = &w->c[j % (uint64_t)w->nconn];
+                uint64_t slot = j % (uint64_t)w->nconn;
+                if (o.shuffle && slot == 0)
+                    shuffle_order(w);
+                conn *c = &w->c[o.shuffle ? w->order[slot] : slot];
                 j++;
                 if (c->fd < 0)
                     continue;
@@ -649,14 +675,14 @@ static int idle(void)
 static void usage(void)
 {
     fprintf(stderr, "usage: loadgen -p PORT [-h 127.0.0.1] [-c CONNS] [-t THREADS] [-d SECS] [-w WARMUP]\n"
-                    "               [-s SIZE] [-P DEPTH] [-m echo|http|idle|churn|http-churn] [-R RATE] [-S SERVER_PID] [-H]\n");
+                    "               [-s SIZE] [-P DEPTH] [-m echo|http|idle|churn|http-churn] [-R RATE [-X]] [-S SERVER_PID] [-H]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     int ch;
-    while ((ch = getopt(argc, argv, "h:p:c:t:d:w:s:P:m:R:S:B:H")) != -1) {
+    while ((ch = getopt(argc, argv, "h:p:c:t:d:w:s:P:m:R:S:B:HX")) != -1) {
         switch (ch) {
         case 'h': o.host = optarg; break;
         case 'p': o.port = atoi(optarg); break;
@@ -667,6 +693,7 @@ int main(int argc, char **argv)
         case 's': o.size = atoi(optarg); break;
         case 'P': o.depth = atoi(optarg); break;
         case 'R': o.rate = atof(optarg); break;
+        case 'X': o.shuffle = true; break;
         case 'S': o.server_pid = atoi(optarg); break;
         case 'B': o.spin_ns = (int64_t)(atof(optarg) * 1000); break;
         case 'H': o.hold = true; break;
@@ -719,6 +746,14 @@ int main(int argc, char **argv)
         w[i].rate = o.rate / o.threads;
         w[i].iobuf_len = 256 * 1024;
         w[i].iobuf = malloc(w[i].iobuf_len);
+        w[i].order = malloc((size_t)(w[i].nconn ? w[i].nconn : 1) * sizeof *w[i].order);
+        if (!w[i].iobuf || !w[i].order) {
+            fprintf(stderr, "loadgen: out of memory\n");
+            return 1;
+        }
+        for (int k = 0; k < w[i].nconn; k++)
+            w[i].order[k] = (uint32_t)k;
+        w[i].rng = 0x9E3779B97F4A7C15u ^ (uint64_t)(i + 1); /* fixed: runs repeat */
         pthread_create(&w[i].th, NULL, run, &w[i]);
         pthread_getcpuclockid(w[i].th, &w[i].cpu);
     }
