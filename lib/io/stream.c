@@ -548,10 +548,10 @@ ssize_t cr_stream_readuntil(cr_stream *s, const void *sep, size_t seplen, void *
     size_t left = 0;
     ssize_t n = until(s, sep, seplen, cap, &left);
     size_t k = n >= 0 ? (size_t)n : n == CR_EINCOMPLETE ? (left < cap ? left : cap) : 0;
-    if (k) /* rb may never have been allocated */
+    if (k) { /* rb may never have been allocated */
         memcpy(buf, s->rb + s->roff, k);
-    if (k)
         consume(s, k);
+    }
     if (got)
         *got = k;
     return n;
