@@ -572,17 +572,24 @@ static void rb_view(cr_stream *s, size_t k, cr_buf *out)
         cr__mrecv_resume(s->rx);
 }
 
-ssize_t cr_stream_readuntil_buf(cr_stream *s, const void *sep, size_t seplen, size_t cap,
-                                cr_buf *out)
+/* The start of a call that hands out a view: out is emptied, except while a
+ * view is already out (-EBUSY: out may be that very view, left intact). */
+static int view_enter(cr_stream *s, cr_buf *out)
 {
     if (!out)
         return -EINVAL;
     if (s && s->view_out)
-        return -EBUSY; /* out may be that very view: leave it intact */
+        return -EBUSY;
     out->data = NULL;
     out->len = 0;
     out->bid = -1;
-    int rc = reader_enter(s);
+    return reader_enter(s);
+}
+
+ssize_t cr_stream_readuntil_buf(cr_stream *s, const void *sep, size_t seplen, size_t cap,
+                                cr_buf *out)
+{
+    int rc = view_enter(s, out);
     if (rc < 0)
         return rc;
     if (!sep || !seplen)
@@ -780,14 +787,7 @@ ssize_t cr_stream_write(cr_stream *s, const void *data, size_t len)
 
 ssize_t cr_stream_read_buf(cr_stream *s, cr_buf *out)
 {
-    if (!out)
-        return -EINVAL;
-    if (s && s->view_out)
-        return -EBUSY; /* out may be that very view: leave it intact */
-    out->data = NULL;
-    out->len = 0;
-    out->bid = -1;
-    int rc = reader_enter(s);
+    int rc = view_enter(s, out);
     if (rc < 0)
         return rc;
     int64_t dl = call_deadline(s);
