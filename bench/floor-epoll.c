@@ -16,9 +16,8 @@
  * --far STRIDE (an experiment, docs/backends.md): each message also reads and
  * writes one cache line of its connection's own, the connections' lines
  * STRIDE bytes apart: 64 packs them like heap objects, 81920 spaces them like
- * the tops of coring's 64 KiB guarded stacks (a page, and a page-table line,
- * of their own each). The difference between the two is what touching a
- * per-connection page costs per request on the machine at hand.
+ * the tops of coring's 64 KiB guarded stacks. The difference between the two
+ * is what that spacing costs per request on the machine at hand.
  *
  * A send the socket cannot take whole keeps the rest and stops reading that
  * connection until EPOLLOUT has flushed it (a slow reader is never dropped).
@@ -81,8 +80,10 @@ static bool serve(struct conn *c)
             return n < 0 && errno == EAGAIN;
         c->off = 0;
         c->len = (unsigned)n;
-        if (c->far) /* --far: a load the next step waits for, then a store */
-            c->len += (unsigned)(*c->far & 0), *c->far += 1;
+        if (c->far) { /* --far: a load the next step waits for, then a store */
+            c->len += (unsigned)(*c->far & 0);
+            *c->far += 1;
+        }
         if (!flush(c))
             return false;
         if (n < (ssize_t)sizeof c->buf)
