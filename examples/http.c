@@ -303,8 +303,8 @@ int http_handler(cr_stream *s, void *arg)
     (void)arg;
     for (;;) {
         /* The header block is parsed where it was received: no copy, and no
-         * header-sized array on this task's stack (pages a request touches
-         * cost CPU at hundreds of connections: docs/memory.md). */
+         * header-sized array on this task's stack (the stack a parked request
+         * spans costs CPU at hundreds of connections: docs/memory.md). */
         cr_buf hb;
         ssize_t n = cr_stream_readuntil_buf(s, "\r\n\r\n", 4, HEADER_MAX, &hb);
         if (n == CR_ELIMIT) {
