@@ -28,7 +28,9 @@
  * reads its echo (each handler answers with cr_stream_write, as a line
  * protocol does, and parks in readline again); the server measures once every
  * handler is parked again plus TALK_SETTLE_MS, the time the loop's buffer
- * cache takes to give idle pages back (two of its 100 ms trim periods).
+ * cache takes to give idle pages back (up to three of its 100 ms ticks: the
+ * one that saw the last request, one that finds it idle, one more to trim
+ * what the first window still counted as used).
  *
  * `serve` prints "idle-conns: listening on 127.0.0.1:PORT" and runs until
  * SIGTERM: each connection's task echoes what first arrives (bench/loadgen's
@@ -58,7 +60,7 @@ static long n_conns;
 static int report_fd = -1, go_fd = -1; /* a shard's pipes to the parent */
 static size_t parked, ended, answered;
 static bool talk;
-#define TALK_SETTLE_MS 300
+#define TALK_SETTLE_MS 500
 
 
 static long minflt(void)

@@ -331,7 +331,7 @@ def idle_memory_split(exe, argv, conns, per, env=None, cpus=None, timeout=150):
                 raise RuntimeError("loadgen: " + err[-1])
             if _kv(ln).get("errors"):
                 raise RuntimeError(f"loadgen: errors {int(_kv(ln)['errors'])}")
-        time.sleep(0.3)  # let lazy frees settle, as loadgen -m idle does
+        time.sleep(0.5)  # let lazy frees settle (coring's buffer cache: up to 300 ms after the last request)
         after = [vmrss_kb(s.pid) for s in srvs]
         setup = max(_kv(ln).get("setup_s", 0) for ln in lines)
     finally:

@@ -800,8 +800,64 @@ static int trim_main(void *arg, void **result)
     return 0;
 }
 
+static void light_tick(cr_loop *l, struct cr__sbuf_pool *p)
+{
+    char *b = cr__sbuf_get(l); /* some use since the last tick: the loop is busy */
+    cr_assert_not_null(b);
+    cr__sbuf_put(l, b);
+    cr__sbuf_trim(p);
+}
+
+static int busy_trim_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_loop *l = cr_get_running_loop(NULL);
+    cr_assert_not_null(cr__io_state(l));
+    struct cr__sbuf_pool *p = &l->io->sbufs;
+    enum { N = 48, PEAK = 40 };
+    char *pg[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_not_null(pg[i] = cr__sbuf_get(l));
+    for (int i = 0; i < N; i++)
+        cr__sbuf_put(l, pg[i]);
+    /* Idle ticks (no get since the one before) trim at once. */
+    for (int i = 0; i < 4 && p->nfree - p->nclean > CR__SBUF_RESERVE; i++)
+        cr__sbuf_trim(p);
+    cr_assert_eq(p->nfree - p->nclean, CR__SBUF_RESERVE, "idle: all but the reserve went back");
+    /* A peak faults PEAK - RESERVE pages in again; then light use goes on. */
+    for (int i = 0; i < PEAK; i++)
+        pg[i] = cr__sbuf_get(l);
+    for (int i = 0; i < PEAK; i++)
+        cr__sbuf_put(l, pg[i]);
+    cr__sbuf_trim(p); /* the tick of the peak */
+    size_t warm = p->nfree - p->nclean;
+    cr_assert_eq(warm, PEAK, "the peak's pages are resident");
+    /* Busy: the window that saw the peak keeps its pages, and the next one
+     * gives back only then, at its end: a second of light use or more. */
+    for (int t = 2; t < 2 * CR__SBUF_BUSY_TICKS; t++) {
+        light_tick(l, p);
+        cr_assert_eq(p->nfree - p->nclean, warm, "busy tick %d: nothing went back", t);
+    }
+    light_tick(l, p);
+    cr_assert_leq(p->nfree - p->nclean, CR__SBUF_RESERVE + 1, "unused for a whole window: back");
+    /* And idle again: the rest beyond the reserve at the next tick. */
+    cr__sbuf_trim(p);
+    cr_assert_eq(p->nfree - p->nclean, CR__SBUF_RESERVE);
+    return 0;
+}
+
+/* While the loop is busy the cache gives back only pages it has not used for
+ * a whole window of CR__SBUF_BUSY_TICKS ticks (a second), so demand that peaks
+ * now and then does not fault its pages in again at every peak; an idle
+ * loop's pages go at the next tick. */
+Test(stream, busy_cache_keeps_peak_pages_for_a_second)
+{
+    RUN_EXPECT(busy_trim_main, NULL, 0);
+}
+
 /* The loop's cache keeps a few warm pages; the rest of an idle burst's go
- * back to the kernel within two trim periods. */
+ * back to the kernel within a few trim periods. */
 Test(stream, idle_buffer_pages_are_trimmed)
 {
     RUN_EXPECT(trim_main, NULL, 0);

@@ -28,14 +28,17 @@ typedef struct cr_mrecv cr_mrecv;
  * goes idle. free[] is a LIFO stack: its top entries are warm (their page is
  * resident), its bottom nclean entries were given back to the kernel
  * (MADV_DONTNEED) by the trim, which runs on the loop's housekeeping tick
- * (core/tick.c) every period while the cache holds more than a small
- * reserve. */
+ * (core/tick.c) while the cache holds more than a small reserve: after one
+ * tick with no get at all, or else every CR__SBUF_BUSY_TICKS ticks (bufpool.c
+ * says why). */
 #define CR__SBUF_SIZE 4096
 struct cr__sbuf_pool {
     cr_loop *loop;
     char **free;          /* capacity >= every page ever carved: puts never grow it */
     size_t nfree, cap, nclean;
     size_t low_water;     /* least nfree since the last trim (>= nclean) */
+    bool took;            /* a get since the last tick: the loop is busy */
+    unsigned busy_ticks;  /* busy ticks since the last trim (bufpool.c) */
     size_t carved;        /* pages ever carved: nfree of them are free */
     char *cur;            /* the chunk being carved */
     size_t left;          /* pages not yet carved in cur */
@@ -75,12 +78,14 @@ CR_HIDDEN char *cr__sbuf_carve(cr_loop *l);
 /* The loop's tick (iostate.c's hook): the trim's period is over. */
 CR_HIDDEN void cr__sbuf_trim(struct cr__sbuf_pool *p);
 #define CR__SBUF_RESERVE 16 /* warm pages kept through a trim */
+#define CR__SBUF_BUSY_TICKS 10 /* a busy loop trims once a second (10 ticks) */
 
 /* A CR__SBUF_SIZE buffer for a stream, or NULL (out of memory). Inline: a
  * busy connection takes one or two per request (the warmest page on top). */
 static inline char *cr__sbuf_get(cr_loop *l)
 {
     struct cr__sbuf_pool *p = &l->io->sbufs; /* streams made the I/O state */
+    p->took = true;
     if (__builtin_expect(!p->nfree, 0))
         return cr__sbuf_carve(l);
     char *b = p->free[--p->nfree];
