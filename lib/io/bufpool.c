@@ -21,8 +21,8 @@
  *    parked connections' own, and a busy one takes and puts warm pages from
  *    the top of the stack (inline in io.h: no malloc, no syscall, no fault
  *    per request). The trim runs after a tick without any get (idle: within
- *    100-200 ms) or, while gets go on, once every SBUF_BUSY_TICKS ticks, so
- *    a busy loop gives back only pages it has not needed for a second.
+ *    100-300 ms) or, while gets go on, once every CR__SBUF_BUSY_TICKS ticks,
+ *    so a busy loop gives back only pages it has not needed for a second.
  *
  * Loop thread only.
  */
@@ -176,12 +176,12 @@ static int by_address(const void *a, const void *b)
 /* Each tick while pages are warm beyond the reserve. The entries below the
  * low water since the last trim were not taken since then, so they are idle;
  * all but the reserve's worth go back to the kernel, neighbours in one call.
- * A busy loop trims only every SBUF_BUSY_TICKS ticks: demand that peaks less
- * often than every tick (a burst of requests now and then) would otherwise
- * see its pages given back between peaks and fault them in again at the next
- * one, 10-30 us a page on the VMs we measure on, in the middle of serving it.
- * At 30,000-45,000 HTTP requests/s that put the 99th percentile latency at
- * 0.7-2.8 ms against 0.4-0.6 ms without the trim (docs/memory.md). */
+ * A busy loop trims only every CR__SBUF_BUSY_TICKS ticks: demand that peaks
+ * less often than every tick (a burst of requests now and then) would
+ * otherwise see its pages given back between peaks and fault them in again at
+ * the next one, 10-30 us a page on the VMs we measure on, in the middle of
+ * serving it (HTTP p99 at 30,000-45,000 requests/s: 0.65-1.6 ms trimming every
+ * tick, 0.14-0.50 ms now; docs/memory.md). */
 void cr__sbuf_trim(struct cr__sbuf_pool *p)
 {
     if (!p->trim_wanted || !p->loop)
