@@ -862,3 +862,106 @@ Test(stream, idle_buffer_pages_are_trimmed)
 {
     RUN_EXPECT(trim_main, NULL, 0);
 }
+
+/* ---- when writes go out ---- */
+
+/* Packets a SOCK_SEQPACKET peer can read now: one per send(2) the stream
+ * made, so the count shows how writes were batched. */
+static int read_packets(int fd, char *out, size_t cap, size_t *len)
+{
+    int n = 0;
+    *len = 0;
+    for (;;) {
+        ssize_t k = recv(fd, out + *len, cap - *len, MSG_DONTWAIT);
+        if (k <= 0)
+            return n;
+        *len += (size_t)k;
+        n++;
+    }
+}
+
+static int batch_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int p[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p), 0);
+    cr_stream *s;
+    cr_assert_eq(cr_stream_new(cr_get_running_loop(NULL), p[0], NULL, &s), 0);
+    /* Three answers written in one turn, as a pipelining server does. */
+    cr_assert_eq(cr_stream_write(s, "one;", 4), 4);
+    cr_assert_eq(cr_stream_write(s, "two;", 4), 4);
+    cr_assert_eq(cr_stream_write(s, "three", 5), 5);
+    cr_assert_eq(cr_stream_drain(s), 0, "under the high-water mark: no wait");
+    cr_assert_eq(cr_sleep(0), 0); /* the loop's turn: the sends go out */
+    cr_assert_eq(cr_sleep(0), 0); /* io_uring: the second one's completion */
+    cr_assert_eq(cr_sleep(0), 0);
+    char got[64];
+    size_t len;
+    int packets = read_packets(p[1], got, sizeof got, &len);
+    cr_assert_eq(len, 13);
+    cr_assert_eq(memcmp(got, "one;two;three", 13), 0, "in order");
+    if (!strcmp(cr_loop_backend(cr_get_running_loop(NULL)), "epoll"))
+        cr_assert_eq(packets, 1, "epoll: one send(2) for the turn's writes");
+    else
+        cr_assert_leq(packets, 2, "io_uring: the first send, then the rest at once");
+    /* Written, then closed before the loop's turn: the bytes still go out,
+     * then the end of the stream. */
+    cr_assert_eq(cr_stream_write(s, "last", 4), 4);
+    cr_stream_close(s);
+    cr_assert_eq(cr_stream_set_timeout(s, 5.0), 0);
+    cr_assert_eq(cr_stream_wait_closed(s), 0);
+    cr_assert_eq(read_packets(p[1], got, sizeof got, &len), 1);
+    cr_assert_eq(len, 4);
+    cr_assert_eq(memcmp(got, "last", 4), 0);
+    cr_assert_eq(recv(p[1], got, sizeof got, MSG_DONTWAIT), 0, "then EOF");
+    cr_stream_free(s);
+    close(p[1]);
+    return 0;
+}
+
+/* Writes made in one turn of the loop leave together: on epoll one send(2)
+ * per stream per turn, made by the loop just before it polls (a batch of
+ * pipelined answers is one send); a close right after a write still sends
+ * the bytes first. Counted with a SOCK_SEQPACKET peer, which keeps each
+ * send(2) a packet of its own. */
+Test(stream, writes_of_one_turn_leave_together)
+{
+    RUN_NO_FD_LEAK(batch_main, NULL);
+}
+
+static int abort_unsent_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int p[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p), 0);
+    cr_stream *s;
+    cr_assert_eq(cr_stream_new(cr_get_running_loop(NULL), p[0], NULL, &s), 0);
+    cr_assert_eq(cr_stream_write(s, "never", 5), 5);
+    cr_stream_abort(s); /* before the loop's turn: nothing was sent yet */
+    cr_assert_eq(cr_stream_set_timeout(s, 5.0), 0);
+    cr_assert_eq(cr_stream_wait_closed(s), 0);
+    char got[16];
+    ssize_t k = recv(p[1], got, sizeof got, MSG_DONTWAIT);
+    if (!strcmp(cr_loop_backend(cr_get_running_loop(NULL)), "epoll")) {
+        cr_assert_eq(k, 0, "EOF, and none of the bytes");
+    } else if (k != 0) {
+        /* io_uring: the send was an op already in the ring; the kernel may
+         * have run it before the cancel. Then all of it, then EOF. */
+        cr_assert_eq(k, 5);
+        cr_assert_eq(recv(p[1], got, sizeof got, MSG_DONTWAIT), 0);
+    }
+    cr_assert_eq(cr_stream_write(s, "x", 1), -ESHUTDOWN);
+    cr_stream_free(s);
+    close(p[1]);
+    return 0;
+}
+
+/* cr_stream_abort drops what was written and not yet sent (as asyncio's
+ * transport.abort): on epoll nothing leaves before the loop's turn, so none
+ * of it; on io_uring a send already in the ring may still go out whole. */
+Test(stream, abort_drops_unsent_writes)
+{
+    RUN_NO_FD_LEAK(abort_unsent_main, NULL);
+}

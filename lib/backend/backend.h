@@ -76,6 +76,8 @@ struct cr__op {
     uint8_t code;   /* enum cr__opcode */
     bool weak;      /* does not keep the loop alive */
     bool counted;   /* backend: counted in inflight */
+    bool tried;     /* a SEND whose caller's cr__be_send_now just saw EAGAIN:
+                     * epoll waits for writability without trying again */
     int fd;
     union {
         struct {
@@ -114,6 +116,7 @@ static inline void cr__op_init(cr__op *op, int code, int fd,
     op->code = (uint8_t)code;
     op->weak = false;
     op->counted = false;
+    op->tried = false;
     op->fd = fd;
 }
 
@@ -137,6 +140,8 @@ struct cr__backend_ops {
     void (*buf_recycle)(cr__backend *b, unsigned bid);
     /* What the kernel granted (the backend's fields of cr_loop_features). */
     void (*features)(const cr__backend *b, cr_loop_features *out);
+    /* NULL, or a send(2) done for the caller at once (cr__be_send_now). */
+    ssize_t (*send_now)(cr__backend *b, int fd, const void *p, size_t n);
 };
 
 struct cr__backend {
@@ -161,6 +166,16 @@ static inline int cr__be_submit(cr__backend *b, cr__op *op)
     return b->ops->submit(b, op);
 }
 static inline void cr__be_cancel(cr__backend *b, cr__op *op) { b->ops->cancel(b, op); }
+/* Sends now, in the caller, where the backend would make the syscall at
+ * submit anyway (epoll): bytes sent (maybe fewer than n), a negative errno,
+ * or -EAGAIN (the socket is full, or older sends wait on fd: submit a SEND
+ * with op->tried set, it waits its turn). -EOPNOTSUPP where sends are ops
+ * (io_uring batches them with its wait). No op, no completion: the caller
+ * does the bookkeeping a completion would have done. At most 1 GiB a call. */
+static inline ssize_t cr__be_send_now(cr__backend *b, int fd, const void *p, size_t n)
+{
+    return b->ops->send_now ? b->ops->send_now(b, fd, p, n) : -EOPNOTSUPP;
+}
 static inline int cr__be_poll(cr__backend *b, int64_t timeout_ns) { return b->ops->poll(b, timeout_ns); }
 static inline int cr__be_bind_thread(cr__backend *b) { return b->ops->bind_thread(b); }
 /* Something could still complete: a strong op in flight or one queued. */

@@ -17,6 +17,9 @@
  *    fd and direction (FIFO, like a socket's own wait queue). A result goes
  *    to the done array and is delivered by the next poll (never inside
  *    submit or cancel: backend.h). EAGAIN queues the op on its fd's record.
+ *  - send_now is that first try without an op, for the stream layer (its
+ *    sends are made by the loop before each poll): EAGAIN comes back to the
+ *    caller, which then submits a SEND marked `tried`, queued at once.
  *  - Each fd is in the epoll set edge-triggered with IN|OUT|RDHUP, so a busy
  *    fd costs no epoll_ctl per request. Edge-triggered is safe because an op
  *    only waits after its own syscall saw EAGAIN, and a record's queue is
@@ -855,6 +858,14 @@ static int ep_submit(cr__backend *b, cr__op *op)
         push_done(b, op, -EBADF);
         return 0;
     }
+    if (op->code == CR__OP_SEND && op->tried) {
+        /* Its caller's send_now saw EAGAIN a moment ago: wait at once. */
+        op->tried = false;
+        int rc = wait_on(b, wfd, qi, op);
+        if (rc < 0)
+            push_done(b, op, rc);
+        return 0;
+    }
     if ((op->code == CR__OP_SEND || op->code == CR__OP_SENDMSG) && !w_busy(e, op->fd)) {
         /* The common case of a server's answer: nothing queued ahead of it,
          * so try it now, and look at the fd's record only if it must wait. */
@@ -1223,6 +1234,18 @@ unsigned long cr__epoll_ctl_calls(const cr__backend *b)
     return b->ops == &cr__epoll_ops ? ((const struct ep *)b->impl)->ctls : 0;
 }
 
+/* The send submit would have tried at once, without the op: streams call it
+ * first (no op to fill, no completion to deliver from the next poll). */
+static ssize_t ep_send_now(cr__backend *b, int fd, const void *p, size_t n)
+{
+    if (fd < 0)
+        return -EBADF;
+    if (w_busy(E(b), fd))
+        return -EAGAIN; /* older sends wait: the op queues behind them */
+    ssize_t k = send(fd, p, n < (1u << 30) ? n : (1u << 30), MSG_DONTWAIT | MSG_NOSIGNAL);
+    return k < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : k;
+}
+
 /* Multishot ops and the buffer pool are emulated in user space here. */
 static void ep_features(const cr__backend *b, cr_loop_features *out)
 {
@@ -1241,4 +1264,5 @@ const struct cr__backend_ops cr__epoll_ops = {
     .bufs_register = ep_bufs_register,
     .buf_recycle = ep_buf_recycle,
     .features = ep_features,
+    .send_now = ep_send_now,
 };

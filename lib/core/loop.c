@@ -5,7 +5,8 @@
  *
  * One iteration is four named phases:
  *
- *   1. poll_backend   submit queued ops and reap completions in ONE kernel
+ *   1. poll_backend   flush what tasks left for the turn (resources' flush
+ *                     hooks), submit queued ops and reap completions in ONE kernel
  *                     wait; it blocks (until the nearest timer) only when
  *                     nothing is ready, and is skipped when there is nothing
  *                     to submit or reap.
@@ -182,6 +183,12 @@ double cr_loop_time(const cr_loop *l) { return (double)cr_loop_time_ns(l) / 1e9;
 
 static int poll_backend(cr_loop *l)
 {
+    /* What tasks left for the loop's turn goes to the kernel first (epoll's
+     * stream sends: one send(2) per stream per turn, on this stack); it may
+     * make tasks ready (a drain that waited), so before the timeout below. */
+    FOR_EACH_RESOURCE(l, r)
+    if (r->ops->flush)
+        r->ops->flush(l, r);
     int64_t timeout = -1;
     if (l->ready.n || l->stopping) {
         timeout = 0;

@@ -20,6 +20,7 @@ static void io_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage);
 static void io_release(cr_loop *l, cr__resource *r);
 static void io_tick(cr_loop *l, cr__resource *r);
 static bool io_before_block(cr_loop *l, cr__resource *r);
+static void io_flush(cr_loop *l, cr__resource *r);
 
 static const struct cr__resource_ops io_ops = {
     .name = "I/O objects and buffers",
@@ -27,7 +28,19 @@ static const struct cr__resource_ops io_ops = {
     .release = io_release,
     .tick = io_tick,
     .before_block = io_before_block,
+    .flush = io_flush,
+    .end_run = io_flush,
 };
+
+/* Before every poll, when the loop stops running, and at close while the
+ * backend still runs: the sends streams left for the loop's turn (epoll). */
+static void io_flush(cr_loop *l, cr__resource *r)
+{
+    (void)l;
+    struct cr__io_state *s = CR_CONTAINER_OF(r, struct cr__io_state, res);
+    if (s->flush)
+        cr__stream_flush(s);
+}
 
 /* About to sleep, on the loop's stack: a trim asked for meanwhile (a flag
  * set by a put, bufpool.c) gets its tick armed. */
@@ -83,8 +96,11 @@ void cr__io_obj_del(cr_loop *l, cr__io_obj *o)
 static void io_close(cr_loop *l, cr__resource *r, enum cr__close_stage stage)
 {
     struct cr__io_state *s = CR_CONTAINER_OF(r, struct cr__io_state, res);
-    if (stage != CR__CLOSE_FREE)
+    if (stage != CR__CLOSE_FREE) {
+        io_flush(l, r); /* the backend still runs: what was written goes out */
         return;
+    }
+    s->flush = NULL; /* its streams are freed below, sent or not */
     cr__list *n;
     while ((n = cr__list_first(&s->live))) {
         cr__io_obj *o = CR_CONTAINER_OF(n, cr__io_obj, link);

@@ -9,9 +9,14 @@
  * bytes wait unread the recv is paused (peer sees TCP back-pressure): memory
  * per connection stays bounded by the limit plus one chunk in flight.
  *
- * Writing: write() appends and never suspends. One send is in flight at a
- * time (byte order holds) from `wb`, which must not move while the kernel reads
- * it, so new data goes to `pb`; the two swap when `wb` is fully sent.
+ * Writing: write() appends and never suspends; the bytes leave at the loop's
+ * next turn. One send is in flight at a time (byte order holds) from `wb`,
+ * which must not move while the kernel reads it, so new data goes to `pb`;
+ * the two swap when `wb` is fully sent. On io_uring a send is send_op. On
+ * epoll the stream is "enlisted" on the loop's flush list instead, and
+ * cr__stream_flush makes the send(2) before the next poll (until then wb
+ * may still grow and move: nothing points into it); only what the socket
+ * does not take goes through send_op, which waits for writability.
  *
  * Zero copy (read_buf / write_buf): a reader parked in read_buf is handed the
  * provided buffer itself (the sink keeps it); write_buf sends straight from it
@@ -34,7 +39,8 @@
  * and one above 64 KiB stays with the stream until it is freed (giving it
  * back would make every big message fault its pages in again).
  *
- * Lifetime: refs = the user's handle + one while a send is in the kernel.
+ * Lifetime: refs = the user's handle + one while a send is in the kernel
+ * (or the stream is enlisted).
  * The memory goes when refs reach 0, or at loop close (which closes the fd).
  *
  * Loop thread only.
@@ -62,8 +68,8 @@ struct drainer {
 };
 
 /* Laid out by heat: an echo-like request touches the first five cache lines
- * (reader; reader state; sender; the send op; the write buffers) and nothing
- * after them. At hundreds of connections per loop each line is a cache miss
+ * (reader; reader state; sender; the send op, on io_uring only; the write
+ * buffers) and nothing after them. At hundreds of connections per loop each line is a cache miss
  * per request (the kernel's work between two requests evicts them), so a
  * field read on every request belongs up here, and one that is not stays
  * below: rd_cap is written only by cr_stream_read, pinned_rb read only while
@@ -92,16 +98,19 @@ struct cr_stream {
     bool closing, close_sent, closed;
     bool aborted;      /* cr_stream_abort: queued data is dropped; abort_tm may be armed */
     /* -- sender, hot (own line: streams are allocated 64-aligned) -- */
-    _Alignas(64) bool sending;
+    _Alignas(64) bool sending; /* send_op is with the backend (refs holds one) */
+    bool enlisted;     /* on the loop's flush list (refs holds one): epoll */
     int zc_bid;        /* a send straight from this provided buffer, or -1 */
     const char *zc_p;
     size_t zc_off, zc_len;
     struct drainer *drainers;
-    size_t high, low;
+    size_t high;
+    cr_stream *flush_next; /* the flush list's link, while enlisted */
     cr__tls *tls;      /* TLS hook: set by start_tls; then the sink feeds it (tls.c) */
     cr__op send_op;    /* a line of its own */
     struct wbuf wb, pb; /* wb: being sent; pb: appended meanwhile */
     /* -- cold -- */
+    size_t low;        /* drain's low-water mark: read only while drainers wait */
     size_t rd_cap;     /* rd_buf's capacity (cr_stream_read only) */
     char *pinned_rb;   /* the rb a view points into; freed on release if rb moved on */
     size_t pinned_cap; /* its capacity (which allocator it came from) */
@@ -633,11 +642,19 @@ static void zc_drop(cr_stream *s)
     }
 }
 
+/* Starts sending what is queued, if no send is under way. On io_uring the
+ * send is an op, submitted with the loop's next wait. On epoll (whose submit
+ * would make the send(2) at once) the stream goes on the loop's flush list
+ * instead, and cr__stream_flush makes the send(2) on the loop's stack just
+ * before the next poll: no op, no completion to deliver, and what the task
+ * writes meanwhile goes out in the same send (pipelined answers: one send
+ * per batch). What the socket does not take goes through send_op, which
+ * waits for writability. */
 static inline __attribute__((always_inline)) void kick_send(cr_stream *s)
 {
     const char *p;
     size_t n;
-    if (s->sending || s->closed)
+    if (s->sending || s->enlisted || s->closed)
         return;
     if (s->zc_bid >= 0) {
         p = s->zc_p + s->zc_off;
@@ -647,6 +664,14 @@ static inline __attribute__((always_inline)) void kick_send(cr_stream *s)
             return;
         p = s->wb.p + s->wb.off;
         n = s->wb.len - s->wb.off;
+    }
+    if (s->loop->be.ops->send_now) {
+        struct cr__io_state *io = s->loop->io;
+        s->enlisted = true;
+        s->flush_next = io->flush;
+        io->flush = s;
+        s->refs++;
+        return;
     }
     s->send_op.a.rw.buf = (void *)p;
     s->send_op.a.rw.len = n;
@@ -690,13 +715,10 @@ static void drop_unsent(cr_stream *s, int err)
     zc_drop(s);
 }
 
-static void send_complete(cr__op *op, int res, unsigned flags)
+/* What a send of res bytes (or its error) leaves queued: the shared part of
+ * a SEND's completion and of the loop's send for an enlisted stream. */
+static void send_advance(cr_stream *s, int res)
 {
-    (void)flags;
-    cr_stream *s = CR_CONTAINER_OF(op, cr_stream, send_op);
-    s->sending = false;
-    if (s->aborted) /* only an abort arms it; its line is cold otherwise */
-        cr__timer_disarm(s->loop, &s->abort_tm);
     if (res < 0) {
         drop_unsent(s, res == -ECANCELED || s->aborted ? -ECONNABORTED : res);
     } else {
@@ -727,13 +749,74 @@ static void send_complete(cr__op *op, int res, unsigned flags)
         s->wb.off = s->wb.len = 0;
         zc_drop(s);
     }
+}
+
+/* The end of a send, either way: drainers, a pending write_eof or close. */
+static void send_after(cr_stream *s)
+{
+    if (s->drainers && (s->werr || unsent(s) <= s->low))
+        wake_drainers(s);
+    if (!s->sending && !s->enlisted)
+        writer_idle(s);
+}
+
+static void send_complete(cr__op *op, int res, unsigned flags)
+{
+    (void)flags;
+    cr_stream *s = CR_CONTAINER_OF(op, cr_stream, send_op);
+    s->sending = false;
+    if (s->aborted) /* only an abort arms it; its line is cold otherwise */
+        cr__timer_disarm(s->loop, &s->abort_tm);
+    send_advance(s, res);
     if (!s->werr)
         kick_send(s);
-    if (s->werr || unsent(s) <= s->low)
-        wake_drainers(s);
-    if (!s->sending)
-        writer_idle(s);
+    send_after(s);
     unref(s);
+}
+
+/* One enlisted stream's send(2), on the loop's stack: as a SEND's
+ * completion would, except that a partial send (the socket is full) hands
+ * the rest to send_op, which waits for writability. */
+static void flush_one(cr_stream *s)
+{
+    s->enlisted = false;
+    if (!s->closed && !s->werr) {
+        bool zc = s->zc_bid >= 0;
+        const char *p = zc ? s->zc_p + s->zc_off : s->wb.p + s->wb.off;
+        size_t n = zc ? s->zc_len - s->zc_off : s->wb.len - s->wb.off;
+        ssize_t k = n ? cr__be_send_now(&s->loop->be, s->fd, p, n) : 0;
+        if (k != -EAGAIN)
+            send_advance(s, (int)k); /* an error drops what was queued */
+        if (!s->werr && (k == -EAGAIN || (size_t)k < n)) {
+            if (k > 0) {
+                p += k;
+                n -= (size_t)k;
+            }
+            s->send_op.tried = true; /* epoll: wait, the socket said "full" */
+            s->send_op.a.rw.buf = (void *)p;
+            s->send_op.a.rw.len = n;
+            int rc = cr__be_submit(&s->loop->be, &s->send_op);
+            if (rc == 0) {
+                s->sending = true; /* the op takes over the list's reference */
+                return;
+            }
+            s->werr = rc;
+            zc_drop(s);
+        }
+        if (!s->werr)
+            kick_send(s); /* what was swapped in (pb) */
+    }
+    send_after(s);
+    unref(s);
+}
+
+void cr__stream_flush(struct cr__io_state *io)
+{
+    cr_stream *s;
+    while ((s = io->flush)) {
+        io->flush = s->flush_next;
+        flush_one(s);
+    }
 }
 
 static int append(cr_stream *s, struct wbuf *b, const void *data, size_t len)
@@ -873,7 +956,7 @@ ssize_t cr_stream_write_buf(cr_stream *s, cr_buf *b)
         return rc;
     size_t len = b->len;
     struct cr__io_state *io = s->loop->io;
-    if (b->bid >= 0 && !s->tls && !s->sending && !s->closing && !s->want_eof && !s->werr &&
+    if (b->bid >= 0 && !s->tls && !s->sending && !s->enlisted && !s->closing && !s->want_eof && !s->werr &&
         s->wb.off == s->wb.len && !s->pb.len && io->held <= io->count / 2) {
         /* Nothing queued: send straight from the provided buffer. */
         s->zc_bid = b->bid;
@@ -931,7 +1014,7 @@ int cr_stream_write_eof(cr_stream *s)
     if (s->tls && !s->want_eof)
         cr__tls_close_notify(s->tls); /* TLS hook: close_notify, then the FIN */
     s->want_eof = true;
-    if (!s->sending)
+    if (!s->sending && !s->enlisted)
         writer_idle(s);
     return 0;
 }
@@ -968,7 +1051,7 @@ static void close_stream(cr_stream *s, bool notify)
         cr__tls_close_notify(s->tls); /* TLS hook: a graceful close says so */
     s->closing = true;
     stop_reading(s);
-    if (!s->sending)
+    if (!s->sending && !s->enlisted)
         writer_idle(s);
 }
 
@@ -991,6 +1074,8 @@ void cr_stream_abort(cr_stream *s)
             cr__timer_arm(s->loop, &s->abort_tm, cr__now_ns() + ABORT_GRACE_NS);
     }
     s->pb.len = 0;
+    if (s->enlisted) /* not sent yet: none of it will be */
+        drop_unsent(s, -ECONNABORTED);
     s->want_eof = false;
     close_stream(s, false);
 }
@@ -1200,7 +1285,7 @@ int cr__stream_attach_tls(cr_stream *s, cr__tls *t)
 cr__tls *cr__stream_tls(const cr_stream *s) { return s ? s->tls : NULL; }
 
 /* TLS hook (kTLS): whether a record sent now would overtake queued bytes. */
-bool cr__stream_tx_idle(const cr_stream *s) { return !s->sending && !unsent(s); }
+bool cr__stream_tx_idle(const cr_stream *s) { return !s->sending && !s->enlisted && !unsent(s); }
 
 size_t cr__stream_buffer_bytes(const cr_stream *s)
 {
