@@ -27,6 +27,7 @@
 #include "core/trace.h"
 #include "arch/ctx.h"
 #include "core/san.h"
+#include "core/park.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,20 +200,7 @@ int cr__enter(cr__task **out)
 int cr__park_nocheck(cr__cancel_hook hook, void *ctx)
 {
     cr__task *t = cr__current();
-    cr_loop *l = t->f.loop;
-    t->on_cancel = hook;
-    t->cancel_ctx = ctx;
-    /* A task that queued itself (cr_sleep(0)) switches out READY: it must not
-     * look PARKED, or a cancel or wake would queue it twice. */
-    if (t->state == CR__T_RUNNING)
-        t->state = CR__T_PARKED;
-    CR_TRACE2(task_park, t->id, t->waiting_on ? t->waiting_on : "");
-    cr__san_leave_task(l, t, false);
-    cr__ctx_switch(&t->sp, l->sched_sp, NULL);
-    cr__san_in_task(l, t);
-    t->on_cancel = NULL;
-    t->cancel_ctx = NULL;
-    return t->wake_rc;
+    return cr__park_switch(t->f.loop, t, hook, ctx);
 }
 
 int cr__yield(void)

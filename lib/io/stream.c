@@ -47,6 +47,7 @@
  */
 #include "io/io.h"
 #include "io/tls.h"
+#include "core/park.h"
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,7 +234,7 @@ static void unref(cr_stream *s)
 static inline __attribute__((always_inline)) int park_ref(cr_stream *s, cr__waiter **slot, int64_t deadline, size_t *direct)
 {
     s->refs++;
-    int rc = cr__park_until(slot, deadline);
+    int rc = cr__park_slot(slot, deadline);
     int kept = -1; /* a provided buffer the sink handed a parked read_buf */
     if (slot == &s->reader) {
         if (s->rd_view && s->rd_got) {
@@ -411,12 +412,11 @@ static int rstate(const cr_stream *s) /* 0 = more may come, 1 = EOF, <0 = error 
 
 static int reader_enter(cr_stream *s)
 {
-    cr__task *t;
     if (!s)
         return -EINVAL;
     if (s->view_out)
         return -EBUSY; /* release the view first: it may pin rb */
-    return cr__enter(&t);
+    return cr__enter_here();
 }
 
 ssize_t cr_stream_read(cr_stream *s, void *buf, size_t n)
@@ -974,10 +974,9 @@ ssize_t cr_stream_write_buf(cr_stream *s, cr_buf *b)
 
 int cr_stream_drain(cr_stream *s)
 {
-    cr__task *t;
     if (!s)
         return -EINVAL;
-    int rc = cr__enter(&t);
+    int rc = cr__enter_here();
     if (rc < 0)
         return rc;
     if (unsent(s) > s->high) {
