@@ -101,6 +101,8 @@ struct cr_stream {
     /* -- sender, hot (own line: streams are allocated 64-aligned) -- */
     _Alignas(64) bool sending; /* send_op is with the backend (refs holds one) */
     bool enlisted;     /* on the loop's flush list (refs holds one): epoll */
+    bool wq;           /* wb or pb may hold unsent bytes. When false both are
+                        * empty, and a zero-copy request never reads their line */
     int zc_bid;        /* a send straight from this provided buffer, or -1 */
     const char *zc_p;
     size_t zc_off, zc_len;
@@ -188,7 +190,8 @@ static inline void wb_release(cr_stream *s)
 }
 static size_t unsent(const cr_stream *s)
 {
-    return s->wb.len - s->wb.off + s->pb.len + (s->zc_bid >= 0 ? s->zc_len - s->zc_off : 0);
+    return (s->wq ? s->wb.len - s->wb.off + s->pb.len : 0) +
+           (s->zc_bid >= 0 ? s->zc_len - s->zc_off : 0);
 }
 
 static void wake_drainers(cr_stream *s)
@@ -660,7 +663,7 @@ static inline __attribute__((always_inline)) void kick_send(cr_stream *s)
         p = s->zc_p + s->zc_off;
         n = s->zc_len - s->zc_off;
     } else {
-        if (s->wb.off == s->wb.len)
+        if (!s->wq || s->wb.off == s->wb.len)
             return;
         p = s->wb.p + s->wb.off;
         n = s->wb.len - s->wb.off;
@@ -712,6 +715,7 @@ static void drop_unsent(cr_stream *s, int err)
     s->werr = err;
     s->wb.off = s->wb.len = 0;
     s->pb.len = 0;
+    s->wq = false;
     zc_drop(s);
 }
 
@@ -731,11 +735,14 @@ static void send_advance(cr_stream *s, int res)
         } else {
             s->wb.off += (size_t)res;
         }
-        if (s->zc_bid < 0 && s->wb.off == s->wb.len && !s->pb.len) {
+        if (s->zc_bid >= 0 || !s->wq) {
+            /* a zero-copy send goes on, or one ended with nothing queued */
+        } else if (s->wb.off == s->wb.len && !s->pb.len) {
             if (s->wb.p)
                 wb_release(s); /* all sent, nothing queued: the writer is idle */
-            s->wb.off = s->wb.len = 0; /* (a zero-copy send never had one) */
-        } else if (s->zc_bid < 0 && s->wb.off == s->wb.len) {
+            s->wb.off = s->wb.len = 0;
+            s->wq = false;
+        } else if (s->wb.off == s->wb.len) {
             struct wbuf t = s->wb;
             s->wb = s->pb;
             s->pb = t;
@@ -843,6 +850,7 @@ static int append(cr_stream *s, struct wbuf *b, const void *data, size_t len)
     }
     memcpy(b->p + b->len, data, len);
     b->len += len;
+    s->wq = true;
     return 0;
 }
 
@@ -957,7 +965,7 @@ ssize_t cr_stream_write_buf(cr_stream *s, cr_buf *b)
     size_t len = b->len;
     struct cr__io_state *io = s->loop->io;
     if (b->bid >= 0 && !s->tls && !s->sending && !s->enlisted && !s->closing && !s->want_eof && !s->werr &&
-        s->wb.off == s->wb.len && !s->pb.len && io->held <= io->count / 2) {
+        !s->wq && io->held <= io->count / 2) {
         /* Nothing queued: send straight from the provided buffer. */
         s->zc_bid = b->bid;
         s->zc_p = b->data;
@@ -1259,6 +1267,7 @@ static void tls_send_now(cr_stream *s)
 void cr__stream_tx_commit(cr_stream *s, size_t n)
 {
     (s->sending ? &s->pb : &s->wb)->len += n; /* nothing ran since reserve */
+    s->wq = true;
     tls_send_now(s);
     kick_send(s); /* what the socket did not take */
 }
