@@ -45,6 +45,8 @@ static void handle_fire(cr__timer *t)
     cr__loop_schedule(h->loop, &h->h);
 }
 
+static const struct cr__handle_ops call_ops = {.run = handle_run, .drop = handle_drop};
+
 static void handle_timer_drop(cr__timer *t) { handle_unref(CR_CONTAINER_OF(t, cr_handle, timer)); }
 
 /* when: an absolute deadline, or SOON (the ready queue, FIFO). A deadline in
@@ -67,8 +69,7 @@ static int schedule(cr_loop *l, int64_t when, cr_callback fn, void *arg, cr_hand
     h->fn = fn;
     h->arg = arg;
     h->refs = out ? 2 : 1;
-    h->h.run = handle_run;
-    h->h.drop = handle_drop;
+    h->h.ops = &call_ops;
     cr__timer_init(&h->timer, handle_fire);
     h->timer.drop = handle_timer_drop;
     if (when == SOON) {

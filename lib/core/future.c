@@ -241,6 +241,8 @@ static void user_cb_on_done(cr__cb *cb)
     cr__loop_schedule(cb->fut->loop, &cb->h);
 }
 
+static const struct cr__handle_ops user_cb_ops = {.run = user_cb_run, .drop = user_cb_drop};
+
 static void user_cb_dispose(cr__cb *cb) { free(cb); }
 
 int cr_future_add_done_callback(cr_future *f, cr_future_cb fn, void *arg)
@@ -252,8 +254,7 @@ int cr_future_add_done_callback(cr_future *f, cr_future_cb fn, void *arg)
     cr__cb *cb = calloc(1, sizeof *cb);
     if (!cb)
         return -ENOMEM;
-    cb->h.run = user_cb_run;
-    cb->h.drop = user_cb_drop;
+    cb->h.ops = &user_cb_ops;
     cb->on_done = user_cb_on_done;
     cb->dispose = user_cb_dispose;
     cb->fn = fn;

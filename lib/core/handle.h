@@ -8,12 +8,17 @@
 
 #include "core/common.h"
 
-/* Anything that can sit on the ready queue. */
+/* Anything that can sit on the ready queue. What it does is a shared const
+ * table, so a handle is two words: a task's handle sits in its hot line with
+ * everything a wake, a run and a park touch (task.h). */
 typedef struct cr__handle cr__handle;
-struct cr__handle {
-    cr__handle *next;
+struct cr__handle_ops {
     void (*run)(cr__handle *h);
     void (*drop)(cr__handle *h); /* loop closed before it ran; NULL = nothing to free */
+};
+struct cr__handle {
+    cr__handle *next;
+    const struct cr__handle_ops *ops;
 };
 
 typedef struct cr__queue {

@@ -242,7 +242,7 @@ static void run_ready(cr_loop *l)
 {
     for (size_t n = l->ready.n; n; n--) {
         cr__handle *h = cr__queue_pop(&l->ready);
-        h->run(h);
+        h->ops->run(h);
     }
 }
 
@@ -391,8 +391,8 @@ int cr_loop_close(cr_loop *l)
     /* 1. What was scheduled but never ran. */
     cr__handle *h;
     while ((h = cr__queue_pop(&l->ready)))
-        if (h->drop)
-            h->drop(h);
+        if (h->ops->drop)
+            h->ops->drop(h);
     /* 2. Timers still armed (sleeping tasks' timers live on their stacks). */
     while (l->timers.n) {
         cr__timer *t = l->timers.v[l->timers.n - 1].t;

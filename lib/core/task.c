@@ -335,6 +335,8 @@ static void task_cancel(cr_future *f)
     }
 }
 
+static const struct cr__handle_ops task_handle_ops = {.run = task_run, .drop = task_drop};
+
 static void task_kind_free(cr_future *f) { cr__task_free(cr__as_task(f)); }
 static const char *task_kind_name(const cr_future *f) { return cr_task_get_name(f); }
 
@@ -370,8 +372,7 @@ int cr_loop_create_task(cr_loop *loop, cr_task_fn fn, void *arg, const cr_task_o
     t->arg = arg;
     t->id = ++loop->tasks.next_task_id;
     t->state = CR__T_CREATED;
-    t->run.run = task_run;
-    t->run.drop = task_drop;
+    t->run.ops = &task_handle_ops;
     loop->tasks.ntasks++;
     loop->stats.tasks_created++;
     CR_TRACE2(task_create, t->id, t);

@@ -16,20 +16,20 @@ enum { CR__T_CREATED, CR__T_READY, CR__T_RUNNING, CR__T_PARKED, CR__T_DONE };
 typedef struct cr__task cr__task;
 typedef void (*cr__cancel_hook)(cr__task *t, void *ctx);
 
-/* 232 bytes (a 240-byte malloc chunk; a lean slot keeps 256 for it): every
+/* 224 bytes (a lean slot keeps 256 for it): every
  * default task parked anywhere costs its stack page plus this, so fields are
  * packed without holes and sanitizer-only state exists only in those builds
  * (docs/memory.md).
  *
  * Laid out by heat: waking a parked task, queueing it and switching to it
  * read and write only the second cache line (f.loop, run, sp, wake_rc, state,
- * on_cancel/cancel_ctx), plus waiting_on in the third. A server with
+ * on_cancel/cancel_ctx, waiting_on). A server with
  * hundreds of connections per loop finds each task's lines cold at every
  * request (the kernel's work between two requests evicts them), so every
  * line here is a miss per request; future.h puts f.loop last for this. */
 struct cr__task {
     cr_future f;              /* first: a task is a future (f.loop ends at 72) */
-    /* -- hot: wake, schedule, switch -- */
+    /* -- hot: wake, schedule, switch (with f.loop and waiting_on: one line) -- */
     cr__handle run;           /* its place on the ready queue */
     void *sp;                 /* saved context while not running */
     int wake_rc;              /* what the current park returns */
@@ -67,6 +67,11 @@ struct cr__task {
     void (*abandon)(cr__task *t, void *ctx);
     void *abandon_ctx;
 };
+
+/* The hot line: bytes 64..127 (f.loop through waiting_on), one cache line
+ * when the struct is 64-byte aligned (lean slots; heap tasks: taskmem.c). */
+_Static_assert(offsetof(cr__task, f.loop) == 64 && offsetof(cr__task, waiting_on) == 120,
+               "a wake, a run and a park touch one line of a task");
 
 static inline cr__task *cr__as_task(cr_future *f) { return (cr__task *)f; }
 

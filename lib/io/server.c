@@ -197,6 +197,8 @@ static void server_destroy(cr__io_obj *o)
     free(srv);
 }
 
+static const struct cr__handle_ops start_ops = {.run = start_step, .drop = start_drop};
+
 static int start(cr_loop *loop, int lfd, const char *path, cr_stream_handler fn, void *arg,
                  const cr_server_opts *opts, cr_server **out)
 {
@@ -222,8 +224,7 @@ static int start(cr_loop *loop, int lfd, const char *path, cr_stream_handler fn,
     srv->arg = arg;
     if (opts)
         srv->opts = *opts;
-    srv->start_h.run = start_step;
-    srv->start_h.drop = start_drop;
+    srv->start_h.ops = &start_ops;
     cr__acceptor_set_notify(srv->acc, on_accept, srv);
     cr__io_obj_add(loop, &srv->obj, server_destroy);
     *out = srv;

@@ -160,6 +160,8 @@ static bool signals_alive(cr_loop *l, cr__resource *r)
     return s->run_queued;
 }
 
+static const struct cr__handle_ops run_ops = {.run = run_handlers};
+
 static const struct cr__resource_ops signals_ops = {
     .name = "signals",
     .close = signals_close,
@@ -185,7 +187,7 @@ static struct cr__signals *get_state(cr_loop *l)
     cr__op_init(&s->poll.op, CR__OP_POLL, s->fd, poll_done);
     s->poll.op.a.rw.flags = POLLIN;
     s->poll.op.weak = true; /* the resource says whether we keep the loop */
-    s->run.run = run_handlers;
+    s->run.ops = &run_ops;
     if (cr__resource_add(l, &s->res, &signals_ops, false) < 0) {
         close(s->fd);
         free(s);

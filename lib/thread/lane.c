@@ -265,8 +265,8 @@ void cr__lanes_drain(cr__xq *q, cr_loop *l)
 static void drop_node(cr_loop *l, cr__xnode *n)
 {
     (void)l;
-    if (n->h.drop)
-        n->h.drop(&n->h);
+    if (n->h.ops && n->h.ops->drop)
+        n->h.ops->drop(&n->h);
 }
 
 static void drop_link(cr__mpsc_node *m, void *ctx)

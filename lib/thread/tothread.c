@@ -107,6 +107,8 @@ static void pj_on_deadline(cr__timer *tm)
     pj_detach(CR_CONTAINER_OF(tm, cr__pjob_wait, deadline), -ETIMEDOUT);
 }
 
+static const struct cr__handle_ops back_ops = {.run = pj_back, .drop = pj_back_drop};
+
 int cr__pjob_await(cr__task *t, cr_pool *pool, cr__pjob *pj, cr__pjob_wait *w,
                    int64_t deadline_ns, const char *waiting_on)
 {
@@ -122,8 +124,7 @@ int cr__pjob_await(cr__task *t, cr_pool *pool, cr__pjob *pj, cr__pjob_wait *w,
     pj->job.run = pj_run;
     pj->job.cancel = pj_handed_back;
     pj->back.home = NULL;
-    pj->back.h.run = pj_back;
-    pj->back.h.drop = pj_back_drop;
+    pj->back.h.ops = &back_ops;
     pj->xq = cr__xq_ref(q);
     pj->wait = w;
     w->task = t;

@@ -121,6 +121,8 @@ static void watch_dispose(cr__cb *cb)
     cr_tsfuture_unref(f);
 }
 
+static const struct cr__handle_ops watch_ops = {.run = watch_run, .drop = watch_run};
+
 static void start_run(cr__handle *h)
 {
     cr_tsfuture *f = CR_CONTAINER_OF(h, cr_tsfuture, start.h);
@@ -140,8 +142,7 @@ static void start_run(cr__handle *h)
         return;
     }
     f->task = t;
-    f->watch.h.run = watch_run;
-    f->watch.h.drop = watch_run; /* loop closing: the outcome is known, pass it on */
+    f->watch.h.ops = &watch_ops; /* loop closing: the outcome is known, pass it on */
     f->watch.on_done = watch_done;
     f->watch.dispose = watch_dispose;
     cr__future_add_cb(t, &f->watch);
@@ -176,6 +177,9 @@ static void bare_drop(cr__handle *h)
     cr__xq_block_free(CR_CONTAINER_OF(h, struct bare_start, n.h));
 }
 
+static const struct cr__handle_ops start_ops = {.run = start_run, .drop = start_drop};
+static const struct cr__handle_ops bare_ops = {.run = bare_run, .drop = bare_drop};
+
 int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfuture **out)
 {
     if (out)
@@ -191,8 +195,7 @@ int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfu
         struct bare_start *b = cr__xq_block_alloc(q);
         if (!b)
             return -ENOMEM;
-        b->n.h.run = bare_run;
-        b->n.h.drop = bare_drop;
+        b->n.h.ops = &bare_ops;
         b->loop = loop;
         b->fn = fn;
         b->arg = arg;
@@ -215,8 +218,7 @@ int cr_run_coroutine_threadsafe(cr_loop *loop, cr_task_fn fn, void *arg, cr_tsfu
     f->loop = loop;
     f->fn = fn;
     f->arg = arg;
-    f->start.h.run = start_run;
-    f->start.h.drop = start_drop;
+    f->start.h.ops = &start_ops;
     int rc = cr__xq_post(q, &f->start);
     if (rc < 0) {
         atomic_store(&f->refs, 1);
@@ -250,6 +252,8 @@ static void cancel_drop(cr__handle *h)
     free(c);
 }
 
+static const struct cr__handle_ops cancel_ops = {.run = cancel_run, .drop = cancel_drop};
+
 bool cr_tsfuture_cancel(cr_tsfuture *f)
 {
     if (!f || !complete(f, TS_CANCELLED, -ECANCELED, NULL))
@@ -258,8 +262,7 @@ bool cr_tsfuture_cancel(cr_tsfuture *f)
     if (!c)
         return true; /* the future is cancelled; the task just runs on */
     c->n.home = NULL; /* malloc'd, not a lane block */
-    c->n.h.run = cancel_run;
-    c->n.h.drop = cancel_drop;
+    c->n.h.ops = &cancel_ops;
     c->f = cr_tsfuture_ref(f);
     int err = 0;
     cr__xq *q = cr__xq_get(f->loop, &err);

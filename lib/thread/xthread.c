@@ -248,6 +248,8 @@ static void xcall_run(cr__handle *h)
 
 static void xcall_drop(cr__handle *h) { cr__xq_block_free(CR_CONTAINER_OF(h, struct xcall, n.h)); }
 
+static const struct cr__handle_ops xcall_ops = {.run = xcall_run, .drop = xcall_drop};
+
 int cr_call_soon_threadsafe(cr_loop *loop, cr_callback fn, void *arg)
 {
     if (!loop || !fn)
@@ -260,8 +262,7 @@ int cr_call_soon_threadsafe(cr_loop *loop, cr_callback fn, void *arg)
     struct xcall *c = cr__xq_block_alloc(q);
     if (!c)
         return -ENOMEM;
-    c->n.h.run = xcall_run;
-    c->n.h.drop = xcall_drop;
+    c->n.h.ops = &xcall_ops;
     c->fn = fn;
     c->arg = arg;
     rc = cr__xq_post(q, &c->n);
