@@ -229,6 +229,42 @@ Test(memory, task_outlives_its_loop)
     cr_future_unref(pending);
 }
 
+static int taskmem_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    cr_loop *l = cr_get_running_loop(NULL);
+    enum { N = 9000 }; /* three blocks of 4,095 slots */
+    cr_task **t = malloc(N * sizeof *t);
+    cr_assert_not_null(t);
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(cr_loop_create_task(l, answer, IPTR(i), NULL, &t[i]), 0);
+#ifndef __SANITIZE_ADDRESS__
+        cr_assert_eq((uintptr_t)t[i] % 64, 0, "task %d: its hot fields are one line", i);
+#endif
+    }
+    for (int i = 0; i < N; i++) {
+        void *v;
+        cr_assert_eq(cr_await(t[i], &v), 0);
+        cr_assert_eq(PINT(v), i);
+        cr_future_unref(t[i]);
+    }
+#ifndef __SANITIZE_ADDRESS__
+    /* Only the block holding this (running) task is left. */
+    cr_assert_eq(l->tasks.mem.nblocks, 1);
+#endif
+    free(t);
+    return 0;
+}
+
+/* Heap task structs sit in 64-byte aligned slots (a wake, a run and a park
+ * touch one cache line of a task), and a burst's blocks go back to the
+ * kernel once its tasks are gone. Under ASan they are plain malloc'd. */
+Test(memory, heap_tasks_are_line_aligned_and_their_blocks_go_back)
+{
+    RUN_EXPECT(taskmem_main, NULL, 0);
+}
+
 /* ---- a server's connection tasks in a class of its own ---- */
 
 static struct where conn_where;

@@ -186,9 +186,12 @@ static int poll_backend(cr_loop *l)
     /* What tasks left for the loop's turn goes to the kernel first (epoll's
      * stream sends: one send(2) per stream per turn, on this stack); it may
      * make tasks ready (a drain that waited), so before the timeout below. */
-    FOR_EACH_RESOURCE(l, r)
-    if (r->ops->flush)
-        r->ops->flush(l, r);
+    if (l->flush_wanted) {
+        l->flush_wanted = false;
+        FOR_EACH_RESOURCE(l, r)
+        if (r->ops->flush)
+            r->ops->flush(l, r);
+    }
     int64_t timeout = -1;
     if (l->ready.n || l->stopping) {
         timeout = 0;
@@ -436,7 +439,7 @@ int cr_loop_close(cr_loop *l)
     close_stage(l, CR__CLOSE_DETACH); /* watches and fds, while the backend runs */
     cr__be_exit(&l->be);
     close_stage(l, CR__CLOSE_FREE); /* the kernel holds none of their memory now */
-    cr__task_cache_free(l);
+    cr__taskmem_free(&l->tasks.mem);
     cr__stack_pool_free(l);
     l->closed = true;
     return 0;

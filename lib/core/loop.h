@@ -22,6 +22,7 @@ typedef struct cr__stats {
 struct cr_loop {
     cr__backend be;       /* the kernel seam (backend/backend.h) */
     bool running, closed, stopping;
+    bool flush_wanted;    /* a resource's flush hook has work (cr__loop_want_flush) */
     pthread_t owner;
     bool has_owner;
 
@@ -60,6 +61,10 @@ struct cr_loop {
 CR_HIDDEN extern __thread cr_loop *cr__tls_running;
 CR_HIDDEN int cr__loop_check(cr_loop *l); /* -ESHUTDOWN if closed, -EINVAL if NULL */
 CR_HIDDEN void cr__loop_schedule(cr_loop *l, cr__handle *h);
+/* A resource left work for its flush hook (resource.h): the loop runs the
+ * flush hooks before its next poll (and only then: a turn with nothing to
+ * flush does not walk the resources). */
+static inline void cr__loop_want_flush(cr_loop *l) { l->flush_wanted = true; }
 /* tick.c's tick: every resource's tick hook, in registration order. */
 CR_HIDDEN void cr__loop_run_tick_hooks(cr_loop *l);
 CR_HIDDEN int cr__loop_run_until(cr_loop *l, cr_future *fut); /* fut NULL = until stop */

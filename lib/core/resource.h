@@ -43,8 +43,9 @@ struct cr__resource_ops {
     void (*release)(cr_loop *l, cr__resource *r); /* cr_loop_free; NULL: nothing */
     /* Optional loop-phase hooks, on the loop thread: */
     bool (*alive)(cr_loop *l, cr__resource *r);        /* rule 1, dynamic part */
-    void (*flush)(cr_loop *l, cr__resource *r);        /* phase 1, before every poll:
-                                                        * work left for the loop's turn */
+    void (*flush)(cr_loop *l, cr__resource *r);        /* phase 1, before the poll after a
+                                                        * cr__loop_want_flush: work left
+                                                        * for the loop's turn */
     bool (*before_block)(cr_loop *l, cr__resource *r); /* true: do not block now */
     void (*after_block)(cr_loop *l, cr__resource *r);
     void (*drain)(cr_loop *l, cr__resource *r);        /* phase 3b: bring work in */

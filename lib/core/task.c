@@ -229,16 +229,16 @@ int cr__yield(void)
  * last unref). Its timer-heap room is reserved here, on the creator's stack
  * (timer.h: glibc's realloc needs more stack than a lean task has).
  *
- * Other tasks: on the heap, recycled through a per-loop cache of up to
- * TASK_CACHE structs (a calloc and a free per spawn were ~15% of
- * spawn+run+join; not under ASan, which should see every use after free).
+ * Other tasks: in a 64-byte aligned slot of the loop's taskmem (taskmem.c),
+ * so that the hot fields are one cache line; freed slots are reused warm,
+ * LIFO (a calloc and a free per spawn were ~15% of spawn+run+join). Under
+ * ASan plain malloc and free, so that every use after free is seen.
  * We measured the struct in the stack's top page for them too: a parked task
  * then cost 4,194 B instead of 4,457 B, but every created-not-yet-run and
  * every finished-but-referenced task held a whole stack page — spawning
  * 200,000 tasks and gathering them went from 65 MB peak RSS to 816 MB and
  * ~10x the time (docs/memory.md). */
 #define TASK_SLOT ((sizeof(cr__task) + 63) & ~(size_t)63)
-#define TASK_CACHE 256
 
 static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
 {
@@ -259,14 +259,12 @@ static cr__task *task_alloc(cr_loop *l, const cr_task_opts *opts)
         t->in_stack = true;
         return t;
     }
-    cr__task *t = l->tasks.task_cache;
-    if (t) {
-        l->tasks.task_cache = *(void **)t;
-        l->tasks.ntask_cache--;
-        memset(t, 0, sizeof *t);
-    } else if (!(t = calloc(1, sizeof *t))) {
+    bool zeroed;
+    cr__task *t = cr__taskmem_get(&l->tasks.mem, &zeroed);
+    if (!t)
         return NULL;
-    }
+    if (!zeroed)
+        memset(t, 0, sizeof *t);
     t->stack_size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     t->stack_class = (uint8_t)(cls < CR__NCLASS ? cls : 0);
     return t;
@@ -281,26 +279,8 @@ void cr__task_free(cr__task *t)
         cr__stack_put(&t->stack); /* t itself goes with it */
         return;
     }
-#ifndef CR_ASAN
-    cr_loop *l = t->f.loop;
-    if (l && !l->closed && l->tasks.ntask_cache < TASK_CACHE) {
-        *(void **)t = l->tasks.task_cache;
-        l->tasks.task_cache = t;
-        l->tasks.ntask_cache++;
-        return;
-    }
-#endif
-    free(t);
-}
-
-void cr__task_cache_free(cr_loop *l)
-{
-    while (l->tasks.task_cache) {
-        void *t = l->tasks.task_cache;
-        l->tasks.task_cache = *(void **)t;
-        free(t);
-    }
-    l->tasks.ntask_cache = 0;
+    cr_loop *l = t->f.loop; /* NULL once loop close detached it */
+    cr__taskmem_put(l && !l->closed ? &l->tasks.mem : NULL, t);
 }
 
 /* Stands in for a parked task's cancel hook while that hook runs. A hook may

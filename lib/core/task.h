@@ -98,10 +98,9 @@ static inline void cr__consume_cancel(cr__task *t) { t->must_cancel = false; }
 CR_HIDDEN void cr__task_release_stack(cr_loop *l, cr__task *t);
 /* context.c: give a new task a copy of the creating task's variables. */
 CR_HIDDEN int cr__ctx_inherit(cr__task *child);
-/* The last reference went. Heap structs are recycled per loop (spawn is a
- * hot path); a lean task's slot (holding t) goes back to its pool. */
+/* The last reference went. A heap struct goes back to its taskmem slot, a
+ * lean task's stack slot (holding t) to its stack pool. */
 CR_HIDDEN void cr__task_free(cr__task *t);
-CR_HIDDEN void cr__task_cache_free(cr_loop *l);
 /* Loop teardown, for a task that will never resume: drop what its current
  * wait holds (references, a heap node array). Stack still mapped. */
 static inline void cr__task_abandon(cr__task *t)
@@ -126,10 +125,51 @@ CR_HIDDEN int cr__park_until(cr__waiter **slot, int64_t deadline_ns);
 CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
 
 
-/* The loop's task bookkeeping (task.c owns every field). */
+/* Heap task structs: 64-byte aligned slots in 64 KiB blocks (taskmem.c owns
+ * every field). */
+struct cr__taskmem {
+    struct cr__tblock *all, *room; /* every block; those with a free slot */
+    unsigned nblocks;
+    void *cache;        /* the last freed slots, LIFO, linked through their first word */
+    unsigned ncache;
+};
+#define CR__TASKMEM_CACHE 256 /* freed slots kept in front of the blocks */
+CR_HIDDEN void *cr__taskmem_get_slow(struct cr__taskmem *p, bool *zeroed);
+CR_HIDDEN void cr__taskmem_put_slow(struct cr__taskmem *p, void *slot);
+
+/* NULL: out of memory. *zeroed: the slot is all zero bytes already. The
+ * cache's pop and push are inline: a spawn+run+join is ~150 ns. */
+static inline void *cr__taskmem_get(struct cr__taskmem *p, bool *zeroed)
+{
+    void *c = p->cache;
+    if (c) {
+        p->cache = *(void **)c;
+        p->ncache--;
+        *zeroed = false;
+        return c;
+    }
+    return cr__taskmem_get_slow(p, zeroed);
+}
+
+/* p: the task's loop's, or NULL once the task is detached from it (any
+ * thread then). */
+static inline void cr__taskmem_put(struct cr__taskmem *p, void *slot)
+{
+#ifndef __SANITIZE_ADDRESS__ /* ASan: straight to free(), to see every use after it */
+    if (p && p->ncache < CR__TASKMEM_CACHE) {
+        *(void **)slot = p->cache;
+        p->cache = slot;
+        p->ncache++;
+        return;
+    }
+#endif
+    cr__taskmem_put_slow(p, slot);
+}
+CR_HIDDEN void cr__taskmem_free(struct cr__taskmem *p); /* cr_loop_free: orphans what is live */
+
+/* The loop's task bookkeeping (task.c owns every field but mem). */
 struct cr__task_state {
-    void *task_cache;     /* freed task structs, linked through their first word */
-    unsigned ntask_cache;
+    struct cr__taskmem mem; /* heap task structs */
     size_t ntasks;        /* unfinished tasks */
     uint64_t next_task_id;
 };

@@ -32,8 +32,9 @@ static const struct cr__resource_ops io_ops = {
     .end_run = io_flush,
 };
 
-/* Before every poll, when the loop stops running, and at close while the
- * backend still runs: the sends streams left for the loop's turn (epoll). */
+/* Before the next poll (asked for by kick_send), when the loop stops running,
+ * and at close while the backend still runs: the sends streams left for the
+ * loop's turn (epoll). */
 static void io_flush(cr_loop *l, cr__resource *r)
 {
     (void)l;

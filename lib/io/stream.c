@@ -674,6 +674,7 @@ static inline __attribute__((always_inline)) void kick_send(cr_stream *s)
         s->flush_next = io->flush;
         io->flush = s;
         s->refs++;
+        cr__loop_want_flush(s->loop);
         return;
     }
     s->send_op.a.rw.buf = (void *)p;
