@@ -880,14 +880,21 @@ static int read_packets(int fd, char *out, size_t cap, size_t *len)
     }
 }
 
+/* A stream on p[0] of a SOCK_SEQPACKET pair. */
+static cr_stream *packet_stream(int p[2])
+{
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p), 0);
+    cr_stream *s;
+    cr_assert_eq(cr_stream_new(cr_get_running_loop(NULL), p[0], NULL, &s), 0);
+    return s;
+}
+
 static int batch_main(void *arg, void **result)
 {
     (void)arg;
     (void)result;
     int p[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p), 0);
-    cr_stream *s;
-    cr_assert_eq(cr_stream_new(cr_get_running_loop(NULL), p[0], NULL, &s), 0);
+    cr_stream *s = packet_stream(p);
     /* Three answers written in one turn, as a pipelining server does. */
     cr_assert_eq(cr_stream_write(s, "one;", 4), 4);
     cr_assert_eq(cr_stream_write(s, "two;", 4), 4);
@@ -935,9 +942,7 @@ static int abort_unsent_main(void *arg, void **result)
     (void)arg;
     (void)result;
     int p[2];
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, p), 0);
-    cr_stream *s;
-    cr_assert_eq(cr_stream_new(cr_get_running_loop(NULL), p[0], NULL, &s), 0);
+    cr_stream *s = packet_stream(p);
     cr_assert_eq(cr_stream_write(s, "never", 5), 5);
     cr_stream_abort(s); /* before the loop's turn: nothing was sent yet */
     cr_assert_eq(cr_stream_set_timeout(s, 5.0), 0);

@@ -185,16 +185,8 @@ void cr__task_wake(cr__task *t, int rc)
 
 int cr__enter(cr__task **out)
 {
-    cr__task *t = cr__current();
-    *out = t;
-    if (!t)
-        return -EPERM;
-    t->waiting_on = NULL; /* each park site names its wait afresh */
-    if (t->must_cancel) {
-        t->must_cancel = false;
-        return -ECANCELED;
-    }
-    return 0;
+    *out = cr__current();
+    return cr__enter_here(); /* park.h */
 }
 
 int cr__park_nocheck(cr__cancel_hook hook, void *ctx)

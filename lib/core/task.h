@@ -128,7 +128,7 @@ CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
 /* Heap task structs: 64-byte aligned slots in 64 KiB blocks (taskmem.c owns
  * every field). */
 struct cr__taskmem {
-    struct cr__tblock *all, *room; /* every block; those with a free slot */
+    cr__list all, room; /* every block; those with a free slot (zeroed: not yet used) */
     unsigned nblocks;
     void *cache;        /* the last freed slots, LIFO, linked through their first word */
     unsigned ncache;

@@ -53,11 +53,10 @@ _Static_assert(sizeof(cr__task) <= SLOT, "a task fits a slot");
 
 struct cr__tblock {
     struct cr__taskmem *pool;   /* NULL once orphaned */
-    struct cr__tblock *prev, *next;          /* every block of the pool */
-    struct cr__tblock *room_prev, *room_next; /* blocks with room */
+    cr__list all;               /* on the pool's list of every block */
+    cr__list room;              /* on the pool's list of blocks with room, or unlinked */
     void *free;                 /* freed slots, linked through their first word */
     unsigned bump;              /* next never-used slot */
-    bool in_room;
     _Atomic unsigned live;
 };
 _Static_assert(sizeof(struct cr__tblock) <= SLOT, "the header fits slot 0");
@@ -68,27 +67,6 @@ static struct cr__tblock *block_of(void *slot)
 }
 
 static bool has_room(const struct cr__tblock *b) { return b->free || b->bump < NSLOT; }
-
-static void room_add(struct cr__taskmem *p, struct cr__tblock *b)
-{
-    b->in_room = true;
-    b->room_prev = NULL;
-    b->room_next = p->room;
-    if (p->room)
-        p->room->room_prev = b;
-    p->room = b;
-}
-
-static void room_del(struct cr__taskmem *p, struct cr__tblock *b)
-{
-    b->in_room = false;
-    if (b->room_prev)
-        b->room_prev->room_next = b->room_next;
-    else
-        p->room = b->room_next;
-    if (b->room_next)
-        b->room_next->room_prev = b->room_prev;
-}
 
 static struct cr__tblock *block_new(struct cr__taskmem *p)
 {
@@ -103,25 +81,16 @@ static struct cr__tblock *block_new(struct cr__taskmem *p)
     struct cr__tblock *b = (struct cr__tblock *)(void *)a; /* zeroed by mmap */
     b->pool = p;
     b->bump = 1;
-    b->next = p->all;
-    if (p->all)
-        p->all->prev = b;
-    p->all = b;
-    room_add(p, b);
+    cr__list_push_front(&p->all, &b->all);
+    cr__list_push_front(&p->room, &b->room);
     p->nblocks++;
     return b;
 }
 
 static void block_unmap(struct cr__taskmem *p, struct cr__tblock *b)
 {
-    if (b->in_room)
-        room_del(p, b);
-    if (b->prev)
-        b->prev->next = b->next;
-    else
-        p->all = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
+    cr__list_del(&b->room);
+    cr__list_del(&b->all);
     p->nblocks--;
     munmap(b, BLOCK);
 }
@@ -133,8 +102,13 @@ void *cr__taskmem_get_slow(struct cr__taskmem *p, bool *zeroed)
     *zeroed = true;
     return calloc(1, sizeof(cr__task)); /* ASan sees every use after free */
 #else
-    struct cr__tblock *b = p->room;
-    if (!b && !(b = block_new(p)))
+    if (!p->all.next) { /* first use: the loop's struct was zeroed */
+        cr__list_init(&p->all);
+        cr__list_init(&p->room);
+    }
+    cr__list *r = cr__list_first(&p->room);
+    struct cr__tblock *b = r ? CR_CONTAINER_OF(r, struct cr__tblock, room) : block_new(p);
+    if (!b)
         return NULL;
     void *s = b->free;
     *zeroed = !s; /* a never-used slot is as mmap made it */
@@ -145,7 +119,7 @@ void *cr__taskmem_get_slow(struct cr__taskmem *p, bool *zeroed)
     atomic_store_explicit(&b->live, atomic_load_explicit(&b->live, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     if (!has_room(b))
-        room_del(p, b);
+        cr__list_del(&b->room);
     return s;
 #endif
 }
@@ -163,9 +137,9 @@ static void block_put(void *s)
     b->free = s;
     unsigned live = atomic_load_explicit(&b->live, memory_order_relaxed) - 1;
     atomic_store_explicit(&b->live, live, memory_order_relaxed);
-    if (!b->in_room)
-        room_add(p, b);
-    if (!live && (b->room_next || b->room_prev))
+    if (!cr__list_linked(&b->room))
+        cr__list_push_front(&p->room, &b->room);
+    if (!live && p->room.next != p->room.prev)
         block_unmap(p, b); /* empty, and not the only block with room */
 }
 
@@ -186,9 +160,10 @@ void cr__taskmem_free(struct cr__taskmem *p)
         p->cache = *(void **)s;
         block_put(s);
     }
-    struct cr__tblock *b = p->all, *next;
-    for (; b; b = next) {
-        next = b->next;
+    if (!p->all.next)
+        return; /* never used */
+    CR__LIST_FOR_EACH_SAFE(n, &p->all) {
+        struct cr__tblock *b = CR_CONTAINER_OF(n, struct cr__tblock, all);
         if (!atomic_load_explicit(&b->live, memory_order_acquire)) {
             munmap(b, BLOCK);
         } else {
