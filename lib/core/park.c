@@ -85,19 +85,13 @@ int cr__park_until(cr__waiter **slot, int64_t deadline_ns)
     cr__task *t = cr__current();
     if (deadline_ns == CR__BAD_DEADLINE)
         return -EINVAL; /* a NaN timeout (timer.h) */
+    if (deadline_ns < 0)
+        return cr__park_slot(slot, deadline_ns); /* park.h: inside a task, it parks */
     if (t->must_cancel) {
         cr__consume_cancel(t);
         return -ECANCELED;
     }
-    if (deadline_ns >= 0)
-        return park_timed(t, slot, deadline_ns);
-    *slot = as_waiter(t);
-    if (!t->waiting_on)
-        t->waiting_on = "object"; /* a stream, an acceptor, a recv, a server */
-    int rc = cr__park_nocheck(cr__park_cancel_slot, slot);
-    if (rc == -ECANCELED)
-        cr__consume_cancel(t);
-    return rc;
+    return park_timed(t, slot, deadline_ns);
 }
 
 void cr__wake_slot(cr__waiter **slot, int rc)

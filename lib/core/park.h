@@ -63,8 +63,8 @@ static inline __attribute__((always_inline)) int cr__enter_here(void)
 static inline __attribute__((always_inline)) int cr__park_slot(cr__waiter **slot, int64_t deadline_ns)
 {
     cr_loop *l = cr__tls_running;
-    if (deadline_ns >= 0 || deadline_ns == CR__BAD_DEADLINE || !l)
-        return cr__park_until(slot, deadline_ns);
+    if (deadline_ns >= 0 || deadline_ns == CR__BAD_DEADLINE)
+        return cr__park_until(slot, deadline_ns); /* which comes back here for no deadline */
     cr__task *t = l->current;
     if (t->must_cancel) {
         cr__consume_cancel(t);

@@ -70,8 +70,9 @@ struct drainer {
 
 /* Laid out by heat: an echo-like request touches the first five cache lines
  * (reader; reader state; sender; the send op, on io_uring only; the write
- * buffers) and nothing after them. At hundreds of connections per loop each line is a cache miss
- * per request (the kernel's work between two requests evicts them), so a
+ * buffers, unless the request was zero-copy: wq) and nothing after them. At
+ * hundreds of connections per loop each line is a cache miss per request
+ * (the kernel's work between two requests evicts them), so a
  * field read on every request belongs up here, and one that is not stays
  * below: rd_cap is written only by cr_stream_read, pinned_rb read only while
  * a view into rb is out, abort_tm looked at only after cr_stream_abort. */
@@ -965,8 +966,8 @@ ssize_t cr_stream_write_buf(cr_stream *s, cr_buf *b)
         return rc;
     size_t len = b->len;
     struct cr__io_state *io = s->loop->io;
-    if (b->bid >= 0 && !s->tls && !s->sending && !s->enlisted && !s->closing && !s->want_eof && !s->werr &&
-        !s->wq && io->held <= io->count / 2) {
+    if (b->bid >= 0 && !s->tls && !s->sending && !s->enlisted && !s->closing && !s->want_eof &&
+        !s->werr && !s->wq && io->held <= io->count / 2) {
         /* Nothing queued: send straight from the provided buffer. */
         s->zc_bid = b->bid;
         s->zc_p = b->data;
