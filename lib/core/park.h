@@ -17,47 +17,10 @@
 #ifndef CORING_CORE_PARK_H
 #define CORING_CORE_PARK_H
 
-#include "arch/ctx.h"
-#include "core/san.h"
-#include "core/trace.h"
+#include "core/switch.h"
 
 /* The hook of an untimed park (park.c): ctx is the slot. */
 CR_HIDDEN void cr__park_cancel_slot(cr__task *t, void *ctx);
-
-/* cr__park_nocheck's body (task.c uses it too). */
-static inline __attribute__((always_inline)) int cr__park_switch(cr_loop *l, cr__task *t,
-                                                                 cr__cancel_hook hook, void *ctx)
-{
-    t->on_cancel = hook;
-    t->cancel_ctx = ctx;
-    /* A task that queued itself (cr_sleep(0)) switches out READY: it must not
-     * look PARKED, or a cancel or wake would queue it twice. */
-    if (t->state == CR__T_RUNNING)
-        t->state = CR__T_PARKED;
-    CR_TRACE2(task_park, t->id, t->waiting_on ? t->waiting_on : "");
-    cr__san_leave_task(l, t, false);
-    cr__ctx_switch(&t->sp, l->sched_sp, NULL);
-    cr__san_in_task(l, t);
-    t->on_cancel = NULL;
-    t->cancel_ctx = NULL;
-    return t->wake_rc;
-}
-
-/* cr__enter (task.h) for a caller that needs no task pointer, inline: the
- * entry check of the stream calls, without a frame of its own below theirs. */
-static inline __attribute__((always_inline)) int cr__enter_here(void)
-{
-    cr_loop *l = cr__tls_running;
-    cr__task *t = l ? l->current : NULL;
-    if (!t)
-        return -EPERM;
-    t->waiting_on = NULL; /* each park site names its wait afresh */
-    if (t->must_cancel) {
-        t->must_cancel = false;
-        return -ECANCELED;
-    }
-    return 0;
-}
 
 /* cr__park_until, with the untimed case in the caller's frame. */
 static inline __attribute__((always_inline)) int cr__park_slot(cr__waiter **slot, int64_t deadline_ns)

@@ -27,7 +27,7 @@
 #include "core/trace.h"
 #include "arch/ctx.h"
 #include "core/san.h"
-#include "core/park.h"
+#include "core/switch.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +186,7 @@ void cr__task_wake(cr__task *t, int rc)
 int cr__enter(cr__task **out)
 {
     *out = cr__current();
-    return cr__enter_here(); /* park.h */
+    return cr__enter_here(); /* switch.h */
 }
 
 int cr__park_nocheck(cr__cancel_hook hook, void *ctx)

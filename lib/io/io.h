@@ -65,13 +65,13 @@ struct cr__io_state {
     uint64_t enobufs, rearms;
     struct cr__sbuf_pool sbufs; /* stream buffers (bufpool.c) */
     struct cr_stream *flush; /* epoll: streams owed a send(2) before the next poll (stream.c) */
+    void (*flush_fn)(struct cr__io_state *io); /* stream.c's, set when it first lists one */
 };
 
 CR_HIDDEN struct cr__io_state *cr__io_state(cr_loop *l); /* NULL: out of memory */
-/* The sends streams left for the loop's turn (epoll: kick_send in stream.c),
- * made now, on the loop's stack; iostate.c calls it before every poll, when
- * the loop stops running and at close. */
-CR_HIDDEN void cr__stream_flush(struct cr__io_state *io);
+/* The sends streams left for the loop's turn (epoll: kick_send in stream.c)
+ * are made by io->flush_fn, on the loop's stack: the stream layer sets it,
+ * so that iostate.c, below it, calls up without naming it. */
 CR_HIDDEN void cr__io_obj_add(cr_loop *l, cr__io_obj *o, void (*destroy)(cr__io_obj *));
 CR_HIDDEN void cr__io_obj_del(cr_loop *l, cr__io_obj *o);
 /* Registers the buffer ring on first use. */

@@ -40,7 +40,7 @@ static void io_flush(cr_loop *l, cr__resource *r)
     (void)l;
     struct cr__io_state *s = CR_CONTAINER_OF(r, struct cr__io_state, res);
     if (s->flush)
-        cr__stream_flush(s);
+        s->flush_fn(s); /* stream.c's: it listed them */
 }
 
 /* About to sleep, on the loop's stack: a trim asked for meanwhile (a flag

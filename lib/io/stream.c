@@ -14,7 +14,7 @@
  * which must not move while the kernel reads it, so new data goes to `pb`;
  * the two swap when `wb` is fully sent. On io_uring a send is send_op. On
  * epoll the stream is "enlisted" on the loop's flush list instead, and
- * cr__stream_flush makes the send(2) before the next poll (until then wb
+ * flush_all makes the send(2) before the next poll (until then wb
  * may still grow and move: nothing points into it); only what the socket
  * does not take goes through send_op, which waits for writability.
  *
@@ -646,6 +646,8 @@ static void zc_drop(cr_stream *s)
     }
 }
 
+static void flush_all(struct cr__io_state *io);
+
 /* Starts sending what is queued, if no send is under way. On io_uring the
  * send is an op, submitted with the loop's next wait. On epoll (whose submit
  * would make the send(2) at once) the stream goes on the loop's flush list
@@ -674,6 +676,7 @@ static inline __attribute__((always_inline)) void kick_send(cr_stream *s)
         s->enlisted = true;
         s->flush_next = io->flush;
         io->flush = s;
+        io->flush_fn = flush_all;
         s->refs++;
         cr__loop_want_flush(s->loop);
         return;
@@ -819,7 +822,8 @@ static void flush_one(cr_stream *s)
     unref(s);
 }
 
-void cr__stream_flush(struct cr__io_state *io)
+/* io->flush_fn: before the next poll, when the loop stops, at close. */
+static void flush_all(struct cr__io_state *io)
 {
     cr_stream *s;
     while ((s = io->flush)) {
