@@ -45,6 +45,25 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#ifdef CR_ASAN
+/* Under ASan plain calloc and free, so that every use after free is seen (the
+ * inline put in task.h keeps no cache then). */
+void *cr__taskmem_get_slow(struct cr__taskmem *p, bool *zeroed)
+{
+    (void)p;
+    *zeroed = true;
+    return calloc(1, sizeof(cr__task));
+}
+
+void cr__taskmem_put_slow(struct cr__taskmem *p, void *s)
+{
+    (void)p;
+    free(s);
+}
+
+void cr__taskmem_free(struct cr__taskmem *p) { *p = (struct cr__taskmem){0}; }
+
+#else
 #define BLOCK ((size_t)1024 * 1024)
 #define SLOT ((size_t)256)
 #define NSLOT ((unsigned)(BLOCK / SLOT)) /* slot 0 is the header */
@@ -97,11 +116,6 @@ static void block_unmap(struct cr__taskmem *p, struct cr__tblock *b)
 
 void *cr__taskmem_get_slow(struct cr__taskmem *p, bool *zeroed)
 {
-#ifdef CR_ASAN
-    (void)p;
-    *zeroed = true;
-    return calloc(1, sizeof(cr__task)); /* ASan sees every use after free */
-#else
     if (!p->all.next) { /* first use: the loop's struct was zeroed */
         cr__list_init(&p->all);
         cr__list_init(&p->room);
@@ -121,7 +135,6 @@ void *cr__taskmem_get_slow(struct cr__taskmem *p, bool *zeroed)
     if (!has_room(b))
         cr__list_del(&b->room);
     return s;
-#endif
 }
 
 static void block_put(void *s)
@@ -146,11 +159,7 @@ static void block_put(void *s)
 void cr__taskmem_put_slow(struct cr__taskmem *p, void *s)
 {
     (void)p; /* the inline part (task.h) kept what the cache had room for */
-#ifdef CR_ASAN
-    free(s);
-#else
     block_put(s);
-#endif
 }
 
 void cr__taskmem_free(struct cr__taskmem *p)
@@ -173,3 +182,5 @@ void cr__taskmem_free(struct cr__taskmem *p)
     }
     *p = (struct cr__taskmem){0};
 }
+
+#endif /* CR_ASAN */
