@@ -651,7 +651,7 @@ static void flush_all(struct cr__io_state *io);
 /* Starts sending what is queued, if no send is under way. On io_uring the
  * send is an op, submitted with the loop's next wait. On epoll (whose submit
  * would make the send(2) at once) the stream goes on the loop's flush list
- * instead, and cr__stream_flush makes the send(2) on the loop's stack just
+ * instead, and flush_all makes the send(2) on the loop's stack just
  * before the next poll: no op, no completion to deliver, and what the task
  * writes meanwhile goes out in the same send (pipelined answers: one send
  * per batch). What the socket does not take goes through send_op, which
