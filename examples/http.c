@@ -15,9 +15,10 @@
  * connection is accepted, not at the next turn of the ready queue.
  *
  * Why pipelining is free here: requests are read one after another from the
- * stream, and each response is only buffered (cr_stream_write does not wait),
- * so a batch of pipelined requests becomes one send. drain() waits only when a
- * client stops reading.
+ * stream, and each response is only buffered (cr_stream_write does not wait;
+ * the bytes leave at the loop's next turn), so a batch of pipelined requests
+ * becomes one send on epoll (on io_uring two: the first answer's, then the
+ * rest at its completion). drain() waits only when a client stops reading.
  *
  * Not done (nginx does them; none is exercised by the benchmark): absolute-form
  * targets, Expect: 100-continue, request timeouts, trailers passed on.
