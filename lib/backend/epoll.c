@@ -1243,7 +1243,7 @@ static ssize_t ep_send_now(cr__backend *b, int fd, const void *p, size_t n)
     if (w_busy(E(b), fd))
         return -EAGAIN; /* older sends wait: the op queues behind them */
     ssize_t k = send(fd, p, n < (1u << 30) ? n : (1u << 30), MSG_DONTWAIT | MSG_NOSIGNAL);
-    return k < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : k;
+    return k < 0 ? -errno : k; /* EWOULDBLOCK is EAGAIN on Linux */
 }
 
 /* Multishot ops and the buffer pool are emulated in user space here. */

@@ -125,8 +125,8 @@ CR_HIDDEN int cr__park_until(cr__waiter **slot, int64_t deadline_ns);
 CR_HIDDEN void cr__wake_slot(cr__waiter **slot, int rc);
 
 
-/* Heap task structs: 64-byte aligned slots in 64 KiB blocks (taskmem.c owns
- * every field). */
+/* Heap task structs: 64-byte aligned 256-byte slots in 1 MiB blocks
+ * (taskmem.c owns every field). */
 struct cr__taskmem {
     cr__list all, room; /* every block; those with a free slot (zeroed: not yet used) */
     unsigned nblocks;
@@ -165,7 +165,7 @@ static inline void cr__taskmem_put(struct cr__taskmem *p, void *slot)
 #endif
     cr__taskmem_put_slow(p, slot);
 }
-CR_HIDDEN void cr__taskmem_free(struct cr__taskmem *p); /* cr_loop_free: orphans what is live */
+CR_HIDDEN void cr__taskmem_free(struct cr__taskmem *p); /* loop close: orphans what is live */
 
 /* The loop's task bookkeeping (task.c owns every field but mem). */
 struct cr__task_state {

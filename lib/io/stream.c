@@ -648,6 +648,25 @@ static void zc_drop(cr_stream *s)
 
 static void flush_all(struct cr__io_state *io);
 
+/* send_op takes n bytes at p. false: it could not be submitted (werr set, a
+ * zero-copy buffer given back); true: it is with the backend, sending set
+ * (the caller accounts for the reference the op holds). */
+static inline __attribute__((always_inline)) bool submit_send(cr_stream *s, const char *p, size_t n,
+                                                              bool tried)
+{
+    s->send_op.tried = tried;
+    s->send_op.a.rw.buf = (void *)p;
+    s->send_op.a.rw.len = n;
+    int rc = cr__be_submit(&s->loop->be, &s->send_op);
+    if (rc < 0) {
+        s->werr = rc;
+        zc_drop(s);
+        return false;
+    }
+    s->sending = true;
+    return true;
+}
+
 /* Starts sending what is queued, if no send is under way. On io_uring the
  * send is an op, submitted with the loop's next wait. On epoll (whose submit
  * would make the send(2) at once) the stream goes on the loop's flush list
@@ -681,16 +700,8 @@ static inline __attribute__((always_inline)) void kick_send(cr_stream *s)
         cr__loop_want_flush(s->loop);
         return;
     }
-    s->send_op.a.rw.buf = (void *)p;
-    s->send_op.a.rw.len = n;
-    int rc = cr__be_submit(&s->loop->be, &s->send_op);
-    if (rc < 0) {
-        s->werr = rc;
-        zc_drop(s);
-        return;
-    }
-    s->sending = true;
-    s->refs++;
+    if (submit_send(s, p, n, false))
+        s->refs++;
 }
 
 /* Nothing is queued to send any more: finish a write_eof or a close. */
@@ -804,16 +815,9 @@ static void flush_one(cr_stream *s)
                 p += k;
                 n -= (size_t)k;
             }
-            s->send_op.tried = true; /* epoll: wait, the socket said "full" */
-            s->send_op.a.rw.buf = (void *)p;
-            s->send_op.a.rw.len = n;
-            int rc = cr__be_submit(&s->loop->be, &s->send_op);
-            if (rc == 0) {
-                s->sending = true; /* the op takes over the list's reference */
-                return;
-            }
-            s->werr = rc;
-            zc_drop(s);
+            /* tried: epoll waits at once, the socket said "full" */
+            if (submit_send(s, p, n, true))
+                return; /* the op takes over the list's reference */
         }
         if (!s->werr)
             kick_send(s); /* what was swapped in (pb) */
