@@ -36,7 +36,7 @@ static int sleep_max_main(void *arg, void **result)
 }
 
 /* cr_sleep_ns(INT64_MAX) sleeps forever without stalling the other sleeps. */
-Test(misuse, sleep_ns_int64_max_does_not_stall_the_loop, .timeout = 10)
+Test(misuse, sleep_ns_int64_max_does_not_stall_the_loop, HANG_GUARD(10))
 {
     RUN_EXPECT(sleep_max_main, NULL, 0);
 }
@@ -103,7 +103,7 @@ static int huge_write_main(void *arg, void **result)
 }
 
 /* cr_stream_write with a length that would wrap or spin is refused. */
-Test(misuse, stream_write_huge_length_is_refused, .timeout = 10)
+Test(misuse, stream_write_huge_length_is_refused, HANG_GUARD(10))
 {
     RUN_EXPECT(huge_write_main, NULL, 0);
 }
@@ -117,7 +117,7 @@ static int never_ends(void *arg, void **result)
 }
 
 /* cr_tsfuture_wait(f, NaN) is -EINVAL instead of a hang. */
-Test(misuse, tsfuture_wait_nan_is_einval, .timeout = 10)
+Test(misuse, tsfuture_wait_nan_is_einval, HANG_GUARD(10))
 {
     cr_loop *l;
     cr_assert_eq(cr_loop_new(&l, NULL), 0);
@@ -519,7 +519,7 @@ static int sizes_main(void *arg, void **result)
 }
 
 /* Odd sizes and times: documented answers, no hang, no overflow. */
-Test(misuse, sweep_sizes_and_times, .timeout = 20)
+Test(misuse, sweep_sizes_and_times, HANG_GUARD(20))
 {
     RUN_EXPECT(sizes_main, NULL, 0);
 }
@@ -627,7 +627,7 @@ static int sleeps_inf_alone(void *arg, void **result)
 
 /* A "never" timer keeps nothing alive: sleeping forever with nothing else
  * that could wake the task is a deadlock, answered -EDEADLK, not a hang. */
-Test(misuse, sleep_forever_alone_is_edeadlk, .timeout = 10)
+Test(misuse, sleep_forever_alone_is_edeadlk, HANG_GUARD(10))
 {
     RUN_EXPECT(sleeps_inf_alone, NULL, -EDEADLK);
 }

@@ -89,7 +89,7 @@ static void *thief(void *arg)
 
 /* The owner pushes and takes while three thieves steal: every item is taken
  * exactly once, by someone. */
-Test(pool, deque_stress_every_item_exactly_once, .timeout = 120)
+Test(pool, deque_stress_every_item_exactly_once, HANG_GUARD(120))
 {
     struct dq_stress s = {0};
     cr_assert_eq(cr__deque_init(&s.q, 16), 0); /* small: it must grow under fire */

@@ -80,7 +80,7 @@ static int crowd_main(void *arg, void **result)
 
 /* 100,000 tasks parked at once (fewer under sanitizers) all finish, and their
  * stacks add few VMAs. */
-Test(stack, hundred_thousand_parked_tasks, .timeout = 120)
+Test(stack, hundred_thousand_parked_tasks, HANG_GUARD(120))
 {
 #if defined(__SANITIZE_THREAD__)
 #ifndef CROWD_TSAN

@@ -543,7 +543,7 @@ static void *produce(void *arg)
 
 /* Four producer threads submit 1,000,000 coroutines (fewer under sanitizers,
  * see NTOTAL); each runs exactly once. */
-Test(thread, million_coroutines_from_four_producers, .timeout = 120)
+Test(thread, million_coroutines_from_four_producers, HANG_GUARD(120))
 {
     struct million m = {0};
     cr_assert_eq(cr_loop_new(&m.loop, NULL), 0);

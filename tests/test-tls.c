@@ -31,6 +31,7 @@ static char CA[128], CERT[128], KEY[128], EXPIRED[128], ROGUE[128], ROGUE_KEY[12
 
 static void certs_make(void)
 {
+    hang_guard_60(); /* see HANG_GUARD in helpers.h */
     strcpy(D, "/tmp/coring-tls-XXXXXX");
     cr_assert_not_null(mkdtemp(D));
     const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
@@ -78,7 +79,7 @@ static void certs_drop(void)
         cr_assert_eq(system(cmd), 0);
 }
 
-#define TLS_TEST(name) Test(tls, name, .init = certs_make, .fini = certs_drop, .timeout = 60)
+#define TLS_TEST(name) Test(tls, name, .init = certs_make, .fini = certs_drop)
 
 static cr_tls_ctx *server_ctx(const char *cert, const char *key, const char *alpn, int verify)
 {
