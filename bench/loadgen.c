@@ -53,6 +53,12 @@
  * server's CPU per connection; latency runs from connect() to the echo.
  * http-churn: the same with one HTTP request (the http mode's) per connection,
  * checked as http mode checks it; the client closes after the answer.
+ * Against a loopback server, churn connections come from 64 source addresses
+ * in turn (127.0.0.2 onwards, bound with IP_BIND_ADDRESS_NO_PORT so that
+ * connect() picks the port per address), as a server's many clients would.
+ * From one address, the client's closed ports sit in TIME_WAIT and connect()
+ * soon reuses them (tcp_tw_reuse); about 1% of connections then stalled
+ * ~50 ms, whatever the server: the client's ports set the rate.
  *
  * idle mode: opens -c connections, makes one 1-byte round trip on each (so the
  * server has accepted it and parked a read), then with -S PID reports the
@@ -221,6 +227,7 @@ typedef struct {
     size_t iobuf_len;
     uint32_t *order;     /* -X: this cycle's order of the connections */
     uint64_t rng;        /* -X: xorshift state */
+    uint32_t churn_src;  /* churn: the next source address (churn_open) */
 } worker;
 
 /* -X: a new random order of the connections for the next cycle
@@ -393,6 +400,8 @@ static int open_conn(void)
 
 /* churn: a fresh nonblocking connection on slot c, one request queued; its
  * clock starts before connect(). */
+#define CHURN_SOURCES 64
+
 static void churn_open(worker *w, conn *c)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -400,6 +409,14 @@ static void churn_open(worker *w, conn *c)
     inet_pton(AF_INET, o.host, &a.sin_addr);
     int one = 1;
     c->t[0] = now_ns();
+    if (fd >= 0 && (ntohl(a.sin_addr.s_addr) >> 24) == 127) {
+        /* The next source address (see the top of this file); if the bind
+         * fails, the kernel picks as before. */
+        struct sockaddr_in src = {.sin_family = AF_INET,
+                                  .sin_addr.s_addr = htonl(0x7f000002u + w->churn_src++ % CHURN_SOURCES)};
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        bind(fd, (struct sockaddr *)&src, sizeof src);
+    }
     if (fd < 0 || (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one),
                    connect(fd, (struct sockaddr *)&a, sizeof a) < 0 && errno != EINPROGRESS)) {
         if (!w->errors++ && getenv("LOADGEN_DEBUG"))

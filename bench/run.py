@@ -1531,7 +1531,14 @@ def net_report(store, net_jobs, net_rows):
         L.append(f"`loadgen -m churn -c {CHURN_CONNS}`: each of {CHURN_CONNS} slots connects (nonblocking), sends "
                  f"64 bytes, reads the echo, closes (the client first), and starts over. connections/s over the "
                  f"window; server CPU per connection from schedstat over the same window; latency from connect() "
-                 f"to the echo. Ports in TIME_WAIT are reused (net.ipv4.tcp_tw_reuse = 2, loopback).\n")
+                 f"to the echo. The client's connections come from 64 loopback addresses in turn "
+                 f"(127.0.0.2 onwards), as many clients' would. "
+                 + ("Each window runs server and client in a network namespace made for it (and lets the "
+                    "last one's teardown finish first), so each starts with no connection in TIME_WAIT.\n"
+                    if servers.CHURN_NETNS else
+                    "The windows share the machine's TIME_WAIT table (no network namespace could be made: "
+                    "that takes root and ip(8)), which moves connections/s between rounds: read server "
+                    "CPU per connection first.\n"))
         echo = next((srvs for b, c, t, srvs in net_jobs if b == "echo"), [])
         L += net_table(store, ct, echo, [("connections/s", True), ("server CPU/connection", False),
                                          ("connect→echo latency p50", False), ("connect→echo latency p99", False),

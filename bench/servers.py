@@ -19,7 +19,8 @@ figure comes from its own window, and no window serves two purposes:
 - syscalls: a separate window at the first fixed rate with
   `perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter -p PID`
   attached; tracing slows every syscall, so no other figure is taken from it;
-- churn: -m churn, each of N slots connects, echoes 64 bytes once, closes;
+- churn: -m churn, each of N slots connects, echoes 64 bytes once, closes
+  (each window in a network namespace of its own, as root: see churn());
 - idle: -m idle opens N connections, one byte there and back on each, and
   reads the server's VmRSS growth per connection; idle_memory_split holds N
   over K server processes (the descriptor limit), each with its own loadgen
@@ -165,10 +166,11 @@ def _kv(line):
     return out
 
 
-def loadgen(exe, srv, mode, conns, dur, warm=None, rate=None, size=64, depth=1, threads=1):
-    """One loadgen window against srv: its key=value figures as a dict."""
+def loadgen(exe, srv, mode, conns, dur, warm=None, rate=None, size=64, depth=1, threads=1, wrap=()):
+    """One loadgen window against srv: its key=value figures as a dict. wrap:
+    a command prefix that execs loadgen (e.g. into the server's namespace)."""
     warm = WARM if warm is None else warm
-    cmd = ["taskset", "-c", LOAD_CPU, exe, "-p", str(srv.port), "-m", mode, "-c", str(conns),
+    cmd = ["taskset", "-c", LOAD_CPU] + list(wrap) + [exe, "-p", str(srv.port), "-m", mode, "-c", str(conns),
            "-t", str(threads), "-d", str(dur), "-w", str(warm), "-s", str(size), "-P", str(depth),
            "-S", str(srv.pid)]
     if rate:
@@ -369,13 +371,55 @@ def payload(exe, argv, size, conns, dur, env=None, cpus=None):
             f"{size} B: generator busy": (kv["gen_busy_max"], "fraction")}
 
 
+_NETNS_SEQ = [0]
+CHURN_NETNS = None  # after the first churn window: whether windows get their own namespace
+NETNS_SETTLE = float(os.environ.get("NETNS_SETTLE", "2"))
+
+
+def _netns_new():
+    """A fresh network namespace with loopback up, its name; None where one
+    cannot be made (not root, no ip(8), a container without CAP_SYS_ADMIN)."""
+    if os.geteuid() != 0 or not shutil.which("ip"):
+        return None
+    _NETNS_SEQ[0] += 1
+    ns = f"coring-bench-{os.getpid()}-{_NETNS_SEQ[0]}"
+    if subprocess.run(["ip", "netns", "add", ns], capture_output=True).returncode != 0:
+        return None
+    if subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], capture_output=True).returncode != 0:
+        _netns_del(ns)
+        return None
+    return ns
+
+
+def _netns_del(ns):
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    # The kernel tears a namespace down in the background (its sockets in
+    # TIME_WAIT included): let that finish before the next window is timed.
+    time.sleep(NETNS_SETTLE)
+
+
 def churn(exe, argv, conns, dur, env=None, cpus=None):
-    """Connection churn: connect, one 64-byte echo, close, again (closed loop)."""
-    srv = start(argv, env, cpus)
+    """Connection churn: connect, one 64-byte echo, close, again (closed loop).
+
+    Each window runs server and client in a network namespace of its own
+    where it can: every connection the client closes leaves a socket in
+    TIME_WAIT for 60 s, and how many earlier windows left (none, some, or a
+    table full at net.ipv4.tcp_max_tw_buckets, when closes skip TIME_WAIT)
+    moved one server's connections/s 3x between rounds. A new namespace
+    starts with none and takes its own away when deleted."""
+    global CHURN_NETNS
+    ns = _netns_new()
+    CHURN_NETNS = ns is not None
+    wrap = ["ip", "netns", "exec", ns] if ns else []  # both exec: the pids stay the servers'
     try:
-        kv = loadgen(exe, srv, "churn", conns, dur)
+        srv = start(wrap + argv, env, cpus)
+        try:
+            kv = loadgen(exe, srv, "churn", conns, dur, wrap=wrap)
+        finally:
+            srv.stop()
     finally:
-        srv.stop()
+        if ns:
+            _netns_del(ns)
     return {"connections/s": (kv["rps"], "conn/s"),
             "server CPU/connection": (kv["server_cpu_ns_per_req"], "ns"),
             "connect→echo latency p50": (kv["p50_us"], "µs"),
