@@ -398,10 +398,10 @@ static int open_conn(void)
     return fd;
 }
 
+#define CHURN_SOURCES 64 /* churn's client addresses (see the top of this file) */
+
 /* churn: a fresh nonblocking connection on slot c, one request queued; its
  * clock starts before connect(). */
-#define CHURN_SOURCES 64
-
 static void churn_open(worker *w, conn *c)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
