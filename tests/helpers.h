@@ -90,6 +90,31 @@ static inline bool on_io_uring(void)
     return yes;
 }
 
+/* Does this host refuse io_uring by itself (kernel.io_uring_disabled, a
+ * seccomp profile around the whole run, a kernel built without it)? The
+ * tests of how coring detects and explains a refusal inject or install
+ * their own, so they need a host that allows it; elsewhere they skip with
+ * one line naming the host's own reason. "" when io_uring is there. */
+static inline const char *io_uring_refused_here(void)
+{
+    static __thread char why[256];
+    cr_loop *l;
+    cr_loop_opts o = {.backend = CR_BACKEND_URING};
+    if (cr_loop_new(&l, &o) == 0) {
+        cr_loop_free(l);
+        return "";
+    }
+    snprintf(why, sizeof why, "%s", cr_setup_error());
+    return why[0] ? why : "io_uring refused";
+}
+
+#define SKIP_IF_HOST_REFUSES_IO_URING()                                                       \
+    do {                                                                                      \
+        const char *host_why_ = io_uring_refused_here();                                      \
+        if (*host_why_)                                                                       \
+            cr_skip_test("needs a host that allows io_uring; here: %s", host_why_);           \
+    } while (0)
+
 #define IPTR(x) ((void *)(intptr_t)(x))
 #define PINT(p) ((int)(intptr_t)(p))
 

@@ -151,6 +151,7 @@ Test(backend, unknown_backend_is_einval)
  * says which and why in one line at loop creation. */
 Test(backend, auto_falls_back_and_says_why)
 {
+    SKIP_IF_HOST_REFUSES_IO_URING();
     unsetenv("CORING_BACKEND");
     int p[2];
     cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
@@ -571,6 +572,7 @@ static void expect_child_ok(int err, bool allow_setup)
 /* seccomp refuses io_uring with EPERM (a container's default profile). */
 Test(backend, seccomp_eperm_runs_on_epoll)
 {
+    SKIP_IF_HOST_REFUSES_IO_URING();
     expect_child_ok(EPERM, false);
 }
 
@@ -583,6 +585,7 @@ Test(backend, seccomp_enosys_runs_on_epoll)
 /* Set-up allowed, enter and register refused: the probe catches it. */
 Test(backend, seccomp_enter_only_runs_on_epoll)
 {
+    SKIP_IF_HOST_REFUSES_IO_URING();
     expect_child_ok(EPERM, true);
 }
 
@@ -592,6 +595,7 @@ Test(backend, seccomp_enter_only_runs_on_epoll)
  * which kernel is needed. */
 Test(backend, io_uring_without_multishot_falls_back_to_epoll)
 {
+    SKIP_IF_HOST_REFUSES_IO_URING();
     cr__uring_pretend_old_kernel(true);
     setenv("CORING_BACKEND", "auto", 1);
     cr_loop *l;
