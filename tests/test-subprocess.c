@@ -6,11 +6,15 @@
  * zombie; spawn errors. STREAM pipes as coring streams: readline, a 1 MiB
  * round trip through cat, stderr apart from stdout, a kill or a cancel or a
  * free while reading, communicate over streams, a loop closed before the
- * subprocess is freed, and the getters' errors; no fd leaks.
+ * subprocess is freed, and the getters' errors; no fd leaks. The same again
+ * where pidfd_open is refused (seccomp: EPERM, ENOSYS), where a thread per
+ * child watches for its exit.
  */
 #include "io-helpers.h"
+#include "seccomp-helpers.h"
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 static cr_subprocess *spawn(const char *const *argv, int in, int out, int err)
@@ -162,8 +166,7 @@ Test(subprocess, kill_terminate_and_cancelled_wait)
     RUN_EXPECT(signals_main, NULL, 0);
 }
 
-/* Freeing a child never waited for kills and reaps it: no zombie. */
-Test(subprocess, free_leaves_no_zombie)
+static void free_unwaited_child(void)
 {
     const char *sl[] = {"sleep", "10", NULL};
     cr_subprocess *p = spawn(sl, 0, CR_SUBPROCESS_PIPE, 0);
@@ -171,6 +174,12 @@ Test(subprocess, free_leaves_no_zombie)
     cr_assert_eq(cr_subprocess_free(p), 0);
     cr_assert_eq(waitpid(pid, NULL, WNOHANG), -1);
     cr_assert_eq(errno, ECHILD, "already reaped");
+}
+
+/* Freeing a child never waited for kills and reaps it: no zombie. */
+Test(subprocess, free_leaves_no_zombie)
+{
+    free_unwaited_child();
 }
 
 static int opts_main(void *arg, void **r)
@@ -531,4 +540,41 @@ static int shell_main(void *arg, void **r)
 Test(subprocess, shell)
 {
     RUN_EXPECT(shell_main, NULL, 0);
+}
+
+/* ---- without pidfd: a container profile that refuses it (Docker's before
+ * 20.10 answered EPERM), or a kernel or sandbox without it (ENOSYS) ---- */
+
+/* This test's worker refuses pidfd_open and pidfd_send_signal from here on. */
+static void refuse_pidfd(int err)
+{
+    const long nrs[] = {__NR_pidfd_open, __NR_pidfd_send_signal};
+    cr_assert_eq(seccomp_refuse(err, nrs, 2), 0);
+    cr_assert_eq(syscall(__NR_pidfd_open, getpid(), 0), -1);
+    cr_assert_eq(errno, err, "the filter is in force");
+}
+
+/* Everything a subprocess offers still works: output and exit status,
+ * communicate, kill and terminate, a cancelled wait, a kill, a cancel or a
+ * free while a task reads its stream (no fd left behind), the shell; and a
+ * child freed unwaited is reaped. */
+static void subprocesses_without_pidfd(int err)
+{
+    refuse_pidfd(err);
+    RUN_EXPECT(read_main, NULL, 0);
+    RUN_EXPECT(communicate_main, NULL, 0);
+    RUN_EXPECT(signals_main, NULL, 0);
+    RUN_EXPECT(kill_main, NULL, 0);
+    RUN_EXPECT(shell_main, NULL, 0);
+    free_unwaited_child();
+}
+
+Test(subprocess, without_pidfd_eperm)
+{
+    subprocesses_without_pidfd(EPERM);
+}
+
+Test(subprocess, without_pidfd_enosys)
+{
+    subprocesses_without_pidfd(ENOSYS);
 }

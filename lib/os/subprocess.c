@@ -1,16 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * subprocess.c — asyncio.create_subprocess_exec with raw pipes or streams;
- * waiting on a pidfd polled through the ring, then reaping with
+ * waiting on a pidfd polled through the backend, then reaping with
  * waitid(P_PIDFD).
  *
- * Owns: the child (until reaped), its pidfd, the parent's ends of its pipes,
- * and the streams made on STREAM pipes.
+ * Where pidfd_open is refused (ENOSYS: before Linux 5.3, gVisor; EPERM: a
+ * seccomp profile such as Docker's before 20.10), a watcher thread per child
+ * stands in for it (asyncio's ThreadedChildWatcher): it blocks in
+ * waitid(WEXITED | WNOWAIT), which sees the exit without reaping, then makes
+ * an eventfd readable; the loop polls that eventfd where it would poll the
+ * pidfd, and reaps with waitid(P_PID). The child stays a zombie until we
+ * reap it, so its pid cannot be recycled while kill(2) may still name it.
+ *
+ * Owns: the child (until reaped), its pidfd (or its watch), the parent's ends
+ * of its pipes, and the streams made on STREAM pipes.
  *
  * Invariants:
  *  - No zombie, ever: a child is reaped by wait(), or by free() (SIGKILL, then
  *    a blocking waitid, which returns at once for a killed child).
- *  - Signals go through the pidfd, so a signal can never hit a recycled pid.
+ *  - Signals go through the pidfd, so a signal can never hit a recycled pid;
+ *    without one, kill(2) is used only before we reap, which nobody else does.
+ *  - A watch is shared by p and its thread (two references; the last frees
+ *    it). The eventfd is p's: free() closes it under the watch's lock, and
+ *    the thread writes to it only under that lock and only while it is open,
+ *    so no fd outlives free() and no write can reach a recycled number.
  *  - Reads/writes/polls are cr__io single-shot ops (cancel-safe, rule 3); busy
  *    counts tasks inside one, and free() refuses (-EBUSY) while it is > 0.
  *  - Pipe fds are O_CLOEXEC in the parent; only the child's dup2'd copies
@@ -36,6 +49,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -45,9 +61,18 @@
 
 extern char **environ;
 
+/* The stand-in for a pidfd: readable (efd) once the child has exited. */
+struct exit_watch {
+    pthread_mutex_t mu; /* guards efd */
+    atomic_int refs;    /* p's and the watcher thread's */
+    pid_t pid;
+    int efd;            /* -1 once p is freed */
+};
+
 struct cr_subprocess {
     pid_t pid;
-    int pidfd;
+    int pidfd;                /* the pidfd, or watch->efd */
+    struct exit_watch *watch; /* NULL when pidfd is a real pidfd */
     int fds[3];
     bool reaped;
     int returncode;
@@ -67,6 +92,84 @@ static void close_fd(int *fd)
         close(*fd);
         *fd = -1;
     }
+}
+
+/* ---- without pidfd: a watcher thread per child ---- */
+
+static void watch_unref(struct exit_watch *w)
+{
+    if (atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+    }
+}
+
+/* Any thread: blocks until the child exits (or is reaped by free(): then
+ * ECHILD), without reaping it, and says so on the eventfd. */
+static void *watch_main(void *arg)
+{
+    struct exit_watch *w = arg;
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+        ;
+    uint64_t one = 1;
+    pthread_mutex_lock(&w->mu);
+    if (w->efd >= 0) {
+        ssize_t n = write(w->efd, &one, sizeof one);
+        (void)n; /* an eventfd write of 1 cannot fail short of overflow */
+    }
+    pthread_mutex_unlock(&w->mu);
+    watch_unref(w);
+    return NULL;
+}
+
+/* pidfd_open was refused: start the watcher. 0, or a negative errno (then
+ * nothing is left behind). */
+static int watch_start(cr_subprocess *p)
+{
+    struct exit_watch *w = malloc(sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->efd < 0) {
+        int e = -errno;
+        free(w);
+        return e;
+    }
+    w->pid = p->pid;
+    pthread_mutex_init(&w->mu, NULL);
+    atomic_init(&w->refs, 2);
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 64 * 1024); /* it only calls waitid and write */
+    pthread_t th;
+    int e = pthread_create(&th, &a, watch_main, w);
+    pthread_attr_destroy(&a);
+    if (e) {
+        close(w->efd);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return -e;
+    }
+    p->watch = w;
+    p->pidfd = w->efd;
+    return 0;
+}
+
+/* The child's id for waitid: its pidfd, or its pid under a watch. */
+static int reap(cr_subprocess *p, siginfo_t *si, int options)
+{
+    if (p->watch)
+        return waitid(P_PID, (id_t)p->pid, si, options);
+    return waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, si, options);
+}
+
+static int signal_child(cr_subprocess *p, int sig)
+{
+    if (p->watch)
+        return kill(p->pid, sig); /* not reaped yet: the pid is still ours */
+    return (int)syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0);
 }
 
 /* Sets up child fd `target` per mode. pipes[] gets the parent's end. */
@@ -142,8 +245,9 @@ int cr_create_subprocess_exec(cr_subprocess **out, const char *const *argv,
         close_fd(&child[i]);
     if (rc == 0) {
         p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
-        if (p->pidfd < 0) {
-            rc = -errno;
+        if (p->pidfd < 0)
+            rc = errno == ENOSYS || errno == EPERM ? watch_start(p) : -errno;
+        if (rc < 0) {
             kill(p->pid, SIGKILL); /* cannot watch it: do not leave it behind */
             waitpid(p->pid, NULL, 0);
         }
@@ -341,7 +445,7 @@ int cr_subprocess_wait(cr_subprocess *p, int *returncode)
         if (p->reaped)
             break; /* another waiter reaped it meanwhile */
         siginfo_t si = {0};
-        if (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) < 0)
+        if (reap(p, &si, WEXITED | WNOHANG) < 0)
             return -errno;
         if (si.si_pid)
             note_exit(p, &si);
@@ -366,7 +470,7 @@ int cr_subprocess_send_signal(cr_subprocess *p, int sig)
         return -EINVAL;
     if (p->reaped)
         return -ESRCH;
-    if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0)
+    if (signal_child(p, sig) < 0)
         return -errno;
     return 0;
 }
@@ -486,9 +590,9 @@ int cr_subprocess_free(cr_subprocess *p)
         return -EBUSY;
     if (!p->reaped) {
         /* Never leave a zombie: kill, then reap (returns at once after KILL). */
-        syscall(SYS_pidfd_send_signal, p->pidfd, SIGKILL, NULL, 0);
+        signal_child(p, SIGKILL);
         siginfo_t si;
-        while (waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED) < 0 && errno == EINTR)
+        while (reap(p, &si, WEXITED) < 0 && errno == EINTR)
             ;
     }
     for (int i = 0; i < 3; i++) {
@@ -504,7 +608,15 @@ int cr_subprocess_free(cr_subprocess *p)
         cr__io_obj_del(p->loop, &p->obj);
     for (int i = 0; i < 3; i++)
         close_fd(&p->fds[i]);
-    close(p->pidfd);
+    if (p->watch) {
+        pthread_mutex_lock(&p->watch->mu);
+        close(p->watch->efd);
+        p->watch->efd = -1;
+        pthread_mutex_unlock(&p->watch->mu);
+        watch_unref(p->watch);
+    } else {
+        close(p->pidfd);
+    }
     free(p);
     return 0;
 }
