@@ -6,7 +6,8 @@
  * buffer pool, send, connect) on a forced epoll loop; and a child process
  * under a seccomp filter that refuses io_uring (EPERM, ENOSYS, or only
  * enter/register) runs the same echo on epoll, while forcing io_uring there
- * fails with one clear line. Real sockets on 127.0.0.1 only.
+ * fails with one clear line; on epoll, a filter that refuses epoll_pwait2
+ * leaves timed waits on epoll_wait. Real sockets on 127.0.0.1 only.
  */
 #include "io-helpers.h"
 #include "core/internal.h"
@@ -564,6 +565,41 @@ Test(backend, seccomp_enter_only_runs_on_epoll)
 {
     SKIP_IF_HOST_REFUSES_IO_URING();
     expect_child_ok(EPERM, true);
+}
+
+/* On epoll, a seccomp profile that refuses epoll_pwait2 (EPERM: written
+ * before the call existed; ENOSYS: one that answers so for calls it does not
+ * know) costs the loop its ns timeouts, nothing else: timed waits and the
+ * echo still run, on epoll_wait. */
+static int without_pwait2_main(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    int rc = cr_sleep(0.002); /* a blocking wait with a timeout */
+    if (rc < 0)
+        return rc;
+    if ((rc = echo_main("epoll", NULL)) < 0)
+        return rc;
+    cr_loop_features f;
+    cr_loop_get_features(cr_get_running_loop(NULL), &f);
+    return f.ns_timeouts ? -EPROTO : 0; /* it fell back, and says so */
+}
+
+static void epoll_without_pwait2(int err)
+{
+    const long nrs[] = {__NR_epoll_pwait2};
+    cr_assert_eq(seccomp_refuse(err, nrs, 1), 0);
+    setenv("CORING_BACKEND", "epoll", 1);
+    RUN_EXPECT(without_pwait2_main, NULL, 0);
+}
+
+Test(backend, epoll_pwait2_refused_eperm)
+{
+    epoll_without_pwait2(EPERM);
+}
+
+Test(backend, epoll_pwait2_refused_enosys)
+{
+    epoll_without_pwait2(ENOSYS);
 }
 
 /* A kernel whose io_uring lacks what coring's I/O stands on (multishot recv

@@ -146,7 +146,7 @@ struct ep {
     int epfd;
     struct helpers *h;      /* NULL until the first blocking file op */
     unsigned offloaded;     /* ops with the helpers */
-    bool no_pwait2;         /* epoll_pwait2 gave ENOSYS: ms timeouts */
+    bool no_pwait2;         /* epoll_pwait2 missing or refused: ms timeouts */
     bool waited;            /* the last poll asked the kernel for events */
     /* Records by fd number, in slabs of SLAB: fd's is slabs[fd / SLAB][fd %
      * SLAB], so neighbouring fds' records are neighbouring cache lines. */
@@ -1077,9 +1077,13 @@ static int wait_events(cr__backend *b, struct epoll_event *ev, int64_t timeout_n
             tsp = &ts;
         }
         int n = epoll_pwait2(e->epfd, ev, MAX_EVENTS, tsp, NULL);
-        if (n >= 0 || errno != ENOSYS)
+        if (n >= 0 || (errno != ENOSYS && errno != EPERM))
             return n;
-        e->no_pwait2 = true; /* before 5.11 (or filtered): milliseconds, rounded up */
+        /* ENOSYS: before 5.11, or a seccomp allow-list that answers ENOSYS
+         * for calls it does not know. EPERM: an allow-list written before the
+         * call existed (the kernel itself never answers EPERM here). Either
+         * way: epoll_wait, milliseconds rounded up. */
+        e->no_pwait2 = true;
     }
     int ms = -1;
     if (timeout_ns >= 0)
