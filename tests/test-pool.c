@@ -3,14 +3,18 @@
  * Description: the work-stealing pool — the Chase-Lev deque alone (owner
  * push/take against thieves, every item exactly once), cr_pool_submit,
  * to_thread results and errors, cancelling a task while its function runs,
- * and shutdown with jobs queued (run or handed back, join with a deadline).
+ * and shutdown with jobs queued (run or handed back, join with a deadline);
+ * the default pool and loop-group sizes count the CPUs a container leaves
+ * (an affinity mask of one, a cgroup CPU quota of half a CPU).
  */
 #include "helpers.h"
 #include "core/internal.h"
 #include "thread/deque.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 /* ---- a one-shot latch threads can wait on ---- */
 
@@ -492,4 +496,136 @@ Test(pool, cancel_before_start_never_runs)
     cr_assert_eq(cr_loop_free(l), 0);
     cr_assert_eq(cr_pool_free(n.pool), 0);
     cr_assert_eq(atomic_load(&n.ran), 0);
+}
+
+/* ---- "one per CPU" counts the CPUs a container leaves ---- */
+
+static int idle_main(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    return 0;
+}
+
+/* The default pool size and loop-group size (0 where one failed to start). */
+static void default_sizes(unsigned *pool, unsigned *group)
+{
+    cr_pool *p;
+    *pool = *group = 0;
+    if (cr_pool_new(&p, NULL) == 0) {
+        *pool = cr_pool_workers(p);
+        cr_pool_free(p);
+    }
+    cr_loop_group *g;
+    if (cr_loop_group_start(&g, 0, idle_main, NULL) == 0) {
+        *group = cr_loop_group_size(g);
+        cr_loop_group_stop(g);
+    }
+}
+
+static void expect_default_sizes(unsigned want)
+{
+    unsigned pool, group;
+    default_sizes(&pool, &group);
+    cr_assert_eq(pool, want);
+    cr_assert_eq(group, want);
+}
+
+/* docker --cpuset-cpus=0: one CPU in the affinity mask, however many the
+ * machine has. */
+Test(pool, default_size_follows_the_affinity_mask)
+{
+    cpu_set_t set;
+    cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &set))
+        first++;
+    CPU_ZERO(&set);
+    CPU_SET(first, &set);
+    cr_assert_eq(sched_setaffinity(0, sizeof set, &set), 0);
+    expect_default_sizes(1);
+}
+
+/* Writes s to path; 0 or a negative errno. */
+static int write_file(const char *path, const char *s)
+{
+    FILE *f = fopen(path, "we");
+    if (!f)
+        return -errno;
+    int rc = fputs(s, f) < 0 ? -EIO : 0;
+    if (fclose(f) != 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}
+
+/* cgroup v2 at /sys/fs/cgroup with the CPU controller already given to the
+ * root's children (the test never changes that: it would outlive it). */
+static bool root_delegates_cpu(void)
+{
+    char line[256] = "";
+    FILE *f = fopen("/sys/fs/cgroup/cgroup.subtree_control", "re");
+    if (!f)
+        return false;
+    bool ok = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    for (char *w = strtok(line, " \n"); ok && w; w = strtok(NULL, " \n"))
+        if (!strcmp(w, "cpu"))
+            return true;
+    return false;
+}
+
+/* docker --cpus=1: every CPU in the mask, one CPU's time per period. A
+ * cgroup of our own under the CPU controller (v1 here, v2 where that is the
+ * one with "cpu"), the test's worker moved into it and out again. Needs root
+ * and a writable cgroupfs; skips with a line otherwise. */
+Test(pool, default_size_follows_the_cgroup_cpu_quota)
+{
+    cpu_set_t set;
+    cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
+    if (CPU_COUNT(&set) < 2)
+        cr_skip_test("needs two CPUs to tell a quota of one from the mask");
+    char dir[128], procs[160], pid[32], knob[160];
+    const char *mount = NULL;
+    bool v2 = false;
+    struct stat st;
+    if (stat("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", &st) == 0) {
+        mount = "/sys/fs/cgroup/cpu";
+    } else if (stat("/sys/fs/cgroup/cpu,cpuacct/cpu.cfs_quota_us", &st) == 0) {
+        mount = "/sys/fs/cgroup/cpu,cpuacct";
+    } else if (root_delegates_cpu()) {
+        mount = "/sys/fs/cgroup";
+        v2 = true;
+    }
+    if (!mount)
+        cr_skip_test("no CPU controller mounted where cgroupfs usually is");
+    snprintf(dir, sizeof dir, "%s/coring-test-%d", mount, (int)getpid());
+    if (mkdir(dir, 0755) < 0)
+        cr_skip_test("cannot make a cgroup (%s): needs root and a writable cgroupfs", strerror(errno));
+    int rc;
+    if (v2) {
+        snprintf(knob, sizeof knob, "%s/cpu.max", dir);
+        rc = write_file(knob, "50000 100000");
+    } else {
+        snprintf(knob, sizeof knob, "%s/cpu.cfs_period_us", dir);
+        rc = write_file(knob, "100000");
+        snprintf(knob, sizeof knob, "%s/cpu.cfs_quota_us", dir);
+        if (rc == 0)
+            rc = write_file(knob, "50000");
+    }
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    if (rc == 0)
+        rc = write_file(procs, pid);
+    if (rc < 0) {
+        rmdir(dir);
+        cr_skip_test("cannot set a quota or join the cgroup: %s", strerror(-rc));
+    }
+    unsigned pool, group;
+    default_sizes(&pool, &group);
+    char back[160]; /* leave and remove the cgroup before any assert can end the test */
+    snprintf(back, sizeof back, "%s/cgroup.procs", mount);
+    int out = write_file(back, pid), gone = rmdir(dir) == 0 ? 0 : -errno;
+    cr_assert_eq(out, 0, "back to the root cgroup");
+    cr_assert_eq(gone, 0, "%s", strerror(-gone));
+    cr_assert_eq(pool, 1, "half a CPU's time rounds up to one");
+    cr_assert_eq(group, 1);
 }

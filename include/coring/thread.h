@@ -92,14 +92,15 @@ CR_API int cr_tsfuture_add_done_callback(cr_tsfuture *f, cr_tsfuture_cb fn, void
  * submission wakes at most one sleeper. */
 typedef struct cr_pool cr_pool;
 typedef struct cr_pool_opts {
-    unsigned workers; /* 0 = one per online CPU */
+    unsigned workers; /* 0 = one per usable CPU (affinity mask, cgroup quota) */
     unsigned spin;    /* idle polls before sleeping; 0 = 200 */
 } cr_pool_opts;
 
 /** opts may be NULL. -EINVAL, -ENOMEM, -EAGAIN (thread creation failed). */
 CR_API int cr_pool_new(cr_pool **out, const cr_pool_opts *opts);
 /** The process-wide pool the loops use by default (created on first use with
- * one worker per CPU; lives until exit). NULL only if creation failed. */
+ * one worker per usable CPU: the affinity mask, capped by the cgroup CPU quota,
+ * as a container sets them; lives until exit). NULL only if creation failed. */
 CR_API cr_pool *cr_pool_default(void);
 /** THREAD-SAFE. Runs fn(arg) on a worker, fire and forget. -EINVAL,
  * -ESHUTDOWN (shut down: fn will not run), -ENOMEM. */
@@ -137,7 +138,7 @@ CR_API int cr_run_in_executor(cr_pool *pool, cr_task_fn fn, void *arg, void **re
  * (arg is shared; a task finds its own loop with cr_get_running_loop). The
  * loops are held (they wait for work) until cr_loop_group_stop. */
 typedef struct cr_loop_group cr_loop_group;
-/** n 0 = one per online CPU. Returns once every loop exists. -EINVAL, -ENOMEM,
+/** n 0 = one per usable CPU (as for the pool). Returns once every loop exists. -EINVAL, -ENOMEM,
  * -EAGAIN, or the first loop's setup error. */
 CR_API int cr_loop_group_start(cr_loop_group **out, unsigned n, cr_task_fn main, void *arg);
 CR_API unsigned cr_loop_group_size(const cr_loop_group *g);

@@ -12,6 +12,7 @@
  *
  * Threads: start/stop from any thread that is not one of the group's.
  */
+#include "core/cpus.h"
 #include "core/internal.h"
 #include <stdlib.h>
 #include <unistd.h>
@@ -131,10 +132,8 @@ int cr_loop_group_start(cr_loop_group **out, unsigned n, cr_task_fn main, void *
     *out = NULL;
     if (!main || n > 4096)
         return -EINVAL;
-    if (!n) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        n = c > 0 ? (unsigned)c : 1;
-    }
+    if (!n)
+        n = cr__usable_cpus();
     cr_loop_group *g = calloc(1, sizeof *g);
     if (!g || !(g->m = calloc(n, sizeof *g->m))) {
         free(g);

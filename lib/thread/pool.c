@@ -22,6 +22,7 @@
  * cr_to_thread / cr_run_in_executor (lib/tothread.c) submit through
  * cr__pool_push from a loop thread.
  */
+#include "core/cpus.h"
 #include "core/internal.h"
 #include "thread/deque.h"
 #include "thread/pool.h"
@@ -267,18 +268,12 @@ int cr_pool_submit(cr_pool *p, cr_callback fn, void *arg)
 
 /* ---- life cycle ---- */
 
-static unsigned ncpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (unsigned)n : 1;
-}
-
 int cr_pool_new(cr_pool **out, const cr_pool_opts *opts)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    unsigned n = opts && opts->workers ? opts->workers : ncpus();
+    unsigned n = opts && opts->workers ? opts->workers : cr__usable_cpus();
     if (n > 1024)
         return -EINVAL;
     cr_pool *p = calloc(1, sizeof *p);

@@ -31,6 +31,7 @@
  * Threads: hold/unhold, call_soon_threadsafe and stop_threadsafe from any
  * thread; everything else on the loop's thread.
  */
+#include "core/cpus.h"
 #include "thread/xq.h"
 #include <sched.h>
 #include <stdlib.h>
@@ -187,7 +188,7 @@ cr__xq *cr__xq_get(cr_loop *l, int *err)
     q->read.op.a.rw.len = sizeof q->read_buf;
     q->read.op.a.rw.off = (uint64_t)-1; /* an eventfd has no offset: epoll's preadv2 says ESPIPE to 0 */
     q->read.op.weak = true;
-    q->spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? LOOP_SPIN_NS : 0;
+    q->spin_ns = cr__usable_cpus() > 1 ? LOOP_SPIN_NS : 0; /* on one CPU a spinner only delays the poster */
     q->loop = l;
     if ((*err = cr__resource_add(l, &q->res, &xq_ops, false)) < 0) {
         cr__lanes_release(q); /* the loop is closing: it takes no inbox now */
