@@ -542,8 +542,8 @@ Test(subprocess, shell)
     RUN_EXPECT(shell_main, NULL, 0);
 }
 
-/* ---- without pidfd: a container profile that refuses it (Docker's before
- * 20.10 answered EPERM), or a kernel or sandbox without it (ENOSYS) ---- */
+/* ---- without pidfd: a container profile that refuses it (older Docker
+ * defaults answered EPERM), or a kernel or sandbox without it (ENOSYS) ---- */
 
 /* This test's worker refuses pidfd_open and pidfd_send_signal from here on. */
 static void refuse_pidfd(int err)

@@ -5,7 +5,7 @@
  * waitid(P_PIDFD).
  *
  * Where pidfd_open is refused (ENOSYS: before Linux 5.3, gVisor; EPERM: a
- * seccomp profile such as Docker's before 20.10), a watcher thread per child
+ * seccomp profile such as older Docker defaults), a watcher thread per child
  * stands in for it (asyncio's ThreadedChildWatcher): it blocks in
  * waitid(WEXITED | WNOWAIT), which sees the exit without reaping, then makes
  * an eventfd readable; the loop polls that eventfd where it would poll the
