@@ -554,10 +554,36 @@ static void refuse_pidfd(int err)
     cr_assert_eq(errno, err, "the filter is in force");
 }
 
+static void on_usr1(int sig, void *arg)
+{
+    (void)sig;
+    cr_event_set(arg);
+}
+
+/* A process signal sent while a watcher thread waits reaches the loop's
+ * handler: the thread blocks every signal. (It is made before the handler
+ * blocks SIGUSR1 here; had it kept that mask, the kernel would hand it the
+ * signal, whose default action ends the process.) */
+static int signal_beside_a_watcher_main(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    const char *sl[] = {"sleep", "10", NULL};
+    cr_subprocess *p = spawn(sl, 0, 0, 0);
+    cr_loop *l = cr_get_running_loop(NULL);
+    cr_event *ev = cr_event_new();
+    cr_assert_eq(cr_add_signal_handler(l, SIGUSR1, on_usr1, ev), 0);
+    cr_assert_eq(kill(getpid(), SIGUSR1), 0);
+    cr_assert_eq(cr_event_wait(ev), 0);
+    cr_assert_eq(cr_remove_signal_handler(l, SIGUSR1), 0);
+    cr_event_free(ev);
+    cr_assert_eq(cr_subprocess_free(p), 0);
+    return 0;
+}
+
 /* Everything a subprocess offers still works: output and exit status,
  * communicate, kill and terminate, a cancelled wait, a kill, a cancel or a
- * free while a task reads its stream (no fd left behind), the shell; and a
- * child freed unwaited is reaped. */
+ * free while a task reads its stream (no fd left behind), the shell, a
+ * process signal beside the watcher; and a child freed unwaited is reaped. */
 static void subprocesses_without_pidfd(int err)
 {
     refuse_pidfd(err);
@@ -566,6 +592,7 @@ static void subprocesses_without_pidfd(int err)
     RUN_EXPECT(signals_main, NULL, 0);
     RUN_EXPECT(kill_main, NULL, 0);
     RUN_EXPECT(shell_main, NULL, 0);
+    RUN_EXPECT(signal_beside_a_watcher_main, NULL, 0);
     free_unwaited_child();
 }
 

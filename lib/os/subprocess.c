@@ -43,15 +43,15 @@
 #include "io/io.h"
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -143,8 +143,14 @@ static int watch_start(cr_subprocess *p)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 64 * 1024); /* it only calls waitid and write */
+    /* Every signal blocked in it: process signals belong to the threads that
+     * wait for them (a signalfd on a loop's thread). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t th;
     int e = pthread_create(&th, &a, watch_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&a);
     if (e) {
         close(w->efd);
