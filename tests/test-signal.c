@@ -2,8 +2,10 @@
 /*
  * Description: signal handlers through signalfd on the ring — a signal sent
  * to the process (from a task or another thread) while tasks sleep runs the
- * handler as a loop callback; removal restores the mask; bad arguments; and
- * cr_run's SIGINT: first cancels main, a second stops at once.
+ * handler as a loop callback; removal restores the mask; bad arguments; a
+ * handler added after the pool's threads exist (they block the signal; the
+ * loop sleeps waiting for it); and cr_run's SIGINT: first cancels main, a
+ * second stops at once.
  */
 #include "helpers.h"
 #include <pthread.h>
@@ -108,6 +110,62 @@ Test(signal, signal_from_another_thread)
     RUN_EXPECT(from_thread_main, NULL, 0);
     LOG_EQ(&LOG, "sig12:usr2");
     cr_assert_not(blocked(SIGUSR2), "closing the loop restores the mask");
+}
+
+static int noop_job(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    return 0;
+}
+
+/* Waits ~100 ms, then signals the process: late enough that a loop with
+ * nothing else to do has gone to sleep (or, wrongly, spun) meanwhile. The
+ * delay paces the stimulus; nothing below depends on it being long enough. */
+static void *late_kill(void *arg)
+{
+    struct timespec d = {0, 100 * 1000 * 1000};
+    nanosleep(&d, NULL);
+    kill(getpid(), PINT(arg));
+    return NULL;
+}
+
+static int after_pool_main(void *arg, void **r)
+{
+    (void)arg, (void)r;
+    cr_loop *l = cr_get_running_loop(NULL);
+    /* The pool's workers (and the loop's cross-thread inbox) exist before
+     * the handler blocks SIGUSR1 here. */
+    cr_assert_eq(cr_to_thread(noop_job, NULL, NULL), 0);
+    EV = cr_event_new();
+    cr_assert_eq(cr_add_signal_handler(l, SIGUSR1, on_signal, "usr1"), 0);
+    for (int i = 0; i < 3; i++) { /* each would end the process, had a worker taken it */
+        kill(getpid(), SIGUSR1);
+        cr_assert_eq(cr_event_wait(EV), 0);
+        cr_event_clear(EV);
+    }
+    /* Now nothing but the watched signal keeps the loop up: it sleeps. */
+    struct cr_loop_stats before, after;
+    cr_loop_stats(l, &before);
+    pthread_t th;
+    pthread_create(&th, NULL, late_kill, IPTR(SIGUSR1));
+    cr_assert_eq(cr_event_wait(EV), 0);
+    cr_loop_stats(l, &after);
+    pthread_join(th, NULL);
+    cr_assert_lt(after.iterations - before.iterations, 50, "%llu loop turns while waiting (asleep: a few)",
+                 (unsigned long long)(after.iterations - before.iterations));
+    cr_assert_eq(cr_remove_signal_handler(l, SIGUSR1), 0);
+    cr_event_free(EV);
+    return 0;
+}
+
+/* A handler added after the thread pool started gets the process's signals
+ * (the workers block them: one that did not would take the signal and die
+ * of it), and a loop that then waits only for a signal sleeps until it
+ * comes (it used to spin, and on io_uring never saw the signal at all). */
+Test(signal, handler_added_after_the_pool_started, HANG_GUARD(20))
+{
+    RUN_EXPECT(after_pool_main, NULL, 0);
+    LOG_EQ(&LOG, "sig10:usr1 sig10:usr1 sig10:usr1 sig10:usr1");
 }
 
 static void nop(int sig, void *arg) { (void)sig, (void)arg; }

@@ -60,6 +60,7 @@
  * (under the same mutex) and those ops' own arguments and buffers.
  */
 #include "backend/backend.h"
+#include "core/systhread.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -643,18 +644,14 @@ static void *helper_main(void *arg)
     return NULL;
 }
 
-/* Another helper thread, with every signal blocked: process signals belong
- * to the threads that wait for them (signalfd on the loop's thread). */
+/* Another helper thread, the asynchronous signals blocked in it (systhread.c
+ * says why). */
 static int helper_spawn(struct helpers *h)
 {
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&h->th[h->nthreads], NULL, helper_main, h);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = cr__thread_start(&h->th[h->nthreads], NULL, helper_main, h);
     if (rc == 0)
         h->nthreads++;
-    return -rc;
+    return rc;
 }
 
 static struct helpers *helpers_get(struct ep *e)

@@ -95,6 +95,14 @@ static bool resources_alive(cr_loop *l)
     return false;
 }
 
+bool cr__resources_keep_alive(cr_loop *l, const cr__resource *self)
+{
+    FOR_EACH_RESOURCE(l, r)
+    if (r != self && r->keeps_alive)
+        return true;
+    return false;
+}
+
 static void close_stage(cr_loop *l, enum cr__close_stage stage)
 {
     FOR_EACH_RESOURCE(l, r)

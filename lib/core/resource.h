@@ -63,4 +63,9 @@ struct cr__resource {
 int cr__resource_add(cr_loop *l, cr__resource *r, const struct cr__resource_ops *ops,
                      bool keeps_alive);
 
+/* Does a resource other than `self` keep the loop alive by its flag (rule 1)?
+ * Alive hooks are not asked: they may act (read a signalfd). For a resource
+ * that must know whether it alone keeps the loop up. Loop thread. */
+bool cr__resources_keep_alive(cr_loop *l, const cr__resource *self);
+
 #endif

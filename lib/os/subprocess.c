@@ -40,6 +40,7 @@
  *
  * Loop thread only.
  */
+#include "core/systhread.h"
 #include "io/io.h"
 #include <fcntl.h>
 #include <poll.h>
@@ -143,20 +144,14 @@ static int watch_start(cr_subprocess *p)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 64 * 1024); /* it only calls waitid and write */
-    /* Every signal blocked in it: process signals belong to the threads that
-     * wait for them (a signalfd on a loop's thread). */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    pthread_t th;
-    int e = pthread_create(&th, &a, watch_main, w);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_t th; /* the asynchronous signals blocked in it (core/systhread.c) */
+    int e = cr__thread_start(&th, &a, watch_main, w);
     pthread_attr_destroy(&a);
     if (e) {
         close(w->efd);
         pthread_mutex_destroy(&w->mu);
         free(w);
-        return -e;
+        return e;
     }
     p->watch = w;
     p->pidfd = w->efd;

@@ -13,6 +13,7 @@
  * Threads: start/stop from any thread that is not one of the group's.
  */
 #include "core/cpus.h"
+#include "core/systhread.h"
 #include "core/internal.h"
 #include <stdlib.h>
 #include <unistd.h>
@@ -148,7 +149,7 @@ int cr_loop_group_start(cr_loop_group **out, unsigned n, cr_task_fn main, void *
     int rc = 0;
     for (unsigned i = 0; i < n; i++) {
         g->m[i].g = g;
-        int e = pthread_create(&g->m[i].th, NULL, member_main, &g->m[i]);
+        int e = -cr__thread_start(&g->m[i].th, NULL, member_main, &g->m[i]);
         if (e) {
             rc = -e;
             break;

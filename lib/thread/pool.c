@@ -23,6 +23,7 @@
  * cr__pool_push from a loop thread.
  */
 #include "core/cpus.h"
+#include "core/systhread.h"
 #include "core/internal.h"
 #include "thread/deque.h"
 #include "thread/pool.h"
@@ -296,7 +297,7 @@ int cr_pool_new(cr_pool **out, const cr_pool_opts *opts)
         rc = cr__deque_init(&w[i].dq, 256);
     }
     for (unsigned i = 0; i < n && rc == 0; i++) {
-        int e = pthread_create(&w[i].th, NULL, worker_main, &w[i]);
+        int e = -cr__thread_start(&w[i].th, NULL, worker_main, &w[i]);
         if (e)
             rc = -e;
         else

@@ -70,8 +70,13 @@ static bool xq_before_block(cr_loop *l, cr__resource *r)
     cr__xq *q = CR_CONTAINER_OF(r, cr__xq, res);
     cr__pool_flush(); /* to_thread jobs this iteration queued */
     /* Would we block only because external wakers exist? Then the last one
-     * going away while we fall asleep must not be missed: re-check below. */
-    bool only_wakers = !cr__be_busy(&l->be) && !cr__timer_peek(l);
+     * going away while we fall asleep must not be missed: re-check below.
+     * Not if anything else keeps the loop up (a watched signal): then the
+     * loop must sleep until that happens, wakers or not; "do not block"
+     * there spun the loop without a system call, and on io_uring with
+     * DEFER_TASKRUN the signal's poll could never complete. */
+    bool only_wakers = !cr__be_busy(&l->be) && !cr__timer_peek(l) &&
+                       !cr__resources_keep_alive(l, r);
     /* Jobs are out on a pool (not mere holds): their completions usually
      * follow within microseconds, while a sleep costs a wakeup later: an
      * eventfd write, and on a VM an idle vCPU to wake (tens of µs; measured:
