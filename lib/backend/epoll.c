@@ -644,8 +644,8 @@ static void *helper_main(void *arg)
     return NULL;
 }
 
-/* Another helper thread, the asynchronous signals blocked in it (systhread.c
- * says why). */
+/* Another helper thread, the asynchronous signals blocked in it
+ * (core/systhread.h says why). */
 static int helper_spawn(struct helpers *h)
 {
     int rc = cr__thread_start(&h->th[h->nthreads], NULL, helper_main, h);

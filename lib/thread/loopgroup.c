@@ -149,11 +149,8 @@ int cr_loop_group_start(cr_loop_group **out, unsigned n, cr_task_fn main, void *
     int rc = 0;
     for (unsigned i = 0; i < n; i++) {
         g->m[i].g = g;
-        int e = -cr__thread_start(&g->m[i].th, NULL, member_main, &g->m[i]);
-        if (e) {
-            rc = -e;
+        if ((rc = cr__thread_start(&g->m[i].th, NULL, member_main, &g->m[i])) < 0)
             break;
-        }
         g->m[i].started = true;
         started++;
     }

@@ -297,10 +297,8 @@ int cr_pool_new(cr_pool **out, const cr_pool_opts *opts)
         rc = cr__deque_init(&w[i].dq, 256);
     }
     for (unsigned i = 0; i < n && rc == 0; i++) {
-        int e = -cr__thread_start(&w[i].th, NULL, worker_main, &w[i]);
-        if (e)
-            rc = -e;
-        else
+        rc = cr__thread_start(&w[i].th, NULL, worker_main, &w[i]);
+        if (rc == 0)
             w[i].started = true;
     }
     if (rc < 0) {
