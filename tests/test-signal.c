@@ -207,6 +207,18 @@ Test(signal, first_sigint_cancels_main)
     cr_assert_not(blocked(SIGINT));
 }
 
+/* The same with the pool's threads made before cr_run watches SIGINT (a
+ * program that sized its executor first): Ctrl-C still cancels main. They
+ * used to take SIGINT at its default action, and the process died of it. */
+Test(signal, first_sigint_cancels_main_with_a_pool_made_before)
+{
+    cr_pool *p;
+    cr_assert_eq(cr_pool_new(&p, NULL), 0);
+    RUN_EXPECT(sigint_once, NULL, -EINTR);
+    LOG_EQ(&LOG, "main:-125");
+    cr_assert_eq(cr_pool_free(p), 0);
+}
+
 static int stubborn(void *arg, void **r)
 {
     (void)arg, (void)r;
