@@ -164,10 +164,8 @@ static unsigned cgroup_cpus(bool v2)
             best = n;
         char *slash = strrchr(dir, '/');
         if (!slash || (size_t)(slash - dir) < base)
-            break;
-        *slash = 0; /* the parent; the mount point itself is the last */
-        if (strlen(dir) < base)
-            break;
+            break; /* the mount point itself was the last */
+        *slash = 0; /* the parent */
     }
     return best;
 }

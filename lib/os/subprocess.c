@@ -144,7 +144,7 @@ static int watch_start(cr_subprocess *p)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 64 * 1024); /* it only calls waitid and write */
-    pthread_t th; /* the asynchronous signals blocked in it (core/systhread.c) */
+    pthread_t th; /* the asynchronous signals blocked in it (core/systhread.h) */
     int e = cr__thread_start(&th, &a, watch_main, w);
     pthread_attr_destroy(&a);
     if (e) {
