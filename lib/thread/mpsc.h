@@ -9,6 +9,13 @@
  * holds the consumer's lock) pops from `head`. Between a producer's exchange
  * and its link the queue is non-empty yet pop returns NULL: the consumer then
  * tries again later (cr__mpsc_nonempty stays true meanwhile).
+ *
+ * Emptiness is `tail == stub && head == stub`, not `tail == stub` alone: when
+ * pop takes the last node it pushes the stub back like a producer, and a
+ * producer that exchanged `tail` just before leaves the chain
+ * head -> P -> stub with `tail == stub` and P still queued. `head` is atomic
+ * so that other threads may read it for that test; only the consumer writes
+ * it.
  */
 #ifndef CORING_MPSC_H
 #define CORING_MPSC_H
@@ -27,7 +34,7 @@ struct cr__mpsc_node {
 #define CR__MPSC_SHARDS 8
 
 typedef struct cr__mpsc {
-    cr__mpsc_node *head; /* consumer only */
+    _Atomic(cr__mpsc_node *) head; /* written by the consumer only */
     cr__mpsc_node stub;
     _Alignas(64) _Atomic(cr__mpsc_node *) tail;
 } cr__mpsc;
@@ -45,7 +52,7 @@ typedef struct cr__gate {
 static inline void cr__mpsc_init(cr__mpsc *q)
 {
     atomic_init(&q->stub.next, NULL);
-    q->head = &q->stub;
+    atomic_init(&q->head, &q->stub);
     atomic_init(&q->tail, &q->stub);
 }
 
@@ -139,7 +146,7 @@ static inline void cr__mpsc_seal_drain(cr__mpsc *q, void (*fn)(cr__mpsc_node *n,
                                                    memory_order_seq_cst);
     if (last == CR__MPSC_SEALED)
         return;
-    for (cr__mpsc_node *cur = q->head;;) {
+    for (cr__mpsc_node *cur = atomic_load_explicit(&q->head, memory_order_relaxed);;) {
         cr__mpsc_node *next = NULL;
         if (cur != last)
             while (!(next = atomic_load_explicit(&cur->next, memory_order_acquire)))
@@ -150,28 +157,33 @@ static inline void cr__mpsc_seal_drain(cr__mpsc *q, void (*fn)(cr__mpsc_node *n,
             break;
         cur = next;
     }
-    q->head = &q->stub;
+    atomic_store_explicit(&q->head, &q->stub, memory_order_relaxed);
 }
 
-/* Any thread: true if something was pushed and not yet popped. */
+/* Any thread: true if something was pushed and not yet popped. The tail is
+ * read first: when pop swaps the stub in as tail (seq_cst) behind a node it
+ * could not take yet, a reader that sees that tail also sees the head that
+ * still holds the node (the store to head came before, in the consumer). */
 static inline bool cr__mpsc_nonempty(cr__mpsc *q)
 {
-    return atomic_load_explicit(&q->tail, memory_order_seq_cst) != &q->stub;
+    return atomic_load_explicit(&q->tail, memory_order_seq_cst) != &q->stub ||
+           atomic_load_explicit(&q->head, memory_order_acquire) != &q->stub;
 }
 
 /* Consumer only. NULL when empty or when a producer is mid-push. */
 static inline cr__mpsc_node *cr__mpsc_pop(cr__mpsc *q)
 {
-    cr__mpsc_node *head = q->head;
+    cr__mpsc_node *head = atomic_load_explicit(&q->head, memory_order_relaxed);
     cr__mpsc_node *next = atomic_load_explicit(&head->next, memory_order_acquire);
     if (head == &q->stub) {
         if (!next)
             return NULL;
-        q->head = head = next;
+        atomic_store_explicit(&q->head, next, memory_order_release);
+        head = next;
         next = atomic_load_explicit(&head->next, memory_order_acquire);
     }
     if (next) {
-        q->head = next;
+        atomic_store_explicit(&q->head, next, memory_order_release);
         return head;
     }
     if (atomic_load_explicit(&q->tail, memory_order_acquire) != head)
@@ -179,10 +191,10 @@ static inline cr__mpsc_node *cr__mpsc_pop(cr__mpsc *q)
     cr__mpsc_push(q, &q->stub);
     next = atomic_load_explicit(&head->next, memory_order_acquire);
     if (next) {
-        q->head = next;
+        atomic_store_explicit(&q->head, next, memory_order_release);
         return head;
     }
-    return NULL;
+    return NULL; /* a producer slipped in before the stub: head keeps its node */
 }
 
 #endif
