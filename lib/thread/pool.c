@@ -16,7 +16,11 @@
  *    futex-waits on `epoch`. A submitter pushes, fences, and if some worker
  *    sleeps and none is spinning, bumps `epoch` and wakes ONE. A worker that
  *    finds more work than it takes wakes one more (the wake chains).
- *  - A job is run or cancelled exactly once, by one worker.
+ *  - A job is run or cancelled exactly once, by one worker (or, should a
+ *    race ever leave one behind, by shutdown after the join).
+ *  - Shutdown without cancel_queued runs every job submitted before it: a
+ *    worker leaves only when a look taken after it read the mode finds no
+ *    work.
  *
  * Threads: cr_pool_submit, cr_pool_shutdown, cr_pool_default from any thread.
  * cr_to_thread / cr_run_in_executor (lib/tothread.c) submit through
@@ -181,8 +185,14 @@ static void *worker_main(void *arg)
                 j->run(j);
             continue;
         }
-        if (atomic_load_explicit(&p->mode, memory_order_acquire) != MODE_RUN)
-            break; /* shutting down and nothing left that we can see */
+        /* Shutting down: leave only if nothing is left, judged by a look
+         * taken AFTER reading the mode. find_work's look came before it, and
+         * a submitter may have pushed its last jobs in between (this thread
+         * preempted there); the mode's acquire shows every push that came
+         * before shutdown, so this second look cannot miss them. */
+        if (atomic_load_explicit(&p->mode, memory_order_acquire) != MODE_RUN &&
+            !work_visible(p))
+            break;
         /* Spin a little: a job often follows the last one closely. */
         atomic_fetch_add_explicit(&p->nspinning, 1, memory_order_seq_cst);
         bool found = false;
@@ -371,13 +381,16 @@ int cr_pool_shutdown(cr_pool *p, double timeout, bool cancel_queued)
     futex_wake(&p->epoch, INT_MAX);
     int rc = join_all(p, timeout);
     if (rc == 0) {
-        /* Every worker is gone; hand back whatever a race left behind. */
+        /* Every worker is gone. Nothing should be left; if a race left
+         * something, a drain runs it here rather than lose it, and a cancel
+         * hands it back. */
+        bool run = atomic_load_explicit(&p->mode, memory_order_relaxed) == MODE_DRAIN;
         cr__job *j;
         while ((j = as_job(cr__mpsc_pop(&p->inj))))
-            j->cancel(j);
+            run ? j->run(j) : j->cancel(j);
         for (unsigned i = 0; i < p->n; i++)
             while ((j = cr__deque_take(&p->w[i].dq)))
-                j->cancel(j);
+                run ? j->run(j) : j->cancel(j);
     }
     pthread_mutex_unlock(&p->shut_mu);
     return rc;
