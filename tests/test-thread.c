@@ -474,6 +474,54 @@ Test(thread, a_sleeping_loop_is_woken)
     }
 }
 
+/* Bursts from one thread into a loop that keeps going to sleep: every
+ * callback runs without another post to nudge it. The loop decides to sleep
+ * on the lanes' emptiness test, the one that once read a lane's tail alone
+ * and called "empty" a lane the loop had left as head -> node -> stub after
+ * taking its last node while the producer was mid-push (the pool's twin of
+ * this test hung on that; here the producer's own wakeup usually covers it,
+ * so this one guards the rule rather than reproducing the bug). A stranded
+ * callback is a hang, which HANG_GUARD reports. */
+struct burst {
+    _Atomic int n;
+    int want;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool all;
+};
+
+static void burst_cb(void *arg)
+{
+    struct burst *b = arg; /* loop thread */
+    if (atomic_fetch_add(&b->n, 1) + 1 == b->want) {
+        pthread_mutex_lock(&b->mu);
+        b->all = true;
+        pthread_cond_signal(&b->cv);
+        pthread_mutex_unlock(&b->mu);
+    }
+}
+
+Test(thread, bursts_never_strand_a_callback, HANG_GUARD(120))
+{
+    struct bg bgl;
+    bg_start(&bgl);
+    unsigned seed = 4242;
+    for (int round = 0; round < 20000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        struct burst b = {.want = 1 + (int)((seed >> 16) % 32),
+                          .mu = PTHREAD_MUTEX_INITIALIZER,
+                          .cv = PTHREAD_COND_INITIALIZER};
+        for (int i = 0; i < b.want; i++)
+            cr_assert_eq(cr_call_soon_threadsafe(bgl.loop, burst_cb, &b), 0);
+        pthread_mutex_lock(&b.mu);
+        while (!b.all)
+            pthread_cond_wait(&b.cv, &b.mu);
+        pthread_mutex_unlock(&b.mu);
+        cr_assert_eq(atomic_load(&b.n), b.want);
+    }
+    bg_stop(&bgl);
+}
+
 /* ---- a million coroutines from four producers ---- */
 
 /* Sized to finish in well under half of the 120 s budget on a slow 2-core
