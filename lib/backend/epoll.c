@@ -128,7 +128,10 @@ struct done {
  * never stalls the loop. Up to MAX_HELPERS threads, started on demand; they
  * share one queue. Everything in this struct, and be_link[] of an op handed
  * to them, is under mu. A helper posts results to `out` and writes the
- * eventfd (in the loop's epoll set) when `out` goes non-empty. */
+ * eventfd (in the loop's epoll set) when `out` goes non-empty. `out` has room
+ * for every op the helpers hold (offload grows it before it hands one over,
+ * or runs the op itself if it cannot), so a helper never allocates: a
+ * finished op always has a place to go. */
 #define MAX_HELPERS 4
 struct helpers {
     pthread_mutex_t mu;
@@ -623,14 +626,7 @@ static void *helper_main(void *arg)
         pthread_mutex_unlock(&h->mu);
         int res = run_blocking(op);
         pthread_mutex_lock(&h->mu);
-        if (h->nout == h->out_cap) {
-            unsigned cap = h->out_cap ? h->out_cap * 2 : 16;
-            struct done *v = realloc(h->out, cap * sizeof *v);
-            if (!v)
-                abort(); /* a completion owed and nowhere to keep it */
-            h->out = v;
-            h->out_cap = cap;
-        }
+        /* Room was made by offload: nout < out_cap. */
         bool wake = h->nout == 0;
         h->out[h->nout++] = (struct done){op, res, 0};
         op->be_link[1] = DONE_TAG;
@@ -692,6 +688,18 @@ static bool offload(cr__backend *b, cr__op *op)
         pthread_mutex_unlock(&h->mu);
         return false;
     }
+    /* Room in `out` for this op's result beside every other op the helpers
+     * hold (e->offloaded: queued, running, or finished and not yet reaped). */
+    if (h->out_cap < e->offloaded + 1) {
+        unsigned cap = h->out_cap ? h->out_cap * 2 : 16;
+        struct done *v = realloc(h->out, cap * sizeof *v);
+        if (!v) {
+            pthread_mutex_unlock(&h->mu);
+            return false; /* then it runs here, on the loop thread */
+        }
+        h->out = v;
+        h->out_cap = cap;
+    }
     op->be_link[0] = NULL;
     op->be_link[1] = HELPER_QUEUED;
     if (h->tail)
@@ -715,22 +723,31 @@ static void helpers_reap(cr__backend *b)
     uint64_t v;
     while (read(h->efd, &v, sizeof v) < 0 && errno == EINTR)
         ;
-    pthread_mutex_lock(&h->mu);
-    struct done *out = h->out;
-    unsigned n = h->nout;
-    h->out = NULL;
-    h->nout = h->out_cap = 0;
-    pthread_mutex_unlock(&h->mu);
-    for (unsigned i = 0; i < n; i++) {
-        cr__op *op = out[i].op;
-        op->be_link[1] = NULL;
-        e->offloaded--;
-        e->waiting--;
-        if (op->code == CR__OP_OPENAT && out[i].res >= 0)
-            rec_reset(b, out[i].res);
-        finish(b, op, out[i].res, 0);
-    }
-    free(out);
+    /* `out` stays the helpers' (its room is reserved, see offload): take its
+     * entries a batch at a time into our own frame, and deliver them outside
+     * the lock (a completion may offload again). Until it is seen empty: a
+     * helper writes the eventfd only when it finds `out` empty. */
+    struct done batch[32];
+    unsigned n;
+    do {
+        pthread_mutex_lock(&h->mu);
+        n = h->nout < 32 ? h->nout : 32;
+        if (n) {
+            memcpy(batch, h->out, n * sizeof batch[0]);
+            h->nout -= n;
+            memmove(h->out, h->out + n, h->nout * sizeof batch[0]); /* rare: > 32 at once */
+        }
+        pthread_mutex_unlock(&h->mu);
+        for (unsigned i = 0; i < n; i++) {
+            cr__op *op = batch[i].op;
+            op->be_link[1] = NULL;
+            e->offloaded--;
+            e->waiting--;
+            if (op->code == CR__OP_OPENAT && batch[i].res >= 0)
+                rec_reset(b, batch[i].res);
+            finish(b, op, batch[i].res, 0);
+        }
+    } while (n == 32);
 }
 
 /* An op still queued with the helpers comes back (cancel); false if a
