@@ -39,6 +39,10 @@
  *    (its final completion is owed: a cancel changes nothing),
  *    HELPER_QUEUED / HELPER_RUNNING (with the file helpers), or NULL (not
  *    ours). cancel decides from be_link[1] alone.
+ *  - Results never need memory: the done array has a slot for every live
+ *    op (reserved at submit, which refuses with -ENOMEM if it cannot), and
+ *    the helpers' array one for every op they hold (reserved by offload,
+ *    which otherwise runs the op on the loop thread).
  *  - While the done array or the kick list is not empty, poll does not block
  *    and b->pending > 0, so the loop does not take itself for dead
  *    (-EDEADLK) while completions are owed.
@@ -161,8 +165,9 @@ struct ep {
      * its record (one line of bits for 512 fds, where records are a line
      * each). */
     uint64_t *wbusy;
-    struct done *done;
+    struct done *done;      /* final completions owed, for the next poll */
     unsigned ndone, done_cap;
+    unsigned live;          /* ops started and not yet ended: done_cap >= live */
     struct fdrec *kick_head, *kick_tail;
     unsigned waiting;       /* ops in record queues */
     unsigned *free_bids;    /* provided buffers not lent to a recv */
@@ -285,18 +290,34 @@ static void q_remove(struct ep *e, struct opq *q, cr__op *op)
     }
 }
 
+/* Every op owes one final completion, and each sits in `done` at most once,
+ * so room for one per live op means push_done never allocates: a result
+ * always has a place, even when memory has run out. ep_submit makes the room
+ * before it starts an op, and refuses the op (-ENOMEM) if it cannot. */
+static int done_reserve(struct ep *e)
+{
+    if (__builtin_expect(e->live < e->done_cap, 1))
+        return 0;
+    unsigned cap = e->done_cap ? e->done_cap * 2 : 64;
+    struct done *v = realloc(e->done, cap * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    e->done = v;
+    e->done_cap = cap;
+    return 0;
+}
+
+static void started(cr__backend *b, cr__op *op)
+{
+    cr__be_started(b, op);
+    E(b)->live++;
+}
+
 /* A final completion to deliver from the next poll. */
 static void push_done(cr__backend *b, cr__op *op, int res)
 {
     struct ep *e = E(b);
-    if (e->ndone == e->done_cap) {
-        unsigned cap = e->done_cap ? e->done_cap * 2 : 64;
-        struct done *v = realloc(e->done, cap * sizeof *v);
-        if (!v)
-            abort(); /* a completion owed and nowhere to keep it: the contract cannot hold */
-        e->done = v;
-        e->done_cap = cap;
-    }
+    /* Room was made when op started (done_reserve): ndone < live <= done_cap. */
     e->done[e->ndone++] = (struct done){op, res, 0};
     op->be_link[0] = NULL;
     op->be_link[1] = DONE_TAG;
@@ -320,8 +341,10 @@ static void kick(struct ep *e, struct fdrec *r, unsigned events)
 /* Deliver a completion now (from poll only). */
 static void finish(cr__backend *b, cr__op *op, int res, unsigned flags)
 {
-    if (!(flags & CR__OPF_MORE))
+    if (!(flags & CR__OPF_MORE)) {
         cr__be_ended(b, op);
+        E(b)->live--;
+    }
     b->stats.completions++;
     op->complete(op, res, flags);
 }
@@ -819,18 +842,21 @@ static int wait_on(cr__backend *b, int fd, int qi, cr__op *op)
 static int ep_submit(cr__backend *b, cr__op *op)
 {
     struct ep *e = E(b);
+    int rc0 = done_reserve(e);
+    if (rc0 < 0)
+        return rc0;
     switch (op->code) {
     case CR__OP_SOCKET:
     case CR__OP_SHUTDOWN:
     case CR__OP_CLOSE:
-        cr__be_started(b, op);
+        started(b, op);
         push_done(b, op, run_sync(b, op));
         return 0;
     case CR__OP_OPENAT:
     case CR__OP_FSYNC:
     case CR__OP_STATX:
         /* May wait for the disk (or a FIFO's other end): the helpers. */
-        cr__be_started(b, op);
+        started(b, op);
         if (!offload(b, op))
             push_done(b, op, run_sync(b, op));
         return 0;
@@ -846,7 +872,7 @@ static int ep_submit(cr__backend *b, cr__op *op)
             return rc;
         if (rec_idle(r) && (rc = rec_register(e, r)) < 0)
             return rc;
-        cr__be_started(b, op);
+        started(b, op);
         q_push(e, &r->q[QR], op);
         kick(e, r, EPOLLIN); /* whatever is there already: the next poll takes it */
         r->kick_blind = true;
@@ -866,7 +892,7 @@ static int ep_submit(cr__backend *b, cr__op *op)
     default:
         return -EINVAL;
     }
-    cr__be_started(b, op);
+    started(b, op);
     int qi = queue_of(op), wfd = op->fd;
     if (op->fd < 0) {
         push_done(b, op, -EBADF);
