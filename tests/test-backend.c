@@ -7,7 +7,9 @@
  * under a seccomp filter that refuses io_uring (EPERM, ENOSYS, or only
  * enter/register) runs the same echo on epoll, while forcing io_uring there
  * fails with one clear line; on epoll, a filter that refuses epoll_pwait2
- * leaves timed waits on epoll_wait. Real sockets on 127.0.0.1 only.
+ * leaves timed waits on epoll_wait; with its result arrays unable to grow
+ * (a test seam), epoll refuses a submit with -ENOMEM and loses nothing.
+ * Real sockets on 127.0.0.1 only.
  */
 #include "io-helpers.h"
 #include "core/internal.h"
@@ -622,4 +624,76 @@ Test(backend, io_uring_without_multishot_falls_back_to_epoll)
     cr__uring_pretend_old_kernel(false);
     cr_assert_eq(cr_loop_new(&l, &o), 0, "the seam is off again");
     cr_loop_free(l);
+}
+
+/* ---- out of memory while results are owed ---- */
+
+#define OOM_PAIRS 300
+
+static int recv_one(void *arg, void **result)
+{
+    char c;
+    ssize_t n = cr_recv(PINT(arg), &c, 1, 0, 10.0);
+    if (n < 0)
+        return (int)n;
+    *result = IPTR(n);
+    return 0;
+}
+
+static int oom_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    static int sp[OOM_PAIRS][2];
+    static cr_task *t[OOM_PAIRS];
+    cr__epoll_fail_growth(true);
+    /* Waiting receives, one more each turn, until the room reserved for
+     * their results runs out: that submit is refused, the others wait on. */
+    int refused = -1;
+    for (int i = 0; i < OOM_PAIRS && refused < 0; i++) {
+        cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp[i]), 0);
+        cr_assert_not_null(t[i] = cr_create_task(recv_one, IPTR(sp[i][0])));
+        cr_sleep(0);
+        if (cr_future_done((cr_future *)t[i])) {
+            cr_assert_eq(cr_await(t[i], NULL), -ENOMEM, "refused, not crashed");
+            refused = i;
+        }
+    }
+    cr_assert_geq(refused, 1, "the room ran out after some receives were waiting");
+    cr__epoll_fail_growth(false);
+    /* Room again: every waiting receive gets its byte, nothing was lost. */
+    for (int i = 0; i < refused; i++)
+        cr_assert_eq(write(sp[i][1], "x", 1), 1);
+    for (int i = 0; i < refused; i++) {
+        void *got = NULL;
+        cr_assert_eq(cr_await(t[i], &got), 0, "receive %d", i);
+        cr_assert_eq(PINT(got), 1, "receive %d got its byte", i);
+    }
+    for (int i = 0; i <= refused; i++) {
+        cr_future_unref(t[i]);
+        close(sp[i][0]);
+        close(sp[i][1]);
+    }
+    /* A file op the helpers cannot take (their array cannot grow either)
+     * runs on the loop thread instead, and still succeeds. */
+    char path[] = "/tmp/coring-oom-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    cr__epoll_fail_growth(true);
+    cr_assert_eq(cr_fsync(fd, false, 5.0), 0, "run on the loop thread");
+    cr__epoll_fail_growth(false);
+    cr_assert_eq(cr_fsync(fd, false, 5.0), 0);
+    close(fd);
+    return 0;
+}
+
+/* Memory running out where the epoll backend would have grown its result
+ * arrays: a submit is refused with -ENOMEM, a file op runs on the loop
+ * thread, and every op already waiting still completes (before, the backend
+ * aborted the process when a result had nowhere to go). */
+Test(backend, out_of_memory_refuses_a_submit_and_loses_nothing)
+{
+    setenv("CORING_BACKEND", "epoll", 1);
+    RUN_NO_FD_LEAK(oom_main, NULL);
 }

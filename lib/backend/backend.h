@@ -242,5 +242,9 @@ CR_HIDDEN unsigned cr__uring_setup_flags(const cr__backend *b);
 CR_HIDDEN extern const struct cr__backend_ops cr__epoll_ops;
 /* epoll_ctl calls so far (0 on another backend): tests pin the cost rule. */
 CR_HIDDEN unsigned long cr__epoll_ctl_calls(const cr__backend *b);
+/* Test seam: the epoll backend's result arrays cannot grow (as if realloc
+ * failed), to show a submit refused with -ENOMEM and a file op the helpers
+ * cannot take run on the loop thread instead. Loop thread only. */
+CR_HIDDEN void cr__epoll_fail_growth(bool on);
 
 #endif

@@ -294,12 +294,18 @@ static void q_remove(struct ep *e, struct opq *q, cr__op *op)
  * so room for one per live op means push_done never allocates: a result
  * always has a place, even when memory has run out. ep_submit makes the room
  * before it starts an op, and refuses the op (-ENOMEM) if it cannot. */
+static bool fail_growth; /* test seam (cr__epoll_fail_growth) */
+
+void cr__epoll_fail_growth(bool on) { fail_growth = on; }
+
+static void *grow(void *p, size_t size) { return fail_growth ? NULL : realloc(p, size); }
+
 static int done_reserve(struct ep *e)
 {
     if (__builtin_expect(e->live < e->done_cap, 1))
         return 0;
     unsigned cap = e->done_cap ? e->done_cap * 2 : 64;
-    struct done *v = realloc(e->done, cap * sizeof *v);
+    struct done *v = grow(e->done, cap * sizeof *v);
     if (!v)
         return -ENOMEM;
     e->done = v;
@@ -715,7 +721,7 @@ static bool offload(cr__backend *b, cr__op *op)
      * hold (e->offloaded: queued, running, or finished and not yet reaped). */
     if (h->out_cap < e->offloaded + 1) {
         unsigned cap = h->out_cap ? h->out_cap * 2 : 16;
-        struct done *v = realloc(h->out, cap * sizeof *v);
+        struct done *v = grow(h->out, cap * sizeof *v);
         if (!v) {
             pthread_mutex_unlock(&h->mu);
             return false; /* then it runs here, on the loop thread */
