@@ -69,7 +69,7 @@ TESTS     ?= $(wildcard tests/test-*.c)
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TESTS))
 CTX_TEST  := $(BUILD)/tests/ctx-selftest
 
-.PHONY: all test test-build test-preempt deps bench install uninstall clean check-aarch64 examples docs check-docs tools
+.PHONY: all test test-build test-preempt test-no-uring deps bench install uninstall clean check-aarch64 examples docs check-docs tools
 all: $(STATIC) $(SHARED) coring.pc $(BUILD)/tools/coring-info
 
 # tools/coring-info: the backend and kernel features a loop gets here.
@@ -158,6 +158,20 @@ endif
 	@tools/deps.sh test install
 	@$(MAKE) --no-print-directory test-build $(PREEMPT_SHIM) WERROR=-Werror DEPS=install
 	@LD_PRELOAD=$(abspath $(PREEMPT_SHIM)) tools/run-tests.sh $(CTX_TEST) $(TEST_BINS)
+
+# What a user in a container that refuses io_uring gets (Docker's default
+# seccomp profile, gVisor, kernel.io_uring_disabled): the examples and the
+# whole suite, with the loop's own choice, under a seccomp filter that refuses
+# io_uring (tools/no-uring.c; tools/no-uring-check.sh says what is checked).
+NO_URING := $(BUILD)/tools/no-uring
+$(NO_URING): tools/no-uring.c tests/seccomp-helpers.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra $(WERROR) -o $@ $<
+
+test-no-uring:
+	@tools/deps.sh test install
+	@$(MAKE) --no-print-directory test-build examples $(NO_URING) WERROR=-Werror DEPS=install
+	@tools/no-uring-check.sh $(abspath $(NO_URING)) $(CTX_TEST) $(TEST_BINS)
 
 check-aarch64:
 	tools/check-aarch64.sh

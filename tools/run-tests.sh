@@ -4,8 +4,10 @@
 # ctx self-test), keep going after a failure, and end with one total line.
 # The backend is whatever loops choose here; CORING_BACKEND=epoll (or uring)
 # forces one for the whole run (.ci/run runs the suite on both).
+# Criterion runs verbose so that a skipped test says why in one line
+# ([SKIP] suite::name: reason); the per-test RUN/PASS lines are dropped.
 set -u
-passed=0 failed=0 bad=() why=
+passed=0 failed=0 skipped=0 bad=() why=
 jobs=${CRITERION_JOBS:-2}
 backend=${CORING_BACKEND:-auto}
 echo "== backend: $backend"
@@ -13,7 +15,9 @@ for bin in "$@"; do
     name=$(basename "$bin")
     echo "== $name"
     if [[ $name == test-* ]]; then
-        out=$("$bin" --jobs="$jobs" ${TEST_ARGS:-} 2>&1); rc=$?
+        out=$("$bin" --jobs="$jobs" --verbose ${TEST_ARGS:-} 2>&1); rc=$?
+        out=$(printf '%s\n' "$out" | grep -vE '^\[(RUN |PASS)\] |^\[====\] Running [0-9]+ tests? from|^\[----\] Criterion v')
+        skipped=$((skipped + $(printf '%s\n' "$out" | grep -cE '^\[SKIP\] ')))
     else
         out=$("$bin" 2>&1); rc=$?
     fi
@@ -46,5 +50,5 @@ for bin in "$@"; do
     fi
 done
 [ ${#bad[@]} -eq 0 ] || { printf '== what failed\n%s' "$why"; echo "failing binaries: ${bad[*]}"; }
-echo "tests: $passed passed, $failed failed (backend: $backend)"
+echo "tests: $passed passed, $failed failed, $skipped skipped (backend: $backend)"
 [ ${#bad[@]} -eq 0 ] && [ "$failed" -eq 0 ]
