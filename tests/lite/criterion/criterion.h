@@ -137,9 +137,11 @@ static inline void lite_fail(const char *file, int line, bool fatal, const char 
 #define cr_log_warn(...) (fprintf(stderr, "[WARN] " __VA_ARGS__), fputc('\n', stderr))
 #define cr_log_error(...) (fprintf(stderr, "[ERR ] " __VA_ARGS__), fputc('\n', stderr))
 #define LITE_SKIP_CODE 77
+static const char *lite_current = "?"; /* the test running in this child */
 #define cr_skip_test(...)                                                           \
     do {                                                                            \
-        fprintf(stderr, "[SKIP] " __VA_ARGS__);                                     \
+        fprintf(stderr, "[SKIP] %s: ", lite_current);                               \
+        fprintf(stderr, __VA_ARGS__);                                               \
         fputc('\n', stderr);                                                        \
         _exit(LITE_SKIP_CODE);                                                      \
     } while (0)
@@ -176,6 +178,7 @@ int main(int argc, char **argv)
         fflush(NULL);
         pid_t pid = fork();
         if (pid == 0) {
+            lite_current = full;
             alarm(t->opts.timeout > 0 ? (unsigned)t->opts.timeout + 1 : 300);
             if (so && so->init)
                 so->init();
