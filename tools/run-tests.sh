@@ -16,7 +16,8 @@ for bin in "$@"; do
     echo "== $name"
     if [[ $name == test-* ]]; then
         out=$("$bin" --jobs="$jobs" --verbose ${TEST_ARGS:-} 2>&1); rc=$?
-        out=$(printf '%s\n' "$out" | grep -vE '^\[(RUN |PASS)\] |^\[====\] Running [0-9]+ tests? from|^\[----\] Criterion v')
+        [[ " ${TEST_ARGS:-} " == *" --verbose"* ]] || # asked for: keep every line
+            out=$(printf '%s\n' "$out" | grep -vE '^\[(RUN |PASS)\] |^\[====\] Running [0-9]+ tests? from|^\[----\] Criterion v')
         skipped=$((skipped + $(printf '%s\n' "$out" | grep -cE '^\[SKIP\] ')))
     else
         out=$("$bin" 2>&1); rc=$?
